@@ -1,0 +1,25 @@
+/* SHA-256 of files and buffers (FIPS 180-4), for result provenance. */
+#ifndef RB_SHA256_H
+#define RB_SHA256_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+typedef struct rb_sha256 {
+    uint32_t h[8];
+    uint64_t len;
+    uint8_t buf[64];
+    size_t fill;
+} rb_sha256;
+
+void rb_sha256_init(rb_sha256 *s);
+void rb_sha256_update(rb_sha256 *s, const void *data, size_t n);
+/* Writes 64 lowercase hex digits and a NUL into hex[65]. */
+void rb_sha256_final_hex(rb_sha256 *s, char hex[65]);
+
+void rb_sha256_hex(const void *data, size_t n, char hex[65]);
+int rb_sha256_file(const char *path, char hex[65], rb_error *err);
+
+#endif
