@@ -1,0 +1,104 @@
+/* rb_model: a Llama-family model's configuration and fp32 weights.
+ *
+ * Shapes (row-major, [rows][cols]; every linear is [out][in], y = x·Wᵀ):
+ *   token_embedding [vocab][dim]
+ *   per layer l:
+ *     attn_norm [dim]
+ *     wq [n_heads*head_dim][dim]     wk, wv [n_kv_heads*head_dim][dim]
+ *     wo [dim][n_heads*head_dim]
+ *     ffn_norm [dim]
+ *     w1 (gate) [hidden][dim]   w3 (up) [hidden][dim]   w2 (down) [dim][hidden]
+ *   final_norm [dim]
+ *   classifier [vocab][dim]   (== token_embedding when the file shares them)
+ *
+ * Ownership: the model owns one weight arena (a private copy-on-write mmap of
+ * the file, or a malloc'd block for synthetic/untied models).  All weight
+ * pointers point into it, except `classifier` after rb_model_untie_classifier,
+ * which owns a separate block.  Methods may modify weights in place.
+ */
+#ifndef RB_MODEL_H
+#define RB_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+typedef struct rb_config {
+    int dim;          /* residual width */
+    int hidden_dim;   /* FFN width */
+    int n_layers;
+    int n_heads;
+    int n_kv_heads;   /* divides n_heads (grouped-query attention) */
+    int vocab_size;
+    int seq_len;      /* maximum context the model was trained for */
+    int head_dim;     /* dim / n_heads, even (RoPE pairs) */
+    float norm_eps;   /* RMSNorm epsilon, 1e-5 */
+    float rope_theta; /* 10000 */
+} rb_config;
+
+/* The seven linears of a layer, in a fixed order for iteration. */
+typedef enum rb_linear_id {
+    RB_WQ, RB_WK, RB_WV, RB_WO, RB_W1, RB_W2, RB_W3, RB_LINEAR_COUNT
+} rb_linear_id;
+
+typedef struct rb_layer {
+    float *attn_norm, *wq, *wk, *wv, *wo, *ffn_norm, *w1, *w2, *w3;
+} rb_layer;
+
+typedef struct rb_model {
+    rb_config cfg;
+    float *token_embedding;
+    rb_layer *layers;          /* [n_layers], owned */
+    float *final_norm;
+    float *classifier;
+    int classifier_shared;     /* classifier == token_embedding */
+    /* arena */
+    void *map;                 /* mmap base (NULL if malloc'd) */
+    size_t map_bytes;
+    float *owned;              /* malloc'd arena (NULL if mmapped) */
+    float *owned_classifier;   /* set by rb_model_untie_classifier */
+    char source[1024];         /* file it was loaded from, or "synthetic:..." */
+} rb_model;
+
+/* A view of one linear's weight matrix: w[rows][cols], rows = out features. */
+typedef struct rb_weight_view {
+    float *w;
+    int rows, cols;
+} rb_weight_view;
+
+/* Checks a configuration for sane, consistent values (RB_EINVAL with the
+ * field, its value and the allowed range). `what` names the source. */
+int rb_config_validate(const rb_config *cfg, const char *what, rb_error *err);
+
+/* Number of floats of the llama2.c v0 payload for cfg (after the header). */
+uint64_t rb_llama2c_payload_floats(const rb_config *cfg, int shared_classifier);
+
+/* Loads a llama2.c "v0" file (7 int32 header, fp32 arrays).  The header is
+ * validated and the file size must equal what it implies; weights are checked
+ * for NaN/Inf.  The newer "ak42" versioned format is recognised and reported
+ * as unsupported.  On success *out is owned by the caller (rb_model_free). */
+int rb_model_load(const char *path, rb_model **out, rb_error *err);
+
+/* Writes m in llama2.c v0 layout (RoPE tables included, as llama2.c expects).
+ * The classifier is written separately unless it is shared. */
+int rb_model_save(const rb_model *m, const char *path, rb_error *err);
+
+/* A model with the given shape and seeded random weights: linears ~ U(-a,a)
+ * with a = 1/sqrt(fan_in), norms ~ 1 + U(-0.1,0.1), embeddings ~ U(-1,1). */
+int rb_model_synthetic(const rb_config *cfg, int shared_classifier,
+                       uint64_t seed, rb_model **out, rb_error *err);
+
+/* A deep copy (own arena) of m. */
+int rb_model_clone(const rb_model *m, rb_model **out, rb_error *err);
+
+/* Gives the classifier its own storage (copy of the embedding) so the two can
+ * be transformed independently.  No-op when already untied. */
+int rb_model_untie_classifier(rb_model *m, rb_error *err);
+
+rb_weight_view rb_model_weight(const rb_model *m, int layer, rb_linear_id id);
+const char *rb_linear_name(rb_linear_id id);
+
+void rb_model_free(rb_model *m);
+
+#endif
