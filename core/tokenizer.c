@@ -1,0 +1,525 @@
+/* llama2.c tokenizer: loading, O(n log n) encoding, decoding.
+ *
+ * Encoding reproduces llama2.c run.c `encode` token for token:
+ *
+ *   1. the text is cut into groups: any byte, followed by up to three
+ *      continuation bytes (10xxxxxx).  For valid UTF-8 a group is one code
+ *      point; for invalid input this is exactly llama2.c's byte-by-byte rule
+ *      (a stray run of continuation bytes forms groups of at most 4, an ASCII
+ *      byte followed by continuation bytes is grouped with them, ...);
+ *   2. a group that is a vocabulary piece becomes that token, otherwise each
+ *      of its bytes becomes token byte + 3;
+ *   3. the pair of adjacent tokens whose concatenated pieces form the
+ *      vocabulary piece with the highest score is merged, leftmost first on
+ *      equal scores, until no pair merges.  As in llama2.c, only scores
+ *      strictly above -1e10 can win, and the optional BOS token takes part
+ *      in the merging (the EOS token is appended afterwards).
+ *
+ * Step 3 is quadratic in llama2.c.  Here the tokens form a doubly linked list
+ * of symbols and the candidate pairs sit in a max-heap; see merge_all.
+ *
+ * Differences from llama2.c, all outside what llama2.c defines: the text is
+ * given with a length, so a NUL byte is an ordinary byte (byte fallback
+ * token 3) instead of the end of the text; pieces are compared with their
+ * lengths rather than as C strings; if two tokens have the same piece the
+ * lowest id wins (llama2.c's bsearch picks an unspecified one; neither shipped
+ * vocabulary has duplicates); a vocabulary without a " " piece or without the
+ * byte-fallback tokens gives an error instead of undefined behaviour.
+ */
+#include "core/tokenizer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/io.h"
+
+enum {
+    MAX_FILE_BYTES = 1 << 30,
+    MAX_TOKEN_LENGTH_LIMIT = 1 << 16,
+    MIN_VOCAB = 3, /* <unk>, <s>, </s> */
+    MAX_GROUP_BYTES = 4,
+};
+
+/* llama2.c starts its best score at -1e10 and needs a strictly better one. */
+#define MERGE_SCORE_FLOOR (-1e10f)
+
+typedef struct hash_slot {
+    uint32_t hash;
+    int32_t id; /* -1: empty */
+} hash_slot;
+
+struct rb_tokenizer {
+    char *path;
+    int32_t vocab_size;
+    int32_t max_token_length;
+    char *blob;        /* every piece, each followed by a NUL */
+    uint32_t *offset;  /* piece i starts at blob + offset[i] */
+    int32_t *length;
+    float *score;
+    int16_t *byte_val;       /* decode: NN if the piece reads as "<0xNN>", else -1 */
+    int16_t *byte_val_bos;   /* the same for the piece minus its leading space */
+    hash_slot *table;        /* open addressing, linear probing */
+    uint32_t table_mask;
+    int32_t space_id;        /* token of " " (dummy prefix), or -1 */
+    unsigned char bytes[256]; /* decode targets of the byte tokens */
+};
+
+/* ------------------------------------------------------------------------ */
+/* Hashing and piece lookup                                                 */
+
+static uint32_t hash_bytes(uint32_t h, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 16777619u; /* FNV-1a, streamable: hash(a+b) = hash_bytes(hash(a), b) */
+    }
+    return h;
+}
+
+#define HASH_SEED 2166136261u
+
+static const char *piece_of(const rb_tokenizer *t, int32_t id) {
+    return t->blob + t->offset[id];
+}
+
+/* The id of the piece a+b (b may be empty), or -1. */
+static int32_t lookup2(const rb_tokenizer *t, const char *a, size_t na, const char *b,
+                       size_t nb) {
+    uint32_t h = hash_bytes(hash_bytes(HASH_SEED, a, na), b, nb);
+    for (uint32_t i = h & t->table_mask;; i = (i + 1) & t->table_mask) {
+        const hash_slot *s = &t->table[i];
+        if (s->id < 0) return -1;
+        if (s->hash != h || (size_t)t->length[s->id] != na + nb) continue;
+        const char *p = piece_of(t, s->id);
+        if (memcmp(p, a, na) == 0 && memcmp(p + na, b, nb) == 0) return s->id;
+    }
+}
+
+static int32_t lookup(const rb_tokenizer *t, const char *s, size_t n) {
+    return lookup2(t, s, n, "", 0);
+}
+
+/* Inserts every piece; on duplicates the first (lowest) id is kept. */
+static int build_table(rb_tokenizer *t) {
+    uint32_t cap = 16;
+    while (cap < 2u * (uint32_t)t->vocab_size) cap *= 2;
+    t->table = malloc(cap * sizeof *t->table);
+    if (!t->table) return -1;
+    for (uint32_t i = 0; i < cap; i++) t->table[i].id = -1;
+    t->table_mask = cap - 1;
+    for (int32_t id = 0; id < t->vocab_size; id++) {
+        const char *p = piece_of(t, id);
+        if (lookup(t, p, t->length[id]) >= 0) continue;
+        uint32_t h = hash_bytes(HASH_SEED, p, t->length[id]);
+        uint32_t i = h & t->table_mask;
+        while (t->table[i].id >= 0) i = (i + 1) & t->table_mask;
+        t->table[i].hash = h;
+        t->table[i].id = id;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Loading                                                                  */
+
+static uint32_t read_u32le(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static int32_t read_i32le(const unsigned char *p) {
+    uint32_t u = read_u32le(p);
+    int32_t v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+static float read_f32le(const unsigned char *p) {
+    uint32_t u = read_u32le(p);
+    float v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+/* Walks the entries once: validates them and counts tokens and piece bytes. */
+static int scan_entries(const char *path, const unsigned char *data, size_t size,
+                        int32_t max_len, int32_t *n_tokens, size_t *piece_bytes, rb_error *err) {
+    size_t pos = 4, bytes = 0;
+    int32_t i = 0;
+    while (pos < size) {
+        size_t left = size - pos;
+        if (left < 8)
+            return rb_error_set(err, RB_EFORMAT,
+                                "%s: token %d: entry header at offset %zu needs 8 bytes, the file "
+                                "ends after %zu (truncated file?)",
+                                path, i, pos, left);
+        float score = read_f32le(data + pos);
+        int32_t len = read_i32le(data + pos + 4);
+        if (isnan(score))
+            return rb_error_set(err, RB_EFORMAT, "%s: token %d: score is NaN", path, i);
+        if (len < 0)
+            return rb_error_set(err, RB_EFORMAT, "%s: token %d: negative length %d", path, i, len);
+        if (len > max_len)
+            return rb_error_set(err, RB_EFORMAT,
+                                "%s: token %d: length %d is over max_token_length %d", path, i,
+                                len, max_len);
+        if ((size_t)len > left - 8)
+            return rb_error_set(err, RB_EFORMAT,
+                                "%s: token %d: %d piece bytes at offset %zu run past the end of "
+                                "the file (%zu bytes left)",
+                                path, i, len, pos + 8, left - 8);
+        pos += 8 + (size_t)len;
+        bytes += (size_t)len + 1;
+        i++;
+    }
+    if (i < MIN_VOCAB)
+        return rb_error_set(err, RB_EFORMAT,
+                            "%s: %d tokens, expected at least %d (<unk>, <s>, </s>)", path, i,
+                            MIN_VOCAB);
+    *n_tokens = i;
+    *piece_bytes = bytes;
+    return RB_OK;
+}
+
+/* llama2.c decode: sscanf(piece, "<0x%02hhX>", &b) == 1 means "byte b". */
+static int16_t parse_byte_piece(const char *piece) {
+    unsigned char b;
+    if (strncmp(piece, "<0x", 3) != 0) return -1;
+    if (sscanf(piece, "<0x%02hhX>", &b) != 1) return -1;
+    return b;
+}
+
+/* Copies the (already validated) entries into the tokenizer. */
+static void fill_pieces(rb_tokenizer *t, const unsigned char *data) {
+    size_t pos = 4, at = 0;
+    for (int32_t i = 0; i < t->vocab_size; i++) {
+        t->score[i] = read_f32le(data + pos);
+        t->length[i] = read_i32le(data + pos + 4);
+        t->offset[i] = (uint32_t)at;
+        memcpy(t->blob + at, data + pos + 8, (size_t)t->length[i]);
+        t->blob[at + (size_t)t->length[i]] = '\0';
+        pos += 8 + (size_t)t->length[i];
+        at += (size_t)t->length[i] + 1;
+    }
+}
+
+/* What decode and encode need beyond the pieces (after build_table). */
+static void fill_derived(rb_tokenizer *t) {
+    for (int32_t i = 0; i < t->vocab_size; i++) {
+        const char *p = piece_of(t, i);
+        t->byte_val[i] = parse_byte_piece(p);
+        t->byte_val_bos[i] = p[0] == ' ' ? parse_byte_piece(p + 1) : t->byte_val[i];
+    }
+    for (int b = 0; b < 256; b++) t->bytes[b] = (unsigned char)b;
+    t->space_id = lookup(t, " ", 1);
+}
+
+int rb_tokenizer_load(const char *path, rb_tokenizer **out, rb_error *err) {
+    *out = NULL;
+    char *raw;
+    size_t size;
+    int rc = rb_read_file(path, MAX_FILE_BYTES, &raw, &size, err);
+    if (rc) return rc;
+    const unsigned char *data = (const unsigned char *)raw;
+    if (size < 4) {
+        free(raw);
+        return rb_error_set(err, RB_EFORMAT,
+                            "%s: file too short (%zu bytes) for the max_token_length header",
+                            path, size);
+    }
+    int32_t max_len = read_i32le(data);
+    if (max_len < 1 || max_len > MAX_TOKEN_LENGTH_LIMIT) {
+        free(raw);
+        return rb_error_set(err, RB_EFORMAT, "%s: max_token_length=%d, expected 1..%d", path,
+                            max_len, MAX_TOKEN_LENGTH_LIMIT);
+    }
+    int32_t n = 0;
+    size_t piece_bytes = 0;
+    if ((rc = scan_entries(path, data, size, max_len, &n, &piece_bytes, err))) {
+        free(raw);
+        return rc;
+    }
+
+    rb_tokenizer *t = calloc(1, sizeof *t);
+    if (t) {
+        t->vocab_size = n;
+        t->max_token_length = max_len;
+        t->path = strdup(path);
+        t->blob = malloc(piece_bytes);
+        t->offset = malloc((size_t)n * sizeof *t->offset);
+        t->length = malloc((size_t)n * sizeof *t->length);
+        t->score = malloc((size_t)n * sizeof *t->score);
+        t->byte_val = malloc((size_t)n * sizeof *t->byte_val);
+        t->byte_val_bos = malloc((size_t)n * sizeof *t->byte_val_bos);
+    }
+    if (!t || !t->path || !t->blob || !t->offset || !t->length || !t->score || !t->byte_val ||
+        !t->byte_val_bos) {
+        rb_tokenizer_free(t);
+        free(raw);
+        return rb_error_set(err, RB_ENOMEM, "%s: out of memory for %d tokens", path, n);
+    }
+    fill_pieces(t, data);
+    free(raw);
+    if (build_table(t)) {
+        rb_tokenizer_free(t);
+        return rb_error_set(err, RB_ENOMEM, "%s: out of memory for the piece table", path);
+    }
+    fill_derived(t);
+    *out = t;
+    return RB_OK;
+}
+
+void rb_tokenizer_free(rb_tokenizer *t) {
+    if (!t) return;
+    free(t->path);
+    free(t->blob);
+    free(t->offset);
+    free(t->length);
+    free(t->score);
+    free(t->byte_val);
+    free(t->byte_val_bos);
+    free(t->table);
+    free(t);
+}
+
+int rb_tokenizer_vocab_size(const rb_tokenizer *t) { return t->vocab_size; }
+
+const char *rb_tokenizer_piece(const rb_tokenizer *t, int32_t token, size_t *len) {
+    if (token < 0 || token >= t->vocab_size) {
+        *len = 0;
+        return "";
+    }
+    *len = (size_t)t->length[token];
+    return piece_of(t, token);
+}
+
+float rb_tokenizer_score(const rb_tokenizer *t, int32_t token) {
+    if (token < 0 || token >= t->vocab_size) return NAN;
+    return t->score[token];
+}
+
+/* ------------------------------------------------------------------------ */
+/* Encoding: initial symbols                                                */
+
+static int is_continuation(unsigned char b) { return (b & 0xC0) == 0x80; }
+
+/* Appends the tokens of text to toks (which has room for len more): one token
+ * per group when the group is a piece, else one byte-fallback token per byte. */
+static int split_groups(const rb_tokenizer *t, const char *text, size_t len, int32_t *toks,
+                        size_t *n, rb_error *err) {
+    size_t i = 0;
+    while (i < len) {
+        size_t g = 1;
+        while (g < MAX_GROUP_BYTES && i + g < len && is_continuation((unsigned char)text[i + g]))
+            g++;
+        int32_t id = lookup(t, text + i, g);
+        if (id >= 0) {
+            toks[(*n)++] = id;
+        } else {
+            for (size_t k = 0; k < g; k++) {
+                unsigned char b = (unsigned char)text[i + k];
+                if (b + 3 >= t->vocab_size)
+                    return rb_error_set(err, RB_EFORMAT,
+                                        "%s: no byte-fallback token for byte 0x%02X (vocabulary "
+                                        "has %d tokens, byte fallback needs 259)",
+                                        t->path, b, t->vocab_size);
+                toks[(*n)++] = b + 3;
+            }
+        }
+        i += g;
+    }
+    return RB_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Encoding: merges with a heap over a linked list                          */
+
+/* The symbols being merged form a doubly linked list.  Symbol i starts as the
+ * i-th initial token; a merge keeps the left symbol and kills the right one,
+ * so the order of indices is the order in the current sequence. */
+typedef struct symbol {
+    int32_t tok;
+    int32_t pair;        /* token this symbol merges into with its right
+                          * neighbour, or -1 (no such piece, score not above
+                          * the floor, last symbol, or dead) */
+    uint32_t prev, next; /* NONE at the ends */
+} symbol;
+
+typedef struct merger {
+    symbol *sym;
+    uint64_t *heap; /* 4-ary min-heap of merge_key values */
+    size_t heap_n;
+} merger;
+
+#define NONE UINT32_MAX
+
+/* A higher score gives a smaller rank; -0.0 ranks like 0.0 (llama2.c compares
+ * floats, and tok512 has a -0.0 score). */
+static uint32_t score_rank(float score) {
+    if (score == 0) score = 0;
+    uint32_t u;
+    memcpy(&u, &score, sizeof u);
+    u = (u & 0x80000000u) ? ~u : u | 0x80000000u; /* now ascending with score */
+    return ~u;
+}
+
+/* Smaller key = llama2.c's preferred merge: higher score, then leftmost. */
+static uint64_t merge_key(float score, uint32_t left) {
+    return (uint64_t)score_rank(score) << 32 | left;
+}
+
+/* A 4-ary heap: half the depth of a binary one, and the four children of a
+ * node share a cache line. */
+enum { HEAP_ARITY = 4 };
+
+static void heap_sift_up(uint64_t *h, size_t i) {
+    uint64_t key = h[i];
+    while (i > 0 && key < h[(i - 1) / HEAP_ARITY]) {
+        h[i] = h[(i - 1) / HEAP_ARITY];
+        i = (i - 1) / HEAP_ARITY;
+    }
+    h[i] = key;
+}
+
+static void heap_sift_down(uint64_t *h, size_t n, size_t i) {
+    uint64_t key = h[i];
+    for (;;) {
+        size_t first = HEAP_ARITY * i + 1, best = first;
+        if (first >= n) break;
+        size_t end = first + HEAP_ARITY < n ? first + HEAP_ARITY : n;
+        for (size_t k = first + 1; k < end; k++)
+            if (h[k] < h[best]) best = k;
+        if (h[best] >= key) break;
+        h[i] = h[best];
+        i = best;
+    }
+    h[i] = key;
+}
+
+/* The token symbol l merges into with its right neighbour, or -1. */
+static int32_t pair_token(const rb_tokenizer *t, const symbol *sym, uint32_t l) {
+    uint32_t r = sym[l].next;
+    if (r == NONE) return -1;
+    int32_t a = sym[l].tok, b = sym[r].tok;
+    int32_t id = lookup2(t, piece_of(t, a), (size_t)t->length[a], piece_of(t, b),
+                         (size_t)t->length[b]);
+    return id >= 0 && t->score[id] > MERGE_SCORE_FLOOR ? id : -1;
+}
+
+/* Recomputes the pair of symbol l and pushes its key. */
+static void update_pair(const rb_tokenizer *t, merger *m, uint32_t l) {
+    int32_t id = m->sym[l].pair = pair_token(t, m->sym, l);
+    if (id < 0) return;
+    m->heap[m->heap_n] = merge_key(t->score[id], l);
+    heap_sift_up(m->heap, m->heap_n++);
+}
+
+/* Heap invariant: for every symbol l with pair >= 0 the heap holds
+ * merge_key(score[pair], l); it may also hold stale keys of pairs that have
+ * since changed or died.  A popped key is acted on only if it equals the key
+ * of l's current pair.  Since every current pair's key is in the heap and the
+ * popped key is the smallest, that pair is then the highest-scoring, leftmost
+ * mergeable pair: exactly llama2.c's choice.  (A stale key equal to a current
+ * key stands for the same choice.)  The heap starts with at most n-1 keys and
+ * every merge pops one key and pushes at most two, so 2n slots always
+ * suffice, and the loop is O(n log n). */
+static void merge_all(const rb_tokenizer *t, merger *m, size_t n) {
+    symbol *sym = m->sym;
+    for (uint32_t l = 0; l < n; l++) {
+        int32_t id = sym[l].pair = pair_token(t, sym, l);
+        if (id >= 0) m->heap[m->heap_n++] = merge_key(t->score[id], l);
+    }
+    for (size_t i = m->heap_n / HEAP_ARITY + 1; i-- > 0;) heap_sift_down(m->heap, m->heap_n, i);
+
+    while (m->heap_n) {
+        uint64_t key = m->heap[0];
+        m->heap[0] = m->heap[--m->heap_n];
+        heap_sift_down(m->heap, m->heap_n, 0);
+        uint32_t l = (uint32_t)key;
+        int32_t id = sym[l].pair;
+        if (id < 0 || merge_key(t->score[id], l) != key) continue; /* stale */
+        uint32_t r = sym[l].next;
+        sym[l].tok = id;
+        sym[l].next = sym[r].next;
+        sym[r].pair = -1; /* r dies */
+        if (sym[l].next != NONE) sym[sym[l].next].prev = l;
+        if (sym[l].prev != NONE) update_pair(t, m, sym[l].prev);
+        update_pair(t, m, l);
+    }
+}
+
+/* Runs the merges on toks[0..*n) in place; *n becomes the merged count. */
+static int merge_tokens(const rb_tokenizer *t, int32_t *toks, size_t *n) {
+    if (*n < 2) return 0;
+    merger m = {0};
+    m.sym = malloc(*n * sizeof *m.sym);
+    m.heap = malloc(2 * *n * sizeof *m.heap);
+    int ok = m.sym && m.heap;
+    if (ok) {
+        for (size_t i = 0; i < *n; i++)
+            m.sym[i] = (symbol){toks[i], -1, i ? (uint32_t)(i - 1) : NONE,
+                                i + 1 < *n ? (uint32_t)(i + 1) : NONE};
+        merge_all(t, &m, *n);
+        /* Symbol 0 never dies (a merge kills the right symbol): walk from it. */
+        size_t k = 0;
+        for (uint32_t i = 0; i != NONE; i = m.sym[i].next) toks[k++] = m.sym[i].tok;
+        *n = k;
+    }
+    free(m.sym);
+    free(m.heap);
+    return ok ? 0 : -1;
+}
+
+int rb_tokenizer_encode(const rb_tokenizer *t, const char *text, size_t len, int add_bos,
+                        int add_eos, int32_t **tokens, size_t *n_tokens, rb_error *err) {
+    if (!t || !tokens || !n_tokens || (!text && len))
+        return rb_error_set(err, RB_EINVAL, "rb_tokenizer_encode: NULL argument");
+    *tokens = NULL;
+    *n_tokens = 0;
+    if (len > (size_t)INT32_MAX - 8)
+        return rb_error_set(err, RB_EINVAL, "%s: cannot encode %zu bytes at once (limit %d)",
+                            t->path, len, INT32_MAX - 8);
+    if (len && t->space_id < 0)
+        return rb_error_set(err, RB_EFORMAT,
+                            "%s: vocabulary has no \" \" piece for the dummy prefix", t->path);
+
+    /* BOS, dummy prefix, at most one token per byte, EOS. */
+    int32_t *toks = malloc((len + 3) * sizeof *toks);
+    if (!toks)
+        return rb_error_set(err, RB_ENOMEM, "%s: out of memory encoding %zu bytes", t->path, len);
+    size_t n = 0;
+    if (add_bos) toks[n++] = RB_TOKEN_BOS;
+    if (len) toks[n++] = t->space_id;
+    int rc = split_groups(t, text, len, toks, &n, err);
+    if (!rc && merge_tokens(t, toks, &n))
+        rc = rb_error_set(err, RB_ENOMEM, "%s: out of memory encoding %zu bytes", t->path, len);
+    if (rc) {
+        free(toks);
+        return rc;
+    }
+    if (add_eos) toks[n++] = RB_TOKEN_EOS;
+    *tokens = toks;
+    *n_tokens = n;
+    return RB_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Decoding                                                                 */
+
+const char *rb_tokenizer_decode(const rb_tokenizer *t, int32_t prev_token, int32_t token,
+                                size_t *len) {
+    if (token < 0 || token >= t->vocab_size) {
+        *len = 0;
+        return "";
+    }
+    const char *p = piece_of(t, token);
+    size_t n = (size_t)t->length[token];
+    int strip = prev_token == RB_TOKEN_BOS && n > 0 && p[0] == ' ';
+    int byte = strip ? t->byte_val_bos[token] : t->byte_val[token];
+    if (byte >= 0) {
+        *len = 1;
+        return (const char *)&t->bytes[byte];
+    }
+    *len = n - (size_t)strip;
+    return p + strip;
+}
