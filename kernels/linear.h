@@ -1,0 +1,22 @@
+/* GEMM wrappers for linear layers.
+ *   y [T][n_out] = x [T][n_in] · Wᵀ, W [n_out][n_in] (row-major, llama2.c layout)
+ * rb_linear is OpenBLAS cblas_sgemm (OpenMP build: one thread pool with the
+ * other kernels, see linear.c); rb_linear_ref is the triple loop with double
+ * accumulation that tests compare against.  Results are deterministic for a
+ * given thread count. */
+#ifndef RB_KERNELS_LINEAR_H
+#define RB_KERNELS_LINEAR_H
+
+void rb_linear(float *y, const float *x, const float *w, int T, int n_in, int n_out);
+/* y += x · Wᵀ (residual accumulate, beta = 1) */
+void rb_linear_acc(float *y, const float *x, const float *w, int T, int n_in, int n_out);
+void rb_linear_ref(float *y, const float *x, const float *w, int T, int n_in, int n_out);
+
+/* Threads OpenBLAS uses. */
+int rb_blas_threads(void);
+
+/* Sets the threads of OpenMP and OpenBLAS (process-wide settings of those
+ * libraries; the only global state rotbench changes). */
+void rb_set_threads(int threads);
+
+#endif

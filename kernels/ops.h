@@ -1,0 +1,48 @@
+/* Elementwise and row-wise kernels of the Llama forward.  Each has a plain
+ * scalar reference (`_ref`, the definition) and a fast version with run-time
+ * SIMD dispatch and OpenMP over rows; tests compare them on random inputs.
+ * All arrays are row-major float32; `rows` × `cols` unless stated. */
+#ifndef RB_KERNELS_OPS_H
+#define RB_KERNELS_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* out[r][:] = x[r][:] / sqrt(mean(x[r]²) + eps) * w[:]   (out may alias x) */
+void rb_rmsnorm(float *out, const float *x, const float *w, int rows, int cols, float eps);
+void rb_rmsnorm_ref(float *out, const float *x, const float *w, int rows, int cols, float eps);
+
+/* a[i] = silu(a[i]) * b[i] = a/(1+e^-a)·b, for i < n */
+void rb_swiglu(float *a, const float *b, size_t n);
+void rb_swiglu_ref(float *a, const float *b, size_t n);
+
+/* RoPE on x [T][n_heads*head_dim], token t at position pos0+t, interleaved
+ * pairs (x[2i], x[2i+1]) of each head rotated by angle pos·θ^(-2i/head_dim).
+ * cos_tab/sin_tab are [max_pos][head_dim/2] from rb_rope_table. */
+void rb_rope(float *x, int T, int n_heads, int head_dim, int pos0, const float *cos_tab,
+             const float *sin_tab);
+void rb_rope_ref(float *x, int T, int n_heads, int head_dim, int pos0, float theta);
+/* Fills cos_tab/sin_tab [max_pos][head_dim/2] (computed in double). */
+void rb_rope_table(float *cos_tab, float *sin_tab, int max_pos, int head_dim, float theta);
+
+/* Causal grouped-query attention for one window:
+ *   q [T][n_heads*hd], k, v [T][n_kv*hd] → out [T][n_heads*hd],
+ *   head h reads kv head h / (n_heads/n_kv); scores scaled by 1/sqrt(hd).
+ * scratch: rb_attention_scratch_floats(T, hd) floats per thread × threads. */
+size_t rb_attention_scratch_floats(int T, int head_dim);
+void rb_attention(float *out, const float *q, const float *k, const float *v, int T,
+                  int n_heads, int n_kv_heads, int head_dim, float *scratch, int threads);
+void rb_attention_ref(float *out, const float *q, const float *k, const float *v, int T,
+                      int n_heads, int n_kv_heads, int head_dim);
+
+/* Row-wise negative log-likelihood of target[r] under softmax(logits[r]):
+ * nll[r] = logsumexp(logits[r]) - logits[r][target[r]], accumulated in double. */
+void rb_nll_rows(double *nll, const float *logits, const int32_t *target, int rows, int cols);
+void rb_nll_rows_ref(double *nll, const float *logits, const int32_t *target, int rows, int cols);
+
+/* exp(x) for a vector, vectorisable polynomial (rel. error < 2e-7 for
+ * x in [-87, 88]; smaller x gives 0).  Reference: expf. */
+void rb_vexp(float *y, const float *x, size_t n);
+void rb_vexp_ref(float *y, const float *x, size_t n);
+
+#endif
