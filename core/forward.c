@@ -1,0 +1,111 @@
+#include "core/forward.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/linear.h"
+#include "kernels/ops.h"
+
+static const char *const point_names[RB_ACT_POINT_COUNT] = {"qkv_in", "o_in", "gate_up_in",
+                                                            "down_in", "classifier_in"};
+
+const char *rb_act_point_name(rb_act_point p) {
+    return p >= 0 && p < RB_ACT_POINT_COUNT ? point_names[p] : "?";
+}
+
+void rb_workspace_free(rb_workspace *ws) {
+    float **bufs[] = {&ws->x, &ws->xb, &ws->q, &ws->k, &ws->v, &ws->att, &ws->hb,
+                      &ws->hb2, &ws->logits, &ws->rope_cos, &ws->rope_sin, &ws->att_scratch};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) {
+        free(*bufs[i]);
+        *bufs[i] = NULL;
+    }
+}
+
+int rb_workspace_init(rb_workspace *ws, const rb_config *c, int max_T, rb_error *err) {
+    memset(ws, 0, sizeof *ws);
+    if (max_T < 1 || max_T > (1 << 20))
+        return rb_error_set(err, RB_EINVAL, "window of %d tokens is outside 1..%d", max_T, 1 << 20);
+    ws->max_T = max_T;
+    ws->threads = omp_get_max_threads();
+    size_t T = (size_t)max_T, qdim = (size_t)c->n_heads * c->head_dim;
+    size_t kvdim = (size_t)c->n_kv_heads * c->head_dim;
+    size_t wide = (size_t)c->dim > qdim ? (size_t)c->dim : qdim;
+    struct { float **p; size_t n; } plan[] = {
+        {&ws->x, T * c->dim}, {&ws->xb, T * wide}, {&ws->q, T * qdim}, {&ws->k, T * kvdim},
+        {&ws->v, T * kvdim}, {&ws->att, T * qdim}, {&ws->hb, T * c->hidden_dim},
+        {&ws->hb2, T * c->hidden_dim}, {&ws->logits, T * c->vocab_size},
+        {&ws->rope_cos, T * (c->head_dim / 2)}, {&ws->rope_sin, T * (c->head_dim / 2)},
+        {&ws->att_scratch, rb_attention_scratch_floats(max_T, c->head_dim) * ws->threads}};
+    for (size_t i = 0; i < sizeof plan / sizeof *plan; i++) {
+        *plan[i].p = aligned_alloc(64, ((plan[i].n * sizeof(float)) + 63) / 64 * 64);
+        if (!*plan[i].p) {
+            rb_workspace_free(ws);
+            return rb_error_set(err, RB_ENOMEM, "cannot allocate forward buffers for %d tokens",
+                                max_T);
+        }
+    }
+    rb_rope_table(ws->rope_cos, ws->rope_sin, max_T, c->head_dim, c->rope_theta);
+    return RB_OK;
+}
+
+static int act_hook(const rb_hooks *h, int layer, rb_act_point p, float *x, int rows, int cols,
+                    rb_error *err) {
+    if (!h || !h->activation) return RB_OK;
+    int rc = h->activation(h->ctx, layer, p, x, rows, cols, err);
+    if (rc) rb_error_prefix(err, "layer %d %s: ", layer, point_names[p]);
+    return rc;
+}
+
+static const float *weight_of(const rb_hooks *h, int layer, rb_linear_id id, const float *w) {
+    return h && h->weight ? h->weight(h->ctx, layer, id, w) : w;
+}
+
+int rb_forward(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T,
+               const rb_hooks *hooks, rb_error *err) {
+    const rb_config *c = &m->cfg;
+    if (T < 1 || T > ws->max_T)
+        return rb_error_set(err, RB_EINVAL, "forward of %d tokens: window holds 1..%d", T,
+                            ws->max_T);
+    const int dim = c->dim, hid = c->hidden_dim, hd = c->head_dim;
+    const int qdim = c->n_heads * hd, kvdim = c->n_kv_heads * hd;
+    for (int t = 0; t < T; t++)
+        if (tokens[t] < 0 || tokens[t] >= c->vocab_size)
+            return rb_error_set(err, RB_EINVAL, "token %d at position %d is outside 0..%d",
+                                tokens[t], t, c->vocab_size - 1);
+    for (int t = 0; t < T; t++)
+        memcpy(ws->x + (size_t)t * dim, m->token_embedding + (size_t)tokens[t] * dim,
+               sizeof(float) * dim);
+    int rc;
+    for (int l = 0; l < c->n_layers; l++) {
+        const rb_layer *L = &m->layers[l];
+        rb_rmsnorm(ws->xb, ws->x, L->attn_norm, T, dim, c->norm_eps);
+        if ((rc = act_hook(hooks, l, RB_ACT_QKV_IN, ws->xb, T, dim, err))) return rc;
+        rb_linear(ws->q, ws->xb, weight_of(hooks, l, RB_WQ, L->wq), T, dim, qdim);
+        rb_linear(ws->k, ws->xb, weight_of(hooks, l, RB_WK, L->wk), T, dim, kvdim);
+        rb_linear(ws->v, ws->xb, weight_of(hooks, l, RB_WV, L->wv), T, dim, kvdim);
+        rb_rope(ws->q, T, c->n_heads, hd, 0, ws->rope_cos, ws->rope_sin);
+        rb_rope(ws->k, T, c->n_kv_heads, hd, 0, ws->rope_cos, ws->rope_sin);
+        if (hooks && hooks->qkv &&
+            (rc = hooks->qkv(hooks->ctx, l, ws->q, ws->k, ws->v, T, c, err)))
+            return rb_error_prefix(err, "layer %d qkv: ", l);
+        rb_attention(ws->att, ws->q, ws->k, ws->v, T, c->n_heads, c->n_kv_heads, hd,
+                     ws->att_scratch, ws->threads);
+        if ((rc = act_hook(hooks, l, RB_ACT_O_IN, ws->att, T, qdim, err))) return rc;
+        /* x += att·Woᵀ : sgemm with beta = 1 accumulates into the residual */
+        rb_linear_acc(ws->x, ws->att, weight_of(hooks, l, RB_WO, L->wo), T, qdim, dim);
+        rb_rmsnorm(ws->xb, ws->x, L->ffn_norm, T, dim, c->norm_eps);
+        if ((rc = act_hook(hooks, l, RB_ACT_GATE_UP_IN, ws->xb, T, dim, err))) return rc;
+        rb_linear(ws->hb, ws->xb, weight_of(hooks, l, RB_W1, L->w1), T, dim, hid);
+        rb_linear(ws->hb2, ws->xb, weight_of(hooks, l, RB_W3, L->w3), T, dim, hid);
+        rb_swiglu(ws->hb, ws->hb2, (size_t)T * hid);
+        if ((rc = act_hook(hooks, l, RB_ACT_DOWN_IN, ws->hb, T, hid, err))) return rc;
+        rb_linear_acc(ws->x, ws->hb, weight_of(hooks, l, RB_W2, L->w2), T, hid, dim);
+    }
+    rb_rmsnorm(ws->xb, ws->x, m->final_norm, T, dim, c->norm_eps);
+    if ((rc = act_hook(hooks, c->n_layers, RB_ACT_CLASSIFIER_IN, ws->xb, T, dim, err))) return rc;
+    rb_linear(ws->logits, ws->xb, weight_of(hooks, c->n_layers, RB_LINEAR_COUNT, m->classifier),
+              T, dim, c->vocab_size);
+    return RB_OK;
+}

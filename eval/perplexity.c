@@ -1,0 +1,48 @@
+#include "eval/perplexity.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "core/io.h"
+#include "kernels/ops.h"
+
+int rb_perplexity(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
+                  const int32_t *tokens, size_t n_tokens, int ctx, size_t max_windows,
+                  rb_progress_fn progress, void *progress_ctx, rb_ppl_result *out,
+                  rb_error *err) {
+    if (ctx < 2 || ctx > ws->max_T)
+        return rb_error_set(err, RB_EINVAL, "context %d must be in 2..%d", ctx, ws->max_T);
+    size_t windows = (n_tokens + ctx - 1) / ctx;
+    if (windows && n_tokens - (windows - 1) * (size_t)ctx < 2) windows--;
+    if (max_windows && windows > max_windows) windows = max_windows;
+    if (windows == 0)
+        return rb_error_set(err, RB_EINVAL, "%zu tokens: too few to score anything", n_tokens);
+    double *nll = malloc(sizeof(double) * (size_t)ctx);
+    if (!nll) return rb_error_set(err, RB_ENOMEM, "out of memory");
+    double t0 = rb_now(), total = 0;
+    size_t scored = 0;
+    int rc = RB_OK;
+    for (size_t w = 0; w < windows; w++) {
+        const int32_t *win = tokens + w * (size_t)ctx;
+        size_t left = n_tokens - w * (size_t)ctx;
+        int T = left < (size_t)ctx ? (int)left : ctx;
+        if ((rc = rb_forward(m, ws, win, T, hooks, err))) break;
+        rb_nll_rows(nll, ws->logits, win + 1, T - 1, m->cfg.vocab_size);
+        for (int t = 0; t < T - 1; t++) total += nll[t];
+        scored += (size_t)T - 1;
+        if (!isfinite(total)) {
+            rc = rb_error_set(err, RB_ENUMERIC,
+                              "window %zu: log-likelihood is not finite (NaN/Inf logits)", w);
+            break;
+        }
+        if (progress) progress(progress_ctx, w + 1, windows, rb_now() - t0);
+    }
+    free(nll);
+    if (rc) return rc;
+    out->n_scored = scored;
+    out->n_windows = windows;
+    out->nll = total / (double)scored;
+    out->ppl = exp(out->nll);
+    out->seconds = rb_now() - t0;
+    return RB_OK;
+}

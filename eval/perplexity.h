@@ -1,0 +1,35 @@
+/* Perplexity over a token stream.
+ *
+ * The stream is cut into consecutive non-overlapping windows of `ctx` tokens
+ * (the last one may be shorter); each window is one forward from position 0,
+ * and every token of a window except its first is scored given the ones
+ * before it in that window (a window of n tokens scores n-1).  A final window
+ * of a single token scores nothing and is skipped.
+ *   nll = mean over scored tokens of -log p(token | prefix),  ppl = exp(nll).
+ */
+#ifndef RB_PERPLEXITY_H
+#define RB_PERPLEXITY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/forward.h"
+
+typedef struct rb_ppl_result {
+    double nll;        /* mean negative log-likelihood (nats) */
+    double ppl;        /* exp(nll) */
+    size_t n_scored;   /* tokens scored */
+    size_t n_windows;
+    double seconds;    /* wall time of the forwards and scoring */
+} rb_ppl_result;
+
+/* Called after each window with (windows done, windows total); may be NULL. */
+typedef void (*rb_progress_fn)(void *ctx, size_t done, size_t total, double seconds);
+
+/* max_windows = 0 means all.  Runs with ws (max_T ≥ ctx). */
+int rb_perplexity(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
+                  const int32_t *tokens, size_t n_tokens, int ctx, size_t max_windows,
+                  rb_progress_fn progress, void *progress_ctx, rb_ppl_result *out,
+                  rb_error *err);
+
+#endif
