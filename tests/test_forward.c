@@ -1,0 +1,227 @@
+/* The batched fp32 forward against the naive float64 reference, hooks, and
+ * the known greedy generation of stories260K. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/forward.h"
+#include "core/io.h"
+#include "core/tokenizer.h"
+#include "eval/perplexity.h"
+#include "tests/ref_forward.h"
+#include "tests/test_util.h"
+
+static rb_model *synth(int dim, int hidden, int layers, int heads, int kv, int vocab, int shared,
+                       uint64_t seed) {
+    rb_config c = {.dim = dim, .hidden_dim = hidden, .n_layers = layers, .n_heads = heads,
+                   .n_kv_heads = kv, .vocab_size = vocab, .seq_len = 256,
+                   .head_dim = dim / heads, .norm_eps = 1e-5f, .rope_theta = 10000.0f};
+    rb_model *m = NULL;
+    rb_error err;
+    cr_assert_eq(rb_model_synthetic(&c, shared, seed, &m, &err), RB_OK, "%s", err.msg);
+    return m;
+}
+
+static void random_tokens(int32_t *t, int n, int vocab, uint64_t seed) {
+    rb_rng r;
+    rb_rng_seed(&r, seed);
+    for (int i = 0; i < n; i++) t[i] = (int32_t)rb_rng_below(&r, (uint64_t)vocab);
+}
+
+/* max |a-b| / max |b| over logits, a float, b double */
+static double logits_rel_diff(const float *a, const double *b, size_t n) {
+    double md = 0, mb = 1e-6;
+    for (size_t i = 0; i < n; i++) {
+        md = fmax(md, fabs(a[i] - b[i]));
+        mb = fmax(mb, fabs(b[i]));
+    }
+    return md / mb;
+}
+
+Test(forward, matches_float64_reference_on_odd_shapes) {
+    struct { int dim, hidden, layers, heads, kv, vocab, shared, T; } cases[] = {
+        {12, 20, 2, 2, 1, 7, 1, 1},    /* head_dim 6, GQA 2:1, one token */
+        {12, 20, 2, 2, 1, 7, 0, 9},
+        {30, 47, 3, 5, 5, 13, 1, 33},  /* head_dim 6, odd hidden, MHA */
+        {40, 61, 2, 4, 2, 29, 0, 40},  /* head_dim 10 */
+        {64, 172, 2, 8, 4, 64, 1, 65}, /* stories260K-like shapes */
+        {72, 100, 1, 6, 2, 11, 0, 130},/* head_dim 12, GQA 3:1 */
+        {256, 688, 2, 8, 4, 97, 1, 128}, /* big enough for multi-threaded sgemm */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        rb_model *m = synth(cases[i].dim, cases[i].hidden, cases[i].layers, cases[i].heads,
+                            cases[i].kv, cases[i].vocab, cases[i].shared, 100 + i);
+        int T = cases[i].T, V = cases[i].vocab;
+        int32_t *tok = malloc(sizeof(int32_t) * T);
+        random_tokens(tok, T, V, 7 + i);
+        rb_workspace ws;
+        rb_error err;
+        cr_assert_eq(rb_workspace_init(&ws, &m->cfg, T, &err), RB_OK);
+        cr_assert_eq(rb_forward(m, &ws, tok, T, NULL, &err), RB_OK, "%s", err.msg);
+        double *ref = malloc(sizeof(double) * T * V);
+        ref_forward(m, tok, T, ref);
+        double d = logits_rel_diff(ws.logits, ref, (size_t)T * V);
+        cr_expect_lt(d, 2e-5, "case %zu: logits differ by %g (relative to max)", i, d);
+        if (T > 1) {
+            double nll_ref = ref_mean_nll(m, tok, T);
+            rb_ppl_result res;
+            cr_assert_eq(rb_perplexity(m, &ws, NULL, tok, T, T, 0, NULL, NULL, &res, &err), RB_OK);
+            cr_expect_lt(fabs(res.nll - nll_ref) / nll_ref, 1e-5, "case %zu: nll %.9f vs %.9f", i,
+                         res.nll, nll_ref);
+        }
+        free(ref);
+        free(tok);
+        rb_workspace_free(&ws);
+        rb_model_free(m);
+    }
+}
+
+Test(forward, rejects_bad_windows_and_tokens) {
+    rb_model *m = synth(12, 20, 1, 2, 1, 7, 1, 1);
+    rb_workspace ws;
+    rb_error err;
+    cr_assert_eq(rb_workspace_init(&ws, &m->cfg, 4, &err), RB_OK);
+    int32_t tok[5] = {1, 2, 3, 4, 5};
+    cr_expect_eq(rb_forward(m, &ws, tok, 5, NULL, &err), RB_EINVAL);
+    cr_expect_eq(rb_forward(m, &ws, tok, 0, NULL, &err), RB_EINVAL);
+    tok[2] = 7;
+    cr_expect_eq(rb_forward(m, &ws, tok, 4, NULL, &err), RB_EINVAL);
+    cr_expect(strstr(err.msg, "token 7") != NULL, "%s", err.msg);
+    tok[2] = -1;
+    cr_expect_eq(rb_forward(m, &ws, tok, 4, NULL, &err), RB_EINVAL);
+    rb_workspace_free(&ws);
+    rb_model_free(m);
+}
+
+/* Hooks that only count calls: must leave the result bit-identical. */
+typedef struct hook_log {
+    int act[RB_ACT_POINT_COUNT], qkv, weight;
+    int zero_point; /* point to zero, or -1 */
+} hook_log;
+
+static int count_act(void *ctx, int layer, rb_act_point p, float *x, int rows, int cols,
+                     rb_error *err) {
+    (void)layer; (void)err;
+    hook_log *h = ctx;
+    h->act[p]++;
+    if ((int)p == h->zero_point) memset(x, 0, sizeof(float) * rows * cols);
+    return 0;
+}
+static int count_qkv(void *ctx, int layer, float *q, float *k, float *v, int T,
+                     const rb_config *c, rb_error *err) {
+    (void)layer; (void)q; (void)k; (void)v; (void)T; (void)c; (void)err;
+    ((hook_log *)ctx)->qkv++;
+    return 0;
+}
+static const float *count_weight(void *ctx, int layer, rb_linear_id id, const float *w) {
+    (void)layer; (void)id;
+    ((hook_log *)ctx)->weight++;
+    return w;
+}
+static int failing_act(void *ctx, int layer, rb_act_point p, float *x, int rows, int cols,
+                       rb_error *err) {
+    (void)ctx; (void)x; (void)rows; (void)cols;
+    if (layer == 1 && p == RB_ACT_DOWN_IN) return rb_error_set(err, RB_ENUMERIC, "boom");
+    return 0;
+}
+
+Test(forward, hooks_are_called_at_every_point_and_identity_is_exact) {
+    rb_model *m = synth(24, 40, 3, 4, 2, 17, 1, 9);
+    int T = 21;
+    int32_t tok[21];
+    random_tokens(tok, T, 17, 3);
+    rb_workspace ws;
+    rb_error err;
+    cr_assert_eq(rb_workspace_init(&ws, &m->cfg, T, &err), RB_OK);
+    size_t n = (size_t)T * 17;
+    float *plain = malloc(sizeof(float) * n);
+    cr_assert_eq(rb_forward(m, &ws, tok, T, NULL, &err), RB_OK);
+    memcpy(plain, ws.logits, sizeof(float) * n);
+    hook_log log = {.zero_point = -1};
+    rb_hooks h = {&log, count_act, count_qkv, count_weight};
+    cr_assert_eq(rb_forward(m, &ws, tok, T, &h, &err), RB_OK);
+    cr_expect_eq(memcmp(plain, ws.logits, sizeof(float) * n), 0, "identity hooks changed logits");
+    for (int p = 0; p < RB_ACT_CLASSIFIER_IN; p++) cr_expect_eq(log.act[p], 3, "point %d", p);
+    cr_expect_eq(log.act[RB_ACT_CLASSIFIER_IN], 1);
+    cr_expect_eq(log.qkv, 3);
+    cr_expect_eq(log.weight, 3 * 7 + 1);
+    /* a hook that zeroes every down_proj input removes the FFN's contribution */
+    hook_log zero = {.zero_point = RB_ACT_DOWN_IN};
+    rb_hooks hz = {&zero, count_act, NULL, NULL};
+    cr_assert_eq(rb_forward(m, &ws, tok, T, &hz, &err), RB_OK);
+    cr_expect_neq(memcmp(plain, ws.logits, sizeof(float) * n), 0);
+    rb_hooks hf = {NULL, failing_act, NULL, NULL};
+    cr_expect_eq(rb_forward(m, &ws, tok, T, &hf, &err), RB_ENUMERIC);
+    cr_expect(strstr(err.msg, "layer 1 down_in: boom") != NULL, "%s", err.msg);
+    free(plain);
+    rb_workspace_free(&ws);
+    rb_model_free(m);
+}
+
+Test(forward, stories260K_matches_float64_reference_on_real_text) {
+    const char *model_path = rb_test_require_data("models/stories260K/stories260K.bin");
+    const char *tok_path = rb_test_require_data("models/stories260K/tok512.bin");
+    const char *text_path = rb_test_require_data("datasets/tinystories/TinyStories-valid-head.txt");
+    rb_model *m;
+    rb_tokenizer *tk;
+    rb_error err;
+    cr_assert_eq(rb_model_load(model_path, &m, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(rb_tokenizer_load(tok_path, &tk, &err), RB_OK, "%s", err.msg);
+    char *text;
+    size_t len, n;
+    int32_t *tok;
+    cr_assert_eq(rb_read_file(text_path, 0, &text, &len, &err), RB_OK);
+    cr_assert_eq(rb_tokenizer_encode(tk, text, len, 1, 0, &tok, &n, &err), RB_OK);
+    int ctx = 512;
+    cr_assert_geq(n, (size_t)2 * ctx);
+    rb_workspace ws;
+    cr_assert_eq(rb_workspace_init(&ws, &m->cfg, ctx, &err), RB_OK);
+    rb_ppl_result res;
+    cr_assert_eq(rb_perplexity(m, &ws, NULL, tok, 2 * ctx, ctx, 0, NULL, NULL, &res, &err), RB_OK);
+    double ref = (ref_mean_nll(m, tok, ctx) + ref_mean_nll(m, tok + ctx, ctx)) / 2;
+    cr_expect_eq(res.n_scored, (size_t)2 * (ctx - 1));
+    cr_expect_lt(fabs(res.nll - ref) / ref, 1e-4, "fp32 nll %.9f vs float64 %.9f", res.nll, ref);
+    cr_log_info("stories260K 2x512 window nll fp32 %.9f float64 %.9f rel %.2e", res.nll, ref,
+                fabs(res.nll - ref) / ref);
+    rb_workspace_free(&ws);
+    free(tok);
+    free(text);
+    rb_tokenizer_free(tk);
+    rb_model_free(m);
+}
+
+Test(forward, stories260K_greedy_generation_is_the_known_text) {
+    const char *model_path = rb_test_require_data("models/stories260K/stories260K.bin");
+    const char *tok_path = rb_test_require_data("models/stories260K/tok512.bin");
+    rb_model *m;
+    rb_tokenizer *tk;
+    rb_error err;
+    cr_assert_eq(rb_model_load(model_path, &m, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(rb_tokenizer_load(tok_path, &tk, &err), RB_OK, "%s", err.msg);
+    int steps = 200, V = m->cfg.vocab_size;
+    int32_t seq[201] = {RB_TOKEN_BOS};
+    rb_workspace ws;
+    cr_assert_eq(rb_workspace_init(&ws, &m->cfg, steps + 1, &err), RB_OK);
+    char out[4096] = "";
+    size_t used = 0;
+    for (int n = 1; n <= steps; n++) {
+        cr_assert_eq(rb_forward(m, &ws, seq, n, NULL, &err), RB_OK);
+        const float *l = ws.logits + (size_t)(n - 1) * V;
+        int best = 0;
+        for (int j = 1; j < V; j++) if (l[j] > l[best]) best = j;
+        seq[n] = best;
+        size_t len;
+        const char *p = rb_tokenizer_decode(tk, seq[n - 1], best, &len);
+        if (used + len < sizeof out) {
+            memcpy(out + used, p, len);
+            out[used += len] = 0;
+        }
+    }
+    const char *known = "Once upon a time, there was a little girl named Lily. She loved to play "
+                        "outside in the park. One day, she saw a big, red ball.";
+    cr_expect_eq(strncmp(out, known, strlen(known)), 0, "generated: %s", out);
+    rb_workspace_free(&ws);
+    rb_tokenizer_free(tk);
+    rb_model_free(m);
+}

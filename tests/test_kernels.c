@@ -1,0 +1,137 @@
+/* Every fast kernel against its scalar reference on random inputs of odd and
+ * power-of-two sizes. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/linear.h"
+#include "kernels/ops.h"
+#include "tests/test_util.h"
+
+static float *rand_array(size_t n, float lo, float hi, rb_rng *r) {
+    float *x = malloc(sizeof(float) * (n ? n : 1));
+    rb_test_fill_uniform(x, n, lo, hi, r);
+    return x;
+}
+
+static const int sizes[] = {1, 2, 3, 7, 8, 16, 31, 64, 100, 128, 172, 257, 1024};
+#define N_SIZES (int)(sizeof sizes / sizeof *sizes)
+
+Test(kernels, vexp_matches_expf) {
+    rb_rng r;
+    rb_rng_seed(&r, 1);
+    size_t n = 100003;
+    float *x = rand_array(n, -87.0f, 88.0f, &r), *a = malloc(4 * n), *b = malloc(4 * n);
+    x[0] = 0.0f;
+    x[1] = -87.0f;
+    x[2] = 88.0f;
+    rb_vexp(a, x, n);
+    rb_vexp_ref(b, x, n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert(fabsf(a[i] - b[i]) <= 3e-7f * b[i], "exp(%g): %g vs %g", x[i], a[i], b[i]);
+    free(x); free(a); free(b);
+}
+
+Test(kernels, rmsnorm_matches_reference) {
+    rb_rng r;
+    rb_rng_seed(&r, 2);
+    for (int i = 0; i < N_SIZES; i++) {
+        int rows = 5, cols = sizes[i];
+        float *x = rand_array((size_t)rows * cols, -3, 3, &r), *w = rand_array(cols, 0.5f, 1.5f, &r);
+        float *a = malloc(4 * rows * cols), *b = malloc(4 * rows * cols);
+        rb_rmsnorm(a, x, w, rows, cols, 1e-5f);
+        rb_rmsnorm_ref(b, x, w, rows, cols, 1e-5f);
+        cr_expect_lt(rb_test_rel_maxdiff(a, b, (size_t)rows * cols, 1e-6), 1e-6, "cols %d", cols);
+        rb_rmsnorm(x, x, w, rows, cols, 1e-5f); /* in place */
+        cr_expect_lt(rb_test_rel_maxdiff(x, b, (size_t)rows * cols, 1e-6), 1e-6, "in place %d", cols);
+        free(x); free(w); free(a); free(b);
+    }
+}
+
+Test(kernels, swiglu_matches_reference) {
+    rb_rng r;
+    rb_rng_seed(&r, 3);
+    size_t n = 70001;
+    float *a = rand_array(n, -20, 20, &r), *b = rand_array(n, -2, 2, &r);
+    float *a2 = malloc(4 * n);
+    memcpy(a2, a, 4 * n);
+    rb_swiglu(a, b, n);
+    rb_swiglu_ref(a2, b, n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert(fabsf(a[i] - a2[i]) <= 1e-6f * (1 + fabsf(a2[i])), "%zu: %g vs %g", i, a[i], a2[i]);
+    free(a); free(b); free(a2);
+}
+
+Test(kernels, rope_matches_reference) {
+    rb_rng r;
+    rb_rng_seed(&r, 4);
+    int hds[] = {2, 6, 8, 10, 64, 128};
+    for (int i = 0; i < 6; i++) {
+        int hd = hds[i], heads = 3, T = 37;
+        size_t n = (size_t)T * heads * hd;
+        float *x = rand_array(n, -1, 1, &r), *y = malloc(4 * n);
+        float *ct = malloc(4 * (size_t)T * hd / 2), *st = malloc(4 * (size_t)T * hd / 2);
+        memcpy(y, x, 4 * n);
+        rb_rope_table(ct, st, T, hd, 10000.0f);
+        rb_rope(x, T, heads, hd, 0, ct, st);
+        rb_rope_ref(y, T, heads, hd, 0, 10000.0f);
+        cr_expect_lt(rb_test_rel_maxdiff(x, y, n, 1e-3), 2e-6, "head_dim %d", hd);
+        free(x); free(y); free(ct); free(st);
+    }
+}
+
+Test(kernels, attention_matches_reference) {
+    rb_rng r;
+    rb_rng_seed(&r, 5);
+    struct { int T, nh, nkv, hd; } cases[] = {
+        {1, 1, 1, 2}, {7, 2, 1, 6}, {33, 8, 4, 8}, {64, 4, 4, 10}, {100, 6, 2, 16}, {129, 2, 2, 128}};
+    int threads = omp_get_max_threads();
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        int T = cases[c].T, nh = cases[c].nh, nkv = cases[c].nkv, hd = cases[c].hd;
+        size_t nq = (size_t)T * nh * hd, nk = (size_t)T * nkv * hd;
+        float *q = rand_array(nq, -2, 2, &r), *k = rand_array(nk, -2, 2, &r), *v = rand_array(nk, -1, 1, &r);
+        float *a = malloc(4 * nq), *b = malloc(4 * nq);
+        float *scratch = malloc(4 * rb_attention_scratch_floats(T, hd) * threads);
+        rb_attention(a, q, k, v, T, nh, nkv, hd, scratch, threads);
+        rb_attention_ref(b, q, k, v, T, nh, nkv, hd);
+        cr_expect_lt(rb_test_rel_maxdiff(a, b, nq, 1e-3), 1e-5, "case %zu", c);
+        free(q); free(k); free(v); free(a); free(b); free(scratch);
+    }
+}
+
+Test(kernels, nll_matches_reference) {
+    rb_rng r;
+    rb_rng_seed(&r, 6);
+    for (int i = 0; i < N_SIZES; i++) {
+        int rows = 9, cols = sizes[i] < 3 ? 3 : sizes[i];
+        float *l = rand_array((size_t)rows * cols, -30, 30, &r);
+        int32_t tgt[9];
+        for (int j = 0; j < rows; j++) tgt[j] = (int32_t)rb_rng_below(&r, (uint64_t)cols);
+        double a[9], b[9];
+        rb_nll_rows(a, l, tgt, rows, cols);
+        rb_nll_rows_ref(b, l, tgt, rows, cols);
+        for (int j = 0; j < rows; j++)
+            cr_expect(fabs(a[j] - b[j]) <= 1e-5 * (1 + fabs(b[j])), "cols %d: %g vs %g", cols, a[j], b[j]);
+        free(l);
+    }
+}
+
+Test(kernels, linear_matches_reference) {
+    rb_rng r;
+    rb_rng_seed(&r, 7);
+    int shapes[][3] = {{1, 1, 1}, {3, 7, 5}, {17, 64, 172}, {64, 172, 64}, {33, 128, 257}};
+    for (int s = 0; s < 5; s++) {
+        int T = shapes[s][0], in = shapes[s][1], out = shapes[s][2];
+        float *x = rand_array((size_t)T * in, -1, 1, &r), *w = rand_array((size_t)out * in, -1, 1, &r);
+        float *a = malloc(4 * (size_t)T * out), *b = malloc(4 * (size_t)T * out);
+        rb_linear(a, x, w, T, in, out);
+        rb_linear_ref(b, x, w, T, in, out);
+        cr_expect_lt(rb_test_rel_maxdiff(a, b, (size_t)T * out, 1e-3), 1e-5, "shape %d", s);
+        rb_linear_acc(a, x, w, T, in, out); /* a = 2·(x·Wᵀ) */
+        for (int i = 0; i < T * out; i++) b[i] *= 2;
+        cr_expect_lt(rb_test_rel_maxdiff(a, b, (size_t)T * out, 1e-3), 1e-5, "acc shape %d", s);
+        free(x); free(w); free(a); free(b);
+    }
+}
