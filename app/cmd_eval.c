@@ -1,0 +1,157 @@
+/* rotbench eval: perplexity of a model on a corpus, one JSON object with --json. */
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/cli.h"
+#include "core/io.h"
+#include "core/sha256.h"
+#include "datasets/registry.h"
+#include "eval/perplexity.h"
+#include "kernels/linear.h"
+
+static void eval_usage(FILE *f) {
+    fputs("usage: rotbench eval [options]\n"
+          "  --model NAME|FILE       model (default stories260K; llama2.c v0 .bin)\n"
+          "  --tokenizer NAME|FILE   tokenizer (default: the named model's)\n"
+          "  --task wikitext2|tinystories   corpus from the data directory (default wikitext2)\n"
+          "  --text FILE             any UTF-8 text file as the corpus instead of --task\n"
+          "  --ctx N                 window length in tokens (default: the model's seq_len)\n"
+          "  --max-tokens N          evaluate only the first N tokens of the corpus\n"
+          "  --threads N             threads for OpenMP and OpenBLAS (default: all cores)\n"
+          "  --data-dir DIR          data directory (default $ROTBENCH_DATA or ../shared)\n"
+          "  --json                  print one JSON object with the result on stdout\n",
+          f);
+}
+
+static json_object *config_json(const rb_config *c) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "dim", json_object_new_int(c->dim));
+    json_object_object_add(o, "hidden_dim", json_object_new_int(c->hidden_dim));
+    json_object_object_add(o, "n_layers", json_object_new_int(c->n_layers));
+    json_object_object_add(o, "n_heads", json_object_new_int(c->n_heads));
+    json_object_object_add(o, "n_kv_heads", json_object_new_int(c->n_kv_heads));
+    json_object_object_add(o, "vocab_size", json_object_new_int(c->vocab_size));
+    json_object_object_add(o, "seq_len", json_object_new_int(c->seq_len));
+    return o;
+}
+
+int rb_cmd_eval(int argc, char **argv) {
+    const char *model = NULL, *tokenizer = NULL, *task = NULL, *text = NULL, *data_dir = NULL;
+    long ctx = 0, max_tokens = 0, threads = 0;
+    int as_json = 0;
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'},  {"tokenizer", required_argument, 0, 'k'},
+        {"task", required_argument, 0, 't'},   {"text", required_argument, 0, 'x'},
+        {"ctx", required_argument, 0, 'c'},    {"max-tokens", required_argument, 0, 'n'},
+        {"threads", required_argument, 0, 'j'}, {"data-dir", required_argument, 0, 'd'},
+        {"json", no_argument, 0, 'J'},         {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'm': model = optarg; break;
+        case 'k': tokenizer = optarg; break;
+        case 't': task = optarg; break;
+        case 'x': text = optarg; break;
+        case 'c': ctx = rb_cli_int("--ctx", optarg, 2, 1 << 20); break;
+        case 'n': max_tokens = rb_cli_int("--max-tokens", optarg, 2, 1L << 40); break;
+        case 'j': threads = rb_cli_int("--threads", optarg, 0, 1024); break;
+        case 'd': data_dir = optarg; break;
+        case 'J': as_json = 1; break;
+        case 'h': eval_usage(stdout); return 0;
+        default: eval_usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "error: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (task && text) {
+        fprintf(stderr, "error: give --task or --text, not both\n");
+        return 2;
+    }
+    rb_error err = {0};
+    int nthreads = rb_cli_set_threads((int)threads);
+    rb_cli_model cm;
+    char corpus_path[1024];
+    const char *task_name = text ? "text" : task ? task : "wikitext2";
+    int rc = rb_cli_load(model, tokenizer, data_dir, 1, 1, &cm, &err);
+    if (!rc)
+        rc = text ? rb_data_resolve(text, RB_DATA_CORPUS, data_dir, corpus_path,
+                                    sizeof corpus_path, &err)
+                  : rb_data_resolve(task_name, RB_DATA_CORPUS, data_dir, corpus_path,
+                                    sizeof corpus_path, &err);
+    char *corpus = NULL;
+    size_t corpus_len = 0;
+    char data_sha[65] = "";
+    if (!rc) rc = rb_read_file(corpus_path, 0, &corpus, &corpus_len, &err);
+    if (!rc) rb_sha256_hex(corpus, corpus_len, data_sha);
+    int32_t *tokens = NULL;
+    size_t n_tokens = 0;
+    double t_tok = rb_now();
+    if (!rc)
+        rc = rb_tokenizer_encode(cm.tokenizer, corpus, corpus_len, 1, 0, &tokens, &n_tokens, &err);
+    t_tok = rb_now() - t_tok;
+    if (rc) {
+        free(corpus);
+        rb_cli_unload(&cm);
+        return rb_cli_fail(&err);
+    }
+    if (max_tokens && (size_t)max_tokens < n_tokens) n_tokens = (size_t)max_tokens;
+    if (!ctx) ctx = cm.model->cfg.seq_len;
+    fprintf(stderr, "eval: %s on %s: %zu tokens (tokenized in %.2f s), ctx %ld, %d threads\n",
+            cm.model_path, corpus_path, n_tokens, t_tok, ctx, nthreads);
+    rb_workspace ws;
+    rb_ppl_result res;
+    rb_cli_progress_state progress = {"eval", -10};
+    rc = rb_workspace_init(&ws, &cm.model->cfg, (int)ctx, &err);
+    if (!rc)
+        rc = rb_perplexity(cm.model, &ws, NULL, tokens, n_tokens, (int)ctx, 0, rb_cli_progress,
+                           &progress, &res, &err);
+    rb_workspace_free(&ws);
+    free(tokens);
+    free(corpus);
+    if (rc) {
+        rb_cli_unload(&cm);
+        return rb_cli_fail(&err);
+    }
+    double tps = (double)(res.n_scored + res.n_windows) / res.seconds;
+    fprintf(stderr, "eval: ppl %.4f (nll %.6f) over %zu scored tokens in %.2f s, %.0f tokens/s\n",
+            res.ppl, res.nll, res.n_scored, res.seconds, tps);
+    if (as_json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "model", json_object_new_string(cm.model_path));
+        json_object_object_add(o, "model_sha256", json_object_new_string(cm.model_sha256));
+        json_object_object_add(o, "model_config", config_json(&cm.model->cfg));
+        json_object_object_add(o, "tokenizer", json_object_new_string(cm.tokenizer_path));
+        json_object_object_add(o, "tokenizer_sha256", json_object_new_string(cm.tokenizer_sha256));
+        json_object_object_add(o, "task", json_object_new_string(task_name));
+        json_object_object_add(o, "data", json_object_new_string(corpus_path));
+        json_object_object_add(o, "data_sha256", json_object_new_string(data_sha));
+        json_object_object_add(o, "ctx", json_object_new_int64(ctx));
+        json_object_object_add(o, "n_tokens", json_object_new_int64((int64_t)res.n_scored));
+        json_object_object_add(o, "n_windows", json_object_new_int64((int64_t)res.n_windows));
+        json_object_object_add(o, "nll", json_object_new_double(res.nll));
+        json_object_object_add(o, "ppl", json_object_new_double(res.ppl));
+        json_object_object_add(o, "seconds", json_object_new_double(res.seconds));
+        json_object_object_add(o, "tokens_per_second", json_object_new_double(tps));
+        json_object_object_add(o, "threads", json_object_new_int(nthreads));
+        json_object_object_add(o, "blas_threads", json_object_new_int(rb_blas_threads()));
+        json_object *method = json_object_new_object();
+        json_object_object_add(method, "pipeline", json_object_new_array());
+        json_object_object_add(method, "quant", json_object_new_object());
+        json_object_object_add(o, "method", method);
+        json_object_object_add(o, "rotbench_version", json_object_new_string(RB_VERSION));
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+    } else {
+        printf("%s %s ctx=%ld tokens=%zu ppl=%.4f nll=%.6f\n", task_name, cm.model_path, ctx,
+               res.n_scored, res.ppl, res.nll);
+    }
+    rb_cli_unload(&cm);
+    return 0;
+}

@@ -1,0 +1,31 @@
+/* rotbench: command-line entry point; dispatches to the subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "app/cli.h"
+
+static void usage(FILE *f) {
+    fputs("usage: rotbench COMMAND [options]\n"
+          "\n"
+          "commands:\n"
+          "  eval      perplexity of a model on a corpus (--help for options)\n"
+          "  generate  greedy generation, a quick sanity check\n"
+          "  synth     write a llama2.c model of any shape with seeded random weights\n"
+          "\n"
+          "Data (models, corpora) is found in --data-dir, $ROTBENCH_DATA, or ../shared.\n",
+          f);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "eval")) return rb_cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "generate")) return rb_cmd_generate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "synth")) return rb_cmd_synth(argc - 1, argv + 1);
+    fprintf(stderr, "error: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs whatever rotbench needs that is missing (Debian packages, apt-get;
+# idempotent and quiet when nothing is missing), then configures and builds
+# ./build.  Options: --bench also installs python3-torch for bench/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pkgs=(gcc meson ninja-build pkgconf libopenblas-dev libopenblas-openmp-dev liblapacke-dev libcriterion-dev
+      libjson-c-dev gnuplot-nox)
+[ "${1:-}" = "--bench" ] && pkgs+=(python3-torch python3-numpy linux-perf)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+if [ ! -f build/build.ninja ]; then
+  meson setup build --buildtype=release >/dev/null
+fi
+meson compile -C build >/dev/null
