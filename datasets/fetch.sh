@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Downloads the named models and corpora into a data directory and checks
+# their sha256.  Usage: datasets/fetch.sh DIR   (then: export ROTBENCH_DATA=DIR)
+# Needs curl and network access; the wikitext2 file is built from the HF
+# dataset's parquet with python3 + pyarrow (pip install pyarrow).
+set -euo pipefail
+dir=${1:?usage: datasets/fetch.sh DIR}
+manifest="$(cd "$(dirname "$0")" && pwd)/MANIFEST.md"
+mkdir -p "$dir/models/stories260K" "$dir/models/llama2-tokenizer" \
+         "$dir/datasets/wikitext2" "$dir/datasets/tinystories"
+hf=https://huggingface.co
+get() { [ -f "$2" ] || curl -fL --retry 3 -o "$2" "$1"; }
+get "$hf/karpathy/tinyllamas/resolve/main/stories260K/stories260K.bin" "$dir/models/stories260K/stories260K.bin"
+get "$hf/karpathy/tinyllamas/resolve/main/stories260K/tok512.bin" "$dir/models/stories260K/tok512.bin"
+get "https://raw.githubusercontent.com/karpathy/llama2.c/master/tokenizer.bin" "$dir/models/llama2-tokenizer/tokenizer.bin"
+wt="$dir/datasets/wikitext2/wikitext-2-raw-v1.test.joined.txt"
+if [ ! -f "$wt" ]; then
+  pq="$dir/datasets/wikitext2/test.parquet"
+  get "$hf/datasets/Salesforce/wikitext/resolve/main/wikitext-2-raw-v1/test-00000-of-00001.parquet" "$pq"
+  python3 -c 'import sys, pyarrow.parquet as pq
+rows = pq.read_table(sys.argv[1]).column("text").to_pylist()
+open(sys.argv[2], "w", encoding="utf-8", newline="").write("\n\n".join(rows))' "$pq" "$wt"
+fi
+[ -f "$dir/datasets/tinystories/TinyStories-valid-head.txt" ] ||
+  echo "note: tinystories (18 validation stories) has no official single-file source; copy it from a rotbench data directory" >&2
+# verify what is there against the manifest
+cd "$dir"
+sed -n 's/^| [^|]* | [^|]* | \([^ |]*\) | \([0-9a-f]\{64\}\) |.*/\2  \1/p' \
+  "$manifest" | while read -r sum path; do
+  [ -f "$path" ] && { echo "$sum  $path" | sha256sum -c --quiet - || echo "MISMATCH: $path" >&2; }
+done
