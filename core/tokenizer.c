@@ -16,7 +16,9 @@
  *      in the merging (the EOS token is appended afterwards).
  *
  * Step 3 is quadratic in llama2.c.  Here the tokens form a doubly linked list
- * of symbols and the candidate pairs sit in a max-heap; see merge_all.
+ * of symbols and the candidate pairs sit in a priority queue keyed on (score
+ * descending, left position ascending) with lazy invalidation; see
+ * merge_queue and merge_all.
  *
  * Differences from llama2.c, all outside what llama2.c defines: the text is
  * given with a length, so a NUL byte is an ordinary byte (byte fallback
@@ -53,16 +55,17 @@ typedef struct hash_slot {
 struct rb_tokenizer {
     char *path;
     int32_t vocab_size;
-    int32_t max_token_length;
-    char *blob;        /* every piece, each followed by a NUL */
-    uint32_t *offset;  /* piece i starts at blob + offset[i] */
+    char *blob;               /* every piece, each followed by a NUL */
+    uint32_t *offset;         /* piece i starts at blob + offset[i] */
     int32_t *length;
     float *score;
-    int16_t *byte_val;       /* decode: NN if the piece reads as "<0xNN>", else -1 */
-    int16_t *byte_val_bos;   /* the same for the piece minus its leading space */
-    hash_slot *table;        /* open addressing, linear probing */
+    uint32_t *rank;           /* dense rank of the score, 0 = highest */
+    uint32_t n_ranks;
+    int16_t *byte_val;        /* decode: NN if the piece reads as "<0xNN>", else -1 */
+    int16_t *byte_val_bos;    /* the same for the piece minus its leading space */
+    hash_slot *table;         /* pieces, open addressing with linear probing */
     uint32_t table_mask;
-    int32_t space_id;        /* token of " " (dummy prefix), or -1 */
+    int32_t space_id;         /* token of " " (dummy prefix), or -1 */
     unsigned char bytes[256]; /* decode targets of the byte tokens */
 };
 
@@ -79,6 +82,11 @@ static uint32_t hash_bytes(uint32_t h, const char *s, size_t n) {
 
 #define HASH_SEED 2166136261u
 
+/* First probe slot; FNV's low bits are weak, so fold the high ones in. */
+static uint32_t first_slot(const rb_tokenizer *t, uint32_t h) {
+    return (h ^ h >> 16) & t->table_mask;
+}
+
 static const char *piece_of(const rb_tokenizer *t, int32_t id) {
     return t->blob + t->offset[id];
 }
@@ -87,7 +95,7 @@ static const char *piece_of(const rb_tokenizer *t, int32_t id) {
 static int32_t lookup2(const rb_tokenizer *t, const char *a, size_t na, const char *b,
                        size_t nb) {
     uint32_t h = hash_bytes(hash_bytes(HASH_SEED, a, na), b, nb);
-    for (uint32_t i = h & t->table_mask;; i = (i + 1) & t->table_mask) {
+    for (uint32_t i = first_slot(t, h);; i = (i + 1) & t->table_mask) {
         const hash_slot *s = &t->table[i];
         if (s->id < 0) return -1;
         if (s->hash != h || (size_t)t->length[s->id] != na + nb) continue;
@@ -112,7 +120,7 @@ static int build_table(rb_tokenizer *t) {
         const char *p = piece_of(t, id);
         if (lookup(t, p, t->length[id]) >= 0) continue;
         uint32_t h = hash_bytes(HASH_SEED, p, t->length[id]);
-        uint32_t i = h & t->table_mask;
+        uint32_t i = first_slot(t, h);
         while (t->table[i].id >= 0) i = (i + 1) & t->table_mask;
         t->table[i].hash = h;
         t->table[i].id = id;
@@ -203,6 +211,33 @@ static void fill_pieces(rb_tokenizer *t, const unsigned char *data) {
     }
 }
 
+typedef struct scored_id {
+    float score;
+    int32_t id;
+} scored_id;
+
+static int compare_scores_desc(const void *pa, const void *pb) {
+    float a = ((const scored_id *)pa)->score, b = ((const scored_id *)pb)->score;
+    return (a < b) - (a > b);
+}
+
+/* rank[id]: the number of distinct scores above score[id] (so -0.0 and 0.0
+ * share a rank, as they compare equal in llama2.c). */
+static int build_ranks(rb_tokenizer *t) {
+    scored_id *order = malloc((size_t)t->vocab_size * sizeof *order);
+    if (!order) return -1;
+    for (int32_t i = 0; i < t->vocab_size; i++) order[i] = (scored_id){t->score[i], i};
+    qsort(order, (size_t)t->vocab_size, sizeof *order, compare_scores_desc);
+    uint32_t rank = 0;
+    for (int32_t i = 0; i < t->vocab_size; i++) {
+        if (i > 0 && order[i].score != order[i - 1].score) rank++;
+        t->rank[order[i].id] = rank;
+    }
+    t->n_ranks = rank + 1;
+    free(order);
+    return 0;
+}
+
 /* What decode and encode need beyond the pieces (after build_table). */
 static void fill_derived(rb_tokenizer *t) {
     for (int32_t i = 0; i < t->vocab_size; i++) {
@@ -243,26 +278,26 @@ int rb_tokenizer_load(const char *path, rb_tokenizer **out, rb_error *err) {
     rb_tokenizer *t = calloc(1, sizeof *t);
     if (t) {
         t->vocab_size = n;
-        t->max_token_length = max_len;
         t->path = strdup(path);
         t->blob = malloc(piece_bytes);
         t->offset = malloc((size_t)n * sizeof *t->offset);
         t->length = malloc((size_t)n * sizeof *t->length);
         t->score = malloc((size_t)n * sizeof *t->score);
+        t->rank = malloc((size_t)n * sizeof *t->rank);
         t->byte_val = malloc((size_t)n * sizeof *t->byte_val);
         t->byte_val_bos = malloc((size_t)n * sizeof *t->byte_val_bos);
     }
-    if (!t || !t->path || !t->blob || !t->offset || !t->length || !t->score || !t->byte_val ||
-        !t->byte_val_bos) {
+    if (!t || !t->path || !t->blob || !t->offset || !t->length || !t->score || !t->rank ||
+        !t->byte_val || !t->byte_val_bos) {
         rb_tokenizer_free(t);
         free(raw);
         return rb_error_set(err, RB_ENOMEM, "%s: out of memory for %d tokens", path, n);
     }
     fill_pieces(t, data);
     free(raw);
-    if (build_table(t)) {
+    if (build_table(t) || build_ranks(t)) {
         rb_tokenizer_free(t);
-        return rb_error_set(err, RB_ENOMEM, "%s: out of memory for the piece table", path);
+        return rb_error_set(err, RB_ENOMEM, "%s: out of memory indexing %d pieces", path, n);
     }
     fill_derived(t);
     *out = t;
@@ -276,6 +311,7 @@ void rb_tokenizer_free(rb_tokenizer *t) {
     free(t->offset);
     free(t->length);
     free(t->score);
+    free(t->rank);
     free(t->byte_val);
     free(t->byte_val_bos);
     free(t->table);
@@ -345,55 +381,94 @@ typedef struct symbol {
     uint32_t prev, next; /* NONE at the ends */
 } symbol;
 
-typedef struct merger {
-    symbol *sym;
-    uint64_t *heap; /* 4-ary min-heap of merge_key values */
-    size_t heap_n;
-} merger;
-
 #define NONE UINT32_MAX
 
-/* A higher score gives a smaller rank; -0.0 ranks like 0.0 (llama2.c compares
- * floats, and tok512 has a -0.0 score). */
-static uint32_t score_rank(float score) {
-    if (score == 0) score = 0;
-    uint32_t u;
-    memcpy(&u, &score, sizeof u);
-    u = (u & 0x80000000u) ? ~u : u | 0x80000000u; /* now ascending with score */
-    return ~u;
-}
+/* A growable binary min-heap of uint64 keys. */
+typedef struct heap64 {
+    uint64_t *a;
+    size_t n, cap;
+} heap64;
 
-/* Smaller key = llama2.c's preferred merge: higher score, then leftmost. */
-static uint64_t merge_key(float score, uint32_t left) {
-    return (uint64_t)score_rank(score) << 32 | left;
-}
-
-/* A 4-ary heap: half the depth of a binary one, and the four children of a
- * node share a cache line. */
-enum { HEAP_ARITY = 4 };
-
-static void heap_sift_up(uint64_t *h, size_t i) {
-    uint64_t key = h[i];
-    while (i > 0 && key < h[(i - 1) / HEAP_ARITY]) {
-        h[i] = h[(i - 1) / HEAP_ARITY];
-        i = (i - 1) / HEAP_ARITY;
+static int heap64_push(heap64 *h, uint64_t key) {
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? 2 * h->cap : 8;
+        uint64_t *a = realloc(h->a, cap * sizeof *a);
+        if (!a) return -1;
+        h->a = a;
+        h->cap = cap;
     }
-    h[i] = key;
+    size_t i = h->n++;
+    while (i > 0 && key < h->a[(i - 1) / 2]) {
+        h->a[i] = h->a[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->a[i] = key;
+    return 0;
 }
 
-static void heap_sift_down(uint64_t *h, size_t n, size_t i) {
-    uint64_t key = h[i];
+static uint64_t heap64_pop(heap64 *h) {
+    uint64_t top = h->a[0], key = h->a[--h->n];
+    size_t i = 0;
     for (;;) {
-        size_t first = HEAP_ARITY * i + 1, best = first;
-        if (first >= n) break;
-        size_t end = first + HEAP_ARITY < n ? first + HEAP_ARITY : n;
-        for (size_t k = first + 1; k < end; k++)
-            if (h[k] < h[best]) best = k;
-        if (h[best] >= key) break;
-        h[i] = h[best];
-        i = best;
+        size_t kid = 2 * i + 1;
+        if (kid >= h->n) break;
+        if (kid + 1 < h->n && h->a[kid + 1] < h->a[kid]) kid++;
+        if (h->a[kid] >= key) break;
+        h->a[i] = h->a[kid];
+        i = kid;
     }
-    h[i] = key;
+    h->a[i] = key;
+    return top;
+}
+
+/* The candidate merges, smallest key first, where key = rank << 32 | left:
+ * the highest-scoring candidate, then the leftmost (rank 0 = best score).
+ *
+ * This is a max-heap on (score, -left) split in two levels so that it stays
+ * cache friendly on megabyte texts: the ranks are cut into n_bands contiguous
+ * bands, each band has a heap of its keys, and `nonempty` is a heap of the
+ * numbers of the bands that have keys.  Bands are monotone in rank, so every
+ * key of a band beats every key of a later band, and the best key is the top
+ * of the first non-empty band.  Short texts get one band (a plain binary heap); long ones
+ * up to one band per rank, so that popping stays within the small heaps of
+ * the few ranks being merged instead of walking one huge heap. */
+typedef struct merge_queue {
+    heap64 *band;
+    heap64 nonempty;
+    uint32_t n_bands, n_ranks;
+} merge_queue;
+
+enum { SYMBOLS_PER_BAND = 32 };
+
+static int queue_init(merge_queue *q, uint32_t n_ranks, size_t n_symbols) {
+    size_t bands = n_symbols / SYMBOLS_PER_BAND;
+    if (bands < 1) bands = 1;
+    if (bands > n_ranks) bands = n_ranks;
+    *q = (merge_queue){.n_bands = (uint32_t)bands, .n_ranks = n_ranks};
+    q->band = calloc(bands, sizeof *q->band);
+    return q->band ? 0 : -1;
+}
+
+static void queue_free(merge_queue *q) {
+    if (q->band)
+        for (uint32_t b = 0; b < q->n_bands; b++) free(q->band[b].a);
+    free(q->band);
+    free(q->nonempty.a);
+}
+
+static uint64_t merge_key(uint32_t rank, uint32_t left) { return (uint64_t)rank << 32 | left; }
+
+static int queue_push(merge_queue *q, uint32_t rank, uint32_t left) {
+    uint32_t b = (uint32_t)((uint64_t)rank * q->n_bands / q->n_ranks);
+    if (q->band[b].n == 0 && heap64_push(&q->nonempty, b)) return -1;
+    return heap64_push(&q->band[b], merge_key(rank, left));
+}
+
+static uint64_t queue_pop(merge_queue *q) {
+    heap64 *h = &q->band[q->nonempty.a[0]];
+    uint64_t key = heap64_pop(h);
+    if (h->n == 0) heap64_pop(&q->nonempty);
+    return key;
 }
 
 /* The token symbol l merges into with its right neighbour, or -1. */
@@ -406,68 +481,69 @@ static int32_t pair_token(const rb_tokenizer *t, const symbol *sym, uint32_t l) 
     return id >= 0 && t->score[id] > MERGE_SCORE_FLOOR ? id : -1;
 }
 
-/* Recomputes the pair of symbol l and pushes its key. */
-static void update_pair(const rb_tokenizer *t, merger *m, uint32_t l) {
-    int32_t id = m->sym[l].pair = pair_token(t, m->sym, l);
-    if (id < 0) return;
-    m->heap[m->heap_n] = merge_key(t->score[id], l);
-    heap_sift_up(m->heap, m->heap_n++);
+/* Recomputes the pair of symbol l and queues it. */
+static int update_pair(const rb_tokenizer *t, symbol *sym, merge_queue *q, uint32_t l) {
+    int32_t id = sym[l].pair = pair_token(t, sym, l);
+    return id < 0 ? 0 : queue_push(q, t->rank[id], l);
 }
 
-/* Heap invariant: for every symbol l with pair >= 0 the heap holds
- * merge_key(score[pair], l); it may also hold stale keys of pairs that have
- * since changed or died.  A popped key is acted on only if it equals the key
- * of l's current pair.  Since every current pair's key is in the heap and the
- * popped key is the smallest, that pair is then the highest-scoring, leftmost
- * mergeable pair: exactly llama2.c's choice.  (A stale key equal to a current
- * key stands for the same choice.)  The heap starts with at most n-1 keys and
- * every merge pops one key and pushes at most two, so 2n slots always
- * suffice, and the loop is O(n log n). */
-static void merge_all(const rb_tokenizer *t, merger *m, size_t n) {
-    symbol *sym = m->sym;
-    for (uint32_t l = 0; l < n; l++) {
-        int32_t id = sym[l].pair = pair_token(t, sym, l);
-        if (id >= 0) m->heap[m->heap_n++] = merge_key(t->score[id], l);
-    }
-    for (size_t i = m->heap_n / HEAP_ARITY + 1; i-- > 0;) heap_sift_down(m->heap, m->heap_n, i);
-
-    while (m->heap_n) {
-        uint64_t key = m->heap[0];
-        m->heap[0] = m->heap[--m->heap_n];
-        heap_sift_down(m->heap, m->heap_n, 0);
+/* Queue invariant: for every symbol l with pair >= 0 the queue holds
+ * merge_key(rank[pair], l); it may also hold stale keys of pairs that have
+ * since changed or died (lazy invalidation).  A popped key is acted on only
+ * if it equals the key of l's current pair.  Since every current pair's key
+ * is queued and the popped key is the smallest, that pair is then the
+ * highest-scoring, leftmost mergeable pair: exactly what llama2.c's scan
+ * picks.  (A stale key equal to a current key stands for the same choice.)
+ * Every merge kills one symbol and queues at most two keys, so the loop does
+ * O(n) queue operations of O(log n) each. */
+static int merge_all(const rb_tokenizer *t, symbol *sym, size_t n, merge_queue *q) {
+    for (uint32_t l = 0; l < n; l++)
+        if (update_pair(t, sym, q, l)) return -1;
+    while (q->nonempty.n) {
+        uint64_t key = queue_pop(q);
+        /* The next candidate is usually the band's next key: fetch its symbol
+         * while this one is handled. */
+        if (q->nonempty.n) {
+            const heap64 *next = &q->band[q->nonempty.a[0]];
+            __builtin_prefetch(&sym[(uint32_t)next->a[0]]);
+        }
         uint32_t l = (uint32_t)key;
         int32_t id = sym[l].pair;
-        if (id < 0 || merge_key(t->score[id], l) != key) continue; /* stale */
+        if (id < 0 || merge_key(t->rank[id], l) != key) continue; /* stale */
         uint32_t r = sym[l].next;
         sym[l].tok = id;
         sym[l].next = sym[r].next;
         sym[r].pair = -1; /* r dies */
         if (sym[l].next != NONE) sym[sym[l].next].prev = l;
-        if (sym[l].prev != NONE) update_pair(t, m, sym[l].prev);
-        update_pair(t, m, l);
+        if (sym[l].prev != NONE && update_pair(t, sym, q, sym[l].prev)) return -1;
+        if (update_pair(t, sym, q, l)) return -1;
     }
+    return 0;
 }
 
 /* Runs the merges on toks[0..*n) in place; *n becomes the merged count. */
 static int merge_tokens(const rb_tokenizer *t, int32_t *toks, size_t *n) {
     if (*n < 2) return 0;
-    merger m = {0};
-    m.sym = malloc(*n * sizeof *m.sym);
-    m.heap = malloc(2 * *n * sizeof *m.heap);
-    int ok = m.sym && m.heap;
-    if (ok) {
+    symbol *sym = malloc(*n * sizeof *sym);
+    merge_queue q;
+    int rc = queue_init(&q, t->n_ranks, *n);
+    if (rc == 0 && sym) {
         for (size_t i = 0; i < *n; i++)
-            m.sym[i] = (symbol){toks[i], -1, i ? (uint32_t)(i - 1) : NONE,
-                                i + 1 < *n ? (uint32_t)(i + 1) : NONE};
-        merge_all(t, &m, *n);
+            sym[i] = (symbol){toks[i], -1, i ? (uint32_t)(i - 1) : NONE,
+                              i + 1 < *n ? (uint32_t)(i + 1) : NONE};
+        rc = merge_all(t, sym, *n, &q);
+    } else {
+        rc = -1;
+    }
+    if (rc == 0) {
         /* Symbol 0 never dies (a merge kills the right symbol): walk from it. */
         size_t k = 0;
-        for (uint32_t i = 0; i != NONE; i = m.sym[i].next) toks[k++] = m.sym[i].tok;
+        for (uint32_t i = 0; i != NONE; i = sym[i].next) toks[k++] = sym[i].tok;
         *n = k;
     }
-    free(m.sym);
-    free(m.heap);
-    return ok ? 0 : -1;
+    queue_free(&q);
+    free(sym);
+    return rc;
 }
 
 int rb_tokenizer_encode(const rb_tokenizer *t, const char *text, size_t len, int add_bos,
