@@ -1,0 +1,71 @@
+/* Shared scalar pieces of the quantizer (parameters of one group, the
+ * quantize-dequantize of one value), used by both the reference and the fast
+ * path so that they agree bit for bit. */
+#ifndef RB_KERNELS_QUANT_COMMON_H
+#define RB_KERNELS_QUANT_COMMON_H
+
+#include <math.h>
+
+#include "kernels/quant.h"
+
+static inline float rb_qmax_sym(int bits) { return (float)((1 << (bits - 1)) - 1); }
+static inline float rb_qmax_asym(int bits) { return (float)((1 << bits) - 1); }
+
+/* Parameters of one group from its range [lo, hi] (0 is always included). */
+static inline void rb_group_params(float lo, float hi, const rb_quant_spec *s, float clip,
+                                   float *scale, float *zero) {
+    lo = lo < 0 ? lo : 0;
+    hi = hi > 0 ? hi : 0;
+    if (!s->asym) {
+        float amax = (-lo > hi ? -lo : hi) * clip;
+        float sc = amax / rb_qmax_sym(s->bits);
+        *scale = sc > 1e-30f ? sc : 1.0f;
+        *zero = 0;
+    } else {
+        float range = (hi - lo) * clip;
+        float sc = range / rb_qmax_asym(s->bits);
+        if (!(sc > 1e-30f)) {
+            *scale = 1.0f;
+            *zero = 0;
+            return;
+        }
+        float z = nearbyintf(-lo * clip / sc);
+        float qm = rb_qmax_asym(s->bits);
+        *scale = sc;
+        *zero = z < 0 ? 0 : z > qm ? qm : z;
+    }
+}
+
+/* dequant(quant(x)) for one value. */
+static inline float rb_fq_sym(float x, float inv, float scale, float qmax) {
+    float q = nearbyintf(x * inv);
+    q = q < -qmax ? -qmax : q > qmax ? qmax : q;
+    return q * scale;
+}
+
+static inline float rb_fq_asym(float x, float inv, float scale, float zero, float qmax) {
+    float q = nearbyintf(x * inv) + zero;
+    q = q < 0 ? 0 : q > qmax ? qmax : q;
+    return (q - zero) * scale;
+}
+
+
+/* The rectangle of group g: rows [*r0, *r1), columns [*c0, *c1). */
+static inline void rb_group_span(const rb_quant_spec *s, int rows, int cols, size_t g, int *r0,
+                                 int *r1, int *c0, int *c1) {
+    if (s->gran == RB_GRAN_TENSOR) {
+        *r0 = 0, *r1 = rows, *c0 = 0, *c1 = cols;
+    } else if (s->gran == RB_GRAN_ROW) {
+        *r0 = (int)g, *r1 = (int)g + 1, *c0 = 0, *c1 = cols;
+    } else {
+        int per_row = (cols + s->group - 1) / s->group; /* the last group may be shorter */
+        *r0 = (int)(g / (size_t)per_row), *r1 = *r0 + 1;
+        *c0 = (int)(g % (size_t)per_row) * s->group;
+        *c1 = *c0 + s->group < cols ? *c0 + s->group : cols;
+    }
+}
+
+enum { RB_CLIP_GRID = 51 }; /* ratios 1.00, 0.99, ..., 0.50 */
+static inline float rb_clip_ratio(int k) { return 1.0f - 0.01f * (float)k; }
+
+#endif
