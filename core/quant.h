@@ -1,0 +1,63 @@
+/* Quantizer settings of a run and the forward hooks that apply them.
+ *
+ * Quantization points (DESIGN.md): every linear's input activation, every
+ * linear's weight (quantized offline by a pipeline stage: rtn or gptq), and
+ * the KV cache (K after RoPE and any online rotation, V).  The classifier's
+ * input and weight stay in full precision unless quantize_classifier is set.
+ * Activations and KV are quantized dynamically (parameters from each window)
+ * or statically (parameters calibrated once by rb_quant_calibrate as the
+ * maximum over the calibration windows; per-tensor granularity only).
+ */
+#ifndef RB_QUANT_H
+#define RB_QUANT_H
+
+#include "core/calib.h"
+#include "core/forward.h"
+#include "kernels/quant.h"
+
+typedef struct rb_quant_config {
+    rb_quant_spec w;   /* weights (per-tensor / per-row = per output channel / group) */
+    rb_quant_spec a;   /* linear inputs (per-tensor / per-row = per token) */
+    int a_static;
+    rb_quant_spec kv;  /* K and V (per-tensor / per-row = per token / group = per token and head) */
+    int kv_static;
+    int quantize_classifier;
+    /* Static parameters, filled by rb_quant_calibrate (owned):
+     * a_scale/a_zero [(n_layers + 1) * RB_ACT_POINT_COUNT],
+     * kv_scale/kv_zero [n_layers * 2] (K then V per layer). */
+    float *a_scale, *a_zero, *kv_scale, *kv_zero;
+    int n_layers;
+} rb_quant_config;
+
+/* All off (bits 16); no static parameters. */
+void rb_quant_config_init(rb_quant_config *q);
+void rb_quant_config_free(rb_quant_config *q);
+
+/* Checks the specs against the model's shapes (group sizes dividing the
+ * widths, static only with per-tensor granularity, bits range).
+ * RB_EINVAL naming the quantizer and the problem. */
+int rb_quant_config_check(const rb_quant_config *q, const rb_config *c, rb_error *err);
+
+/* Parses a granularity for the command line into s: "tensor", "channel" or
+ * "token" (per row), "group:G".  `what` names the flag in errors. */
+int rb_quant_parse_gran(const char *text, rb_quant_spec *s, const char *what, rb_error *err);
+/* Parses a clip setting: a ratio in (0, 1] or "mse". */
+int rb_quant_parse_clip(const char *text, rb_quant_spec *s, const char *what, rb_error *err);
+
+/* Whether anything is quantized at activations / KV (i.e. hooks needed). */
+int rb_quant_config_active(const rb_quant_config *q);
+
+/* Calibrates static parameters of activations and KV over the calibration
+ * windows (no-op when neither is static). */
+int rb_quant_calibrate(rb_quant_config *q, const rb_model *m, const rb_calib *calib,
+                       rb_error *err);
+
+/* Fills hooks that apply q during rb_forward (activation and KV
+ * fake-quantization).  q must outlive the hooks. */
+void rb_quant_hooks(rb_quant_config *q, rb_hooks *hooks);
+
+/* Quantizes every linear weight of m in place with q->w by RTN (the
+ * classifier only when quantize_classifier). */
+int rb_quant_weights_rtn(rb_model *m, const rb_quant_config *q, rb_error *err);
+
+#endif

@@ -1,0 +1,85 @@
+/* The method interface: pipeline stages that transform a model.
+ *
+ * A pipeline is written "name:key=value:key=value,name,..." (e.g.
+ * "smoothquant:alpha=0.5,gptq:act_order=1").  Each method declares its options
+ * (name, type, default, range, help); rb_pipeline_parse validates them and
+ * reports unknown methods, unknown keys and bad values as RB_EINVAL naming
+ * the stage.  Stages run in order on one rb_stage_ctx; everything a stage
+ * changes lives in the model (weights) or in ctx->quant (quantizer settings,
+ * static scales, online transforms), so the model can be saved after any
+ * stage. */
+#ifndef RB_METHODS_METHOD_H
+#define RB_METHODS_METHOD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/calib.h"
+#include "core/error.h"
+#include "core/model.h"
+#include "core/quant.h"
+
+typedef enum rb_opt_type { RB_OPT_FLOAT, RB_OPT_INT, RB_OPT_BOOL } rb_opt_type;
+
+typedef struct rb_option_spec {
+    const char *name;
+    rb_opt_type type;
+    double def, lo, hi; /* default and inclusive range (bools: 0/1) */
+    const char *help;
+} rb_option_spec;
+
+enum { RB_MAX_OPTIONS = 16, RB_MAX_STAGES = 16 };
+
+/* Parsed, validated option values of one stage, by index into the method's
+ * option specs (unset options hold their defaults). */
+typedef struct rb_stage_opts {
+    double value[RB_MAX_OPTIONS];
+    int set[RB_MAX_OPTIONS];
+} rb_stage_opts;
+
+/* What a stage works on. */
+typedef struct rb_stage_ctx {
+    rb_model *model;
+    const rb_calib *calib;   /* calibration windows (may be NULL if no stage needs them) */
+    rb_quant_config *quant;  /* weight/activation/KV quantizer settings */
+    uint64_t seed;           /* the run's seed (rotations, sampling) */
+    int verbose;             /* progress on stderr when nonzero */
+} rb_stage_ctx;
+
+typedef struct rb_method {
+    const char *name;
+    const char *help;
+    const rb_option_spec *options; /* terminated by {NULL} */
+    int quantizes_weights;         /* applies ctx->quant->w itself (rtn, gptq) */
+    int (*apply)(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err);
+} rb_method;
+
+typedef struct rb_stage {
+    const rb_method *method;
+    rb_stage_opts opts;
+} rb_stage;
+
+typedef struct rb_pipeline {
+    int n;
+    rb_stage stages[RB_MAX_STAGES];
+} rb_pipeline;
+
+/* The registry (methods/registry.c). NULL if unknown. */
+const rb_method *rb_method_find(const char *name);
+/* Comma-separated names of all methods into buf (returned), for messages. */
+const char *rb_method_names(char *buf, size_t cap);
+/* NULL-terminated array of all methods. */
+const rb_method *const *rb_method_all(void);
+
+int rb_pipeline_parse(const char *text, rb_pipeline *out, rb_error *err);
+/* Canonical text of a pipeline with every option written out, e.g.
+ * "smoothquant:alpha=0.5:fc_fc=0"; buf of cap bytes. */
+void rb_pipeline_format(const rb_pipeline *p, char *buf, size_t cap);
+/* Runs the stages in order; errors are prefixed with the stage name. */
+int rb_pipeline_apply(const rb_pipeline *p, rb_stage_ctx *ctx, rb_error *err);
+
+/* Option value by name (the method's default if unset); aborts on a name the
+ * method does not declare (a programming error, not an input error). */
+double rb_opt_get(const rb_method *m, const rb_stage_opts *o, const char *name);
+
+#endif

@@ -1,0 +1,28 @@
+/* The preparation of a model for one evaluation (DESIGN.md data flow 3-4):
+ * pipeline stages, implicit RTN, static calibration. */
+#include <stdio.h>
+
+#include "methods/prepare.h"
+
+extern const rb_method rb_method_rtn;
+
+int rb_pipeline_complete(rb_pipeline *p, const rb_quant_config *q, rb_error *err) {
+    if (rb_quant_spec_off(&q->w)) return RB_OK;
+    for (int s = 0; s < p->n; s++)
+        if (p->stages[s].method->quantizes_weights) return RB_OK;
+    if (p->n == RB_MAX_STAGES)
+        return rb_error_set(err, RB_EINVAL, "no room to append the rtn stage");
+    p->stages[p->n].method = &rb_method_rtn;
+    p->stages[p->n].opts = (rb_stage_opts){{0}, {0}};
+    p->n++;
+    return RB_OK;
+}
+
+int rb_prepare_model(rb_model *m, const rb_pipeline *p, rb_quant_config *q,
+                     const rb_calib *calib, uint64_t seed, int verbose, rb_error *err) {
+    int rc = rb_quant_config_check(q, &m->cfg, err);
+    if (rc) return rc;
+    rb_stage_ctx ctx = {m, calib, q, seed, verbose};
+    if ((rc = rb_pipeline_apply(p, &ctx, err))) return rc;
+    return rb_quant_calibrate(q, m, calib, err);
+}

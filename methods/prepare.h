@@ -1,0 +1,17 @@
+/* Preparing a model for an evaluation: run the pipeline, then calibrate the
+ * static quantizers on the transformed model. */
+#ifndef RB_METHODS_PREPARE_H
+#define RB_METHODS_PREPARE_H
+
+#include "methods/method.h"
+
+/* Appends an rtn stage when weights are to be quantized (q->w on) and no
+ * stage quantizes them itself. */
+int rb_pipeline_complete(rb_pipeline *p, const rb_quant_config *q, rb_error *err);
+
+/* Checks q against m, applies p's stages to m (in place) with calib, then
+ * calibrates q's static activation/KV parameters on the transformed model. */
+int rb_prepare_model(rb_model *m, const rb_pipeline *p, rb_quant_config *q,
+                     const rb_calib *calib, uint64_t seed, int verbose, rb_error *err);
+
+#endif
