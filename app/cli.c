@@ -60,6 +60,15 @@ long rb_cli_int(const char *flag, const char *value, long lo, long hi) {
     return v;
 }
 
+long rb_cli_bits(const char *flag, const char *value) {
+    long b = rb_cli_int(flag, value, 2, 16);
+    if (b > 8 && b != 16) {
+        fprintf(stderr, "error: %s expects 2..8 or 16 (off), got %ld\n", flag, b);
+        exit(2);
+    }
+    return b;
+}
+
 int rb_cli_set_threads(int threads) {
     if (threads <= 0) threads = omp_get_num_procs();
     rb_set_threads(threads);

@@ -27,6 +27,9 @@ void rb_cli_unload(rb_cli_model *cm);
 /* Parses a decimal integer in [lo, hi] or exits with a message naming flag. */
 long rb_cli_int(const char *flag, const char *value, long lo, long hi);
 
+/* Parses a bit width: 2..8, or 16 (off). */
+long rb_cli_bits(const char *flag, const char *value);
+
 /* Applies --threads (0 = all cores) to OpenMP and OpenBLAS; returns it. */
 int rb_cli_set_threads(int threads);
 
