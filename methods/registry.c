@@ -8,17 +8,11 @@
 
 #include "methods/method.h"
 
-extern const rb_method rb_method_rtn, rb_method_smoothquant, rb_method_outliers;
-#ifdef RB_HAVE_GPTQ
-extern const rb_method rb_method_gptq;
-#endif
+extern const rb_method rb_method_rtn, rb_method_smoothquant, rb_method_outliers,
+    rb_method_gptq;
 
 static const rb_method *const methods[] = {
-    &rb_method_outliers, &rb_method_smoothquant, &rb_method_rtn,
-#ifdef RB_HAVE_GPTQ
-    &rb_method_gptq,
-#endif
-    NULL};
+    &rb_method_outliers, &rb_method_smoothquant, &rb_method_rtn, &rb_method_gptq, NULL};
 
 const rb_method *const *rb_method_all(void) { return methods; }
 

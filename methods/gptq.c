@@ -1,0 +1,81 @@
+/* gptq: the pipeline stage.  Layer by layer, the calibration windows run
+ * through the model whose earlier layers are already quantized; the inputs
+ * of this layer's linears give their Hessians (wq/wk/wv share one, w1/w3
+ * share one), and the seven linears are quantized with ctx->quant->w.
+ * Activations stay in full precision while calibrating. */
+#include <stdio.h>
+
+#include "core/io.h"
+#include "methods/gptq_core.h"
+#include "methods/method.h"
+
+enum { STOP_AFTER_LAYER = 1 }; /* hook return value: not an error, just stop the forward */
+
+typedef struct collect_ctx {
+    int layer;
+    rb_hessian h[RB_ACT_POINT_COUNT]; /* QKV_IN, O_IN, GATE_UP_IN, DOWN_IN */
+} collect_ctx;
+
+static int collect(void *ctx, int layer, rb_act_point p, float *x, int rows, int cols,
+                   rb_error *err) {
+    (void)cols; (void)err;
+    collect_ctx *c = ctx;
+    if (layer != c->layer || p == RB_ACT_CLASSIFIER_IN) return RB_OK;
+    rb_hessian_add(&c->h[p], x, rows);
+    return p == RB_ACT_DOWN_IN ? STOP_AFTER_LAYER : RB_OK;
+}
+
+static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err);
+
+static const rb_option_spec gptq_options[] = {
+    {"damp", RB_OPT_FLOAT, 0.01, 0, 1, "dampening, fraction of mean(diag H)"},
+    {"block", RB_OPT_INT, 128, 1, 4096, "columns per lazy-batch block"},
+    {"act_order", RB_OPT_BOOL, 0, 0, 1, "quantize columns by decreasing H_ii"},
+    {NULL}};
+
+const rb_method rb_method_gptq = {
+    .name = "gptq",
+    .help = "GPTQ weight quantization with the --w-* settings (Frantar et al. 2022)",
+    .options = gptq_options,
+    .quantizes_weights = 1,
+    .apply = gptq_apply,
+};
+
+static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err) {
+    const rb_quant_spec *spec = &ctx->quant->w;
+    if (rb_quant_spec_off(spec)) return RB_OK;
+    if (!ctx->calib) return rb_error_set(err, RB_EINVAL, "needs calibration data");
+    rb_gptq_options go = {rb_opt_get(&rb_method_gptq, opt, "damp"),
+                          (int)rb_opt_get(&rb_method_gptq, opt, "block"),
+                          (int)rb_opt_get(&rb_method_gptq, opt, "act_order")};
+    rb_model *m = ctx->model;
+    const rb_config *c = &m->cfg;
+    const rb_calib *cal = ctx->calib;
+    int widths[RB_ACT_POINT_COUNT] = {c->dim, c->n_heads * c->head_dim, c->dim, c->hidden_dim, 0};
+    static const rb_act_point input_of[RB_LINEAR_COUNT] = {
+        RB_ACT_QKV_IN, RB_ACT_QKV_IN, RB_ACT_QKV_IN, RB_ACT_O_IN,
+        RB_ACT_GATE_UP_IN, RB_ACT_DOWN_IN, RB_ACT_GATE_UP_IN};
+    rb_workspace ws;
+    int rc = rb_workspace_init(&ws, c, cal->window, err);
+    double t0 = rb_now();
+    for (int l = 0; !rc && l < c->n_layers; l++) {
+        collect_ctx cc = {.layer = l};
+        for (int p = 0; !rc && p < RB_ACT_CLASSIFIER_IN; p++)
+            rc = rb_hessian_init(&cc.h[p], widths[p], err);
+        rb_hooks hooks = {&cc, collect, NULL, NULL};
+        for (int w = 0; !rc && w < cal->n_windows; w++) {
+            rc = rb_forward(m, &ws, cal->tokens + (size_t)w * cal->window, cal->window, &hooks, err);
+            if (rc == STOP_AFTER_LAYER) rc = RB_OK;
+        }
+        for (int id = 0; !rc && id < RB_LINEAR_COUNT; id++) {
+            rb_weight_view v = rb_model_weight(m, l, (rb_linear_id)id);
+            rc = rb_gptq_quantize(v.w, v.rows, v.cols, cc.h[input_of[id]].H, spec, &go, err);
+            if (rc) rb_error_prefix(err, "layer %d %s: ", l, rb_linear_name((rb_linear_id)id));
+        }
+        for (int p = 0; p < RB_ACT_CLASSIFIER_IN; p++) rb_hessian_free(&cc.h[p]);
+        if (ctx->verbose && !rc)
+            fprintf(stderr, "gptq: layer %d/%d done, %.1f s\n", l + 1, c->n_layers, rb_now() - t0);
+    }
+    rb_workspace_free(&ws);
+    return rc;
+}

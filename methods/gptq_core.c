@@ -1,0 +1,180 @@
+#include "methods/gptq_core.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/quant_common.h"
+
+int rb_hessian_init(rb_hessian *h, int cols, rb_error *err) {
+    h->cols = cols;
+    h->n = 0;
+    h->H = calloc((size_t)cols * cols, sizeof(float));
+    if (!h->H) return rb_error_set(err, RB_ENOMEM, "cannot allocate a %dx%d Hessian", cols, cols);
+    return RB_OK;
+}
+
+void rb_hessian_add(rb_hessian *h, const float *X, int rows) {
+    if (rows <= 0) return;
+    float keep = (float)h->n / (float)(h->n + rows);
+    float add = 2.0f / (float)(h->n + rows);
+    /* upper triangle via ssyrk, mirrored below afterwards */
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, h->cols, rows, add, X, h->cols, keep, h->H,
+                h->cols);
+    for (int i = 0; i < h->cols; i++)
+        for (int j = 0; j < i; j++) h->H[(size_t)i * h->cols + j] = h->H[(size_t)j * h->cols + i];
+    h->n += rows;
+}
+
+void rb_hessian_free(rb_hessian *h) {
+    free(h->H);
+    h->H = NULL;
+}
+
+/* U = upper Cholesky factor of (Hd + damping)⁻¹, in place in Hd (row-major,
+ * upper triangle valid, lower zeroed). */
+static int inverse_cholesky(double *Hd, int n, double damp, rb_error *err) {
+    double mean = 0;
+    for (int i = 0; i < n; i++) mean += Hd[(size_t)i * n + i];
+    mean /= n;
+    double *work = malloc(sizeof(double) * (size_t)n * n);
+    if (!work) return rb_error_set(err, RB_ENOMEM, "out of memory in GPTQ");
+    for (int attempt = 0; attempt < 5; attempt++, damp *= 10) {
+        memcpy(work, Hd, sizeof(double) * (size_t)n * n);
+        for (int i = 0; i < n; i++) work[(size_t)i * n + i] += damp * mean;
+        if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', n, work, n)) continue;
+        if (LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'L', n, work, n)) continue;
+        for (int i = 0; i < n; i++) /* mirror the lower triangle of H⁻¹ */
+            for (int j = i + 1; j < n; j++) work[(size_t)i * n + j] = work[(size_t)j * n + i];
+        if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', n, work, n)) continue;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < i; j++) work[(size_t)i * n + j] = 0;
+        memcpy(Hd, work, sizeof(double) * (size_t)n * n);
+        free(work);
+        return RB_OK;
+    }
+    free(work);
+    return rb_error_set(err, RB_ENUMERIC,
+                        "GPTQ: the %dx%d Hessian is not positive definite even with damping "
+                        "%g·mean(diag)",
+                        n, n, damp / 10);
+}
+
+typedef struct order_item {
+    float key;
+    int idx;
+} order_item;
+
+static int by_key_desc(const void *a, const void *b) {
+    const order_item *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? 1 : -1;
+    return x->idx - y->idx;
+}
+
+int rb_gptq_quantize(float *W, int rows, int cols, const float *H, const rb_quant_spec *spec,
+                     const rb_gptq_options *o, rb_error *err) {
+    if (rb_quant_spec_off(spec)) return RB_OK;
+    int rc = rb_quant_spec_check(spec, cols, "gptq weights", err);
+    if (rc) return rc;
+    if (o->block < 1 || !(o->damp >= 0))
+        return rb_error_set(err, RB_EINVAL, "gptq: block %d must be ≥ 1 and damp %g ≥ 0", o->block,
+                            o->damp);
+    size_t nn = (size_t)cols * cols, nw = (size_t)rows * cols;
+    int G = spec->gran == RB_GRAN_GROUP ? spec->group : cols;
+    int groups = (cols + G - 1) / G;
+    size_t n_params = rb_quant_n_params(spec, rows, cols);
+    int *perm = malloc(sizeof(int) * cols);
+    order_item *items = malloc(sizeof(order_item) * cols);
+    double *Hd = malloc(sizeof(double) * nn);
+    float *Wp = malloc(sizeof(float) * nw), *U = malloc(sizeof(float) * nn);
+    float *scale = malloc(sizeof(float) * n_params), *zero = malloc(sizeof(float) * n_params);
+    float *Err = malloc(sizeof(float) * (size_t)rows * o->block);
+    float *col = malloc(sizeof(float) * rows);
+    if (!perm || !items || !Hd || !Wp || !U || !scale || !zero || !Err || !col) {
+        rc = rb_error_set(err, RB_ENOMEM, "out of memory in GPTQ (%dx%d)", rows, cols);
+        goto done;
+    }
+    /* dead inputs and the column order */
+    for (size_t i = 0; i < nn; i++) Hd[i] = H[i];
+    for (int i = 0; i < cols; i++) {
+        if (Hd[(size_t)i * cols + i] == 0) {
+            Hd[(size_t)i * cols + i] = 1;
+            for (int r = 0; r < rows; r++) W[(size_t)r * cols + i] = 0;
+        }
+        items[i] = (order_item){(float)Hd[(size_t)i * cols + i], i};
+    }
+    if (o->act_order) qsort(items, (size_t)cols, sizeof *items, by_key_desc);
+    for (int i = 0; i < cols; i++) perm[i] = items[i].idx;
+    /* parameters known up front: tensor, row, and static groups (act_order) */
+    int params_upfront = spec->gran != RB_GRAN_GROUP || o->act_order;
+    if (params_upfront) rb_quant_params(W, rows, cols, spec, scale, zero);
+    /* permute H and W */
+    double *Hp = malloc(sizeof(double) * nn);
+    if (!Hp) {
+        rc = rb_error_set(err, RB_ENOMEM, "out of memory in GPTQ");
+        goto done;
+    }
+    for (int i = 0; i < cols; i++)
+        for (int j = 0; j < cols; j++) Hp[(size_t)i * cols + j] = Hd[(size_t)perm[i] * cols + perm[j]];
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols; j++) Wp[(size_t)r * cols + j] = W[(size_t)r * cols + perm[j]];
+    rc = inverse_cholesky(Hp, cols, o->damp, err);
+    if (!rc)
+        for (size_t i = 0; i < nn; i++) U[i] = (float)Hp[i];
+    free(Hp);
+    if (rc) goto done;
+    float qmax = spec->asym ? rb_qmax_asym(spec->bits) : rb_qmax_sym(spec->bits);
+    for (int i1 = 0; i1 < cols; i1 += o->block) {
+        int i2 = i1 + o->block < cols ? i1 + o->block : cols, B = i2 - i1;
+        for (int i = i1; i < i2; i++) {
+            int orig = perm[i];
+            if (!params_upfront && orig % G == 0) {
+                /* dynamic group params from the current W of columns [orig, orig+G) */
+                int width = orig + G < cols ? G : cols - orig;
+                rb_quant_spec rs = *spec;
+                rs.gran = RB_GRAN_ROW;
+                float *blk = malloc(sizeof(float) * (size_t)rows * width);
+                float *sc = malloc(sizeof(float) * rows), *zr = malloc(sizeof(float) * rows);
+                if (!blk || !sc || !zr) {
+                    free(blk); free(sc); free(zr);
+                    rc = rb_error_set(err, RB_ENOMEM, "out of memory in GPTQ");
+                    goto done;
+                }
+                for (int r = 0; r < rows; r++)
+                    memcpy(blk + (size_t)r * width, Wp + (size_t)r * cols + i, sizeof(float) * width);
+                rb_quant_params(blk, rows, width, &rs, sc, zr);
+                for (int r = 0; r < rows; r++) {
+                    scale[(size_t)r * groups + orig / G] = sc[r];
+                    zero[(size_t)r * groups + orig / G] = zr[r];
+                }
+                free(blk); free(sc); free(zr);
+            }
+            float d = U[(size_t)i * cols + i];
+            for (int r = 0; r < rows; r++) {
+                size_t g = spec->gran == RB_GRAN_TENSOR ? 0
+                           : spec->gran == RB_GRAN_ROW  ? (size_t)r
+                                                        : (size_t)r * groups + orig / G;
+                float w = Wp[(size_t)r * cols + i], inv = 1.0f / scale[g];
+                float q = spec->asym ? rb_fq_asym(w, inv, scale[g], zero[g], qmax)
+                                     : rb_fq_sym(w, inv, scale[g], qmax);
+                float e = (w - q) / d;
+                Wp[(size_t)r * cols + i] = q;
+                Err[(size_t)r * B + (i - i1)] = e;
+                float *wr = Wp + (size_t)r * cols;
+                const float *ur = U + (size_t)i * cols;
+                for (int j = i + 1; j < i2; j++) wr[j] -= e * ur[j];
+            }
+        }
+        if (i2 < cols) /* lazy batch: W[:, i2:] -= Err · U[i1:i2, i2:] */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, cols - i2, B, -1.0f, Err,
+                        B, U + (size_t)i1 * cols + i2, cols, 1.0f, Wp + i2, cols);
+    }
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols; j++) W[(size_t)r * cols + perm[j]] = Wp[(size_t)r * cols + j];
+done:
+    free(perm); free(items); free(Hd); free(Wp); free(U); free(scale); free(zero); free(Err);
+    free(col);
+    return rc;
+}

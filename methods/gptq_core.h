@@ -1,0 +1,42 @@
+/* GPTQ (Frantar et al. 2022): one-shot weight quantization that quantizes the
+ * columns (input features) of W one at a time and corrects the columns not
+ * yet quantized with the inverse Hessian of the layer's inputs.
+ *
+ * Shapes: W [rows][cols] = [out][in] (y = x·Wᵀ), H [cols][cols]. */
+#ifndef RB_METHODS_GPTQ_CORE_H
+#define RB_METHODS_GPTQ_CORE_H
+
+#include "core/error.h"
+#include "kernels/quant.h"
+
+/* H = 2/n Σ x xᵀ over the n input rows seen so far (a running average, as
+ * the reference implementation keeps it), float32. */
+typedef struct rb_hessian {
+    int cols;
+    long n;
+    float *H; /* [cols][cols], owned */
+} rb_hessian;
+
+int rb_hessian_init(rb_hessian *h, int cols, rb_error *err);
+/* Adds the rows of X [rows][cols]. */
+void rb_hessian_add(rb_hessian *h, const float *X, int rows);
+void rb_hessian_free(rb_hessian *h);
+
+typedef struct rb_gptq_options {
+    double damp;   /* fraction of mean(diag H) added to the diagonal (0.01) */
+    int block;     /* columns per lazy-batch block (128) */
+    int act_order; /* process columns by decreasing H_ii */
+} rb_gptq_options;
+
+/* Quantizes W in place (fake quantization: W holds dequantized values).
+ * Quantization parameters: per tensor / per row from the original W; per
+ * group of spec->group columns: without act_order from the current W when
+ * the group's first column is reached (as the reference), with act_order
+ * from the original W ("static groups"), so groups stay contiguous in the
+ * original column order.  Dead inputs (H_ii = 0) zero their column.  The
+ * Cholesky factorisations run in float64 (LAPACKE); if H + damping is not
+ * positive definite, damping grows ×10 up to 4 times, then RB_ENUMERIC. */
+int rb_gptq_quantize(float *W, int rows, int cols, const float *H, const rb_quant_spec *spec,
+                     const rb_gptq_options *o, rb_error *err);
+
+#endif
