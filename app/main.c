@@ -4,6 +4,11 @@
 
 #include "app/cli.h"
 
+/* app/cmd_sweep.c, app/cmd_table.c, app/cmd_plot.c */
+int rb_cmd_sweep(int argc, char **argv);
+int rb_cmd_table(int argc, char **argv);
+int rb_cmd_plot(int argc, char **argv);
+
 static void usage(FILE *f) {
     fputs("usage: rotbench COMMAND [options]\n"
           "\n"
@@ -11,6 +16,9 @@ static void usage(FILE *f) {
           "  eval      perplexity of a model on a corpus (--help for options)\n"
           "  generate  greedy generation, a quick sanity check\n"
           "  synth     write a llama2.c model of any shape with seeded random weights\n"
+          "  sweep     run a config's grid of evals, appending JSON lines to a results file\n"
+          "  table     Markdown/CSV tables (mean ± std over seeds) from a results file\n"
+          "  plot      gnuplot line plots (.gp, .png, .svg) from a results file\n"
           "\n"
           "Data (models, corpora) is found in --data-dir, $ROTBENCH_DATA, or ../shared.\n",
           f);
@@ -25,6 +33,9 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "eval")) return rb_cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "generate")) return rb_cmd_generate(argc - 1, argv + 1);
     if (!strcmp(cmd, "synth")) return rb_cmd_synth(argc - 1, argv + 1);
+    if (!strcmp(cmd, "sweep")) return rb_cmd_sweep(argc - 1, argv + 1);
+    if (!strcmp(cmd, "table")) return rb_cmd_table(argc - 1, argv + 1);
+    if (!strcmp(cmd, "plot")) return rb_cmd_plot(argc - 1, argv + 1);
     fprintf(stderr, "error: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
