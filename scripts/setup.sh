@@ -22,7 +22,19 @@ if ((${#missing[@]})); then
     "${missing[@]}" >/dev/null
 fi
 
+# Quiet when all is well; the whole log when something fails.
+quietly() {
+  local log
+  log=$(mktemp)
+  if ! "$@" >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "setup: '$*' failed" >&2
+    return 1
+  fi
+  rm -f "$log"
+}
 if [ ! -f build/build.ninja ]; then
-  meson setup build --buildtype=release >/dev/null
+  quietly meson setup build --buildtype=release
 fi
-meson compile -C build >/dev/null
+quietly meson compile -C build
