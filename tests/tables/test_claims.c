@@ -1,0 +1,102 @@
+/* The papers' claims that the committed result tables support, as
+ * assertions over the results/ JSONL files (meson test --suite tables).  Claims that
+ * do not hold on these models are not asserted here; they are reported with
+ * their numbers in results/README.md. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "eval/records.h"
+
+#ifndef RB_SOURCE_ROOT
+#define RB_SOURCE_ROOT "."
+#endif
+
+static rb_records load(const char *name) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/results/%s", RB_SOURCE_ROOT, name);
+    rb_records r;
+    rb_error err;
+    cr_assert_eq(rb_records_read(path, 0, &r, &err), RB_OK, "%s", err.msg);
+    cr_assert_gt(rb_records_count(&r), 0, "%s has no records", path);
+    return r;
+}
+
+/* Mean ppl of the records whose labels match every axis=label pair given
+ * (NULL-terminated pairs); fails the test when none matches. */
+static double mean_ppl(const rb_records *r, const char *const *pairs) {
+    double sum = 0;
+    int n = 0;
+    for (size_t i = 0; i < rb_records_count(r); i++) {
+        json_object *rec = rb_records_get(r, i);
+        int ok = 1;
+        for (int k = 0; pairs[k]; k += 2) {
+            const char *l = rb_record_label(rec, pairs[k]);
+            ok &= l && !strcmp(l, pairs[k + 1]);
+        }
+        double v;
+        if (ok && rb_record_number(rec, "ppl", &v) == 0) sum += v, n++;
+    }
+    cr_assert_gt(n, 0, "no record for %s=%s %s=%s %s=%s", pairs[0], pairs[1],
+                 pairs[2] ? pairs[2] : "", pairs[2] ? pairs[3] : "",
+                 pairs[2] && pairs[4] ? pairs[4] : "", pairs[2] && pairs[4] ? pairs[5] : "");
+    return sum / n;
+}
+
+static const char *const models[] = {"stories260K", "stories260K+outliers"};
+
+Test(tables, gptq_beats_rtn_at_w4_per_channel_and_group32) {
+    rb_records r = load("gptq_vs_rtn.jsonl");
+    const char *grans[] = {"W4 per-channel", "W4 group 32"};
+    for (int m = 0; m < 2; m++)
+        for (int g = 0; g < 2; g++) {
+            const char *rtn[] = {"model", models[m], "gran", grans[g], "method", "RTN", NULL};
+            const char *gptq[] = {"model", models[m], "gran", grans[g], "method", "GPTQ", NULL};
+            double a = mean_ppl(&r, rtn), b = mean_ppl(&r, gptq);
+            cr_expect_lt(b, a, "%s %s: GPTQ ppl %.3f is not below RTN %.3f", models[m], grans[g], b, a);
+        }
+    rb_records_free(&r);
+}
+
+/* Holds on stories260K in both columns and on the outlier model with
+ * alpha 0.5; with alpha 0.85 the outlier model lands at +1.1% / +1.2%
+ * (results/README.md), so that cell is not asserted. */
+Test(tables, w8a8_per_channel_per_token_dynamic_within_1pct_of_fp) {
+    rb_records r = load("w8a8_grid.jsonl");
+    const char *cols[] = {"SmoothQuant a=0.85", "SmoothQuant a=0.5"};
+    const char *rows[] = {"W per-channel, A per-token, dynamic",
+                          "W per-channel, A per-token, KV per-token, dynamic"};
+    for (int m = 0; m < 2; m++)
+        for (int c = 0; c < 2; c++) {
+            if (m == 1 && c == 0) continue;
+            const char *fp[] = {"model", models[m], "col", cols[c], "row", "FP32 (no quantization)", NULL};
+            double base = mean_ppl(&r, fp);
+            for (int k = 0; k < 2; k++) {
+                const char *q[] = {"model", models[m], "col", cols[c], "row", rows[k], NULL};
+                double v = mean_ppl(&r, q);
+                cr_expect_leq(v, 1.01 * base, "%s, %s, %s: ppl %.4f vs FP %.4f (+%.2f%%)", models[m],
+                              cols[c], rows[k], v, base, 100 * (v / base - 1));
+            }
+        }
+    rb_records_free(&r);
+}
+
+Test(tables, smoothing_helps_the_outlier_model_at_w8a8_per_tensor_static) {
+    rb_records r = load("alpha_sweep.jsonl");
+    const char *none[] = {"model", "stories260K+outliers", "alpha", "0.0", NULL};
+    double base = mean_ppl(&r, none), best = INFINITY;
+    char best_alpha[8] = "";
+    for (int a = 1; a < 10; a++) {
+        char label[8];
+        snprintf(label, sizeof label, "0.%d", a);
+        const char *q[] = {"model", "stories260K+outliers", "alpha", label, NULL};
+        double v = mean_ppl(&r, q);
+        if (v < best) best = v, snprintf(best_alpha, sizeof best_alpha, "%s", label);
+    }
+    cr_expect_lt(best, base, "best alpha %s gives %.3f, no smoothing %.3f", best_alpha, best, base);
+    /* and the planted outliers really hurt the unsmoothed quantized model */
+    const char *plain[] = {"model", "stories260K", "alpha", "0.0", NULL};
+    cr_expect_gt(base, mean_ppl(&r, plain));
+    rb_records_free(&r);
+}
