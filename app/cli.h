@@ -44,6 +44,10 @@ typedef struct rb_cli_progress_state {
 } rb_cli_progress_state;
 void rb_cli_progress(void *state, size_t done, size_t total, double seconds);
 
+/* Re-executes the program with OPENBLAS_CORETYPE=SkylakeX when the CPU has
+ * AVX-512 and no core type was chosen (see app/blas_kernels.c). */
+void rb_cli_choose_blas_kernels(char **argv);
+
 int rb_cmd_eval(int argc, char **argv);
 int rb_cmd_generate(int argc, char **argv);
 int rb_cmd_synth(int argc, char **argv);

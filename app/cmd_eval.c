@@ -287,6 +287,7 @@ int rb_cmd_eval(int argc, char **argv) {
         json_object_object_add(o, "tokens_per_second", json_object_new_double(tps));
         json_object_object_add(o, "threads", json_object_new_int(nthreads));
         json_object_object_add(o, "blas_threads", json_object_new_int(rb_blas_threads()));
+        json_object_object_add(o, "blas_kernels", json_object_new_string(rb_blas_kernels()));
         json_object *method = json_object_new_object();
         json_object_object_add(method, "pipeline", json_object_new_string(pipeline_canon));
         json_object *qj = json_object_new_object();

@@ -25,6 +25,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    rb_cli_choose_blas_kernels(argv);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

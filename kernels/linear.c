@@ -32,6 +32,8 @@ void rb_linear_ref(float *y, const float *x, const float *w, int T, int n_in, in
         }
 }
 
+const char *rb_blas_kernels(void) { return openblas_get_corename(); }
+
 int rb_blas_threads(void) { return openblas_get_num_threads(); }
 
 void rb_set_threads(int threads) {

@@ -12,6 +12,9 @@ void rb_linear(float *y, const float *x, const float *w, int T, int n_in, int n_
 void rb_linear_acc(float *y, const float *x, const float *w, int T, int n_in, int n_out);
 void rb_linear_ref(float *y, const float *x, const float *w, int T, int n_in, int n_out);
 
+/* The name of the kernel set OpenBLAS chose ("Haswell", "SkylakeX", ...). */
+const char *rb_blas_kernels(void);
+
 /* Threads OpenBLAS uses. */
 int rb_blas_threads(void);
 
