@@ -9,7 +9,9 @@ static void synth_usage(FILE *f) {
     fputs("usage: rotbench synth --out FILE [options]\n"
           "  --dim N (default 4096)  --hidden N (11008)  --layers N (2)  --heads N (32)\n"
           "  --kv-heads N (= heads)  --vocab N (32000)  --seq-len N (2048)  --seed N (1)\n"
-          "  --separate-classifier   write a classifier separate from the embedding\n"
+          "  --shared-classifier     tie the classifier to the embedding (the default is a\n"
+          "                          separate one: a tied random embedding makes each\n"
+          "                          token predict itself, so ppl overflows)\n"
           "Defaults are Llama-2-7B layer shapes.\n",
           f);
 }
@@ -20,13 +22,13 @@ int rb_cmd_synth(int argc, char **argv) {
                    .n_kv_heads = 0, .vocab_size = 32000, .seq_len = 2048,
                    .norm_eps = 1e-5f, .rope_theta = 10000.0f};
     long seed = 1;
-    int separate = 0;
+    int shared = 0;
     static const struct option opts[] = {
         {"out", required_argument, 0, 'o'},    {"dim", required_argument, 0, 'D'},
         {"hidden", required_argument, 0, 'H'}, {"layers", required_argument, 0, 'L'},
         {"heads", required_argument, 0, 'h'},  {"kv-heads", required_argument, 0, 'K'},
         {"vocab", required_argument, 0, 'V'},  {"seq-len", required_argument, 0, 'S'},
-        {"seed", required_argument, 0, 's'},   {"separate-classifier", no_argument, 0, 'C'},
+        {"seed", required_argument, 0, 's'},   {"shared-classifier", no_argument, 0, 'C'},
         {"help", no_argument, 0, '?' + 256},   {0, 0, 0, 0}};
     int ch;
     optind = 1;
@@ -41,7 +43,7 @@ int rb_cmd_synth(int argc, char **argv) {
         case 'V': c.vocab_size = (int)rb_cli_int("--vocab", optarg, 3, 1 << 22); break;
         case 'S': c.seq_len = (int)rb_cli_int("--seq-len", optarg, 1, 1 << 20); break;
         case 's': seed = rb_cli_int("--seed", optarg, 0, 1L << 62); break;
-        case 'C': separate = 1; break;
+        case 'C': shared = 1; break;
         case '?' + 256: synth_usage(stdout); return 0;
         default: synth_usage(stderr); return 2;
         }
@@ -54,7 +56,7 @@ int rb_cmd_synth(int argc, char **argv) {
     c.head_dim = c.dim / c.n_heads;
     rb_error err = {0};
     rb_model *m = NULL;
-    int rc = rb_model_synthetic(&c, !separate, (uint64_t)seed, &m, &err);
+    int rc = rb_model_synthetic(&c, shared, (uint64_t)seed, &m, &err);
     if (!rc) rc = rb_model_save(m, out, &err);
     rb_model_free(m);
     if (rc) return rb_cli_fail(&err);
