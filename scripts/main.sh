@@ -16,4 +16,3 @@ $R sweep configs/main.json
 $R table --config configs/main.json --out-dir results/local
 $R plot --config configs/main.json --out-dir results/local
 echo "main job: table results/local/main_ppl.md, plot results/local/main_ppl_vs_bits.png"
-cat results/local/main_ppl.md
