@@ -1,0 +1,93 @@
+/* Explicit orthogonal matrices (kernels/rotation.h). */
+#include "kernels/rotation.h"
+
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "kernels/hadamard.h"
+
+static const char *const kind_names[] = {"hadamard", "random_hadamard", "random_orthogonal"};
+#define N_KINDS (int)(sizeof kind_names / sizeof *kind_names)
+
+const char *rb_rotation_kind_name(rb_rotation_kind kind) {
+    return (int)kind >= 0 && (int)kind < N_KINDS ? kind_names[kind] : "unknown";
+}
+
+int rb_rotation_kind_parse(const char *text, rb_rotation_kind *kind, rb_error *err) {
+    for (int i = 0; i < N_KINDS; i++)
+        if (text && strcmp(text, kind_names[i]) == 0) {
+            *kind = (rb_rotation_kind)i;
+            return RB_OK;
+        }
+    return rb_error_set(err, RB_EINVAL,
+                        "unknown rotation kind \"%s\": expected hadamard, random_hadamard or "
+                        "random_orthogonal",
+                        text ? text : "(null)");
+}
+
+/* Q of the QR decomposition of G [n][n] (standard normals from the seed,
+ * row-major, drawn row by row) with the columns of Q multiplied by
+ * sign(R_jj), so that diag(R) > 0: the Haar measure on O(n).  LAPACK in
+ * float64 (dgeqrf + dorgqr), rounded to float at the end. */
+static int random_orthogonal(int n, uint64_t seed, float *R, rb_error *err) {
+    size_t nn = (size_t)n * n;
+    double *a = malloc(sizeof(double) * nn), *tau = malloc(sizeof(double) * (size_t)n);
+    double *sign = malloc(sizeof(double) * (size_t)n);
+    int rc = RB_OK;
+    if (!a || !tau || !sign) {
+        rc = rb_error_set(err, RB_ENOMEM, "random orthogonal %dx%d: out of memory", n, n);
+        goto out;
+    }
+    rb_rng rng;
+    rb_rng_seed(&rng, seed);
+    for (size_t i = 0; i < nn; i++) a[i] = rb_rng_normal(&rng);
+    lapack_int info = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, n, n, a, n, tau);
+    if (info) {
+        rc = rb_error_set(err, RB_ENUMERIC, "random orthogonal %dx%d: dgeqrf failed (info %d)", n,
+                          n, (int)info);
+        goto out;
+    }
+    for (int j = 0; j < n; j++) sign[j] = a[(size_t)j * n + j] < 0 ? -1.0 : 1.0;
+    info = LAPACKE_dorgqr(LAPACK_ROW_MAJOR, n, n, n, a, n, tau);
+    if (info) {
+        rc = rb_error_set(err, RB_ENUMERIC, "random orthogonal %dx%d: dorgqr failed (info %d)", n,
+                          n, (int)info);
+        goto out;
+    }
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) R[(size_t)i * n + j] = (float)(a[(size_t)i * n + j] * sign[j]);
+out:
+    free(a);
+    free(tau);
+    free(sign);
+    return rc;
+}
+
+int rb_rotation_matrix(rb_rotation_kind kind, int n, uint64_t seed, float *R, rb_error *err) {
+    switch (kind) {
+    case RB_ROT_HADAMARD: return rb_hadamard_matrix(n, R, err);
+    case RB_ROT_RANDOM_HADAMARD: {
+        int rc = rb_hadamard_matrix(n, R, err);
+        if (rc) return rc;
+        /* H·diag(s): column j times s_j, s_j = -1 when the top bit of the
+         * j-th draw is set */
+        float *sg = malloc(sizeof(float) * (size_t)n);
+        if (!sg) return rb_error_set(err, RB_ENOMEM, "random Hadamard %dx%d: out of memory", n, n);
+        rb_rng rng;
+        rb_rng_seed(&rng, seed);
+        for (int j = 0; j < n; j++) sg[j] = rb_rng_next(&rng) >> 63 ? -1.0f : 1.0f;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) R[(size_t)i * n + j] *= sg[j];
+        free(sg);
+        return RB_OK;
+    }
+    case RB_ROT_RANDOM_ORTHOGONAL:
+        if (n < 1)
+            return rb_error_set(err, RB_EINVAL, "random orthogonal rotation: size %d < 1", n);
+        return random_orthogonal(n, seed, R, err);
+    }
+    return rb_error_set(err, RB_EINVAL, "unknown rotation kind %d", (int)kind);
+}
