@@ -183,18 +183,20 @@ static int axis_ref(const rb_sweep_config *cfg, const char *jpath, json_object *
     return RB_OK;
 }
 
-static int parse_where(const rb_sweep_config *cfg, const char *jpath, json_object *obj,
-                       rb_sweep_filter **out, size_t *n_out, rb_error *err) {
-    json_object *w;
+/* Reads w (at JSON path p), an object {axis: label} (or, with lists,
+ * {axis: label or [labels]}), into one filter per (axis, label) pair. */
+static int parse_filters(const rb_sweep_config *cfg, const char *p, json_object *w, int lists,
+                         rb_sweep_filter **out, size_t *n_out, rb_error *err) {
     *out = NULL;
     *n_out = 0;
-    if (!json_object_object_get_ex(obj, "where", &w)) return RB_OK;
-    char p[512];
-    jp_key(p, sizeof p, jpath, "where");
     if (!json_object_is_type(w, json_type_object))
-        return cfg_err(err, RB_EFORMAT, cfg->path, p, "expected an object {axis: label}, got %s",
-                       type_word(w));
-    size_t n = (size_t)json_object_object_length(w);
+        return cfg_err(err, RB_EFORMAT, cfg->path, p, "expected an object {axis: label%s}, got %s",
+                       lists ? " or [labels]" : "", type_word(w));
+    size_t n = 0;
+    json_object_object_foreach(w, k0, v0) {
+        (void)k0;
+        n += json_object_is_type(v0, json_type_array) ? json_object_array_length(v0) : 1;
+    }
     rb_sweep_filter *f = calloc(n ? n : 1, sizeof *f);
     if (!f) return rb_error_set(err, RB_ENOMEM, "out of memory");
     *out = f;
@@ -203,23 +205,75 @@ static int parse_where(const rb_sweep_config *cfg, const char *jpath, json_objec
         jp_key(q, sizeof q, p, k);
         int ai = rb_sweep_axis_index(cfg, k);
         if (ai < 0) return cfg_err(err, RB_EFORMAT, cfg->path, q, "\"%s\" is not an axis", k);
-        if (!json_object_is_type(v, json_type_string))
-            return cfg_err(err, RB_EFORMAT, cfg->path, q, "expected a label (string), got %s",
-                           type_word(v));
-        const rb_sweep_axis *a = &cfg->axes[ai];
-        int found = 0;
-        for (size_t i = 0; i < a->n_values && !found; i++)
-            found = !strcmp(a->values[i].label, json_object_get_string(v));
-        if (!found)
-            return cfg_err(err, RB_EFORMAT, cfg->path, q, "axis \"%s\" has no label \"%s\"", k,
-                           json_object_get_string(v));
-        f[*n_out].axis = strdup(k);
-        f[*n_out].label = strdup(json_object_get_string(v));
-        (*n_out)++;
-        if (!f[*n_out - 1].axis || !f[*n_out - 1].label)
-            return rb_error_set(err, RB_ENOMEM, "out of memory");
+        int is_list = lists && json_object_is_type(v, json_type_array);
+        size_t nl = is_list ? json_object_array_length(v) : 1;
+        for (size_t i = 0; i < nl; i++) {
+            json_object *l = is_list ? json_object_array_get_idx(v, i) : v;
+            if (!json_object_is_type(l, json_type_string))
+                return cfg_err(err, RB_EFORMAT, cfg->path, q, "expected a label (string)%s, got %s",
+                               lists ? " or a list of labels" : "", type_word(l));
+            const rb_sweep_axis *a = &cfg->axes[ai];
+            int found = 0;
+            for (size_t j = 0; j < a->n_values && !found; j++)
+                found = !strcmp(a->values[j].label, json_object_get_string(l));
+            if (!found)
+                return cfg_err(err, RB_EFORMAT, cfg->path, q, "axis \"%s\" has no label \"%s\"", k,
+                               json_object_get_string(l));
+            f[*n_out].axis = strdup(k);
+            f[*n_out].label = strdup(json_object_get_string(l));
+            (*n_out)++;
+            if (!f[*n_out - 1].axis || !f[*n_out - 1].label)
+                return rb_error_set(err, RB_ENOMEM, "out of memory");
+        }
     }
     return RB_OK;
+}
+
+static int parse_where(const rb_sweep_config *cfg, const char *jpath, json_object *obj,
+                       rb_sweep_filter **out, size_t *n_out, rb_error *err) {
+    json_object *w;
+    *out = NULL;
+    *n_out = 0;
+    if (!json_object_object_get_ex(obj, "where", &w)) return RB_OK;
+    char p[512];
+    jp_key(p, sizeof p, jpath, "where");
+    return parse_filters(cfg, p, w, 0, out, n_out, err);
+}
+
+/* "exclude": [{axis: label or [labels], ...}, ...] */
+static int parse_excludes(rb_sweep_config *cfg, json_object *list, rb_error *err) {
+    if (!json_object_is_type(list, json_type_array))
+        return cfg_err(err, RB_EFORMAT, cfg->path, "exclude", "expected an array, got %s",
+                       type_word(list));
+    size_t n = json_object_array_length(list);
+    cfg->excludes = calloc(n ? n : 1, sizeof *cfg->excludes);
+    if (!cfg->excludes) return rb_error_set(err, RB_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        char p[512];
+        jp_idx(p, sizeof p, "exclude", i);
+        rb_sweep_exclude *e = &cfg->excludes[i];
+        cfg->n_excludes = i + 1;
+        int rc = parse_filters(cfg, p, json_object_array_get_idx(list, i), 1, &e->match,
+                               &e->n_match, err);
+        if (rc) return rc;
+        if (!e->n_match) return cfg_err(err, RB_EFORMAT, cfg->path, p, "an empty exclude matches every run");
+    }
+    return RB_OK;
+}
+
+/* Whether a run's labels match an exclude entry: for every axis it names,
+ * the run's label is one of those listed for that axis. */
+static int excluded_by(const rb_sweep_exclude *e, json_object *labels) {
+    for (size_t i = 0; i < e->n_match; i++) {
+        json_object *l;
+        if (!json_object_object_get_ex(labels, e->match[i].axis, &l)) return 0;
+        int any = 0;
+        for (size_t j = 0; j < e->n_match && !any; j++)
+            any = !strcmp(e->match[j].axis, e->match[i].axis) &&
+                  !strcmp(e->match[j].label, json_object_get_string(l));
+        if (!any) return 0;
+    }
+    return 1;
 }
 
 static int parse_axes(rb_sweep_config *cfg, json_object *axes, rb_error *err) {
@@ -428,7 +482,8 @@ int rb_sweep_config_parse(const char *text, size_t len, const char *path, rb_swe
         rb_sweep_config_free(cfg);
         return rc;
     }
-    static const char *const keys[] = {"name", "results", "base", "axes", "tables", "plots", NULL};
+    static const char *const keys[] = {"name",   "results", "base", "axes",
+                                       "exclude", "tables", "plots", NULL};
     json_object *v;
     if (!json_object_is_type(root, json_type_object))
         rc = cfg_err(err, RB_EFORMAT, path, "", "expected a JSON object, got %s",
@@ -452,6 +507,7 @@ int rb_sweep_config_parse(const char *text, size_t len, const char *path, rb_swe
         else
             rc = cfg_err(err, RB_EFORMAT, path, "", "missing \"axes\"");
     }
+    if (!rc && json_object_object_get_ex(root, "exclude", &v)) rc = parse_excludes(cfg, v, err);
     if (!rc && json_object_object_get_ex(root, "tables", &v)) rc = parse_tables(cfg, v, err);
     if (!rc && json_object_object_get_ex(root, "plots", &v)) rc = parse_plots(cfg, v, err);
     if (!rc) {
@@ -503,6 +559,9 @@ void rb_sweep_config_free(rb_sweep_config *cfg) {
         free_filters(p->where, p->n_where);
     }
     free(cfg->plots);
+    for (size_t i = 0; i < cfg->n_excludes; i++)
+        free_filters(cfg->excludes[i].match, cfg->excludes[i].n_match);
+    free(cfg->excludes);
     free(cfg->name);
     free(cfg->results);
     free(cfg->path);
@@ -637,14 +696,16 @@ int rb_sweep_merge_args(json_object *dst, json_object *src, rb_error *err) {
     return RB_OK;
 }
 
+static void run_free_one(rb_sweep_run *run) {
+    json_object_put(run->args);
+    json_object_put(run->labels);
+    free(run->key);
+    free(run->label_text);
+}
+
 void rb_sweep_runs_free(rb_sweep_run *runs, size_t n_runs) {
     if (!runs) return;
-    for (size_t i = 0; i < n_runs; i++) {
-        json_object_put(runs[i].args);
-        json_object_put(runs[i].labels);
-        free(runs[i].key);
-        free(runs[i].label_text);
-    }
+    for (size_t i = 0; i < n_runs; i++) run_free_one(&runs[i]);
     free(runs);
 }
 
@@ -702,6 +763,22 @@ int rb_sweep_expand(const rb_sweep_config *cfg, rb_sweep_run **runs_out, size_t 
         run->label_text = rb_buf_take(&text);
         run->key = rb_json_canonical(run->args);
         if (!run->label_text || !run->key) goto oom;
+    }
+    /* drop the excluded runs, keeping the order */
+    size_t kept = 0;
+    for (size_t r = 0; r < total; r++) {
+        int drop = 0;
+        for (size_t e = 0; e < cfg->n_excludes && !drop; e++)
+            drop = excluded_by(&cfg->excludes[e], runs[r].labels);
+        if (drop)
+            run_free_one(&runs[r]);
+        else
+            runs[kept++] = runs[r];
+    }
+    total = kept;
+    if (!total) {
+        free(runs);
+        return cfg_err(err, RB_EFORMAT, cfg->path, "exclude", "every run is excluded");
     }
     /* every run must differ in its args */
     size_t *order = malloc(total * sizeof *order);

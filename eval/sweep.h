@@ -6,6 +6,9 @@
  *    "results": "results/w8a8_grid.jsonl",      relative to the current directory
  *    "base": {"task": "wikitext2", "ctx": 512}, eval flags shared by every run
  *    "axes": [{"name": "model", "values": [{"label": "stories260K", "args": {}}, ...]}, ...],
+ *    "exclude": [{"method": ["FP", "RTN"], "seed": ["2", "3"]}],  optional: runs whose
+ *                                               labels match every axis of an entry
+ *                                               (one of its labels) are not run
  *    "tables": [{"name": "grid", "rows": "row", "cols": "col", "split": "model",
  *                "metric": "ppl", "where": {"axis": "label"}}],
  *    "plots": [{"name": "alpha", "x": "alpha", "series": "model", "metric": "ppl",
@@ -62,6 +65,13 @@ typedef struct rb_sweep_plot {
     size_t n_where;
 } rb_sweep_plot;
 
+/* One "exclude" entry: filters grouped by axis (a run matches when, for
+ * every axis named, its label is one of that axis's labels here). */
+typedef struct rb_sweep_exclude {
+    rb_sweep_filter *match;
+    size_t n_match;
+} rb_sweep_exclude;
+
 typedef struct rb_sweep_config {
     char *path;    /* the config file, for messages */
     char *name;
@@ -69,6 +79,8 @@ typedef struct rb_sweep_config {
     json_object *base;
     rb_sweep_axis *axes;
     size_t n_axes;
+    rb_sweep_exclude *excludes;
+    size_t n_excludes;
     rb_sweep_table *tables;
     size_t n_tables;
     rb_sweep_plot *plots;
@@ -111,7 +123,8 @@ char *rb_json_canonical(json_object *o);
 /* A number or string arg as the flag's value ("0.85", "tensor"). */
 char *rb_sweep_arg_value(json_object *v);
 
-/* Expands the cross product (first axis slowest). */
+/* Expands the cross product (first axis slowest) less the excluded runs;
+ * run->index stays the position in the full cross product. */
 int rb_sweep_expand(const rb_sweep_config *cfg, rb_sweep_run **runs, size_t *n_runs,
                     rb_error *err);
 void rb_sweep_runs_free(rb_sweep_run *runs, size_t n_runs);
