@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/hadamard.h"
 #include "kernels/linear.h"
 #include "kernels/ops.h"
 
@@ -87,11 +88,18 @@ int rb_forward(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T
         rb_linear(ws->v, ws->xb, weight_of(hooks, l, RB_WV, L->wv), T, dim, kvdim);
         rb_rope(ws->q, T, c->n_heads, hd, 0, ws->rope_cos, ws->rope_sin);
         rb_rope(ws->k, T, c->n_kv_heads, hd, 0, ws->rope_cos, ws->rope_sin);
+        if (m->online.qk_hadamard &&
+            ((rc = rb_hadamard_apply(ws->q, (size_t)T * c->n_heads, hd, 1, err)) ||
+             (rc = rb_hadamard_apply(ws->k, (size_t)T * c->n_kv_heads, hd, 1, err))))
+            return rb_error_prefix(err, "layer %d online q/k Hadamard: ", l);
         if (hooks && hooks->qkv &&
             (rc = hooks->qkv(hooks->ctx, l, ws->q, ws->k, ws->v, T, c, err)))
             return rb_error_prefix(err, "layer %d qkv: ", l);
         rb_attention(ws->att, ws->q, ws->k, ws->v, T, c->n_heads, c->n_kv_heads, hd,
                      ws->att_scratch, ws->threads);
+        if (m->online.o_head_hadamard &&
+            (rc = rb_hadamard_apply(ws->att, (size_t)T, c->n_heads, hd, err)))
+            return rb_error_prefix(err, "layer %d online head Hadamard: ", l);
         if ((rc = act_hook(hooks, l, RB_ACT_O_IN, ws->att, T, qdim, err))) return rc;
         /* x += att·Woᵀ : sgemm with beta = 1 accumulates into the residual */
         rb_linear_acc(ws->x, ws->att, weight_of(hooks, l, RB_WO, L->wo), T, qdim, dim);
@@ -100,6 +108,8 @@ int rb_forward(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T
         rb_linear(ws->hb, ws->xb, weight_of(hooks, l, RB_W1, L->w1), T, dim, hid);
         rb_linear(ws->hb2, ws->xb, weight_of(hooks, l, RB_W3, L->w3), T, dim, hid);
         rb_swiglu(ws->hb, ws->hb2, (size_t)T * hid);
+        if (m->online.down_hadamard && (rc = rb_hadamard_apply(ws->hb, (size_t)T, hid, 1, err)))
+            return rb_error_prefix(err, "layer %d online down_proj Hadamard: ", l);
         if ((rc = act_hook(hooks, l, RB_ACT_DOWN_IN, ws->hb, T, hid, err))) return rc;
         rb_linear_acc(ws->x, ws->hb, weight_of(hooks, l, RB_W2, L->w2), T, hid, dim);
     }

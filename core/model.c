@@ -246,6 +246,12 @@ static int write_all(FILE *f, const void *p, size_t bytes) { return fwrite(p, 1,
 
 int rb_model_save(const rb_model *m, const char *path, rb_error *err) {
     const rb_config *c = &m->cfg;
+    if (m->online.qk_hadamard || m->online.down_hadamard || m->online.o_head_hadamard)
+        return rb_error_set(err, RB_EUNSUPPORTED,
+                            "%s: the model has online Hadamard transforms (from quarot or "
+                            "spinquant) that the llama2.c format cannot store; put the stages "
+                            "that need them in the same pipeline instead of saving",
+                            path);
     FILE *f = fopen(path, "wb");
     if (!f) return rb_error_set(err, RB_EIO, "%s: cannot create: %s", path, strerror(errno));
     int32_t h[V0_HEADER_INTS] = {c->dim, c->hidden_dim, c->n_layers,
@@ -337,6 +343,7 @@ int rb_model_clone(const rb_model *src, rb_model **out, rb_error *err) {
     int rc = model_new_owned(&src->cfg, src->classifier_shared, &m, err);
     if (rc) return rc;
     memcpy(m->source, src->source, sizeof m->source);
+    m->online = src->online;
     const rb_config *c = &src->cfg;
     for (int s = 0; s < S_COUNT; s++) {
         if (s == S_ROPE_REAL || s == S_ROPE_IMAG) continue;

@@ -46,8 +46,20 @@ typedef struct rb_layer {
     float *attn_norm, *wq, *wk, *wv, *wo, *ffn_norm, *w1, *w2, *w3;
 } rb_layer;
 
+/* Online transforms the forward applies (QuaRot's R3/R4 and head-wise
+ * Hadamard; SpinQuant keeps them).  Each is the normalized Hadamard H_n of
+ * kernels/hadamard.h, applied before the quantization hooks see the values;
+ * the matching inverse is folded into the weights by the stage that set it.
+ * All off for a loaded model; the llama2.c format cannot store them. */
+typedef struct rb_online_plan {
+    int qk_hadamard;     /* R3: H_head_dim on every head of q and k after RoPE */
+    int down_hadamard;   /* R4: H_hidden on the input of w2 */
+    int o_head_hadamard; /* H_n_heads across the heads of the input of wo */
+} rb_online_plan;
+
 typedef struct rb_model {
     rb_config cfg;
+    rb_online_plan online;
     float *token_embedding;
     rb_layer *layers;          /* [n_layers], owned */
     float *final_norm;
@@ -81,7 +93,9 @@ uint64_t rb_llama2c_payload_floats(const rb_config *cfg, int shared_classifier);
 int rb_model_load(const char *path, rb_model **out, rb_error *err);
 
 /* Writes m in llama2.c v0 layout (RoPE tables included, as llama2.c expects).
- * The classifier is written separately unless it is shared. */
+ * The classifier is written separately unless it is shared.  A model with
+ * online transforms is refused (RB_EUNSUPPORTED): the file could not
+ * reproduce it. */
 int rb_model_save(const rb_model *m, const char *path, rb_error *err);
 
 /* A model with the given shape and seeded random weights: linears ~ U(-a,a)
@@ -89,7 +103,7 @@ int rb_model_save(const rb_model *m, const char *path, rb_error *err);
 int rb_model_synthetic(const rb_config *cfg, int shared_classifier,
                        uint64_t seed, rb_model **out, rb_error *err);
 
-/* A deep copy (own arena) of m. */
+/* A deep copy (own arena) of m, online plan included. */
 int rb_model_clone(const rb_model *m, rb_model **out, rb_error *err);
 
 /* Gives the classifier its own storage (copy of the embedding) so the two can

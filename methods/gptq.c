@@ -28,9 +28,9 @@ static int collect(void *ctx, int layer, rb_act_point p, float *x, int rows, int
 static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err);
 
 static const rb_option_spec gptq_options[] = {
-    {"damp", RB_OPT_FLOAT, 0.01, 0, 1, "dampening, fraction of mean(diag H)"},
-    {"block", RB_OPT_INT, 128, 1, 4096, "columns per lazy-batch block"},
-    {"act_order", RB_OPT_BOOL, 0, 0, 1, "quantize columns by decreasing H_ii"},
+    {"damp", RB_OPT_FLOAT, 0.01, 0, 1, "dampening, fraction of mean(diag H)", NULL},
+    {"block", RB_OPT_INT, 128, 1, 4096, "columns per lazy-batch block", NULL},
+    {"act_order", RB_OPT_BOOL, 0, 0, 1, "quantize columns by decreasing H_ii", NULL},
     {NULL}};
 
 const rb_method rb_method_gptq = {

@@ -19,13 +19,16 @@
 #include "core/model.h"
 #include "core/quant.h"
 
-typedef enum rb_opt_type { RB_OPT_FLOAT, RB_OPT_INT, RB_OPT_BOOL } rb_opt_type;
+/* RB_OPT_CHOICE: one of the names in `choices` (NULL-terminated), held as
+ * its index; lo = 0 and hi = the last index. */
+typedef enum rb_opt_type { RB_OPT_FLOAT, RB_OPT_INT, RB_OPT_BOOL, RB_OPT_CHOICE } rb_opt_type;
 
 typedef struct rb_option_spec {
     const char *name;
     rb_opt_type type;
     double def, lo, hi; /* default and inclusive range (bools: 0/1) */
     const char *help;
+    const char *const *choices; /* RB_OPT_CHOICE only */
 } rb_option_spec;
 
 enum { RB_MAX_OPTIONS = 16, RB_MAX_STAGES = 16 };

@@ -16,10 +16,10 @@
 static int outliers_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err);
 
 static const rb_option_spec outliers_options[] = {
-    {"count", RB_OPT_INT, 4, 1, 65536, "outlier channels (residual, and per layer in the FFN)"},
-    {"scale", RB_OPT_FLOAT, 20, 1, 1e6, "factor by which those channels grow"},
-    {"ffn", RB_OPT_BOOL, 1, 0, 1, "also plant outliers at down_proj inputs"},
-    {"seed", RB_OPT_INT, 0, 0, 1e9, "channel choice (independent of the run's seed)"},
+    {"count", RB_OPT_INT, 4, 1, 65536, "outlier channels (residual, and per layer in the FFN)", NULL},
+    {"scale", RB_OPT_FLOAT, 20, 1, 1e6, "factor by which those channels grow", NULL},
+    {"ffn", RB_OPT_BOOL, 1, 0, 1, "also plant outliers at down_proj inputs", NULL},
+    {"seed", RB_OPT_INT, 0, 0, 1e9, "channel choice (independent of the run's seed)", NULL},
     {NULL}};
 
 const rb_method rb_method_outliers = {

@@ -31,6 +31,11 @@ static void option_list(const rb_method *m, char *buf, size_t cap) {
 }
 
 static int parse_value(const rb_option_spec *s, const char *text, double *out) {
+    if (s->type == RB_OPT_CHOICE) {
+        for (int i = 0; s->choices[i]; i++)
+            if (!strcmp(text, s->choices[i])) return *out = i, 0;
+        return -1;
+    }
     if (s->type == RB_OPT_BOOL) {
         if (!strcmp(text, "1") || !strcmp(text, "true")) return *out = 1, 0;
         if (!strcmp(text, "0") || !strcmp(text, "false")) return *out = 0, 0;
@@ -72,6 +77,16 @@ static int parse_stage(char *text, rb_stage *st, rb_error *err) {
                                 kv, names);
         const rb_option_spec *s = &m->options[i];
         double v;
+        if (s->type == RB_OPT_CHOICE && parse_value(s, eq + 1, &v)) {
+            char list[256];
+            size_t used = 0;
+            list[0] = 0;
+            for (int c = 0; s->choices[c] && used < sizeof list; c++)
+                used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", c ? ", " : "",
+                                         s->choices[c]);
+            return rb_error_set(err, RB_EINVAL, "%s: %s=%s is not one of %s", m->name, kv,
+                                eq + 1, list);
+        }
         if (parse_value(s, eq + 1, &v) || v < s->lo || v > s->hi)
             return rb_error_set(err, RB_EINVAL, "%s: %s=%s is not %s in %g..%g", m->name, kv,
                                 eq + 1,
@@ -110,9 +125,15 @@ void rb_pipeline_format(const rb_pipeline *p, char *buf, size_t cap) {
     for (int s = 0; s < p->n && used < cap; s++) {
         const rb_method *m = p->stages[s].method;
         used += (size_t)snprintf(buf + used, cap - used, "%s%s", s ? "," : "", m->name);
-        for (int i = 0; m->options && m->options[i].name && used < cap; i++)
-            used += (size_t)snprintf(buf + used, cap - used, ":%s=%.10g", m->options[i].name,
-                                     rb_opt_get(m, &p->stages[s].opts, m->options[i].name));
+        for (int i = 0; m->options && m->options[i].name && used < cap; i++) {
+            const rb_option_spec *o = &m->options[i];
+            double v = rb_opt_get(m, &p->stages[s].opts, o->name);
+            if (o->type == RB_OPT_CHOICE)
+                used += (size_t)snprintf(buf + used, cap - used, ":%s=%s", o->name,
+                                         o->choices[(int)v]);
+            else
+                used += (size_t)snprintf(buf + used, cap - used, ":%s=%.10g", o->name, v);
+        }
     }
 }
 

@@ -11,7 +11,8 @@
  *                 share a kv head share the scale)   (wo columns × s)
  *   down in     ← w3 rows                            (w2 columns × s)
  * Channel maxima come from the calibration windows on the model as it is
- * when the stage runs. */
+ * when the stage runs.  fc_fc is refused after online Hadamards at those
+ * inputs (quarot with online=1): a scale cannot be folded through them. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -55,8 +56,8 @@ static void smooth_norm_input(float *g, rb_weight_view *lin, int n_lin, const fl
 static int smoothquant_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err);
 
 static const rb_option_spec smoothquant_options[] = {
-    {"alpha", RB_OPT_FLOAT, 0.5, 0.0, 1.0, "migration strength α"},
-    {"fc_fc", RB_OPT_BOOL, 0, 0, 1, "also smooth v_proj→o_proj and up_proj→down_proj"},
+    {"alpha", RB_OPT_FLOAT, 0.5, 0.0, 1.0, "migration strength α", NULL},
+    {"fc_fc", RB_OPT_BOOL, 0, 0, 1, "also smooth v_proj→o_proj and up_proj→down_proj", NULL},
     {NULL}};
 
 const rb_method rb_method_smoothquant = {
@@ -71,6 +72,12 @@ static int smoothquant_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_err
     int fc_fc = (int)rb_opt_get(&rb_method_smoothquant, opt, "fc_fc");
     if (!ctx->calib) return rb_error_set(err, RB_EINVAL, "needs calibration data");
     rb_model *m = ctx->model;
+    /* a channel scale cannot be folded through an online Hadamard */
+    if (fc_fc && (m->online.down_hadamard || m->online.o_head_hadamard))
+        return rb_error_set(err, RB_EINVAL,
+                            "fc_fc=1 after online Hadamards before o_proj/down_proj: the "
+                            "smoothing scales cannot be folded through them (use "
+                            "quarot:online=0 before smoothquant, or smoothquant first)");
     const rb_config *c = &m->cfg;
     rb_act_absmax st;
     int rc = rb_act_absmax_collect(m, ctx->calib, NULL, &st, err);

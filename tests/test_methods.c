@@ -9,90 +9,26 @@
 #include "core/forward.h"
 #include "core/quant.h"
 #include "methods/prepare.h"
+#include "tests/test_models.h"
 #include "tests/test_util.h"
 
-static rb_model *synth(int dim, int hidden, int layers, int heads, int kv, int vocab, uint64_t seed) {
-    rb_config c = {.dim = dim, .hidden_dim = hidden, .n_layers = layers, .n_heads = heads,
-                   .n_kv_heads = kv, .vocab_size = vocab, .seq_len = 128,
-                   .head_dim = dim / heads, .norm_eps = 1e-5f, .rope_theta = 10000.0f};
-    rb_model *m;
-    rb_error err;
-    cr_assert_eq(rb_model_synthetic(&c, 1, seed, &m, &err), RB_OK, "%s", err.msg);
-    return m;
-}
-
-static rb_model *stories_or_synth(void) {
-    const char *path = rb_test_data_path("models/stories260K/stories260K.bin");
-    rb_model *m;
-    rb_error err;
-    if (rb_model_load(path, &m, &err) == RB_OK) return m;
-    if (rb_test_in_ci()) cr_assert_fail("%s", err.msg);
-    return synth(64, 172, 3, 8, 4, 512, 1);
-}
-
-static void random_calib(rb_calib *c, int vocab, int windows, int len, uint64_t seed) {
-    int32_t *tok = malloc(sizeof(int32_t) * 4096);
-    rb_rng r;
-    rb_rng_seed(&r, seed);
-    for (int i = 0; i < 4096; i++) tok[i] = (int32_t)rb_rng_below(&r, (uint64_t)vocab);
-    rb_error err;
-    cr_assert_eq(rb_calib_from_tokens(tok, 4096, windows, len, seed, c, &err), RB_OK);
-    free(tok);
-}
-
-/* logits of a fixed window of 48 tokens */
-static float *logits_of(const rb_model *m, const rb_hooks *h) {
-    int T = 48, V = m->cfg.vocab_size;
-    int32_t tok[48];
-    for (int i = 0; i < T; i++) tok[i] = (int32_t)((i * 37 + 11) % V);
-    rb_workspace ws;
-    rb_error err;
-    cr_assert_eq(rb_workspace_init(&ws, &m->cfg, T, &err), RB_OK);
-    cr_assert_eq(rb_forward(m, &ws, tok, T, h, &err), RB_OK, "%s", err.msg);
-    float *out = malloc(sizeof(float) * T * V);
-    memcpy(out, ws.logits, sizeof(float) * T * V);
-    rb_workspace_free(&ws);
-    return out;
-}
-
-static void expect_preserved(const char *pipeline_text, rb_model *m) {
-    rb_model *t;
-    rb_error err;
-    cr_assert_eq(rb_model_clone(m, &t, &err), RB_OK);
-    rb_pipeline p;
-    cr_assert_eq(rb_pipeline_parse(pipeline_text, &p, &err), RB_OK, "%s", err.msg);
-    rb_quant_config q;
-    rb_quant_config_init(&q);
-    rb_calib calib;
-    random_calib(&calib, m->cfg.vocab_size, 4, 32, 5);
-    cr_assert_eq(rb_prepare_model(t, &p, &q, &calib, 0, 0, &err), RB_OK, "%s", err.msg);
-    float *a = logits_of(m, NULL), *b = logits_of(t, NULL);
-    size_t n = (size_t)48 * m->cfg.vocab_size;
-    double d = rb_test_rel_maxdiff(b, a, n, 1e-3);
-    cr_expect_lt(d, 1e-5, "%s changed the fp32 logits by %g (relative)", pipeline_text, d);
-    free(a);
-    free(b);
-    rb_calib_free(&calib);
-    rb_model_free(t);
-}
-
 Test(methods, smoothquant_and_outliers_preserve_fp_logits) {
-    rb_model *models[2] = {stories_or_synth(), synth(48, 100, 2, 6, 2, 37, 3)};
+    rb_model *models[2] = {rb_test_stories_or_synth(), rb_test_synth(48, 100, 2, 6, 2, 37, 3)};
     const char *pipelines[] = {"smoothquant:alpha=0.5", "smoothquant:alpha=0.85",
                                "smoothquant:alpha=0.5:fc_fc=1", "smoothquant:alpha=1:fc_fc=1",
                                "outliers", "outliers:count=8:scale=100:ffn=1",
                                "outliers:scale=30,smoothquant:alpha=0.5:fc_fc=1"};
     for (int i = 0; i < 2; i++) {
         for (size_t k = 0; k < sizeof pipelines / sizeof *pipelines; k++)
-            expect_preserved(pipelines[k], models[i]);
+            rb_test_expect_preserved(pipelines[k], models[i]);
         rb_model_free(models[i]);
     }
 }
 
 Test(methods, outliers_make_outliers) {
-    rb_model *m = synth(64, 172, 2, 8, 4, 64, 2);
+    rb_model *m = rb_test_synth(64, 172, 2, 8, 4, 64, 2);
     rb_calib calib;
-    random_calib(&calib, 64, 4, 32, 1);
+    rb_test_random_calib(&calib, 64, 4, 32, 1);
     rb_error err;
     rb_act_absmax before, after;
     cr_assert_eq(rb_act_absmax_collect(m, &calib, NULL, &before, &err), RB_OK);
@@ -153,12 +89,12 @@ Test(methods, pipeline_parsing_and_errors) {
 }
 
 Test(methods, quantizers_off_are_bit_identical) {
-    rb_model *m = synth(48, 100, 2, 6, 2, 37, 9);
+    rb_model *m = rb_test_synth(48, 100, 2, 6, 2, 37, 9);
     rb_quant_config q;
     rb_quant_config_init(&q);
     rb_hooks h;
     rb_quant_hooks(&q, &h);
-    float *a = logits_of(m, NULL), *b = logits_of(m, &h);
+    float *a = rb_test_logits(m, NULL), *b = rb_test_logits(m, &h);
     cr_expect_eq(memcmp(a, b, sizeof(float) * 48 * 37), 0);
     free(a);
     free(b);
@@ -166,14 +102,14 @@ Test(methods, quantizers_off_are_bit_identical) {
 }
 
 Test(methods, w8a8_is_close_and_w4_static_is_calibrated) {
-    rb_model *m = synth(64, 172, 2, 8, 4, 64, 4);
+    rb_model *m = rb_test_synth(64, 172, 2, 8, 4, 64, 4);
     rb_error err;
     rb_quant_config q;
     rb_quant_config_init(&q);
     q.a = (rb_quant_spec){8, 0, RB_GRAN_ROW, 0, 1.0f};
     q.kv = (rb_quant_spec){8, 0, RB_GRAN_GROUP, 8, 1.0f};
     q.w = (rb_quant_spec){8, 0, RB_GRAN_ROW, 0, 1.0f};
-    float *fp = logits_of(m, NULL);
+    float *fp = rb_test_logits(m, NULL);
     rb_model *t;
     cr_assert_eq(rb_model_clone(m, &t, &err), RB_OK);
     rb_pipeline p = {0};
@@ -181,7 +117,7 @@ Test(methods, w8a8_is_close_and_w4_static_is_calibrated) {
     cr_assert_eq(rb_prepare_model(t, &p, &q, NULL, 0, 0, &err), RB_OK, "%s", err.msg);
     rb_hooks h;
     rb_quant_hooks(&q, &h);
-    float *w8 = logits_of(t, &h);
+    float *w8 = rb_test_logits(t, &h);
     double d = rb_test_rel_maxdiff(w8, fp, (size_t)48 * 64, 1e-3);
     cr_expect_lt(d, 0.05, "W8A8KV8 moved logits by %g", d);
     cr_expect_gt(d, 0.0, "quantization had no effect");
@@ -191,7 +127,7 @@ Test(methods, w8a8_is_close_and_w4_static_is_calibrated) {
     s.a = (rb_quant_spec){8, 0, RB_GRAN_TENSOR, 0, 1.0f};
     s.a_static = 1;
     rb_calib calib;
-    random_calib(&calib, 64, 2, 32, 3);
+    rb_test_random_calib(&calib, 64, 2, 32, 3);
     cr_assert_eq(rb_prepare_model(t, &p, &s, &calib, 0, 0, &err), RB_OK, "%s", err.msg);
     cr_assert_not_null(s.a_scale);
     for (int i = 0; i < 2 * RB_ACT_POINT_COUNT; i++)

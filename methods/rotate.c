@@ -1,0 +1,130 @@
+/* Function-preserving rotations of a model (see rotate.h for the algebra). */
+#include "methods/rotate.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/hadamard.h"
+
+static void scale_columns(float *w, int rows, int cols, const float *g) {
+    for (int o = 0; o < rows; o++)
+        for (int i = 0; i < cols; i++) w[(size_t)o * cols + i] *= g[i];
+}
+
+static void set_ones(float *g, int n) {
+    for (int i = 0; i < n; i++) g[i] = 1.0f;
+}
+
+int rb_rotate_fuse_norms(rb_model *m, rb_error *err) {
+    int rc = rb_model_untie_classifier(m, err);
+    if (rc) return rc;
+    const rb_config *c = &m->cfg;
+    for (int l = 0; l < c->n_layers; l++) {
+        rb_layer *L = &m->layers[l];
+        for (rb_linear_id id = 0; id < RB_LINEAR_COUNT; id++) {
+            if (id == RB_WO || id == RB_W2) continue;
+            rb_weight_view v = rb_model_weight(m, l, id);
+            scale_columns(v.w, v.rows, v.cols, id <= RB_WV ? L->attn_norm : L->ffn_norm);
+        }
+        set_ones(L->attn_norm, c->dim);
+        set_ones(L->ffn_norm, c->dim);
+    }
+    scale_columns(m->classifier, c->vocab_size, c->dim, m->final_norm);
+    set_ones(m->final_norm, c->dim);
+    return RB_OK;
+}
+
+/* W [rows][n] ← W·R (R [n][n]); tmp holds rows·n floats. */
+static void mul_right(float *w, int rows, int n, int ldw, const float *R, float *tmp) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, n, n, 1.0f, w, ldw, R, n, 0.0f,
+                tmp, n);
+    for (int r = 0; r < rows; r++) memcpy(w + (size_t)r * ldw, tmp + (size_t)r * n, sizeof(float) * n);
+}
+
+/* W [n][cols] ← Rᵀ·W (R [n][n]); tmp holds n·cols floats. */
+static void mul_left_t(float *w, int n, int cols, const float *R, float *tmp) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, cols, n, 1.0f, R, n, w, cols, 0.0f,
+                tmp, cols);
+    memcpy(w, tmp, sizeof(float) * (size_t)n * cols);
+}
+
+static int norms_are_one(const rb_model *m) {
+    const rb_config *c = &m->cfg;
+    for (int i = 0; i < c->dim; i++) {
+        if (m->final_norm[i] != 1.0f) return 0;
+        for (int l = 0; l < c->n_layers; l++)
+            if (m->layers[l].attn_norm[i] != 1.0f || m->layers[l].ffn_norm[i] != 1.0f) return 0;
+    }
+    return 1;
+}
+
+int rb_rotate_residual(rb_model *m, const float *R1, rb_error *err) {
+    const rb_config *c = &m->cfg;
+    if (!norms_are_one(m) || m->classifier_shared)
+        return rb_error_set(err, RB_EINVAL,
+                            "the residual rotation needs the norm weights folded into the "
+                            "linears first (rb_rotate_fuse_norms)");
+    size_t widest = (size_t)c->vocab_size;
+    if ((size_t)c->hidden_dim > widest) widest = (size_t)c->hidden_dim;
+    if ((size_t)c->n_heads * c->head_dim > widest) widest = (size_t)c->n_heads * c->head_dim;
+    float *tmp = malloc(sizeof(float) * widest * c->dim);
+    if (!tmp) return rb_error_set(err, RB_ENOMEM, "cannot allocate the rotation buffer");
+    mul_right(m->token_embedding, c->vocab_size, c->dim, c->dim, R1, tmp);
+    mul_right(m->classifier, c->vocab_size, c->dim, c->dim, R1, tmp);
+    for (int l = 0; l < c->n_layers; l++)
+        for (rb_linear_id id = 0; id < RB_LINEAR_COUNT; id++) {
+            rb_weight_view v = rb_model_weight(m, l, id);
+            if (id == RB_WO || id == RB_W2)
+                mul_left_t(v.w, v.rows, v.cols, R1, tmp);
+            else
+                mul_right(v.w, v.rows, v.cols, v.cols, R1, tmp);
+        }
+    free(tmp);
+    return RB_OK;
+}
+
+int rb_rotate_value_heads(rb_model *m, const float *R2, rb_error *err) {
+    const rb_config *c = &m->cfg;
+    int hd = c->head_dim;
+    float *tmp = malloc(sizeof(float) * (size_t)hd * c->dim);
+    if (!tmp) return rb_error_set(err, RB_ENOMEM, "cannot allocate the rotation buffer");
+    for (int l = 0; l < c->n_layers; l++) {
+        rb_weight_view wv = rb_model_weight(m, l, RB_WV), wo = rb_model_weight(m, l, RB_WO);
+        for (int g = 0; g < c->n_kv_heads; g++)
+            mul_left_t(wv.w + (size_t)g * hd * wv.cols, hd, wv.cols, R2, tmp);
+        for (int h = 0; h < c->n_heads; h++)
+            mul_right(wo.w + (size_t)h * hd, wo.rows, hd, wo.cols, R2, tmp);
+    }
+    free(tmp);
+    return RB_OK;
+}
+
+int rb_rotate_online(rb_model *m, int qk, int down, int heads, rb_error *err) {
+    const rb_config *c = &m->cfg;
+    rb_online_plan *p = &m->online;
+    int k, e, rc;
+    struct { int want, *on, n; const char *what; } t[] = {
+        {qk, &p->qk_hadamard, c->head_dim, "q/k Hadamard (head_dim)"},
+        {down, &p->down_hadamard, c->hidden_dim, "down_proj Hadamard (hidden_dim)"},
+        {heads, &p->o_head_hadamard, c->n_heads, "head-wise Hadamard (n_heads)"}};
+    for (int i = 0; i < 3; i++) {
+        if (!t[i].want) continue;
+        if (*t[i].on) return rb_error_set(err, RB_EINVAL, "the online %s is already on", t[i].what);
+        if ((rc = rb_hadamard_factor(t[i].n, &k, &e, err)))
+            return rb_error_prefix(err, "online %s of size %d: ", t[i].what, t[i].n);
+    }
+    for (int l = 0; l < c->n_layers; l++) {
+        rb_weight_view w2 = rb_model_weight(m, l, RB_W2), wo = rb_model_weight(m, l, RB_WO);
+        /* the forward feeds H·a to the linear; W·Hᵀ restores its output, and
+         * each row of W·Hᵀ is H applied to that row of W */
+        if (down && (rc = rb_hadamard_apply(w2.w, (size_t)w2.rows, c->hidden_dim, 1, err)))
+            return rc;
+        if (heads && (rc = rb_hadamard_apply(wo.w, (size_t)wo.rows, c->n_heads, c->head_dim, err)))
+            return rc;
+    }
+    p->qk_hadamard |= qk;
+    p->down_hadamard |= down;
+    p->o_head_hadamard |= heads;
+    return RB_OK;
+}

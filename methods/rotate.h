@@ -1,0 +1,44 @@
+/* Function-preserving rotations of a model, the building blocks of QuaRot,
+ * SpinQuant and ResQ.
+ *
+ * Row-vector convention (activations are rows, linears y = x·Wᵀ, [out][in]):
+ *   residual rotation R1 [dim][dim] orthogonal: the residual stream becomes
+ *   x' = x·R1.  Readers W [out][dim] (wq, wk, wv, w1, w3, classifier) become
+ *   W·R1, writers W [dim][in] (wo, w2) become R1ᵀ·W, the embedding rows E·R1.
+ *   RMSNorm commutes with R1 only when its weight is 1, so the norm weights
+ *   are folded into the readers first (rb_rotate_fuse_norms).
+ *   value rotation R2 [hd][hd]: every kv head's v rows become R2ᵀ·Wv_g and
+ *   every query head's wo columns Wo_h·R2, so the attention output of each
+ *   head is att_h·R2 and o_proj's output is unchanged.
+ *   online Hadamards (rb_model.online, applied inside rb_forward): their
+ *   inverses are folded into w2 (down) and wo (across heads); q·k is
+ *   unchanged by the same rotation of q and k, so R3 needs no weight change.
+ * All of these change weights in place; the fp32 logits stay the same up to
+ * float rounding (tests check 1e-5 relative).
+ */
+#ifndef RB_METHODS_ROTATE_H
+#define RB_METHODS_ROTATE_H
+
+#include "core/error.h"
+#include "core/model.h"
+
+/* Folds attn_norm into wq/wk/wv columns, ffn_norm into w1/w3 columns and
+ * final_norm into the classifier columns, then sets the norm weights to 1.
+ * Unties a shared classifier (the embedding and the classifier then take
+ * different transforms). */
+int rb_rotate_fuse_norms(rb_model *m, rb_error *err);
+
+/* Applies the residual rotation R1 [dim][dim] (orthogonal, row-major).
+ * RB_EINVAL unless every norm weight is 1 (fuse them first). */
+int rb_rotate_residual(rb_model *m, const float *R1, rb_error *err);
+
+/* Applies the value/output rotation R2 [head_dim][head_dim] to every head. */
+int rb_rotate_value_heads(rb_model *m, const float *R2, rb_error *err);
+
+/* Turns on the online Hadamards asked for (nonzero flags) and folds the
+ * inverses of R4 (into w2) and of the head-wise one (into wo).  RB_EINVAL
+ * for a size with no Hadamard transform (the message lists the supported
+ * ones) or for a transform that is already on. */
+int rb_rotate_online(rb_model *m, int qk, int down, int heads, rb_error *err);
+
+#endif

@@ -1,0 +1,179 @@
+/* QuaRot: every rotation kind, shipped Hadamard order and seed leaves the fp32
+ * logits unchanged; options, errors and the effect on quantization error. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/quant.h"
+#include "kernels/hadamard.h"
+#include "methods/prepare.h"
+#include "tests/test_models.h"
+#include "tests/test_util.h"
+
+static const char *const kinds[] = {"hadamard", "random_hadamard", "random_orthogonal"};
+
+/* Every kind with the given seeds, optionally after a prefix stage. */
+static void expect_all_kinds_preserve(const rb_model *m, const char *prefix, const int *seeds,
+                                      int n_seeds) {
+    char text[256];
+    for (int k = 0; k < 3; k++)
+        for (int s = 0; s < n_seeds; s++) {
+            snprintf(text, sizeof text, "%s%squarot:rotation=%s:seed=%d", prefix ? prefix : "",
+                     prefix ? "," : "", kinds[k], seeds[s]);
+            rb_test_expect_preserved(text, m);
+        }
+}
+
+Test(quarot, preserves_stories260K_and_the_outlier_model) {
+    rb_model *m = rb_test_stories_or_synth();
+    const int seeds[] = {0, 1, 42};
+    expect_all_kinds_preserve(m, NULL, seeds, 3);
+    expect_all_kinds_preserve(m, "outliers:count=4:scale=20", seeds, 3);
+    rb_model_free(m);
+}
+
+Test(quarot, preserves_models_needing_every_hadamard_order) {
+    const int seeds[] = {3, 11};
+    for (const int *k = rb_hadamard_base_orders; *k; k++) {
+        /* R4 is H_hidden with hidden = 2k: the base order k times 2 */
+        rb_model *m = rb_test_synth(64, 2 * *k, 2, 8, 4, 97, (uint64_t)*k);
+        expect_all_kinds_preserve(m, NULL, seeds, 2);
+        rb_model_free(m);
+    }
+}
+
+Test(quarot, preserves_kronecker_residual_and_head_sizes) {
+    /* dim, hidden, heads, kv heads: dim and head_dim need Kronecker factors */
+    const int shapes[][4] = {{96, 344, 4, 2},   /* dim 12·8, head_dim 12·2, hidden 172·2 */
+                             {160, 560, 4, 4},  /* dim 20·8, head_dim 40, hidden 140·4 */
+                             {112, 312, 4, 2},  /* dim 28·4, head_dim 28, hidden 156·2 */
+                             {240, 120, 4, 1}}; /* dim 60·4, head_dim 60, hidden 60·2 */
+    const int seeds[] = {5};
+    for (int i = 0; i < 4; i++) {
+        rb_model *m = rb_test_synth(shapes[i][0], shapes[i][1], 2, shapes[i][2], shapes[i][3], 53,
+                                    (uint64_t)i);
+        expect_all_kinds_preserve(m, NULL, seeds, 1);
+        rb_model_free(m);
+    }
+}
+
+static int prepare(rb_model *m, const char *text, rb_error *err) {
+    rb_pipeline p;
+    cr_assert_eq(rb_pipeline_parse(text, &p, err), RB_OK, "%s", err->msg);
+    rb_quant_config q;
+    rb_quant_config_init(&q);
+    rb_calib calib;
+    rb_test_random_calib(&calib, m->cfg.vocab_size, 2, 32, 1);
+    int rc = rb_prepare_model(m, &p, &q, &calib, 0, 0, err);
+    rb_calib_free(&calib);
+    rb_quant_config_free(&q);
+    return rc;
+}
+
+Test(quarot, online_options_and_saving) {
+    rb_model *m = rb_test_synth(64, 172, 2, 8, 4, 97, 1);
+    rb_error err;
+    cr_assert_eq(prepare(m, "quarot", &err), RB_OK, "%s", err.msg);
+    cr_expect(m->online.qk_hadamard && m->online.down_hadamard && m->online.o_head_hadamard);
+    char path[512];
+    rb_test_tmp_path("quarot.bin", path, sizeof path);
+    cr_expect_eq(rb_model_save(m, path, &err), RB_EUNSUPPORTED);
+    cr_expect(strstr(err.msg, "online") != NULL, "%s", err.msg);
+    /* smoothing scales cannot pass an online Hadamard */
+    cr_expect_eq(prepare(m, "smoothquant:fc_fc=1", &err), RB_EINVAL);
+    cr_expect(strstr(err.msg, "fc_fc") != NULL, "%s", err.msg);
+    rb_model_free(m);
+
+    m = rb_test_synth(64, 172, 2, 8, 4, 97, 1);
+    cr_assert_eq(prepare(m, "quarot:online=0", &err), RB_OK, "%s", err.msg);
+    cr_expect(!m->online.qk_hadamard && !m->online.down_hadamard && !m->online.o_head_hadamard);
+    cr_expect_eq(rb_model_save(m, path, &err), RB_OK, "%s", err.msg);
+    remove(path);
+    rb_model_free(m);
+
+    m = rb_test_synth(64, 172, 2, 8, 4, 97, 1);
+    cr_assert_eq(prepare(m, "quarot:r3=0:heads=0", &err), RB_OK, "%s", err.msg);
+    cr_expect(!m->online.qk_hadamard && m->online.down_hadamard && !m->online.o_head_hadamard);
+    rb_model_free(m);
+
+    /* the third W8A8 column: rotation without online transforms, then fc-fc smoothing */
+    m = rb_test_stories_or_synth();
+    rb_test_expect_preserved("quarot:online=0,smoothquant:alpha=0.5:fc_fc=1", m);
+    rb_model_free(m);
+}
+
+Test(quarot, unsupported_sizes_are_clear_errors) {
+    rb_error err;
+    /* 6 heads: no Hadamard of order 6 for the head-wise transform */
+    rb_model *m = rb_test_synth(48, 96, 2, 6, 2, 37, 1);
+    cr_expect_eq(prepare(m, "quarot", &err), RB_EINVAL);
+    cr_expect(strstr(err.msg, "head") && strstr(err.msg, "172"), "%s", err.msg);
+    rb_model_free(m);
+    m = rb_test_synth(48, 96, 2, 6, 2, 37, 1);
+    rb_test_expect_preserved("quarot:heads=0", m);
+    rb_model_free(m);
+    /* dim 50: only a random orthogonal R1 fits, and head_dim 10 allows no online R3 */
+    m = rb_test_synth(50, 64, 2, 5, 5, 37, 1);
+    cr_expect_eq(prepare(m, "quarot:online=0", &err), RB_EINVAL);
+    cr_expect(strstr(err.msg, "R1") != NULL, "%s", err.msg);
+    rb_model_free(m);
+    m = rb_test_synth(50, 64, 2, 5, 5, 37, 1);
+    rb_test_expect_preserved("quarot:rotation=random_orthogonal:online=0", m);
+    rb_model_free(m);
+    rb_pipeline p;
+    cr_expect_eq(rb_pipeline_parse("quarot:rotation=givens", &p, &err), RB_EINVAL);
+    cr_expect(strstr(err.msg, "random_orthogonal") != NULL, "%s", err.msg);
+}
+
+/* ||a - b|| / ||b|| over n values. */
+static double rel_rms(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return sqrt(num / den);
+}
+
+/* Relative RMS logit error of W4A4 (per-channel weights, per-token activations)
+ * after `pipeline` on m, against m's fp32 logits. */
+static double w4a4_error(const rb_model *m, const char *pipeline) {
+    rb_error err;
+    rb_model *t;
+    cr_assert_eq(rb_model_clone(m, &t, &err), RB_OK);
+    rb_quant_config q;
+    rb_quant_config_init(&q);
+    q.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
+    q.a = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
+    rb_pipeline p;
+    cr_assert_eq(rb_pipeline_parse(pipeline, &p, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(rb_pipeline_complete(&p, &q, &err), RB_OK, "%s", err.msg);
+    rb_calib calib;
+    rb_test_random_calib(&calib, m->cfg.vocab_size, 2, 32, 1);
+    cr_assert_eq(rb_prepare_model(t, &p, &q, &calib, 0, 0, &err), RB_OK, "%s", err.msg);
+    rb_hooks h;
+    rb_quant_hooks(&q, &h);
+    float *fp = rb_test_logits(m, NULL), *qz = rb_test_logits(t, &h);
+    double d = rel_rms(qz, fp, (size_t)48 * m->cfg.vocab_size);
+    free(fp);
+    free(qz);
+    rb_calib_free(&calib);
+    rb_quant_config_free(&q);
+    rb_model_free(t);
+    return d;
+}
+
+Test(quarot, rotation_lowers_w4a4_error_on_the_outlier_model) {
+    rb_model *m = rb_test_stories_or_synth();
+    rb_error err;
+    cr_assert_eq(prepare(m, "outliers:count=4:scale=20", &err), RB_OK, "%s", err.msg);
+    double plain = w4a4_error(m, "");
+    double rotated = w4a4_error(m, "quarot:seed=1");
+    fprintf(stderr, "W4A4 relative RMS logit error: %g without quarot, %g with\n", plain, rotated);
+    cr_expect_lt(rotated, 0.5 * plain, "W4A4 logit error %g with quarot vs %g without", rotated,
+                 plain);
+    rb_model_free(m);
+}
