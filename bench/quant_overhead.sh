@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Fake-quantization overhead: wall time of W8A8 (per-channel weights,
-# per-token dynamic activations, int8 KV per token and head) and of W8A8
-# static per-tensor, relative to the fp32 eval, on stories260K (wikitext2,
-# ctx 512) and on a synthetic model with Llama-2-7B layer shapes (2 layers,
-# 32000 vocab, 1024 tokens of wikitext2, ctx 512).  Target: ≤ 1.25× fp32.
+# per-token dynamic activations, int8 KV per token and head), of W8A8
+# static per-tensor, of QuaRot's rotations alone (fp32, online Hadamards on)
+# and of QuaRot W4A4KV4, relative to the fp32 eval, on stories260K
+# (wikitext2, ctx 512) and on a synthetic model with Llama-2-7B layer shapes
+# (2 layers, 32000 vocab, 1024 tokens of wikitext2, ctx 512).
+# Targets: W8A8 and QuaRot W4A4KV4 ≤ 1.25× fp32.
 # Writes results/perf/quant_overhead.jsonl and .md.  Run on a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,11 +19,14 @@ $R synth --out "$tmp/synth7b.bin" --dim 4096 --hidden 11008 --layers 2 --heads 3
 : > "$out.jsonl"
 run() { # label model-args...
   local label=$1; shift
-  for q in fp32 w8a8_dynamic w8a8_static; do
+  for q in fp32 w8a8_dynamic w8a8_static quarot_fp32 quarot_w4a4kv4; do
     case $q in
       fp32) qa=() ;;
       w8a8_dynamic) qa=(--w-bits 8 --w-gran channel --a-bits 8 --a-gran token --kv-bits 8 --kv-gran head) ;;
       w8a8_static) qa=(--w-bits 8 --w-gran tensor --a-bits 8 --a-gran tensor --a-static) ;;
+      quarot_fp32) qa=(--pipeline quarot) ;;
+      quarot_w4a4kv4) qa=(--pipeline quarot --w-bits 4 --w-gran channel --a-bits 4 --a-gran token
+                          --a-clip 0.9 --kv-bits 4 --kv-gran head --kv-asym) ;;
     esac
     best=""
     for rep in 1 2 3; do
@@ -47,6 +52,8 @@ for d in rows:
     if b["quant"] == "fp32": base[b["label"]] = d["seconds"]
     ratio = d["seconds"] / base[b["label"]]
     print(f"| {b['label']} | {b['quant']} | {d['seconds']:.3f} | {d['tokens_per_second']:.0f} | {ratio:.2f} | {d['ppl']:.4f} |")
-print("\nTarget: W8A8 fake-quant eval ≤ 1.25× the fp32 eval time.")
+print("\nTargets: W8A8 and QuaRot W4A4KV4 fake-quant eval ≤ 1.25× the fp32 eval time.")
+print("quarot_fp32 is the rotated model without quantizers: the cost of the online Hadamards alone.")
+print("ppl of the synthetic model is that of random weights (about the vocabulary size), not a quality measure.")
 PY
 cat "$out.md"
