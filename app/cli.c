@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/io.h"
 #include "core/sha256.h"
 #include "datasets/registry.h"
 #include "kernels/linear.h"
+#include "methods/prepare.h"
 
 int rb_cli_load(const char *model, const char *tokenizer, const char *data_dir,
                 int want_tokenizer, int want_hashes, rb_cli_model *out, rb_error *err) {
@@ -85,4 +87,103 @@ void rb_cli_progress(void *state, size_t done, size_t total, double seconds) {
     if (done != total && seconds - p->last < 2.0) return;
     p->last = seconds;
     fprintf(stderr, "%s: window %zu/%zu, %.1f s\n", p->label, done, total, seconds);
+}
+
+/* ---- flags shared by eval and stats ----------------------------------------- */
+
+void rb_cli_prep_init(rb_cli_prep *p) {
+    memset(p, 0, sizeof *p);
+    p->pipeline = "";
+    p->calib_windows = 32;
+    p->calib_len = 256;
+    p->w_gran = "channel";
+    p->a_gran = "token";
+    p->kv_gran = "head";
+    p->w_clip = p->a_clip = "1";
+    rb_quant_config_init(&p->quant);
+}
+
+void rb_cli_prep_free(rb_cli_prep *p) { rb_quant_config_free(&p->quant); }
+
+int rb_cli_prep_flag(rb_cli_prep *p, int ch, const char *arg) {
+    rb_quant_config *q = &p->quant;
+    switch (ch) {
+    case RB_CLI_O_PIPE: p->pipeline = arg; break;
+    case RB_CLI_O_SEED: p->seed = rb_cli_int("--seed", arg, 0, 1L << 62); break;
+    case RB_CLI_O_CAL: p->calib = arg; break;
+    case RB_CLI_O_CALW: p->calib_windows = rb_cli_int("--calib-windows", arg, 1, 1 << 20); break;
+    case RB_CLI_O_CALL: p->calib_len = rb_cli_int("--calib-len", arg, 2, 1 << 20); break;
+    case RB_CLI_O_WB: q->w.bits = (int)rb_cli_bits("--w-bits", arg); break;
+    case RB_CLI_O_WG: p->w_gran = arg; break;
+    case RB_CLI_O_WA: q->w.asym = 1; break;
+    case RB_CLI_O_WC: p->w_clip = arg; break;
+    case RB_CLI_O_AB: q->a.bits = (int)rb_cli_bits("--a-bits", arg); break;
+    case RB_CLI_O_AG: p->a_gran = arg; break;
+    case RB_CLI_O_AS: q->a_static = 1; break;
+    case RB_CLI_O_AD: q->a_static = 0; break;
+    case RB_CLI_O_AA: q->a.asym = 1; break;
+    case RB_CLI_O_AC: p->a_clip = arg; break;
+    case RB_CLI_O_KB: q->kv.bits = (int)rb_cli_bits("--kv-bits", arg); break;
+    case RB_CLI_O_KG: p->kv_gran = arg; break;
+    case RB_CLI_O_KS: q->kv_static = 1; break;
+    case RB_CLI_O_KA: q->kv.asym = 1; break;
+    case RB_CLI_O_QC: q->quantize_classifier = 1; break;
+    default: return 0;
+    }
+    return 1;
+}
+
+int rb_cli_prep_finish(rb_cli_prep *p, const rb_config *c, rb_pipeline *pipe, rb_error *err) {
+    rb_quant_config *q = &p->quant;
+    int rc;
+    if ((rc = rb_quant_parse_gran(p->w_gran, &q->w, "--w-gran", err)) ||
+        (rc = rb_quant_parse_gran(p->a_gran, &q->a, "--a-gran", err)) ||
+        (rc = rb_quant_parse_clip(p->w_clip, &q->w, "--w-clip", err)) ||
+        (rc = rb_quant_parse_clip(p->a_clip, &q->a, "--a-clip", err)))
+        return rc;
+    if (!strcmp(p->kv_gran, "head")) {
+        q->kv.gran = RB_GRAN_GROUP;
+        q->kv.group = c->head_dim;
+    } else if ((rc = rb_quant_parse_gran(p->kv_gran, &q->kv, "--kv-gran", err))) {
+        return rc;
+    }
+    if ((rc = rb_pipeline_parse(p->pipeline, pipe, err))) return rc;
+    return rb_pipeline_complete(pipe, q, err);
+}
+
+int rb_cli_build_calib(const rb_cli_prep *p, const rb_cli_model *cm, const char *default_corpus,
+                       const char *data_dir, rb_calib *out, char *path, size_t cap,
+                       rb_error *err) {
+    const char *name = p->calib ? p->calib : default_corpus;
+    memset(out, 0, sizeof *out);
+    if (cap) *path = 0;
+    int rc = rb_data_resolve(name, RB_DATA_CORPUS, data_dir, path, cap, err);
+    char *text = NULL;
+    size_t n_text = 0, n = 0;
+    int32_t *tok = NULL;
+    if (!rc) rc = rb_read_file(path, 0, &text, &n_text, err);
+    if (!rc) rc = rb_tokenizer_encode(cm->tokenizer, text, n_text, 1, 0, &tok, &n, err);
+    if (!rc)
+        rc = rb_calib_from_tokens(tok, n, (int)p->calib_windows, (int)p->calib_len,
+                                  (uint64_t)p->seed, out, err);
+    if (rc) rb_error_prefix(err, "calibration corpus %s: ", cap && *path ? path : name);
+    free(tok);
+    free(text);
+    return rc;
+}
+
+json_object *rb_cli_quant_spec_json(const rb_quant_spec *s, int is_static, int with_static) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "bits", json_object_new_int(s->bits));
+    if (rb_quant_spec_off(s)) return o;
+    static const char *const gran[] = {"tensor", "row", "group"};
+    json_object_object_add(o, "gran", json_object_new_string(gran[s->gran]));
+    if (s->gran == RB_GRAN_GROUP) json_object_object_add(o, "group", json_object_new_int(s->group));
+    json_object_object_add(o, "asym", json_object_new_boolean(s->asym));
+    if (s->clip == RB_CLIP_MSE)
+        json_object_object_add(o, "clip", json_object_new_string("mse"));
+    else
+        json_object_object_add(o, "clip", json_object_new_double(s->clip));
+    if (with_static) json_object_object_add(o, "static", json_object_new_boolean(is_static));
+    return o;
 }

@@ -3,11 +3,17 @@
 #ifndef RB_APP_CLI_H
 #define RB_APP_CLI_H
 
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include "core/calib.h"
 #include "core/error.h"
 #include "core/model.h"
+#include "core/quant.h"
 #include "core/tokenizer.h"
+#include "methods/method.h"
 
 typedef struct rb_cli_model {
     char model_path[1024];
@@ -48,8 +54,111 @@ void rb_cli_progress(void *state, size_t done, size_t total, double seconds);
  * AVX-512 and no core type was chosen (see app/blas_kernels.c). */
 void rb_cli_choose_blas_kernels(char **argv);
 
+/* ---- flags shared by the commands that prepare a model (eval, stats) ------
+ *
+ * The pipeline, the seed, the calibration set and the quantizers.  A command
+ * puts the groups it accepts into its getopt_long table with the
+ * RB_CLI_*_OPTIONS macros, hands every option value to rb_cli_prep_flag
+ * (which says whether it was one of these), prints the matching
+ * RB_CLI_HELP_* texts in its --help, and after loading the model calls
+ * rb_cli_prep_finish and rb_cli_build_calib. */
+typedef struct rb_cli_prep {
+    const char *pipeline;                 /* --pipeline ("" = none) */
+    const char *calib;                    /* --calib (NULL = the command's default) */
+    long seed, calib_windows, calib_len;  /* 0, 32, 256 */
+    const char *w_gran, *a_gran, *kv_gran, *w_clip, *a_clip; /* as given */
+    rb_quant_config quant;                /* bits and switches as parsed; owned */
+} rb_cli_prep;
+
+enum {
+    RB_CLI_O_PIPE = 1000, RB_CLI_O_SEED, RB_CLI_O_CAL, RB_CLI_O_CALW, RB_CLI_O_CALL,
+    RB_CLI_O_WB, RB_CLI_O_WG, RB_CLI_O_WA, RB_CLI_O_WC,
+    RB_CLI_O_AB, RB_CLI_O_AG, RB_CLI_O_AS, RB_CLI_O_AD, RB_CLI_O_AA, RB_CLI_O_AC,
+    RB_CLI_O_KB, RB_CLI_O_KG, RB_CLI_O_KS, RB_CLI_O_KA, RB_CLI_O_QC,
+    RB_CLI_O_END /* first value free for a command's own options */
+};
+
+/* --pipeline, --seed, --calib, --calib-windows, --calib-len */
+#define RB_CLI_PIPELINE_OPTIONS                                                          \
+    {"pipeline", required_argument, 0, RB_CLI_O_PIPE},                                   \
+    {"seed", required_argument, 0, RB_CLI_O_SEED},                                       \
+    {"calib", required_argument, 0, RB_CLI_O_CAL},                                       \
+    {"calib-windows", required_argument, 0, RB_CLI_O_CALW},                              \
+    {"calib-len", required_argument, 0, RB_CLI_O_CALL}
+/* --w-bits, --w-gran, --w-asym, --w-clip */
+#define RB_CLI_WEIGHT_OPTIONS                                                            \
+    {"w-bits", required_argument, 0, RB_CLI_O_WB},                                       \
+    {"w-gran", required_argument, 0, RB_CLI_O_WG},                                       \
+    {"w-asym", no_argument, 0, RB_CLI_O_WA},                                             \
+    {"w-clip", required_argument, 0, RB_CLI_O_WC}
+/* --a-*, --kv-*, --quantize-classifier */
+#define RB_CLI_ACT_OPTIONS                                                               \
+    {"a-bits", required_argument, 0, RB_CLI_O_AB},                                       \
+    {"a-gran", required_argument, 0, RB_CLI_O_AG},                                       \
+    {"a-static", no_argument, 0, RB_CLI_O_AS},                                           \
+    {"a-dynamic", no_argument, 0, RB_CLI_O_AD},                                          \
+    {"a-asym", no_argument, 0, RB_CLI_O_AA},                                             \
+    {"a-clip", required_argument, 0, RB_CLI_O_AC},                                       \
+    {"kv-bits", required_argument, 0, RB_CLI_O_KB},                                      \
+    {"kv-gran", required_argument, 0, RB_CLI_O_KG},                                      \
+    {"kv-static", no_argument, 0, RB_CLI_O_KS},                                          \
+    {"kv-asym", no_argument, 0, RB_CLI_O_KA},                                            \
+    {"quantize-classifier", no_argument, 0, RB_CLI_O_QC}
+
+/* --help lines of the groups (--calib's default differs per command and is
+ * documented by each). */
+#define RB_CLI_HELP_PIPELINE                                                             \
+    "  --pipeline STAGES       e.g. \"outliers:scale=20,smoothquant:alpha=0.5,gptq\"\n"     \
+    "                          (stages: name:key=value:...; see README \"Methods\")\n"
+#define RB_CLI_HELP_WEIGHTS                                                              \
+    "  --w-bits N              weight bits 2..8 (16 = off, default); RTN unless a\n"        \
+    "                          stage quantizes weights itself (gptq)\n"                     \
+    "  --w-gran G              tensor | channel | group:G   (default channel)\n"           \
+    "  --w-asym                asymmetric weights (default symmetric)\n"                   \
+    "  --w-clip C              clip ratio in (0,1] or mse (default 1)\n"
+#define RB_CLI_HELP_ACT                                                                  \
+    "  --a-bits N              activation bits at every linear input (16 = off)\n"         \
+    "  --a-gran G              tensor | token   (default token)\n"                         \
+    "  --a-static              static activation scales (calibrated max; per-tensor)\n"    \
+    "  --a-dynamic             dynamic scales per window (default)\n"                      \
+    "  --a-asym, --a-clip C    as for weights\n"                                           \
+    "  --kv-bits N             K/V cache bits (16 = off)\n"                                \
+    "  --kv-gran G             tensor | token | head (per token and head)  (default head)\n" \
+    "  --kv-static, --kv-asym  static per-tensor KV scales; asymmetric KV\n"               \
+    "  --quantize-classifier   also quantize the classifier's input and weight\n"
+#define RB_CLI_HELP_SEED "  --seed N                seed of the run (calibration sampling, rotations)\n"
+#define RB_CLI_HELP_CALIB_SIZE                                                           \
+    "  --calib-windows N       calibration windows (default 32)\n"                         \
+    "  --calib-len N           tokens per calibration window (default 256)\n"
+
+/* Defaults: no pipeline, seed 0, 32 windows of 256 tokens, quantizers off. */
+void rb_cli_prep_init(rb_cli_prep *p);
+void rb_cli_prep_free(rb_cli_prep *p);
+
+/* Takes getopt_long's value ch (and optarg) when it is one of the shared
+ * flags: returns 1 (exits with status 2 on a bad number, like rb_cli_int),
+ * else 0. */
+int rb_cli_prep_flag(rb_cli_prep *p, int ch, const char *arg);
+
+/* Parses the granularities and clip settings into p->quant (against the
+ * model's shape c), parses p->pipeline into pipe and appends rtn when
+ * weights are quantized and no stage quantizes them. */
+int rb_cli_prep_finish(rb_cli_prep *p, const rb_config *c, rb_pipeline *pipe, rb_error *err);
+
+/* Tokenizes the calibration corpus (p->calib, else default_corpus: a name
+ * or a file) with cm's tokenizer and draws p->calib_windows windows of
+ * p->calib_len tokens with p->seed.  The corpus's path goes to path[cap]. */
+int rb_cli_build_calib(const rb_cli_prep *p, const rb_cli_model *cm, const char *default_corpus,
+                       const char *data_dir, rb_calib *out, char *path, size_t cap,
+                       rb_error *err);
+
+/* A quantizer's settings as JSON ({"bits": 16} when off; "static" only
+ * with with_static), as eval's record writes them. */
+json_object *rb_cli_quant_spec_json(const rb_quant_spec *s, int is_static, int with_static);
+
 int rb_cmd_eval(int argc, char **argv);
 int rb_cmd_generate(int argc, char **argv);
 int rb_cmd_synth(int argc, char **argv);
+int rb_cmd_stats(int argc, char **argv);
 
 #endif

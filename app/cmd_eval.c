@@ -27,45 +27,12 @@ static void eval_usage(FILE *f) {
           "  --data-dir DIR          data directory (default $ROTBENCH_DATA or ../shared)\n"
           "  --json                  print one JSON object with the result on stdout\n"
           "methods and quantization:\n"
-          "  --pipeline STAGES       e.g. \"outliers:scale=20,smoothquant:alpha=0.5,gptq\"\n"
-          "                          (stages: name:key=value:...; see README \"Methods\")\n"
-          "  --w-bits N              weight bits 2..8 (16 = off, default); RTN unless a\n"
-          "                          stage quantizes weights itself (gptq)\n"
-          "  --w-gran G              tensor | channel | group:G   (default channel)\n"
-          "  --w-asym                asymmetric weights (default symmetric)\n"
-          "  --w-clip C              clip ratio in (0,1] or mse (default 1)\n"
-          "  --a-bits N              activation bits at every linear input (16 = off)\n"
-          "  --a-gran G              tensor | token   (default token)\n"
-          "  --a-static              static activation scales (calibrated max; per-tensor)\n"
-          "  --a-dynamic             dynamic scales per window (default)\n"
-          "  --a-asym, --a-clip C    as for weights\n"
-          "  --kv-bits N             K/V cache bits (16 = off)\n"
-          "  --kv-gran G             tensor | token | head (per token and head)  (default head)\n"
-          "  --kv-static, --kv-asym  static per-tensor KV scales; asymmetric KV\n"
-          "  --quantize-classifier   also quantize the classifier's input and weight\n"
-          "  --seed N                seed of the run (calibration sampling, rotations)\n"
+          RB_CLI_HELP_PIPELINE RB_CLI_HELP_WEIGHTS RB_CLI_HELP_ACT RB_CLI_HELP_SEED
           "  --calib NAME|FILE       calibration corpus (default: tinystories, or wikitext2\n"
           "                          when evaluating tinystories/--text)\n"
-          "  --calib-windows N       calibration windows (default 32)\n"
-          "  --calib-len N           tokens per calibration window (default 256)\n"
+          RB_CLI_HELP_CALIB_SIZE
           "  --save-model FILE       save the transformed model (llama2.c v0) before eval\n",
           f);
-}
-
-static json_object *spec_json(const rb_quant_spec *s, int is_static, int with_static) {
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "bits", json_object_new_int(s->bits));
-    if (rb_quant_spec_off(s)) return o;
-    static const char *const gran[] = {"tensor", "row", "group"};
-    json_object_object_add(o, "gran", json_object_new_string(gran[s->gran]));
-    if (s->gran == RB_GRAN_GROUP) json_object_object_add(o, "group", json_object_new_int(s->group));
-    json_object_object_add(o, "asym", json_object_new_boolean(s->asym));
-    if (s->clip == RB_CLIP_MSE)
-        json_object_object_add(o, "clip", json_object_new_string("mse"));
-    else
-        json_object_object_add(o, "clip", json_object_new_double(s->clip));
-    if (with_static) json_object_object_add(o, "static", json_object_new_boolean(is_static));
-    return o;
 }
 
 static json_object *config_json(const rb_config *c) {
@@ -80,65 +47,18 @@ static json_object *config_json(const rb_config *c) {
     return o;
 }
 
-/* The calibration corpus: --calib, else a corpus other than the scored one. */
-static int build_calib(const rb_cli_model *cm, const char *calib_name, const char *task_name,
-                       const char *data_dir, long windows, long len, long seed, rb_calib *out,
-                       char *path, size_t cap, rb_error *err) {
-    if (!calib_name) calib_name = strcmp(task_name, "wikitext2") ? "wikitext2" : "tinystories";
-    int rc = rb_data_resolve(calib_name, RB_DATA_CORPUS, data_dir, path, cap, err);
-    char *text = NULL;
-    size_t n_text = 0, n = 0;
-    int32_t *tok = NULL;
-    if (!rc) rc = rb_read_file(path, 0, &text, &n_text, err);
-    if (!rc) rc = rb_tokenizer_encode(cm->tokenizer, text, n_text, 1, 0, &tok, &n, err);
-    if (!rc) rc = rb_calib_from_tokens(tok, n, (int)windows, (int)len, (uint64_t)seed, out, err);
-    if (rc) rb_error_prefix(err, "calibration corpus %s: ", path);
-    free(tok);
-    free(text);
-    return rc;
-}
-
-static int parse_quant_flags(rb_quant_config *q, const char *w_gran, const char *a_gran,
-                             const char *kv_gran, const char *w_clip, const char *a_clip,
-                             const rb_config *c, rb_error *err) {
-    int rc;
-    if ((rc = rb_quant_parse_gran(w_gran, &q->w, "--w-gran", err)) ||
-        (rc = rb_quant_parse_gran(a_gran, &q->a, "--a-gran", err)) ||
-        (rc = rb_quant_parse_clip(w_clip, &q->w, "--w-clip", err)) ||
-        (rc = rb_quant_parse_clip(a_clip, &q->a, "--a-clip", err)))
-        return rc;
-    if (!strcmp(kv_gran, "head")) {
-        q->kv.gran = RB_GRAN_GROUP;
-        q->kv.group = c->head_dim;
-        return RB_OK;
-    }
-    return rb_quant_parse_gran(kv_gran, &q->kv, "--kv-gran", err);
-}
-
 int rb_cmd_eval(int argc, char **argv) {
     const char *model = NULL, *tokenizer = NULL, *task = NULL, *text = NULL, *data_dir = NULL;
     long ctx = 0, max_tokens = 0, threads = 0;
     int as_json = 0;
-    const char *pipeline_text = "", *calib_name = NULL, *save_path = NULL;
-    const char *w_gran = "channel", *a_gran = "token", *kv_gran = "head";
-    const char *w_clip = "1", *a_clip = "1";
-    long seed = 0, calib_windows = 32, calib_len = 256;
-    rb_quant_config quant;
-    rb_quant_config_init(&quant);
-    enum { O_PIPE = 1000, O_WB, O_WG, O_WA, O_WC, O_AB, O_AG, O_AS, O_AD, O_AA, O_AC, O_KB, O_KG,
-           O_KS, O_KA, O_QC, O_SEED, O_CAL, O_CALW, O_CALL, O_SAVE };
+    const char *save_path = NULL;
+    rb_cli_prep prep;
+    rb_cli_prep_init(&prep);
+    rb_quant_config *quant = &prep.quant;
+    enum { O_SAVE = RB_CLI_O_END };
     static const struct option opts[] = {
-        {"pipeline", required_argument, 0, O_PIPE}, {"w-bits", required_argument, 0, O_WB},
-        {"w-gran", required_argument, 0, O_WG},     {"w-asym", no_argument, 0, O_WA},
-        {"w-clip", required_argument, 0, O_WC},     {"a-bits", required_argument, 0, O_AB},
-        {"a-gran", required_argument, 0, O_AG},     {"a-static", no_argument, 0, O_AS},
-        {"a-dynamic", no_argument, 0, O_AD},        {"a-asym", no_argument, 0, O_AA},
-        {"a-clip", required_argument, 0, O_AC},     {"kv-bits", required_argument, 0, O_KB},
-        {"kv-gran", required_argument, 0, O_KG},    {"kv-static", no_argument, 0, O_KS},
-        {"kv-asym", no_argument, 0, O_KA},          {"quantize-classifier", no_argument, 0, O_QC},
-        {"seed", required_argument, 0, O_SEED},     {"calib", required_argument, 0, O_CAL},
-        {"calib-windows", required_argument, 0, O_CALW},
-        {"calib-len", required_argument, 0, O_CALL}, {"save-model", required_argument, 0, O_SAVE},
+        RB_CLI_PIPELINE_OPTIONS, RB_CLI_WEIGHT_OPTIONS, RB_CLI_ACT_OPTIONS,
+        {"save-model", required_argument, 0, O_SAVE},
         {"model", required_argument, 0, 'm'},  {"tokenizer", required_argument, 0, 'k'},
         {"task", required_argument, 0, 't'},   {"text", required_argument, 0, 'x'},
         {"ctx", required_argument, 0, 'c'},    {"max-tokens", required_argument, 0, 'n'},
@@ -158,29 +78,12 @@ int rb_cmd_eval(int argc, char **argv) {
         case 'j': threads = rb_cli_int("--threads", optarg, 0, 1024); break;
         case 'd': data_dir = optarg; break;
         case 'J': as_json = 1; break;
-        case O_PIPE: pipeline_text = optarg; break;
-        case O_WB: quant.w.bits = (int)rb_cli_bits("--w-bits", optarg); break;
-        case O_WG: w_gran = optarg; break;
-        case O_WA: quant.w.asym = 1; break;
-        case O_WC: w_clip = optarg; break;
-        case O_AB: quant.a.bits = (int)rb_cli_bits("--a-bits", optarg); break;
-        case O_AG: a_gran = optarg; break;
-        case O_AS: quant.a_static = 1; break;
-        case O_AD: quant.a_static = 0; break;
-        case O_AA: quant.a.asym = 1; break;
-        case O_AC: a_clip = optarg; break;
-        case O_KB: quant.kv.bits = (int)rb_cli_bits("--kv-bits", optarg); break;
-        case O_KG: kv_gran = optarg; break;
-        case O_KS: quant.kv_static = 1; break;
-        case O_KA: quant.kv.asym = 1; break;
-        case O_QC: quant.quantize_classifier = 1; break;
-        case O_SEED: seed = rb_cli_int("--seed", optarg, 0, 1L << 62); break;
-        case O_CAL: calib_name = optarg; break;
-        case O_CALW: calib_windows = rb_cli_int("--calib-windows", optarg, 1, 1 << 20); break;
-        case O_CALL: calib_len = rb_cli_int("--calib-len", optarg, 2, 1 << 20); break;
         case O_SAVE: save_path = optarg; break;
         case 'h': eval_usage(stdout); return 0;
-        default: eval_usage(stderr); return 2;
+        default:
+            if (rb_cli_prep_flag(&prep, ch, optarg)) break;
+            eval_usage(stderr);
+            return 2;
         }
     }
     if (optind < argc) {
@@ -221,31 +124,31 @@ int rb_cmd_eval(int argc, char **argv) {
     if (max_tokens && (size_t)max_tokens < n_tokens) n_tokens = (size_t)max_tokens;
     if (!ctx) ctx = cm.model->cfg.seq_len;
     /* methods and quantizers */
-    rb_pipeline pipeline;
+    rb_pipeline pipeline = {0};
     rb_calib calib = {0};
     char calib_path[1024] = "", pipeline_canon[2048] = "";
-    rc = parse_quant_flags(&quant, w_gran, a_gran, kv_gran, w_clip, a_clip, &cm.model->cfg, &err);
-    if (!rc) rc = rb_pipeline_parse(pipeline_text, &pipeline, &err);
-    if (!rc) rc = rb_pipeline_complete(&pipeline, &quant, &err);
-    int need_calib = pipeline.n > 0 || quant.a_static || quant.kv_static;
+    rc = rb_cli_prep_finish(&prep, &cm.model->cfg, &pipeline, &err);
+    int need_calib = pipeline.n > 0 || quant->a_static || quant->kv_static;
+    /* never calibrate on the scored corpus */
     if (!rc && need_calib)
-        rc = build_calib(&cm, calib_name, task_name, data_dir, calib_windows, calib_len, seed,
-                         &calib, calib_path, sizeof calib_path, &err);
+        rc = rb_cli_build_calib(&prep, &cm, strcmp(task_name, "wikitext2") ? "wikitext2"
+                                                                           : "tinystories",
+                                data_dir, &calib, calib_path, sizeof calib_path, &err);
     double t_prep = rb_now();
     if (!rc)
-        rc = rb_prepare_model(cm.model, &pipeline, &quant, need_calib ? &calib : NULL,
-                              (uint64_t)seed, 1, &err);
+        rc = rb_prepare_model(cm.model, &pipeline, quant, need_calib ? &calib : NULL,
+                              (uint64_t)prep.seed, 1, &err);
     t_prep = rb_now() - t_prep;
     if (!rc && save_path) rc = rb_model_save(cm.model, save_path, &err);
     rb_pipeline_format(&pipeline, pipeline_canon, sizeof pipeline_canon);
     rb_calib_free(&calib);
     rb_hooks hooks;
-    rb_quant_hooks(&quant, &hooks);
-    const rb_hooks *use_hooks = rb_quant_config_active(&quant) ? &hooks : NULL;
+    rb_quant_hooks(quant, &hooks);
+    const rb_hooks *use_hooks = rb_quant_config_active(quant) ? &hooks : NULL;
     if (rc) {
         free(tokens);
         free(corpus);
-        rb_quant_config_free(&quant);
+        rb_cli_prep_free(&prep);
         rb_cli_unload(&cm);
         return rb_cli_fail(&err);
     }
@@ -291,18 +194,18 @@ int rb_cmd_eval(int argc, char **argv) {
         json_object *method = json_object_new_object();
         json_object_object_add(method, "pipeline", json_object_new_string(pipeline_canon));
         json_object *qj = json_object_new_object();
-        json_object_object_add(qj, "w", spec_json(&quant.w, 0, 0));
-        json_object_object_add(qj, "a", spec_json(&quant.a, quant.a_static, 1));
-        json_object_object_add(qj, "kv", spec_json(&quant.kv, quant.kv_static, 1));
+        json_object_object_add(qj, "w", rb_cli_quant_spec_json(&quant->w, 0, 0));
+        json_object_object_add(qj, "a", rb_cli_quant_spec_json(&quant->a, quant->a_static, 1));
+        json_object_object_add(qj, "kv", rb_cli_quant_spec_json(&quant->kv, quant->kv_static, 1));
         json_object_object_add(qj, "quantize_classifier",
-                               json_object_new_boolean(quant.quantize_classifier));
+                               json_object_new_boolean(quant->quantize_classifier));
         json_object_object_add(method, "quant", qj);
-        json_object_object_add(method, "seed", json_object_new_int64(seed));
+        json_object_object_add(method, "seed", json_object_new_int64(prep.seed));
         if (need_calib) {
             json_object *cj = json_object_new_object();
             json_object_object_add(cj, "data", json_object_new_string(calib_path));
-            json_object_object_add(cj, "windows", json_object_new_int64(calib_windows));
-            json_object_object_add(cj, "len", json_object_new_int64(calib_len));
+            json_object_object_add(cj, "windows", json_object_new_int64(prep.calib_windows));
+            json_object_object_add(cj, "len", json_object_new_int64(prep.calib_len));
             json_object_object_add(method, "calib", cj);
         }
         json_object_object_add(method, "prepare_seconds", json_object_new_double(t_prep));
@@ -314,7 +217,7 @@ int rb_cmd_eval(int argc, char **argv) {
         printf("%s %s ctx=%ld tokens=%zu ppl=%.4f nll=%.6f\n", task_name, cm.model_path, ctx,
                res.n_scored, res.ppl, res.nll);
     }
-    rb_quant_config_free(&quant);
+    rb_cli_prep_free(&prep);
     rb_cli_unload(&cm);
     return 0;
 }

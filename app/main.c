@@ -19,6 +19,7 @@ static void usage(FILE *f) {
           "  sweep     run a config's grid of evals, appending JSON lines to a results file\n"
           "  table     Markdown/CSV tables (mean ± std over seeds) from a results file\n"
           "  plot      gnuplot line plots (.gp, .png, .svg) from a results file\n"
+          "  stats     outlier statistics of the quantizer inputs per layer, before/after a pipeline\n"
           "\n"
           "Data (models, corpora) is found in --data-dir, $ROTBENCH_DATA, or ../shared.\n",
           f);
@@ -37,6 +38,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "sweep")) return rb_cmd_sweep(argc - 1, argv + 1);
     if (!strcmp(cmd, "table")) return rb_cmd_table(argc - 1, argv + 1);
     if (!strcmp(cmd, "plot")) return rb_cmd_plot(argc - 1, argv + 1);
+    if (!strcmp(cmd, "stats")) return rb_cmd_stats(argc - 1, argv + 1);
     fprintf(stderr, "error: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

@@ -45,18 +45,22 @@ int rb_plot_aggregate(json_object *records, const rb_plot_spec *spec, const rb_s
     return rc;
 }
 
-/* A gnuplot double-quoted string. */
-static void gp_string(rb_buf *b, const char *s) {
+void rb_gnuplot_quote(rb_buf *b, const char *s, int keep_newlines) {
     rb_buf_puts(b, "\"");
     for (; *s; s++) {
         if (*s == '"' || *s == '\\') rb_buf_puts(b, "\\");
-        if (*s == '\n' || *s == '\r')
+        if (*s == '\n' && keep_newlines)
+            rb_buf_puts(b, "\\n");
+        else if (*s == '\n' || *s == '\r')
             rb_buf_puts(b, " ");
         else
             rb_buf_append(b, s, 1);
     }
     rb_buf_puts(b, "\"");
 }
+
+/* A gnuplot double-quoted string on one line. */
+static void gp_string(rb_buf *b, const char *s) { rb_gnuplot_quote(b, s, 0); }
 
 /* For a script comment: one line. */
 static void gp_comment(rb_buf *b, const char *s) {
@@ -277,9 +281,8 @@ int rb_plot_script(const rb_agg *agg, const rb_plot_spec *spec, const char *out_
     return RB_OK;
 }
 
-int rb_plot_write(const rb_agg *agg, const rb_plot_spec *spec, const char *out, rb_error *err) {
-    char stem[4096];
-    snprintf(stem, sizeof stem, "%s", out);
+int rb_plot_split(const char *out, char *stem, char *base, size_t cap, rb_error *err) {
+    snprintf(stem, cap, "%s", out);
     size_t len = strlen(stem);
     static const char *const exts[] = {".png", ".svg", ".gp"};
     for (size_t i = 0; i < 3; i++) {
@@ -289,6 +292,13 @@ int rb_plot_write(const rb_agg *agg, const rb_plot_spec *spec, const char *out, 
             break;
         }
     }
+    const char *slash = strrchr(stem, '/');
+    snprintf(base, cap, "%s", slash ? slash + 1 : stem);
+    if (!*base) return rb_error_set(err, RB_EINVAL, "%s: no file name for the plot", out);
+    return RB_OK;
+}
+
+int rb_gnuplot_render(const char *stem, const char *script, const char *gnuplot, rb_error *err) {
     char dir[4096], base[4096];
     const char *slash = strrchr(stem, '/');
     if (slash) {
@@ -299,16 +309,11 @@ int rb_plot_write(const rb_agg *agg, const rb_plot_spec *spec, const char *out, 
         snprintf(dir, sizeof dir, ".");
         snprintf(base, sizeof base, "%s", stem);
     }
-    if (!*base) return rb_error_set(err, RB_EINVAL, "%s: no file name for the plot", out);
-    char *script;
-    int rc = rb_plot_script(agg, spec, base, &script, err);
-    if (rc) return rc;
     char gp_path[4200];
     snprintf(gp_path, sizeof gp_path, "%s.gp", stem);
-    rc = rb_write_text_file(gp_path, script, err);
-    free(script);
+    int rc = rb_write_text_file(gp_path, script, err);
     if (rc) return rc;
-    const char *prog = spec->gnuplot ? spec->gnuplot : "gnuplot";
+    const char *prog = gnuplot ? gnuplot : "gnuplot";
     char prog_path[4096];
     if (!rb_find_program(prog, prog_path, sizeof prog_path))
         return rb_error_set(err, RB_EUNSUPPORTED,
@@ -341,4 +346,15 @@ int rb_plot_write(const rb_agg *agg, const rb_plot_spec *spec, const char *out, 
     if (stat(png, &st) || st.st_size == 0)
         return rb_error_set(err, RB_EIO, "gnuplot ran on %s but wrote no %s", gp_path, png);
     return RB_OK;
+}
+
+int rb_plot_write(const rb_agg *agg, const rb_plot_spec *spec, const char *out, rb_error *err) {
+    char stem[4096], base[4096];
+    int rc = rb_plot_split(out, stem, base, sizeof stem, err);
+    if (rc) return rc;
+    char *script;
+    if ((rc = rb_plot_script(agg, spec, base, &script, err))) return rc;
+    rc = rb_gnuplot_render(stem, script, spec->gnuplot, err);
+    free(script);
+    return rc;
 }

@@ -48,4 +48,21 @@ int rb_plot_script(const rb_agg *agg, const rb_plot_spec *spec, const char *out_
  * (the script is still written), gnuplot failing (its stderr quoted). */
 int rb_plot_write(const rb_agg *agg, const rb_plot_spec *spec, const char *out, rb_error *err);
 
+/* ---- pieces for other gnuplot writers (eval/act_outliers.c) --------------- */
+
+/* Splits out ("DIR/STEM.png", ".svg", ".gp" or no extension) into the stem
+ * "DIR/STEM" (stem[cap]) and the file name "STEM" (base[cap]).  RB_EINVAL
+ * when there is no file name. */
+int rb_plot_split(const char *out, char *stem, char *base, size_t cap, rb_error *err);
+
+/* Appends s to b as a gnuplot double-quoted string (newlines become "\n"
+ * when keep_newlines, else spaces). */
+void rb_gnuplot_quote(rb_buf *b, const char *s, int keep_newlines);
+
+/* Writes script to STEM.gp (creating the directories) and runs gnuplot
+ * (NULL: "gnuplot" from PATH) on it in STEM's directory, where the script
+ * writes its outputs; checks that STEM.png was written.  Errors as for
+ * rb_plot_write. */
+int rb_gnuplot_render(const char *stem, const char *script, const char *gnuplot, rb_error *err);
+
 #endif
