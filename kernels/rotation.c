@@ -72,15 +72,15 @@ int rb_rotation_matrix(rb_rotation_kind kind, int n, uint64_t seed, float *R, rb
     case RB_ROT_RANDOM_HADAMARD: {
         int rc = rb_hadamard_matrix(n, R, err);
         if (rc) return rc;
-        /* H·diag(s): column j times s_j, s_j = -1 when the top bit of the
-         * j-th draw is set */
+        /* diag(s)·H: row i times s_i, s_i = -1 when the top bit of the
+         * i-th draw is set */
         float *sg = malloc(sizeof(float) * (size_t)n);
         if (!sg) return rb_error_set(err, RB_ENOMEM, "random Hadamard %dx%d: out of memory", n, n);
         rb_rng rng;
         rb_rng_seed(&rng, seed);
-        for (int j = 0; j < n; j++) sg[j] = rb_rng_next(&rng) >> 63 ? -1.0f : 1.0f;
+        for (int i = 0; i < n; i++) sg[i] = rb_rng_next(&rng) >> 63 ? -1.0f : 1.0f;
         for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++) R[(size_t)i * n + j] *= sg[j];
+            for (int j = 0; j < n; j++) R[(size_t)i * n + j] *= sg[i];
         free(sg);
         return RB_OK;
     }

@@ -3,7 +3,13 @@
  *
  *   RB_ROT_HADAMARD          H_n of kernels/hadamard.h (no randomness; the
  *                            seed is ignored)
- *   RB_ROT_RANDOM_HADAMARD   H_n·diag(s), s_j = ±1 drawn from the seed
+ *   RB_ROT_RANDOM_HADAMARD   diag(s)·H_n, s_i = ±1 drawn from the seed: a
+ *                            row vector x rotated as x·R has its signs
+ *                            flipped *before* the Hadamard mixes it (QuaRot's
+ *                            random Hadamard).  Flipping after it
+ *                            (x·H·diag(s)) would be useless: symmetric
+ *                            per-row and per-column quantizers do not see
+ *                            sign flips of whole columns.
  *   RB_ROT_RANDOM_ORTHOGONAL Q of the QR decomposition of an n×n matrix of
  *                            standard normals drawn from the seed, signs
  *                            fixed so that diag(R) > 0 (Haar-distributed);

@@ -333,17 +333,17 @@ Test(hadamard, rotations_are_orthogonal_and_seeded, .timeout = 120) {
         int differ = memcmp(a, c, sz) != 0;
         if (cases[i].kind == RB_ROT_HADAMARD) cr_expect(!differ, "hadamard %d depends on the seed", n);
         else if (n > 1) cr_expect(differ, "%s %d: seeds 42 and 43 give the same matrix", name, n);
-        if (cases[i].kind == RB_ROT_RANDOM_HADAMARD) { /* H·diag(±1) */
+        if (cases[i].kind == RB_ROT_RANDOM_HADAMARD) { /* diag(±1)·H: rows flipped */
             float *H = malloc(sz);
             cr_assert_eq(rb_hadamard_matrix(n, H, NULL), RB_OK);
             int flips = 0, wrong = 0;
-            for (int j = 0; j < n; j++) {
-                float sg = a[j] == H[j] ? 1.0f : -1.0f;
+            for (int q = 0; q < n; q++) {
+                float sg = a[(size_t)q * n] == H[(size_t)q * n] ? 1.0f : -1.0f;
                 flips += sg < 0;
-                for (int q = 0; q < n; q++) wrong += a[(size_t)q * n + j] != sg * H[(size_t)q * n + j];
+                for (int j = 0; j < n; j++) wrong += a[(size_t)q * n + j] != sg * H[(size_t)q * n + j];
             }
-            cr_assert_eq(wrong, 0, "%d: not H·diag(±1) in %d entries", n, wrong);
-            cr_expect(flips > 0 && flips < n, "%d: %d of the columns flipped", n, flips);
+            cr_assert_eq(wrong, 0, "%d: not diag(±1)·H in %d entries", n, wrong);
+            cr_expect(flips > 0 && flips < n, "%d: %d of the rows flipped", n, flips);
             free(H);
         }
         free(a); free(b); free(c);

@@ -177,3 +177,14 @@ Test(quarot, rotation_lowers_w4a4_error_on_the_outlier_model) {
                  plain);
     rb_model_free(m);
 }
+
+Test(quarot, the_rotation_seed_changes_symmetric_w4a4_results) {
+    /* random signs must act before the Hadamard mixes: flipped after it,
+     * symmetric per-row/per-token quantizers would not see them */
+    rb_model *m = rb_test_stories_or_synth();
+    double a = w4a4_error(m, "quarot:seed=1"), b = w4a4_error(m, "quarot:seed=2");
+    double c = w4a4_error(m, "quarot:seed=1");
+    cr_expect_neq(a, b, "seeds 1 and 2 give the same W4A4 error %g", a);
+    cr_expect_eq(a, c, "seed 1 twice: %g vs %g", a, c);
+    rb_model_free(m);
+}
