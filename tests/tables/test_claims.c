@@ -100,3 +100,68 @@ Test(tables, smoothing_helps_the_outlier_model_at_w8a8_per_tensor_static) {
     cr_expect_gt(base, mean_ppl(&r, plain));
     rb_records_free(&r);
 }
+
+/* ---- QuaRot (results/quarot_table.jsonl, results/w8a8_grid.jsonl) ----------
+ * Asserted on both models and both corpora.  What does not hold (QuaRot+RTN
+ * behind RTN at W4A8KV8/W4A16 on stories260K) is in results/README.md. */
+
+static double quarot_cell(const rb_records *r, const char *model, const char *task,
+                          const char *bits, const char *method) {
+    const char *q[] = {"model", model, "task", task, "bits", bits, "method", method, NULL};
+    return mean_ppl(r, q);
+}
+
+static const char *const tasks[] = {"wikitext2", "tinystories"};
+
+Test(tables, quarot_beats_rtn_and_smoothquant_at_w4a4kv4) {
+    rb_records r = load("quarot_table.jsonl");
+    for (int m = 0; m < 2; m++)
+        for (int t = 0; t < 2; t++) {
+            double q = quarot_cell(&r, models[m], tasks[t], "W4A4KV4", "QuaRot");
+            double rtn = quarot_cell(&r, models[m], tasks[t], "W4A4KV4", "RTN");
+            double sq = quarot_cell(&r, models[m], tasks[t], "W4A4KV4", "SmoothQuant");
+            cr_expect_lt(q, rtn, "%s %s: QuaRot %.3f vs RTN %.3f", models[m], tasks[t], q, rtn);
+            cr_expect_lt(q, sq, "%s %s: QuaRot %.3f vs SmoothQuant %.3f", models[m], tasks[t], q,
+                         sq);
+        }
+    rb_records_free(&r);
+}
+
+Test(tables, quarot_gptq_beats_quarot_rtn_at_w4a4kv4) {
+    rb_records r = load("quarot_table.jsonl");
+    for (int m = 0; m < 2; m++)
+        for (int t = 0; t < 2; t++) {
+            double g = quarot_cell(&r, models[m], tasks[t], "W4A4KV4", "QuaRot+GPTQ");
+            double q = quarot_cell(&r, models[m], tasks[t], "W4A4KV4", "QuaRot");
+            cr_expect_lt(g, q, "%s %s: QuaRot+GPTQ %.3f vs QuaRot+RTN %.3f", models[m], tasks[t],
+                         g, q);
+        }
+    rb_records_free(&r);
+}
+
+Test(tables, w8a8_with_rotation_within_1pct_of_fp) {
+    rb_records r = load("quarot_table.jsonl");
+    for (int m = 0; m < 2; m++)
+        for (int t = 0; t < 2; t++) {
+            double fp = quarot_cell(&r, models[m], tasks[t], "W4A4KV4", "FP");
+            double q = quarot_cell(&r, models[m], tasks[t], "W8A8", "QuaRot");
+            cr_expect_leq(q, 1.01 * fp, "%s %s: W8A8 QuaRot %.4f vs FP %.4f (+%.2f%%)", models[m],
+                          tasks[t], q, fp, 100 * (q / fp - 1));
+        }
+    rb_records_free(&r);
+    /* the W8A8 grid's third column, per-channel weights and per-token activations */
+    r = load("w8a8_grid.jsonl");
+    const char *rows[] = {"W per-channel, A per-token, dynamic",
+                          "W per-channel, A per-token, KV per-token, dynamic"};
+    for (int m = 0; m < 2; m++) {
+        const char *col = "SmoothQuant fc-fc a=0.5 + rotation";
+        const char *fp[] = {"model", models[m], "col", col, "row", "FP32 (no quantization)", NULL};
+        double base = mean_ppl(&r, fp);
+        for (int k = 0; k < 2; k++) {
+            const char *q[] = {"model", models[m], "col", col, "row", rows[k], NULL};
+            double v = mean_ppl(&r, q);
+            cr_expect_leq(v, 1.01 * base, "%s, %s: ppl %.4f vs FP %.4f", models[m], rows[k], v, base);
+        }
+    }
+    rb_records_free(&r);
+}
