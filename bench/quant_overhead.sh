@@ -9,7 +9,7 @@
 # Writes results/perf/quant_overhead.jsonl and .md.  Run on a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-R=build/app/rotbench
+R=${ROTBENCH:-build/app/rotbench}  # ROTBENCH=path/to/rotbench to time another build
 out=results/perf/quant_overhead
 mkdir -p results/perf
 tmp=$(mktemp -d)
