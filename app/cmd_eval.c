@@ -31,6 +31,9 @@ static void eval_usage(FILE *f) {
           "  --calib NAME|FILE       calibration corpus (default: tinystories, or wikitext2\n"
           "                          when evaluating tinystories/--text)\n"
           RB_CLI_HELP_CALIB_SIZE
+          "  --a-high-bits N         bits of the high-precision activation channels a stage\n"
+          "                          declares (resq), 2..8 or 16 = full precision (default 8)\n"
+          "  --kv-high-bits N        the same for the K/V cache (default 8)\n"
           "  --save-model FILE       save the transformed model (llama2.c v0) before eval\n",
           f);
 }
@@ -47,6 +50,28 @@ static json_object *config_json(const rb_config *c) {
     return o;
 }
 
+/* The mixed-precision channels the pipeline declared: point → {block, high}. */
+static json_object *high_channels_json(const rb_quant_config *q) {
+    json_object *o = json_object_new_object();
+    const char *names[RB_ACT_POINT_COUNT + 2];
+    const rb_quant_split *splits[RB_ACT_POINT_COUNT + 2];
+    for (int p = 0; p < RB_ACT_POINT_COUNT; p++) {
+        names[p] = rb_act_point_name((rb_act_point)p);
+        splits[p] = &q->a_split[p];
+    }
+    names[RB_ACT_POINT_COUNT] = "k";
+    splits[RB_ACT_POINT_COUNT] = &q->k_split;
+    names[RB_ACT_POINT_COUNT + 1] = "v";
+    splits[RB_ACT_POINT_COUNT + 1] = &q->v_split;
+    for (int i = 0; i < RB_ACT_POINT_COUNT + 2; i++) {
+        json_object *s = json_object_new_object();
+        json_object_object_add(s, "block", json_object_new_int(splits[i]->block));
+        json_object_object_add(s, "high", json_object_new_int(splits[i]->high));
+        json_object_object_add(o, names[i], s);
+    }
+    return o;
+}
+
 int rb_cmd_eval(int argc, char **argv) {
     const char *model = NULL, *tokenizer = NULL, *task = NULL, *text = NULL, *data_dir = NULL;
     long ctx = 0, max_tokens = 0, threads = 0;
@@ -55,10 +80,12 @@ int rb_cmd_eval(int argc, char **argv) {
     rb_cli_prep prep;
     rb_cli_prep_init(&prep);
     rb_quant_config *quant = &prep.quant;
-    enum { O_SAVE = RB_CLI_O_END };
+    enum { O_SAVE = RB_CLI_O_END, O_AHB, O_KHB };
     static const struct option opts[] = {
         RB_CLI_PIPELINE_OPTIONS, RB_CLI_WEIGHT_OPTIONS, RB_CLI_ACT_OPTIONS,
         {"save-model", required_argument, 0, O_SAVE},
+        {"a-high-bits", required_argument, 0, O_AHB},
+        {"kv-high-bits", required_argument, 0, O_KHB},
         {"model", required_argument, 0, 'm'},  {"tokenizer", required_argument, 0, 'k'},
         {"task", required_argument, 0, 't'},   {"text", required_argument, 0, 'x'},
         {"ctx", required_argument, 0, 'c'},    {"max-tokens", required_argument, 0, 'n'},
@@ -79,6 +106,8 @@ int rb_cmd_eval(int argc, char **argv) {
         case 'd': data_dir = optarg; break;
         case 'J': as_json = 1; break;
         case O_SAVE: save_path = optarg; break;
+        case O_AHB: quant->a_high_bits = (int)rb_cli_bits("--a-high-bits", optarg); break;
+        case O_KHB: quant->kv_high_bits = (int)rb_cli_bits("--kv-high-bits", optarg); break;
         case 'h': eval_usage(stdout); return 0;
         default:
             if (rb_cli_prep_flag(&prep, ch, optarg)) break;
@@ -199,6 +228,10 @@ int rb_cmd_eval(int argc, char **argv) {
         json_object_object_add(qj, "kv", rb_cli_quant_spec_json(&quant->kv, quant->kv_static, 1));
         json_object_object_add(qj, "quantize_classifier",
                                json_object_new_boolean(quant->quantize_classifier));
+        json_object_object_add(qj, "a_high_bits", json_object_new_int(quant->a_high_bits));
+        json_object_object_add(qj, "kv_high_bits", json_object_new_int(quant->kv_high_bits));
+        if (rb_quant_config_mixed(quant))
+            json_object_object_add(qj, "high_channels", high_channels_json(quant));
         json_object_object_add(method, "quant", qj);
         json_object_object_add(method, "seed", json_object_new_int64(prep.seed));
         if (need_calib) {

@@ -63,6 +63,12 @@ static const float *weight_of(const rb_hooks *h, int layer, rb_linear_id id, con
     return h && h->weight ? h->weight(h->ctx, layer, id, w) : w;
 }
 
+/* x [rows][n] ← x·Wᵀ (W [n][n]) through tmp [rows][n]. */
+static void dense_rows(float *x, size_t rows, int n, const float *W, float *tmp) {
+    rb_linear(tmp, x, W, (int)rows, n, n);
+    memcpy(x, tmp, sizeof(float) * rows * (size_t)n);
+}
+
 int rb_forward(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T,
                const rb_hooks *hooks, rb_error *err) {
     const rb_config *c = &m->cfg;
@@ -92,6 +98,12 @@ int rb_forward(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T
             ((rc = rb_hadamard_apply(ws->q, (size_t)T * c->n_heads, hd, 1, err)) ||
              (rc = rb_hadamard_apply(ws->k, (size_t)T * c->n_kv_heads, hd, 1, err))))
             return rb_error_prefix(err, "layer %d online q/k Hadamard: ", l);
+        if (m->online.qk_dense) {
+            /* per head: q_h ← q_h·Wᵀ (att is free until the attention writes it) */
+            const float *W = m->online.qk_dense + (size_t)l * hd * hd;
+            dense_rows(ws->q, (size_t)T * c->n_heads, hd, W, ws->att);
+            dense_rows(ws->k, (size_t)T * c->n_kv_heads, hd, W, ws->att);
+        }
         if (hooks && hooks->qkv &&
             (rc = hooks->qkv(hooks->ctx, l, ws->q, ws->k, ws->v, T, c, err)))
             return rb_error_prefix(err, "layer %d qkv: ", l);
@@ -110,6 +122,9 @@ int rb_forward(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T
         rb_swiglu(ws->hb, ws->hb2, (size_t)T * hid);
         if (m->online.down_hadamard && (rc = rb_hadamard_apply(ws->hb, (size_t)T, hid, 1, err)))
             return rb_error_prefix(err, "layer %d online down_proj Hadamard: ", l);
+        if (m->online.down_dense) /* hb2 is free after the SwiGLU */
+            dense_rows(ws->hb, (size_t)T, hid, m->online.down_dense + (size_t)l * hid * hid,
+                       ws->hb2);
         if ((rc = act_hook(hooks, l, RB_ACT_DOWN_IN, ws->hb, T, hid, err))) return rc;
         rb_linear_acc(ws->x, ws->hb, weight_of(hooks, l, RB_W2, L->w2), T, hid, dim);
     }

@@ -3,15 +3,18 @@
  * rb_forward runs one window of T tokens (positions 0..T-1) through the model:
  *   x = embed(tokens)                                           [T][dim]
  *   per layer: h = rmsnorm(x)·attn_norm → hook(QKV_IN) → q,k,v = h·Wq/Wk/Wvᵀ
- *              → RoPE(q,k) → [online H_hd on q, k] → hook qkv (KV-cache quantization)
+ *              → RoPE(q,k) → [online H_hd on q, k] → [online dense per head on q, k]
+ *              → hook qkv (KV-cache quantization)
  *              → causal GQA attention → [online H_heads across heads] → hook(O_IN)
  *              → x += ·Woᵀ
  *              h = rmsnorm(x)·ffn_norm → hook(GATE_UP_IN) → a = h·W1ᵀ, b = h·W3ᵀ
- *              → a = silu(a)·b → [online H_hidden] → hook(DOWN_IN) → x += a·W2ᵀ
+ *              → a = silu(a)·b → [online H_hidden] → [online dense] → hook(DOWN_IN)
+ *              → x += a·W2ᵀ
  *   h = rmsnorm(x)·final_norm → hook(CLASSIFIER_IN) → logits = h·Clsᵀ  [T][vocab]
  * Every linear's weight goes through hooks->weight (if set), which may return
  * a different matrix of the same shape (fake-quantized or rotated weights).
- * The bracketed online transforms run when m->online asks for them (QuaRot).
+ * The bracketed online transforms run when m->online asks for them (QuaRot,
+ * ResQ).
  * With hooks == NULL (or all members NULL) it is the plain fp32 forward.
  */
 #ifndef RB_FORWARD_H

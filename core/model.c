@@ -141,8 +141,15 @@ static rb_model *model_alloc(const rb_config *cfg, int shared) {
     return m;
 }
 
+int rb_online_plan_active(const rb_online_plan *p) {
+    return p->qk_hadamard || p->down_hadamard || p->o_head_hadamard || p->qk_dense ||
+           p->down_dense;
+}
+
 void rb_model_free(rb_model *m) {
     if (!m) return;
+    free(m->online.qk_dense);
+    free(m->online.down_dense);
     if (m->map) munmap(m->map, m->map_bytes);
     free(m->owned);
     free(m->owned_classifier);
@@ -246,11 +253,12 @@ static int write_all(FILE *f, const void *p, size_t bytes) { return fwrite(p, 1,
 
 int rb_model_save(const rb_model *m, const char *path, rb_error *err) {
     const rb_config *c = &m->cfg;
-    if (m->online.qk_hadamard || m->online.down_hadamard || m->online.o_head_hadamard)
+    if (rb_online_plan_active(&m->online))
         return rb_error_set(err, RB_EUNSUPPORTED,
-                            "%s: the model has online Hadamard transforms (from quarot or "
-                            "spinquant) that the llama2.c format cannot store; put the stages "
-                            "that need them in the same pipeline instead of saving",
+                            "%s: the model has online transforms (Hadamards from quarot or "
+                            "spinquant, bases from resq) that the llama2.c format cannot "
+                            "store; put the stages that need them in the same pipeline "
+                            "instead of saving",
                             path);
     FILE *f = fopen(path, "wb");
     if (!f) return rb_error_set(err, RB_EIO, "%s: cannot create: %s", path, strerror(errno));
@@ -343,8 +351,22 @@ int rb_model_clone(const rb_model *src, rb_model **out, rb_error *err) {
     int rc = model_new_owned(&src->cfg, src->classifier_shared, &m, err);
     if (rc) return rc;
     memcpy(m->source, src->source, sizeof m->source);
-    m->online = src->online;
     const rb_config *c = &src->cfg;
+    m->online = src->online;
+    m->online.qk_dense = m->online.down_dense = NULL;
+    struct { float **dst; const float *src; size_t n; } dense[2] = {
+        {&m->online.qk_dense, src->online.qk_dense,
+         (size_t)c->n_layers * c->head_dim * c->head_dim},
+        {&m->online.down_dense, src->online.down_dense,
+         (size_t)c->n_layers * c->hidden_dim * c->hidden_dim}};
+    for (int i = 0; i < 2; i++) {
+        if (!dense[i].src) continue;
+        if (!(*dense[i].dst = malloc(sizeof(float) * dense[i].n))) {
+            rb_model_free(m);
+            return rb_error_set(err, RB_ENOMEM, "cannot copy the online transforms");
+        }
+        memcpy(*dense[i].dst, dense[i].src, sizeof(float) * dense[i].n);
+    }
     for (int s = 0; s < S_COUNT; s++) {
         if (s == S_ROPE_REAL || s == S_ROPE_IMAG) continue;
         if (s == S_CLASSIFIER && src->classifier_shared) continue;

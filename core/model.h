@@ -47,15 +47,27 @@ typedef struct rb_layer {
 } rb_layer;
 
 /* Online transforms the forward applies (QuaRot's R3/R4 and head-wise
- * Hadamard; SpinQuant keeps them).  Each is the normalized Hadamard H_n of
- * kernels/hadamard.h, applied before the quantization hooks see the values;
- * the matching inverse is folded into the weights by the stage that set it.
- * All off for a loaded model; the llama2.c format cannot store them. */
+ * Hadamard; SpinQuant keeps them; ResQ's key and down_proj bases).  The
+ * flags are the normalized Hadamard H_n of kernels/hadamard.h; the matrices
+ * are dense per-layer transforms written as linears, x ← x·Wᵀ with W
+ * [n][n] orthogonal.  All run before the quantization hooks see the values;
+ * the matching inverse is folded into the weights by the stage that set
+ * them (nothing to fold for q/k: q·kᵀ is unchanged).  Where a flag and a
+ * matrix are both on, the Hadamard runs first.  All off (NULL) for a
+ * loaded model; the llama2.c format cannot store them.  The matrices are
+ * owned by the model (freed by rb_model_free, deep-copied by
+ * rb_model_clone). */
 typedef struct rb_online_plan {
     int qk_hadamard;     /* R3: H_head_dim on every head of q and k after RoPE */
     int down_hadamard;   /* R4: H_hidden on the input of w2 */
     int o_head_hadamard; /* H_n_heads across the heads of the input of wo */
+    float *qk_dense;     /* [n_layers][head_dim][head_dim] or NULL: every head of
+                          * q and k after RoPE, layer l's matrix */
+    float *down_dense;   /* [n_layers][hidden][hidden] or NULL: the input of w2 */
 } rb_online_plan;
+
+/* Whether any online transform is on. */
+int rb_online_plan_active(const rb_online_plan *p);
 
 typedef struct rb_model {
     rb_config cfg;

@@ -9,6 +9,7 @@ static const rb_quant_spec spec_off = {RB_QUANT_OFF, 0, RB_GRAN_TENSOR, 0, 1.0f}
 void rb_quant_config_init(rb_quant_config *q) {
     memset(q, 0, sizeof *q);
     q->w = q->a = q->kv = spec_off;
+    q->a_high_bits = q->kv_high_bits = 8;
 }
 
 void rb_quant_config_free(rb_quant_config *q) {
@@ -23,8 +24,21 @@ int rb_quant_config_active(const rb_quant_config *q) {
     return !rb_quant_spec_off(&q->a) || !rb_quant_spec_off(&q->kv);
 }
 
+int rb_quant_config_mixed(const rb_quant_config *q) {
+    for (int p = 0; p < RB_ACT_POINT_COUNT; p++)
+        if (q->a_split[p].high > 0) return 1;
+    return q->k_split.high > 0 || q->v_split.high > 0;
+}
+
+static int high_bits_ok(int bits) { return bits == RB_QUANT_OFF || (bits >= 2 && bits <= 8); }
+
 int rb_quant_config_check(const rb_quant_config *q, const rb_config *c, rb_error *err) {
     int rc;
+    if (!high_bits_ok(q->a_high_bits) || !high_bits_ok(q->kv_high_bits))
+        return rb_error_set(err, RB_EINVAL,
+                            "high-precision bits %d (activations) / %d (kv cache) outside 2..8 "
+                            "(16 = off)",
+                            q->a_high_bits, q->kv_high_bits);
     int qdim = c->n_heads * c->head_dim, kvdim = c->n_kv_heads * c->head_dim;
     /* every width the spec is applied to must accept its group size */
     int w_widths[] = {c->dim, qdim, c->hidden_dim};
@@ -85,11 +99,28 @@ int rb_quant_parse_clip(const char *text, rb_quant_spec *s, const char *what, rb
 
 /* ---- forward hooks ---------------------------------------------------- */
 
+static const char *const static_mixed_msg =
+    "mixed-precision channels are quantized dynamically only (drop --a-static / --kv-static)";
+
+/* x [rows][cols] with spec s, or mixed with the high channels of sp at
+ * high_bits. */
+static int quant_dynamic(float *x, int rows, int cols, const rb_quant_spec *s,
+                         const rb_quant_split *sp, int high_bits, rb_error *err) {
+    if (sp->high <= 0) return rb_fake_quant_dynamic(x, rows, cols, s, err);
+    rb_quant_spec hi = *s;
+    hi.bits = high_bits;
+    return rb_fake_quant_dynamic_split(x, rows, cols, sp->block, sp->high, s, &hi, err);
+}
+
 static int quant_activation(void *ctx, int layer, rb_act_point p, float *x, int rows, int cols,
                             rb_error *err) {
     rb_quant_config *q = ctx;
     if (rb_quant_spec_off(&q->a)) return RB_OK;
     if (p == RB_ACT_CLASSIFIER_IN && !q->quantize_classifier) return RB_OK;
+    if (q->a_split[p].high > 0) {
+        if (q->a_static) return rb_error_set(err, RB_EINVAL, "%s", static_mixed_msg);
+        return quant_dynamic(x, rows, cols, &q->a, &q->a_split[p], q->a_high_bits, err);
+    }
     if (q->a_static) {
         if (!q->a_scale)
             return rb_error_set(err, RB_EINVAL, "static activation quantization is not calibrated");
@@ -107,8 +138,13 @@ static int quant_kv(void *ctx, int layer, float *qv, float *k, float *v, int T,
     if (rb_quant_spec_off(&q->kv)) return RB_OK;
     int kvdim = c->n_kv_heads * c->head_dim;
     float *kvs[2] = {k, v};
+    const rb_quant_split *splits[2] = {&q->k_split, &q->v_split};
     for (int j = 0; j < 2; j++) {
-        if (q->kv_static) {
+        if (splits[j]->high > 0) {
+            if (q->kv_static) return rb_error_set(err, RB_EINVAL, "%s", static_mixed_msg);
+            int rc = quant_dynamic(kvs[j], T, kvdim, &q->kv, splits[j], q->kv_high_bits, err);
+            if (rc) return rb_error_prefix(err, "%s: ", j ? "v" : "k");
+        } else if (q->kv_static) {
             if (!q->kv_scale)
                 return rb_error_set(err, RB_EINVAL, "static kv quantization is not calibrated");
             size_t i = (size_t)layer * 2 + j;
@@ -179,6 +215,10 @@ int rb_quant_calibrate(rb_quant_config *q, const rb_model *m, const rb_calib *ca
     int want_a = q->a_static && !rb_quant_spec_off(&q->a);
     int want_kv = q->kv_static && !rb_quant_spec_off(&q->kv);
     if (!want_a && !want_kv) return RB_OK;
+    int mixed_a = 0;
+    for (int p = 0; p < RB_ACT_POINT_COUNT; p++) mixed_a |= q->a_split[p].high > 0;
+    if ((want_a && mixed_a) || (want_kv && (q->k_split.high > 0 || q->v_split.high > 0)))
+        return rb_error_set(err, RB_EINVAL, "%s", static_mixed_msg);
     if (!calib) return rb_error_set(err, RB_EINVAL, "static quantization needs calibration data");
     size_t na = (size_t)(m->cfg.n_layers + 1) * RB_ACT_POINT_COUNT, nk = (size_t)m->cfg.n_layers * 2;
     calib_state s;

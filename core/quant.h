@@ -7,6 +7,14 @@
  * Activations and KV are quantized dynamically (parameters from each window)
  * or statically (parameters calibrated once by rb_quant_calibrate as the
  * maximum over the calibration windows; per-tensor granularity only).
+ *
+ * Mixed precision (ResQ): a pipeline stage that gathers the high-variance
+ * directions of a point into known channels declares them in a_split /
+ * k_split / v_split: in every block of `block` consecutive channels the LAST
+ * `high` channels are high precision.  The hooks then quantize those
+ * channels with a_high_bits / kv_high_bits and the rest with a / kv (same
+ * granularity, symmetry and clip, separate parameters: kernels/quant.h,
+ * rb_fake_quant_dynamic_split).  Dynamic quantization only.
  */
 #ifndef RB_QUANT_H
 #define RB_QUANT_H
@@ -15,6 +23,12 @@
 #include "core/forward.h"
 #include "kernels/quant.h"
 
+/* High-precision channels of one quantization point: the last `high` of
+ * every `block` consecutive channels (high == 0: none). */
+typedef struct rb_quant_split {
+    int block, high;
+} rb_quant_split;
+
 typedef struct rb_quant_config {
     rb_quant_spec w;   /* weights (per-tensor / per-row = per output channel / group) */
     rb_quant_spec a;   /* linear inputs (per-tensor / per-row = per token) */
@@ -22,6 +36,13 @@ typedef struct rb_quant_config {
     rb_quant_spec kv;  /* K and V (per-tensor / per-row = per token / group = per token and head) */
     int kv_static;
     int quantize_classifier;
+    /* Mixed precision: bits of the high-precision channels (8 by default;
+     * RB_QUANT_OFF leaves them in full precision), used only where a stage
+     * declared a split.  Splits: per activation point (the same in every
+     * layer), K after RoPE and any online transform, V; all {0, 0} unless a
+     * stage (resq) set them. */
+    int a_high_bits, kv_high_bits;
+    rb_quant_split a_split[RB_ACT_POINT_COUNT], k_split, v_split;
     /* Static parameters, filled by rb_quant_calibrate (owned):
      * a_scale/a_zero [(n_layers + 1) * RB_ACT_POINT_COUNT],
      * kv_scale/kv_zero [n_layers * 2] (K then V per layer). */
@@ -29,7 +50,8 @@ typedef struct rb_quant_config {
     int n_layers;
 } rb_quant_config;
 
-/* All off (bits 16); no static parameters. */
+/* All off (bits 16), no splits, high-precision bits 8; no static
+ * parameters. */
 void rb_quant_config_init(rb_quant_config *q);
 void rb_quant_config_free(rb_quant_config *q);
 
@@ -47,8 +69,12 @@ int rb_quant_parse_clip(const char *text, rb_quant_spec *s, const char *what, rb
 /* Whether anything is quantized at activations / KV (i.e. hooks needed). */
 int rb_quant_config_active(const rb_quant_config *q);
 
+/* Whether a stage declared high-precision channels anywhere. */
+int rb_quant_config_mixed(const rb_quant_config *q);
+
 /* Calibrates static parameters of activations and KV over the calibration
- * windows (no-op when neither is static). */
+ * windows (no-op when neither is static).  RB_EINVAL when a static
+ * quantizer meets a mixed-precision split (dynamic only). */
 int rb_quant_calibrate(rb_quant_config *q, const rb_model *m, const rb_calib *calib,
                        rb_error *err);
 

@@ -3,6 +3,7 @@
  * clones) and OpenMP over rows. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels/quant.h"
 #include "kernels/quant_common.h"
@@ -141,4 +142,57 @@ int rb_fake_quant_dynamic(float *x, int rows, int cols, const rb_quant_spec *s, 
     rb_fake_quant(x, rows, cols, s, p, p + n);
     if (p != stack) free(p);
     return RB_OK;
+}
+
+/* ---- mixed precision ---------------------------------------------------- */
+
+/* Columns [c0, c0 + w) of every block of x [rows][cols] <-> part [rows][nb·w]. */
+static void part_copy(float *x, float *part, int rows, int cols, int block, int c0, int w,
+                      int to_part) {
+    int nb = cols / block;
+    for (int r = 0; r < rows; r++)
+        for (int b = 0; b < nb; b++) {
+            float *xs = x + (size_t)r * cols + (size_t)b * block + c0;
+            float *ps = part + ((size_t)r * nb + b) * w;
+            memcpy(to_part ? ps : xs, to_part ? xs : ps, sizeof(float) * (size_t)w);
+        }
+}
+
+static int quant_part(float *x, int rows, int cols, int block, int c0, int w,
+                      const rb_quant_spec *s, rb_error *err) {
+    if (w == 0 || rb_quant_spec_off(s)) return RB_OK;
+    int pcols = cols / block * w;
+    rb_quant_spec ps = *s;
+    if (ps.gran == RB_GRAN_GROUP) ps.group = ps.group / block * w;
+    float *part = malloc(sizeof(float) * (size_t)rows * pcols);
+    if (!part) return rb_error_set(err, RB_ENOMEM, "out of memory for mixed-precision quantization");
+    part_copy(x, part, rows, cols, block, c0, w, 1);
+    int rc = rb_fake_quant_dynamic(part, rows, pcols, &ps, err);
+    if (!rc) part_copy(x, part, rows, cols, block, c0, w, 0);
+    free(part);
+    return rc;
+}
+
+int rb_fake_quant_dynamic_split(float *x, int rows, int cols, int block, int high,
+                                const rb_quant_spec *lo, const rb_quant_spec *hi, rb_error *err) {
+    if (high == 0) return rb_fake_quant_dynamic(x, rows, cols, lo, err);
+    if (block < 1 || cols % block)
+        return rb_error_set(err, RB_EINVAL,
+                            "mixed precision: block of %d channels does not divide the %d columns",
+                            block, cols);
+    if (high < 0 || high > block)
+        return rb_error_set(err, RB_EINVAL,
+                            "mixed precision: %d high-precision channels per block of %d", high,
+                            block);
+    const rb_quant_spec *specs[2] = {lo, hi};
+    for (int i = 0; i < 2; i++)
+        if (!rb_quant_spec_off(specs[i]) && specs[i]->gran == RB_GRAN_GROUP &&
+            (specs[i]->group < block || specs[i]->group % block))
+            return rb_error_set(err, RB_EINVAL,
+                                "mixed precision: group size %d is not a multiple of the block "
+                                "of %d channels",
+                                specs[i]->group, block);
+    int rc = quant_part(x, rows, cols, block, 0, block - high, lo, err);
+    if (!rc) rc = quant_part(x, rows, cols, block, block - high, high, hi, err);
+    return rc;
 }

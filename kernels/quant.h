@@ -64,4 +64,23 @@ void rb_fake_quant_ref(float *x, int rows, int cols, const rb_quant_spec *s,
  * (RB_ENOMEM is the only failure). */
 int rb_fake_quant_dynamic(float *x, int rows, int cols, const rb_quant_spec *s, rb_error *err);
 
+/* Mixed-precision dynamic quantization (ResQ's low/high-precision
+ * subspaces).  x [rows][cols] is viewed as cols/block blocks of `block`
+ * consecutive columns; in every block the LAST `high` columns form the
+ * high-precision part, quantized with `hi`, and the first block - high
+ * columns the low-precision part, quantized with `lo`.  Each part has its
+ * own parameters, computed as rb_fake_quant_dynamic would on the part alone
+ * (its columns gathered in order, [rows][(cols/block)·width]):
+ *   tensor    one scale (and zero) for the whole part
+ *   row       one per row: per token, the low and the high channels of a
+ *             token each get their own scale
+ *   group G   G must be a multiple of block: each group of G columns keeps
+ *             its own low and high parameters (e.g. per token and head with
+ *             block = G = head_dim)
+ * An off spec leaves its part untouched.  high == 0 is rb_fake_quant_dynamic
+ * with lo.  RB_EINVAL when block < 1 or does not divide cols, high is
+ * outside 0..block, or a group size is not a multiple of block; RB_ENOMEM. */
+int rb_fake_quant_dynamic_split(float *x, int rows, int cols, int block, int high,
+                                const rb_quant_spec *lo, const rb_quant_spec *hi, rb_error *err);
+
 #endif

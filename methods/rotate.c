@@ -100,6 +100,63 @@ int rb_rotate_value_heads(rb_model *m, const float *R2, rb_error *err) {
     return RB_OK;
 }
 
+int rb_rotate_value_heads_each(rb_model *m, const float *R, rb_error *err) {
+    const rb_config *c = &m->cfg;
+    int hd = c->head_dim, group = c->n_heads / c->n_kv_heads;
+    float *tmp = malloc(sizeof(float) * (size_t)hd * c->dim);
+    if (!tmp) return rb_error_set(err, RB_ENOMEM, "cannot allocate the rotation buffer");
+    for (int l = 0; l < c->n_layers; l++) {
+        rb_weight_view wv = rb_model_weight(m, l, RB_WV), wo = rb_model_weight(m, l, RB_WO);
+        const float *Rl = R + (size_t)l * c->n_kv_heads * hd * hd;
+        for (int g = 0; g < c->n_kv_heads; g++)
+            mul_left_t(wv.w + (size_t)g * hd * wv.cols, hd, wv.cols, Rl + (size_t)g * hd * hd, tmp);
+        for (int h = 0; h < c->n_heads; h++)
+            mul_right(wo.w + (size_t)h * hd, wo.rows, hd, wo.cols,
+                      Rl + (size_t)(h / group) * hd * hd, tmp);
+    }
+    free(tmp);
+    return RB_OK;
+}
+
+/* The transposes of R [n_layers][n][n], as the plan's linears. */
+static float *transposed_copy(const float *R, int layers, int n) {
+    float *W = malloc(sizeof(float) * (size_t)layers * n * n);
+    if (!W) return NULL;
+    for (int l = 0; l < layers; l++)
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+                W[((size_t)l * n + j) * n + i] = R[((size_t)l * n + i) * n + j];
+    return W;
+}
+
+int rb_rotate_online_dense(rb_model *m, const float *qk, const float *down, rb_error *err) {
+    const rb_config *c = &m->cfg;
+    rb_online_plan *p = &m->online;
+    if (qk && p->qk_dense)
+        return rb_error_set(err, RB_EINVAL, "the online dense q/k rotation is already on");
+    if (down && (p->down_dense || p->down_hadamard))
+        return rb_error_set(err, RB_EINVAL,
+                            "the input of down_proj already has an online transform");
+    float *wqk = qk ? transposed_copy(qk, c->n_layers, c->head_dim) : NULL;
+    float *wdown = down ? transposed_copy(down, c->n_layers, c->hidden_dim) : NULL;
+    float *tmp = down ? malloc(sizeof(float) * (size_t)c->dim * c->hidden_dim) : NULL;
+    if ((qk && !wqk) || (down && (!wdown || !tmp))) {
+        free(wqk);
+        free(wdown);
+        free(tmp);
+        return rb_error_set(err, RB_ENOMEM, "cannot allocate the online rotations");
+    }
+    for (int l = 0; down && l < c->n_layers; l++) {
+        rb_weight_view w2 = rb_model_weight(m, l, RB_W2);
+        mul_right(w2.w, w2.rows, w2.cols, w2.cols, down + (size_t)l * c->hidden_dim * c->hidden_dim,
+                  tmp);
+    }
+    free(tmp);
+    if (wqk) p->qk_dense = wqk;
+    if (wdown) p->down_dense = wdown;
+    return RB_OK;
+}
+
 int rb_rotate_online(rb_model *m, int qk, int down, int heads, rb_error *err) {
     const rb_config *c = &m->cfg;
     rb_online_plan *p = &m->online;
@@ -108,6 +165,9 @@ int rb_rotate_online(rb_model *m, int qk, int down, int heads, rb_error *err) {
         {qk, &p->qk_hadamard, c->head_dim, "q/k Hadamard (head_dim)"},
         {down, &p->down_hadamard, c->hidden_dim, "down_proj Hadamard (hidden_dim)"},
         {heads, &p->o_head_hadamard, c->n_heads, "head-wise Hadamard (n_heads)"}};
+    if (down && p->down_dense)
+        return rb_error_set(err, RB_EINVAL,
+                            "the input of down_proj already has an online dense rotation");
     for (int i = 0; i < 3; i++) {
         if (!t[i].want) continue;
         if (*t[i].on) return rb_error_set(err, RB_EINVAL, "the online %s is already on", t[i].what);

@@ -10,7 +10,7 @@
  *   value rotation R2 [hd][hd]: every kv head's v rows become R2ᵀ·Wv_g and
  *   every query head's wo columns Wo_h·R2, so the attention output of each
  *   head is att_h·R2 and o_proj's output is unchanged.
- *   online Hadamards (rb_model.online, applied inside rb_forward): their
+ *   online transforms (rb_model.online, applied inside rb_forward): their
  *   inverses are folded into w2 (down) and wo (across heads); q·k is
  *   unchanged by the same rotation of q and k, so R3 needs no weight change.
  * All of these change weights in place; the fp32 logits stay the same up to
@@ -35,10 +35,26 @@ int rb_rotate_residual(rb_model *m, const float *R1, rb_error *err);
 /* Applies the value/output rotation R2 [head_dim][head_dim] to every head. */
 int rb_rotate_value_heads(rb_model *m, const float *R2, rb_error *err);
 
+/* A value/output rotation per layer and kv head: R [n_layers][n_kv_heads]
+ * [head_dim][head_dim]; kv head g of layer l takes R[l][g] (its v rows
+ * R[l][g]ᵀ·Wv_g), and so does every query head h of its group
+ * (g = h / (n_heads / n_kv_heads): wo columns Wo_h·R[l][g]). */
+int rb_rotate_value_heads_each(rb_model *m, const float *R, rb_error *err);
+
 /* Turns on the online Hadamards asked for (nonzero flags) and folds the
  * inverses of R4 (into w2) and of the head-wise one (into wo).  RB_EINVAL
  * for a size with no Hadamard transform (the message lists the supported
  * ones) or for a transform that is already on. */
 int rb_rotate_online(rb_model *m, int qk, int down, int heads, rb_error *err);
+
+/* Dense online rotations per layer (ResQ's key and down_proj bases), in the
+ * convention above: the values become x·R.  qk [n_layers][head_dim]
+ * [head_dim] (or NULL): every head of q and k after RoPE (and after R3 when
+ * on) becomes q_h·R[l], k_g·R[l]; no weight changes.  down [n_layers]
+ * [hidden][hidden] (or NULL): the input of w2 becomes a·R[l] and w2 becomes
+ * w2·R[l].  The model keeps copies (rb_online_plan.qk_dense / down_dense).
+ * RB_EINVAL when the same slot is already on or down meets the online R4
+ * Hadamard. */
+int rb_rotate_online_dense(rb_model *m, const float *qk, const float *down, rb_error *err);
 
 #endif

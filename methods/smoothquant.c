@@ -73,7 +73,7 @@ static int smoothquant_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_err
     if (!ctx->calib) return rb_error_set(err, RB_EINVAL, "needs calibration data");
     rb_model *m = ctx->model;
     /* a channel scale cannot be folded through an online Hadamard */
-    if (fc_fc && (m->online.down_hadamard || m->online.o_head_hadamard))
+    if (fc_fc && (m->online.down_hadamard || m->online.o_head_hadamard || m->online.down_dense))
         return rb_error_set(err, RB_EINVAL,
                             "fc_fc=1 after online Hadamards before o_proj/down_proj: the "
                             "smoothing scales cannot be folded through them (use "
