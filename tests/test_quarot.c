@@ -127,17 +127,6 @@ Test(quarot, unsupported_sizes_are_clear_errors) {
     cr_expect(strstr(err.msg, "random_orthogonal") != NULL, "%s", err.msg);
 }
 
-/* ||a - b|| / ||b|| over n values. */
-static double rel_rms(const float *a, const float *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return sqrt(num / den);
-}
-
 /* Relative RMS logit error of W4A4 (per-channel weights, per-token activations)
  * after `pipeline` on m, against m's fp32 logits. */
 static double w4a4_error(const rb_model *m, const char *pipeline) {
@@ -157,7 +146,7 @@ static double w4a4_error(const rb_model *m, const char *pipeline) {
     rb_hooks h;
     rb_quant_hooks(&q, &h);
     float *fp = rb_test_logits(m, NULL), *qz = rb_test_logits(t, &h);
-    double d = rel_rms(qz, fp, (size_t)48 * m->cfg.vocab_size);
+    double d = rb_test_rel_rms(qz, fp, (size_t)48 * m->cfg.vocab_size);
     free(fp);
     free(qz);
     rb_calib_free(&calib);

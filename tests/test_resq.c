@@ -481,17 +481,6 @@ Test(resq, options_and_errors) {
     rb_model_free(m);
 }
 
-/* ||a - b|| / ||b|| over n values. */
-static double rel_rms(const float *a, const float *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return sqrt(num / den);
-}
-
 /* Real text for the data-driven bases: tinystories tokenized with
  * stories260K's tokenizer; calibration windows from the first half, the
  * scored window from the second. */
@@ -553,7 +542,7 @@ static double w4a4_error(const rb_model *m, const char *pipeline, int w, int kv,
     rb_hooks h;
     rb_quant_hooks(&q, &h);
     float *fp = logits_of(m, ts->eval, NULL), *qz = logits_of(t, ts->eval, &h);
-    double d = rel_rms(qz, fp, (size_t)128 * m->cfg.vocab_size);
+    double d = rb_test_rel_rms(qz, fp, (size_t)128 * m->cfg.vocab_size);
     free(fp);
     free(qz);
     rb_quant_config_free(&q);

@@ -100,3 +100,13 @@ double rb_test_rel_maxdiff(const float *a, const float *b, size_t n, double floo
     }
     return md / mb;
 }
+
+double rb_test_rel_rms(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return sqrt(num / den);
+}

@@ -40,6 +40,9 @@ int rb_test_write_file(const char *path, const void *data, size_t n);
 /* Fills x[n] with uniform values in [lo, hi). */
 void rb_test_fill_uniform(float *x, size_t n, float lo, float hi, rb_rng *r);
 
+/* ||a - b||_2 / ||b||_2 over n values, in double. */
+double rb_test_rel_rms(const float *a, const float *b, size_t n);
+
 /* max_i |a_i - b_i| / max(max_i |b_i|, floor); NaN anywhere gives NaN. */
 double rb_test_rel_maxdiff(const float *a, const float *b, size_t n, double floor);
 
