@@ -165,3 +165,35 @@ Test(tables, w8a8_with_rotation_within_1pct_of_fp) {
     }
     rb_records_free(&r);
 }
+
+/* ---- ResQ (results/quarot_table.jsonl, results/resq_fraction.jsonl) -------- */
+
+Test(tables, resq_beats_quarot_at_w4a4kv4) {
+    rb_records r = load("quarot_table.jsonl");
+    for (int m = 0; m < 2; m++)
+        for (int t = 0; t < 2; t++) {
+            double resq = quarot_cell(&r, models[m], tasks[t], "W4A4KV4", "ResQ");
+            double q = quarot_cell(&r, models[m], tasks[t], "W4A4KV4", "QuaRot");
+            cr_expect_lt(resq, q, "%s %s: ResQ %.3f vs QuaRot %.3f", models[m], tasks[t], resq, q);
+        }
+    rb_records_free(&r);
+}
+
+/* Fraction 0 keeps no channel at high precision: a PCA basis and one random
+ * rotation of the whole space, i.e. a QuaRot-like rotation.  Its perplexity
+ * must land near QuaRot's (within 15%: both vary by ± 8-20% over seeds) and
+ * above ResQ's 1/8. */
+Test(tables, resq_fraction_zero_is_quarot_like) {
+    rb_records q = load("quarot_table.jsonl"), f = load("resq_fraction.jsonl");
+    for (int m = 0; m < 2; m++) {
+        double quarot = quarot_cell(&q, models[m], "wikitext2", "W4A4KV4", "QuaRot");
+        const char *zero[] = {"model", models[m], "fraction", "0", NULL};
+        const char *eighth[] = {"model", models[m], "fraction", "0.125", NULL};
+        double z = mean_ppl(&f, zero), e = mean_ppl(&f, eighth);
+        cr_expect(z > 0.85 * quarot && z < 1.15 * quarot,
+                  "%s: fraction 0 gives %.2f, QuaRot %.2f", models[m], z, quarot);
+        cr_expect_lt(e, z, "%s: fraction 1/8 %.2f vs 0 %.2f", models[m], e, z);
+    }
+    rb_records_free(&q);
+    rb_records_free(&f);
+}
