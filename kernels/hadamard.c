@@ -1,27 +1,32 @@
 /* Fast Hadamard transforms (kernels/hadamard.h).
  *
- * A row of n·inner floats is [k][2^m][inner].  rb_hadamard_apply does, per row:
- *   1. the Walsh-Hadamard transform along the 2^m axis of each of the k chunks
- *      of M = 2^m·inner contiguous floats: butterflies (u, v) -> (u+v, u-v)
- *      between float runs d = h·inner apart, h = 1, 2, 4, ...;
- *      - runs shorter than 16 floats (inner ∈ {1, 2, 4, 8}) are done inside
- *        16-float registers with shuffles (AVX-512; 2×8 floats otherwise);
- *      - longer runs two stages at a time (radix 4) over contiguous vectors;
- *      - the stages that fit a 4096-float block are done block by block so
- *        the block stays in L1; the remaining ones go over the whole chunk;
- *   2. when k > 1, Y = B_k·X along the k axis (X = the row as [k][M]): the
- *      columns of all rows are gathered in tiles of 32, each tile [k][32]
- *      multiplied by B_k (±1 as floats, 4 outputs × 32 columns in registers)
- *      and scattered back; the 1/√n goes into the scatter (into the last
- *      butterfly pass when k = 1).
- * Rows are split over OpenMP threads in fixed groups (a group holds the rows
- * whose columns share tiles), and every column is computed by the same
- * operations whatever tile or thread it lands in, so the result does not
- * depend on the number of threads. */
+ * A row of n·inner floats is [k][2^m][inner]: k chunks of M = 2^m·inner
+ * contiguous floats.  rb_hadamard_apply does, for a group of rows at a time:
+ *   1. the Walsh-Hadamard transform along the 2^m axis of every chunk:
+ *      butterflies (u, v) -> (u+v, u-v) between floats d = h·inner apart,
+ *      h = 1, 2, 4, ..., each stage one pass over the whole group (a stage's
+ *      groups of 2d floats never cross a chunk);
+ *      - stages with d < 16 (inner ∈ {1, 2, 4, 8}) inside 16-float registers
+ *        with shuffles (AVX-512; two 8-float halves on AVX2);
+ *      - the others two at a time (radix 4) over contiguous vectors;
+ *      - the stages with d below min(M, 4096 floats) span by span (~16 KiB,
+ *        in L1), the rest over the whole group;
+ *   2. when k > 1, Y = B_k·X along the k axis (X a row as [k][M]): the columns
+ *      (row, offset in [0, M)) are gathered in tiles [k][32], each multiplied
+ *      by B_k (±1 as floats; 8 outputs × 32 columns in registers, like a GEMM
+ *      micro-kernel) and scattered back.
+ *   The 1/√n goes into the scatter, or into the last butterfly pass (k = 1).
+ * Rows are split over OpenMP threads in fixed groups (the rows whose columns
+ * share tiles, and short rows batched to ~4096 floats); with fewer groups than
+ * threads (k > 1), the butterflies go row by row and then the tiles are
+ * shared out.  Every column goes through the same operations whatever tile
+ * or thread it lands in, so the result does not depend on the number of
+ * threads. */
 #include "kernels/hadamard.h"
 
 #include <math.h>
-#include <stdint.h>
+#include <omp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +96,41 @@ static void pass4(float *x, size_t len, size_t d, int scaled, float s) {
                 p2[t] = (a - c) * s;
                 p3[t] = (b - e) * s;
             }
+        }
+    }
+}
+
+/* Stages d, 2d and 4d (radix 8) over len floats in blocks of 8d. */
+#define RADIX8_BODY(SCALE)                                                                   \
+    for (size_t t = 0; t < d; t++) {                                                         \
+        float a0 = p0[t] + p1[t], a1 = p0[t] - p1[t], a2 = p2[t] + p3[t], a3 = p2[t] - p3[t]; \
+        float a4 = p4[t] + p5[t], a5 = p4[t] - p5[t], a6 = p6[t] + p7[t], a7 = p6[t] - p7[t]; \
+        float b0 = a0 + a2, b2 = a0 - a2, b1 = a1 + a3, b3 = a1 - a3;                        \
+        float b4 = a4 + a6, b6 = a4 - a6, b5 = a5 + a7, b7 = a5 - a7;                        \
+        p0[t] = SCALE(b0 + b4);                                                              \
+        p4[t] = SCALE(b0 - b4);                                                              \
+        p1[t] = SCALE(b1 + b5);                                                              \
+        p5[t] = SCALE(b1 - b5);                                                              \
+        p2[t] = SCALE(b2 + b6);                                                              \
+        p6[t] = SCALE(b2 - b6);                                                              \
+        p3[t] = SCALE(b3 + b7);                                                              \
+        p7[t] = SCALE(b3 - b7);                                                              \
+    }
+#define RB_AS_IS(v) (v)
+#define RB_SCALED(v) ((v) * s)
+
+RB_MULTIVERSION
+static void pass8(float *x, size_t len, size_t d, int scaled, float s) {
+    for (size_t o = 0; o < len; o += 8 * d) {
+        float *restrict p0 = x + o, *restrict p1 = p0 + d, *restrict p2 = p1 + d,
+                        *restrict p3 = p2 + d, *restrict p4 = p3 + d, *restrict p5 = p4 + d,
+                        *restrict p6 = p5 + d, *restrict p7 = p6 + d;
+        if (!scaled) {
+#pragma omp simd
+            RADIX8_BODY(RB_AS_IS)
+        } else {
+#pragma omp simd
+            RADIX8_BODY(RB_SCALED)
         }
     }
 }
@@ -198,39 +238,38 @@ static void passes(float *x, size_t len, size_t d0, size_t d_end, int scaled, fl
     int count = 0;
     for (size_t d = d0; d < d_end; d *= 2) count++;
     size_t d = d0;
-    if (count % 2) {
-        pass2(x, len, d, scaled && count == 1, s);
-        d *= 2;
-        count--;
-    }
-    for (; count > 0; count -= 2, d *= 4) pass4(x, len, d, scaled && count == 2, s);
+    /* radix 8 while possible, then one radix-4 or radix-2 pass */
+    for (; count >= 3 && count != 4; count -= 3, d *= 8) pass8(x, len, d, scaled && count == 3, s);
+    for (; count >= 2; count -= 2, d *= 4) pass4(x, len, d, scaled && count == 2, s);
+    if (count == 1) pass2(x, len, d, scaled, s);
 }
 
-/* The Walsh-Hadamard transform of order L of a chunk [L][w] (contiguous,
- * w floats per element); outputs × s when scaled.  The stages with d below
- * `block` (w·2^j ≤ FWHT_BLOCK floats) run block by block, the rest over the
- * whole chunk. */
-static void fwht_chunk(float *x, int L, int w, int scaled, float s) {
-    size_t len = (size_t)L * w;
-    if (L == 1) {
+/* The Walsh-Hadamard transform of order L of every chunk [L][w] of x (len
+ * floats, chunks of M = L·w contiguous floats, w per element); outputs × s
+ * when scaled.  Stage d pairs floats d apart inside aligned groups of 2d ≤ M,
+ * so one pass over all of x does a stage for every chunk.  The stages below
+ * `block` (w·2^j ≤ min(M, FWHT_BLOCK)) run span by span (about FWHT_BLOCK
+ * floats, in L1), the rest over all of x. */
+static void fwht(float *x, size_t len, size_t M, int w, int scaled, float s) {
+    if (M == (size_t)w) { /* L = 1 */
         if (scaled)
             for (size_t i = 0; i < len; i++) x[i] *= s;
         return;
     }
-    int fast_small = (w == 1 || w == 2 || w == 4 || w == 8) && len >= 16;
-    size_t block = (size_t)w;
-    while (block < len && 2 * block <= FWHT_BLOCK) block *= 2;
-    if (block == (size_t)w) block = len; /* elements wider than half a block */
-    int last_in_block = block == len;
-    for (size_t o = 0; o < len; o += block) {
-        size_t d = (size_t)w;
+    int fast_small = (w == 1 || w == 2 || w == 4 || w == 8) && M >= 16;
+    size_t block = 2 * (size_t)w;
+    while (2 * block <= M && 2 * block <= FWHT_BLOCK) block *= 2;
+    size_t span = block >= FWHT_BLOCK ? block : FWHT_BLOCK / block * block;
+    int last_in_span = block == M;
+    for (size_t o = 0; o < len; o += span) {
+        size_t n = len - o < span ? len - o : span, d = (size_t)w;
         if (fast_small) {
-            small_stages(x + o, block, w, scaled && last_in_block && block == 16, s);
+            small_stages(x + o, n, w, scaled && last_in_span && block == 16, s);
             d = 16;
         }
-        if (d < block) passes(x + o, block, d, block, scaled && last_in_block, s);
+        if (d < block) passes(x + o, n, d, block, scaled && last_in_span, s);
     }
-    if (!last_in_block) passes(x, len, block, len, scaled, s);
+    if (!last_in_span) passes(x, len, block, M, scaled, s);
 }
 
 /* ---- Y = B·X along the k axis ---------------------------------------------- */
@@ -239,28 +278,32 @@ static void fwht_chunk(float *x, int L, int w, int scaled, float s) {
 typedef float tile_vec __attribute__((vector_size(64)));
 #define TV (TILE / 16)
 
-/* Q[k][TILE] = Bf[k][k]·P[k][TILE]; k a multiple of 4; P, Q 64-byte aligned. */
+/* Q[a0..a0+R) = Bf[a0..a0+R)·P for R output rows (R × TV accumulators). */
+#define BASE_BLOCK(R)                                                                         \
+    do {                                                                                      \
+        tile_vec acc[R][TV];                                                                  \
+        for (int i = 0; i < R; i++)                                                           \
+            for (int v = 0; v < TV; v++) acc[i][v] = (tile_vec){0};                           \
+        const float *brow = Bf + (size_t)a * k;                                               \
+        for (int b = 0; b < k; b++) {                                                         \
+            tile_vec pv[TV];                                                                  \
+            for (int v = 0; v < TV; v++) memcpy(&pv[v], P + (size_t)b * TILE + 16 * v, 64);   \
+            for (int i = 0; i < R; i++) {                                                     \
+                float sg = brow[(size_t)i * k + b];                                           \
+                for (int v = 0; v < TV; v++) acc[i][v] += sg * pv[v];                         \
+            }                                                                                 \
+        }                                                                                     \
+        for (int i = 0; i < R; i++)                                                           \
+            for (int v = 0; v < TV; v++)                                                      \
+                memcpy(Q + (size_t)(a + i) * TILE + 16 * v, &acc[i][v], 64);                 \
+    } while (0)
+
+/* Q[k][TILE] = Bf[k][k]·P[k][TILE]; k a multiple of 4. */
 RB_MULTIVERSION
 static void base_tile(float *restrict Q, const float *restrict P, const float *restrict Bf, int k) {
-    for (int a = 0; a < k; a += 4) {
-        tile_vec acc[4][TV];
-        for (int i = 0; i < 4; i++)
-            for (int v = 0; v < TV; v++) acc[i][v] = (tile_vec){0};
-        const float *b0 = Bf + (size_t)a * k, *b1 = b0 + k, *b2 = b1 + k, *b3 = b2 + k;
-        for (int b = 0; b < k; b++) {
-            float s0 = b0[b], s1 = b1[b], s2 = b2[b], s3 = b3[b];
-            for (int v = 0; v < TV; v++) {
-                tile_vec pv;
-                memcpy(&pv, P + (size_t)b * TILE + 16 * v, sizeof pv);
-                acc[0][v] += s0 * pv;
-                acc[1][v] += s1 * pv;
-                acc[2][v] += s2 * pv;
-                acc[3][v] += s3 * pv;
-            }
-        }
-        for (int i = 0; i < 4; i++)
-            memcpy(Q + (size_t)(a + i) * TILE, acc[i], sizeof acc[i]);
-    }
+    int a = 0;
+    for (; a + 8 <= k; a += 8) BASE_BLOCK(8);
+    for (; a < k; a += 4) BASE_BLOCK(4);
 }
 #else
 static void base_tile(float *restrict Q, const float *restrict P, const float *restrict Bf, int k) {
@@ -273,24 +316,49 @@ static void base_tile(float *restrict Q, const float *restrict P, const float *r
 }
 #endif
 
-/* The base multiply over the columns of rows [r0, r1): a column is (row r,
- * offset c in [0, M)), its k entries at x[r·n·inner + b·M + c]. */
-static void base_rows(float *x, size_t r0, size_t r1, size_t row_len, int k, size_t M,
+/* Row j of a tile of whole rows: P[b][j·M + t] = src[b·M + t], and back
+ * (scaled).  Inlined with constant M where the caller knows it. */
+static inline __attribute__((always_inline)) void gather_row(float *P, const float *src, int k,
+                                                             size_t j, size_t M) {
+    for (int b = 0; b < k; b++)
+        for (size_t t = 0; t < M; t++) P[(size_t)b * TILE + j * M + t] = src[(size_t)b * M + t];
+}
+
+static inline __attribute__((always_inline)) void scatter_row(float *dst, const float *Q, int k,
+                                                              size_t j, size_t M, float s) {
+    for (int a = 0; a < k; a++)
+        for (size_t t = 0; t < M; t++) dst[(size_t)a * M + t] = Q[(size_t)a * TILE + j * M + t] * s;
+}
+
+/* The base multiply over columns [c0, c1) of x, c0 a multiple of TILE:
+ * column j is (row j / M, offset j % M), its k entries at
+ * x[(j / M)·row_len + b·M + j % M]. */
+static void base_cols(float *x, size_t c0, size_t c1, size_t row_len, int k, size_t M,
                       const float *Bf, float s) {
     _Alignas(64) float P[MAX_K * TILE];
     _Alignas(64) float Q[MAX_K * TILE];
-    size_t total = (r1 - r0) * M;
-    for (size_t s0 = 0; s0 < total; s0 += TILE) {
-        size_t nt = total - s0 < TILE ? total - s0 : TILE;
+    for (size_t s0 = c0; s0 < c1; s0 += TILE) {
+        size_t nt = c1 - s0 < TILE ? c1 - s0 : TILE;
         size_t r = s0 / M, c = s0 % M;
         int contiguous = nt == TILE && c + TILE <= M; /* one row, one run */
-        float *base = x + (r0 + r) * row_len + c;
+        int whole_rows = !contiguous && c == 0 && TILE % M == 0; /* nt/M rows, M each */
+        float *base = x + r * row_len + c;
         if (contiguous) {
             for (int b = 0; b < k; b++) memcpy(P + (size_t)b * TILE, base + (size_t)b * M, sizeof(float) * TILE);
+        } else if (whole_rows) {
+            for (size_t j = 0; j < nt / M; j++) switch (M) { /* constant M: unrolled copies */
+                case 1: gather_row(P, base + j * row_len, k, j, 1); break;
+                case 2: gather_row(P, base + j * row_len, k, j, 2); break;
+                case 4: gather_row(P, base + j * row_len, k, j, 4); break;
+                case 8: gather_row(P, base + j * row_len, k, j, 8); break;
+                default: gather_row(P, base + j * row_len, k, j, M);
+                }
+            if (nt < TILE)
+                for (int b = 0; b < k; b++) memset(P + (size_t)b * TILE + nt, 0, sizeof(float) * (TILE - nt));
         } else {
             for (size_t t = 0; t < TILE; t++) {
                 size_t st = s0 + t;
-                float *col = t < nt ? x + (r0 + st / M) * row_len + st % M : NULL;
+                float *col = t < nt ? x + st / M * row_len + st % M : NULL;
                 for (int b = 0; b < k; b++) P[(size_t)b * TILE + t] = col ? col[(size_t)b * M] : 0.0f;
             }
         }
@@ -301,14 +369,49 @@ static void base_rows(float *x, size_t r0, size_t r1, size_t row_len, int k, siz
                 const float *src = Q + (size_t)a * TILE;
                 for (int t = 0; t < TILE; t++) dst[t] = src[t] * s;
             }
+        } else if (whole_rows) {
+            for (size_t j = 0; j < nt / M; j++) switch (M) {
+                case 1: scatter_row(base + j * row_len, Q, k, j, 1, s); break;
+                case 2: scatter_row(base + j * row_len, Q, k, j, 2, s); break;
+                case 4: scatter_row(base + j * row_len, Q, k, j, 4, s); break;
+                case 8: scatter_row(base + j * row_len, Q, k, j, 8, s); break;
+                default: scatter_row(base + j * row_len, Q, k, j, M, s);
+                }
         } else {
             for (size_t t = 0; t < nt; t++) {
                 size_t st = s0 + t;
-                float *col = x + (r0 + st / M) * row_len + st % M;
+                float *col = x + st / M * row_len + st % M;
                 for (int a = 0; a < k; a++) col[(size_t)a * M] = Q[(size_t)a * TILE + t] * s;
             }
         }
     }
+}
+
+/* The base matrices as floats (the operand of base_tile): a second static
+ * cache next to hadamard_orders.c's, filled once (pthread_once) on the first
+ * transform with k > 1 and read-only afterwards. */
+#define BASE_FLOATS 97649 /* Σ k² over rb_hadamard_base_orders */
+static float base_f32_storage[BASE_FLOATS];
+static const float *base_f32_of[16];
+static pthread_once_t base_f32_once = PTHREAD_ONCE_INIT;
+
+static void base_f32_build(void) {
+    size_t off = 0;
+    for (int o = 0; o < 16 && rb_hadamard_base_orders[o]; o++) {
+        int k = rb_hadamard_base_orders[o];
+        const signed char *B = rb_hadamard_base(k);
+        if (off + (size_t)k * k > BASE_FLOATS) break; /* cannot happen with the orders above */
+        for (size_t i = 0; i < (size_t)k * k; i++) base_f32_storage[off + i] = B[i];
+        base_f32_of[o] = base_f32_storage + off;
+        off += (size_t)k * k;
+    }
+}
+
+static const float *base_f32(int k) {
+    pthread_once(&base_f32_once, base_f32_build);
+    for (int o = 0; o < 16 && rb_hadamard_base_orders[o]; o++)
+        if (rb_hadamard_base_orders[o] == k) return base_f32_of[o];
+    return NULL;
 }
 
 static size_t gcd_size(size_t a, size_t b) { return b ? gcd_size(b, a % b) : a; }
@@ -323,28 +426,38 @@ int rb_hadamard_apply(float *x, size_t rows, int n, int inner, rb_error *err) {
     int L = 1 << m;
     size_t M = (size_t)L * inner, row_len = (size_t)n * inner;
     float s = (float)(1.0 / sqrt((double)n));
-    float *Bf = NULL;
-    if (k > 1) {
-        const signed char *B = rb_hadamard_base(k);
-        Bf = malloc(sizeof(float) * (size_t)k * k);
-        if (!Bf) return rb_error_set(err, RB_ENOMEM, "Hadamard transform: out of memory");
-        for (size_t i = 0; i < (size_t)k * k; i++) Bf[i] = B[i];
-    }
+    const float *Bf = k > 1 ? base_f32(k) : NULL;
     /* rows per group: a multiple of TILE columns when M < TILE, so that tiles
-     * never straddle two groups */
+     * never straddle two groups; short rows batched to about FWHT_BLOCK floats */
     size_t group = k > 1 && M % TILE ? TILE / gcd_size(M % TILE, TILE) : 1;
-    size_t n_groups = (rows + group - 1) / group;
+    if (group * row_len < FWHT_BLOCK) group *= FWHT_BLOCK / (group * row_len); /* short rows */
+    size_t n_groups = (rows + group - 1) / group, n_tiles = (rows * M + TILE - 1) / TILE;
     double work = (double)rows * row_len * (m + k);
-    long ng = (long)n_groups;
-#pragma omp parallel for schedule(static) if (ng > 1 && work > 1 << 16)
-    for (long g = 0; g < ng; g++) {
-        size_t r0 = (size_t)g * group, r1 = r0 + group < rows ? r0 + group : rows;
-        for (size_t r = r0; r < r1; r++)
-            for (int a = 0; a < k; a++)
-                fwht_chunk(x + r * row_len + (size_t)a * M, L, inner, k == 1, s);
-        if (k > 1) base_rows(x, r0, r1, row_len, k, M, Bf, s);
+    int par = work > 1 << 16 ? omp_get_max_threads() : 1;
+    if (k == 1 || n_groups >= (size_t)par || n_tiles < 2) {
+        /* groups of rows: butterflies then the base multiply while in cache */
+        long ng = (long)n_groups;
+#pragma omp parallel for schedule(static) if (ng > 1 && par > 1)
+        for (long g = 0; g < ng; g++) {
+            size_t r0 = (size_t)g * group, r1 = r0 + group < rows ? r0 + group : rows;
+            fwht(x + r0 * row_len, (r1 - r0) * row_len, M, inner, k == 1, s);
+            if (k > 1) base_cols(x, r0 * M, r1 * M, row_len, k, M, Bf, s);
+        }
+    } else {
+        /* fewer groups than threads (e.g. one long row): the tiles of the base
+         * multiply are shared out instead */
+        long nr = (long)rows, nt = (long)n_tiles;
+#pragma omp parallel
+        {
+#pragma omp for schedule(static)
+            for (long r = 0; r < nr; r++) fwht(x + (size_t)r * row_len, row_len, M, inner, 0, s);
+#pragma omp for schedule(static)
+            for (long t = 0; t < nt; t++) {
+                size_t c0 = (size_t)t * TILE, c1 = c0 + TILE < rows * M ? c0 + TILE : rows * M;
+                base_cols(x, c0, c1, row_len, k, M, Bf, s);
+            }
+        }
     }
-    free(Bf);
     return RB_OK;
 }
 

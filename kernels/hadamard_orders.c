@@ -29,7 +29,8 @@
  *
  * Storage: every matrix lives in one static array, filled once on the first
  * call of rb_hadamard_base (pthread_once, so concurrent first calls are
- * safe) and read-only afterwards.  This is the module's only static state.
+ * safe) and read-only afterwards.  This and its float copy in hadamard.c
+ * (built the same way) are the Hadamard module's only static state.
  * tests/test_hadamard.c checks B·Bᵀ = k·I exactly for every order. */
 #include <pthread.h>
 #include <string.h>

@@ -6,8 +6,12 @@
  * into Williamson's array.  Not part of the library build; build and run by
  * hand:
  *
- *     cc -O2 -std=c11 -o find_williamson tools/find_williamson.c -lm
- *     ./find_williamson 43          # prints A, B, C, D as +/- strings
+ *     cc -O2 -std=c11 -D_GNU_SOURCE -o find_williamson tools/find_williamson.c -lm
+ *     ./find_williamson 43          # prints A, B, C, D as +/- strings (instant)
+ *     ./find_williamson 39 19       # up to 19 orbits: about 5 minutes and 1 GB
+ *
+ * The second argument bounds the number of orbits searched (default 12);
+ * (m-1)/2 orbits is the whole space of symmetric rows.
  *
  * Method.  In terms of first rows a, b, c, d the condition is that the
  * periodic autocorrelations sum to zero at every shift s ≠ 0:
