@@ -17,32 +17,8 @@ int rb_plot_aggregate(json_object *records, const rb_plot_spec *spec, const rb_s
     if (!spec->x) return rb_error_set(err, RB_EINVAL, "a plot needs an x axis");
     if (spec->series) axes[n++] = spec->series;
     axes[n++] = spec->x;
-    int rc = rb_agg_init(agg, axes, n, err);
-    if (rc) return rc;
-    if (cfg) {
-        for (size_t d = 0; d < n && !rc; d++) {
-            int ai = rb_sweep_axis_index(cfg, axes[d]);
-            if (ai < 0) continue;
-            const rb_sweep_axis *a = &cfg->axes[ai];
-            for (size_t v = 0; v < a->n_values && !rc; v++) {
-                int keep = 1;
-                for (size_t w = 0; w < spec->n_where; w++)
-                    if (!strcmp(spec->where[w].axis, a->name) &&
-                        strcmp(spec->where[w].label, a->values[v].label))
-                        keep = 0;
-                const char *l = a->values[v].label;
-                if (keep) rc = rb_agg_seed_labels(agg, d, &l, 1, err);
-            }
-        }
-    }
-    if (!rc)
-        rc = rb_agg_add(agg, records, spec->metric ? spec->metric : "ppl", spec->where,
-                        spec->n_where, err);
-    /* without a config, numeric labels go in numeric order (first-seen order depends
-       on which parallel run finished first) */
-    for (size_t d = 0; d < n && !rc && !cfg; d++) rb_agg_sort_numeric(agg, d);
-    if (rc) rb_agg_free(agg);
-    return rc;
+    return rb_agg_collect(records, axes, n, spec->metric, spec->where, spec->n_where, cfg, agg,
+                          err);
 }
 
 void rb_gnuplot_quote(rb_buf *b, const char *s, int keep_newlines) {

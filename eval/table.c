@@ -49,15 +49,9 @@ void rb_table_format(double mean, double std, size_t n, char *buf, size_t cap) {
     }
 }
 
-int rb_table_aggregate(json_object *records, const rb_table_spec *spec,
-                       const rb_sweep_config *cfg, rb_agg *agg, rb_error *err) {
-    const char *axes[3];
-    size_t n = 0;
-    if (!spec->rows || !spec->cols)
-        return rb_error_set(err, RB_EINVAL, "a table needs a rows axis and a cols axis");
-    if (spec->split) axes[n++] = spec->split;
-    axes[n++] = spec->rows;
-    axes[n++] = spec->cols;
+int rb_agg_collect(json_object *records, const char *const *axes, size_t n, const char *metric,
+                   const rb_where *where, size_t n_where, const rb_sweep_config *cfg, rb_agg *agg,
+                   rb_error *err) {
     int rc = rb_agg_init(agg, axes, n, err);
     if (rc) return rc;
     if (cfg) {
@@ -68,9 +62,9 @@ int rb_table_aggregate(json_object *records, const rb_table_spec *spec,
             /* only the labels that pass the where filters on this axis */
             for (size_t v = 0; v < a->n_values && !rc; v++) {
                 int keep = 1;
-                for (size_t w = 0; w < spec->n_where; w++)
-                    if (!strcmp(spec->where[w].axis, a->name) &&
-                        strcmp(spec->where[w].label, a->values[v].label))
+                for (size_t w = 0; w < n_where; w++)
+                    if (!strcmp(where[w].axis, a->name) &&
+                        strcmp(where[w].label, a->values[v].label))
                         keep = 0;
                 const char *l = a->values[v].label;
                 if (keep) rc = rb_agg_seed_labels(agg, d, &l, 1, err);
@@ -78,13 +72,26 @@ int rb_table_aggregate(json_object *records, const rb_table_spec *spec,
         }
     }
     if (!rc)
-        rc = rb_agg_add(agg, records, spec->metric ? spec->metric : "ppl", spec->where,
-                        spec->n_where, err);
+        rc = rb_agg_add(agg, records, metric ? metric : "ppl", where,
+                        n_where, err);
     /* without a config, numeric labels go in numeric order (first-seen order depends
        on which parallel run finished first) */
     for (size_t d = 0; d < n && !rc && !cfg; d++) rb_agg_sort_numeric(agg, d);
     if (rc) rb_agg_free(agg);
     return rc;
+}
+
+int rb_table_aggregate(json_object *records, const rb_table_spec *spec,
+                       const rb_sweep_config *cfg, rb_agg *agg, rb_error *err) {
+    const char *axes[3];
+    size_t n = 0;
+    if (!spec->rows || !spec->cols)
+        return rb_error_set(err, RB_EINVAL, "a table needs a rows axis and a cols axis");
+    if (spec->split) axes[n++] = spec->split;
+    axes[n++] = spec->rows;
+    axes[n++] = spec->cols;
+    return rb_agg_collect(records, axes, n, spec->metric, spec->where, spec->n_where, cfg, agg,
+                          err);
 }
 
 static void md_cell(rb_buf *b, const char *s) {

@@ -26,6 +26,13 @@ typedef struct rb_table_spec {
     const char *title;   /* NULL: none; else a "## title" line first */
 } rb_table_spec;
 
+/* Aggregates records (an array) over the n axes (labels from cfg in config
+ * order, filtered by where; without cfg, numeric labels sorted) into agg:
+ * the shared core of tables and plots.  metric NULL means "ppl". */
+int rb_agg_collect(json_object *records, const char *const *axes, size_t n, const char *metric,
+                   const rb_where *where, size_t n_where, const rb_sweep_config *cfg, rb_agg *agg,
+                   rb_error *err);
+
 /* Aggregates records (an array) for spec.  Dims: [split,] rows, cols.  With
  * cfg, the labels follow the config's order (and every configured label
  * appears, so unfinished sweeps show "—"); without, an axis whose labels are
