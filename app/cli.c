@@ -187,3 +187,17 @@ json_object *rb_cli_quant_spec_json(const rb_quant_spec *s, int is_static, int w
     if (with_static) json_object_object_add(o, "static", json_object_new_boolean(is_static));
     return o;
 }
+
+int rb_cli_add_where(rb_where *where, size_t *n, size_t cap, char *text) {
+    rb_error err = {0};
+    if (*n == cap) {
+        fprintf(stderr, "error: at most %zu --where\n", cap);
+        return 1;
+    }
+    if (rb_where_parse(text, &where[*n], &err)) {
+        fprintf(stderr, "error: %s\n", err.msg);
+        return 1;
+    }
+    (*n)++;
+    return 0;
+}

@@ -13,6 +13,7 @@
 #include "core/model.h"
 #include "core/quant.h"
 #include "core/tokenizer.h"
+#include "eval/records.h"
 #include "methods/method.h"
 
 typedef struct rb_cli_model {
@@ -49,6 +50,11 @@ typedef struct rb_cli_progress_state {
     double last;
 } rb_cli_progress_state;
 void rb_cli_progress(void *state, size_t done, size_t total, double seconds);
+
+/* Parses one --where AXIS=LABEL (in place: text must outlive where) into
+ * where[*n] (capacity cap) and counts it; prints the error and returns
+ * nonzero when it is malformed or there are too many. */
+int rb_cli_add_where(rb_where *where, size_t *n, size_t cap, char *text);
 
 /* Re-executes the program with OPENBLAS_CORETYPE=SkylakeX when the CPU has
  * AVX-512 and no core type was chosen (see app/blas_kernels.c). */

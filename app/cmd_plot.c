@@ -80,14 +80,7 @@ int rb_cmd_plot(int argc, char **argv) {
         case 's': series = optarg; break;
         case 'm': metric = optarg; break;
         case 'w':
-            if (n_where == MAX_WHERE) {
-                fprintf(stderr, "error: at most %d --where\n", MAX_WHERE);
-                return 2;
-            }
-            if (rb_where_parse(optarg, &where[n_where++], &err)) {
-                fprintf(stderr, "error: %s\n", err.msg);
-                return 2;
-            }
+            if (rb_cli_add_where(where, &n_where, MAX_WHERE, optarg)) return 2;
             break;
         case 'y': logy = 1; break;
         case 'X': logx = 1; break;
