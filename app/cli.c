@@ -86,7 +86,8 @@ void rb_cli_progress(void *state, size_t done, size_t total, double seconds) {
     rb_cli_progress_state *p = state;
     if (done != total && seconds - p->last < 2.0) return;
     p->last = seconds;
-    fprintf(stderr, "%s: window %zu/%zu, %.1f s\n", p->label, done, total, seconds);
+    fprintf(stderr, "%s: %s %zu/%zu, %.1f s\n", p->label, p->unit ? p->unit : "window", done,
+            total, seconds);
 }
 
 /* ---- flags shared by eval and stats ----------------------------------------- */

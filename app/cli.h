@@ -48,6 +48,7 @@ int rb_cli_fail(const rb_error *err);
 typedef struct rb_cli_progress_state {
     const char *label;
     double last;
+    const char *unit; /* "item", ...; NULL = "window" */
 } rb_cli_progress_state;
 void rb_cli_progress(void *state, size_t done, size_t total, double seconds);
 

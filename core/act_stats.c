@@ -52,7 +52,7 @@ int rb_act_absmax_collect(const rb_model *m, const rb_calib *calib, const rb_hoo
     out->max = calloc((size_t)(c->n_layers + 1) * RB_ACT_POINT_COUNT * out->stride, sizeof(float));
     if (!out->max) return rb_error_set(err, RB_ENOMEM, "out of memory for activation statistics");
     collect_ctx cc = {out, inner};
-    rb_hooks h = {&cc, collect, pass_qkv, pass_weight};
+    rb_hooks h = {.ctx = &cc, .activation = collect, .qkv = pass_qkv, .weight = pass_weight};
     int rc = rb_calib_forward(m, calib, &h, err);
     if (rc) rb_act_absmax_free(out);
     return rc;

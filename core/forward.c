@@ -69,12 +69,48 @@ static void dense_rows(float *x, size_t rows, int n, const float *W, float *tmp)
     memcpy(x, tmp, sizeof(float) * rows * (size_t)n);
 }
 
+/* Segments must tile [0, T) in order; a prefix is the beginning of an earlier
+ * segment that has no prefix itself (so its positions are 0..prefix_len-1). */
+static int check_segments(const rb_segment *seg, int n_seg, int T, rb_error *err) {
+    int next = 0;
+    for (int i = 0; i < n_seg; i++) {
+        const rb_segment *s = &seg[i];
+        if (s->start != next || s->len < 1 || s->start + s->len > T)
+            return rb_error_set(err, RB_EINVAL,
+                                "segment %d [%d, +%d) does not continue the tiling of the %d-token "
+                                "window at %d",
+                                i, s->start, s->len, T, next);
+        next += s->len;
+        if (s->prefix_len == 0) continue;
+        int ok = 0;
+        for (int j = 0; j < i && !ok; j++)
+            ok = seg[j].prefix_len == 0 && seg[j].start == s->prefix_start &&
+                 s->prefix_len > 0 && s->prefix_len <= seg[j].len;
+        if (!ok)
+            return rb_error_set(err, RB_EINVAL,
+                                "segment %d: prefix [%d, +%d) is not the beginning of an earlier "
+                                "segment without a prefix",
+                                i, s->prefix_start, s->prefix_len);
+    }
+    if (next != T)
+        return rb_error_set(err, RB_EINVAL, "segments cover %d of the window's %d tokens", next, T);
+    return RB_OK;
+}
+
 int rb_forward(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T,
                const rb_hooks *hooks, rb_error *err) {
+    rb_segment whole = {0, T, 0, 0};
+    return rb_forward_segments(m, ws, tokens, T, &whole, 1, hooks, err);
+}
+
+int rb_forward_segments(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T,
+                        const rb_segment *seg, int n_seg, const rb_hooks *hooks, rb_error *err) {
     const rb_config *c = &m->cfg;
     if (T < 1 || T > ws->max_T)
         return rb_error_set(err, RB_EINVAL, "forward of %d tokens: window holds 1..%d", T,
                             ws->max_T);
+    int rc = check_segments(seg, n_seg, T, err);
+    if (rc) return rc;
     const int dim = c->dim, hid = c->hidden_dim, hd = c->head_dim;
     const int qdim = c->n_heads * hd, kvdim = c->n_kv_heads * hd;
     for (int t = 0; t < T; t++)
@@ -84,7 +120,6 @@ int rb_forward(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T
     for (int t = 0; t < T; t++)
         memcpy(ws->x + (size_t)t * dim, m->token_embedding + (size_t)tokens[t] * dim,
                sizeof(float) * dim);
-    int rc;
     for (int l = 0; l < c->n_layers; l++) {
         const rb_layer *L = &m->layers[l];
         rb_rmsnorm(ws->xb, ws->x, L->attn_norm, T, dim, c->norm_eps);
@@ -92,8 +127,13 @@ int rb_forward(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T
         rb_linear(ws->q, ws->xb, weight_of(hooks, l, RB_WQ, L->wq), T, dim, qdim);
         rb_linear(ws->k, ws->xb, weight_of(hooks, l, RB_WK, L->wk), T, dim, kvdim);
         rb_linear(ws->v, ws->xb, weight_of(hooks, l, RB_WV, L->wv), T, dim, kvdim);
-        rb_rope(ws->q, T, c->n_heads, hd, 0, ws->rope_cos, ws->rope_sin);
-        rb_rope(ws->k, T, c->n_kv_heads, hd, 0, ws->rope_cos, ws->rope_sin);
+        for (int i = 0; i < n_seg; i++) {
+            size_t r0 = (size_t)seg[i].start;
+            rb_rope(ws->q + r0 * qdim, seg[i].len, c->n_heads, hd, seg[i].prefix_len,
+                    ws->rope_cos, ws->rope_sin);
+            rb_rope(ws->k + r0 * kvdim, seg[i].len, c->n_kv_heads, hd, seg[i].prefix_len,
+                    ws->rope_cos, ws->rope_sin);
+        }
         if (m->online.qk_hadamard &&
             ((rc = rb_hadamard_apply(ws->q, (size_t)T * c->n_heads, hd, 1, err)) ||
              (rc = rb_hadamard_apply(ws->k, (size_t)T * c->n_kv_heads, hd, 1, err))))
@@ -107,8 +147,8 @@ int rb_forward(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T
         if (hooks && hooks->qkv &&
             (rc = hooks->qkv(hooks->ctx, l, ws->q, ws->k, ws->v, T, c, err)))
             return rb_error_prefix(err, "layer %d qkv: ", l);
-        rb_attention(ws->att, ws->q, ws->k, ws->v, T, c->n_heads, c->n_kv_heads, hd,
-                     ws->att_scratch, ws->threads);
+        rb_attention_segments(ws->att, ws->q, ws->k, ws->v, seg, n_seg, c->n_heads,
+                              c->n_kv_heads, hd, ws->att_scratch, ws->threads);
         if (m->online.o_head_hadamard &&
             (rc = rb_hadamard_apply(ws->att, (size_t)T, c->n_heads, hd, err)))
             return rb_error_prefix(err, "layer %d online head Hadamard: ", l);

@@ -24,6 +24,7 @@
 
 #include "core/error.h"
 #include "core/model.h"
+#include "kernels/ops.h" /* rb_segment */
 
 typedef enum rb_act_point {
     RB_ACT_QKV_IN,        /* input of wq, wk, wv   [T][dim] */
@@ -49,6 +50,11 @@ typedef struct rb_hooks {
      * model's); must not return NULL. layer == n_layers means the classifier
      * (id is then RB_LINEAR_COUNT). */
     const float *(*weight)(void *ctx, int layer, rb_linear_id id, const float *w);
+    /* Nonzero when a hook's result for a row depends on the other rows of
+     * the window (dynamic per-tensor scales): then packed windows
+     * (rb_forward_segments) do not reproduce separate windows, and callers
+     * that pack must not. */
+    int window_dependent;
 } rb_hooks;
 
 /* Buffers for windows of up to max_T tokens; owned, freed by
@@ -69,5 +75,15 @@ void rb_workspace_free(rb_workspace *ws);
  * through with the layer prefixed. */
 int rb_forward(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T,
                const rb_hooks *hooks, rb_error *err);
+
+/* rb_forward of a packed window (kernels/ops.h rb_segment): the segments tile
+ * [0, T) in order; a segment's prefix is the beginning of an earlier segment
+ * that has no prefix.  Each segment's rows of ws->logits equal rb_forward of
+ * [its prefix, its tokens] alone when the hooks treat rows independently
+ * (per-token or static quantizers; see rb_hooks.window_dependent).  RoPE
+ * positions reach prefix_len + len - 1 < ws->max_T.  Bad tilings are
+ * RB_EINVAL. */
+int rb_forward_segments(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T,
+                        const rb_segment *seg, int n_seg, const rb_hooks *hooks, rb_error *err);
 
 #endif

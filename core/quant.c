@@ -162,6 +162,11 @@ void rb_quant_hooks(rb_quant_config *q, rb_hooks *h) {
     h->ctx = q;
     h->activation = quant_activation;
     h->qkv = quant_kv;
+    /* a dynamic per-tensor scale is taken over every row of the window */
+    int mixed = rb_quant_config_mixed(q);
+    h->window_dependent =
+        ((q->a.bits < RB_QUANT_OFF || mixed) && !q->a_static && q->a.gran == RB_GRAN_TENSOR) ||
+        ((q->kv.bits < RB_QUANT_OFF || mixed) && !q->kv_static && q->kv.gran == RB_GRAN_TENSOR);
 }
 
 /* ---- static calibration ------------------------------------------------ */
@@ -238,7 +243,7 @@ int rb_quant_calibrate(rb_quant_config *q, const rb_model *m, const rb_calib *ca
     if (!rc) {
         for (size_t i = 0; i < na; i++) s.act.lo[i] = 0, s.act.hi[i] = 0;
         for (size_t i = 0; i < nk; i++) s.kv.lo[i] = 0, s.kv.hi[i] = 0;
-        rb_hooks h = {&s, log_activation, log_kv, NULL};
+        rb_hooks h = {.ctx = &s, .activation = log_activation, .qkv = log_kv};
         rc = rb_calib_forward(m, calib, &h, err);
     }
     if (!rc) {

@@ -20,6 +20,22 @@ static const rb_data_entry entries[] = {
      "037cb335abb25d1fa9e8ecae30ed2a3a8ace9302862ebcdc05d51a6bbb10c312", NULL},
     {"llama2", RB_DATA_TOKENIZER, "models/llama2-tokenizer/tokenizer.bin",
      "50a52ef822ee9e83de5ce9d0be0a025a773d019437f58b5ff9dcafb063ece361", NULL},
+    {"hellaswag", RB_DATA_ZEROSHOT, "datasets/hellaswag/hellaswag_val_full.txt",
+     "d572539320eb2050e858ca34b495bbe2103e3b3f1391a9c3bcdf215b0bb93bd1", NULL},
+    {"piqa", RB_DATA_ZEROSHOT, "datasets/piqa/valid.jsonl",
+     "93503cc97c679e459b065c3d13e848282e44b2a25213985bed3e5d458abef72d", NULL},
+    {"arc_easy", RB_DATA_ZEROSHOT, "datasets/arc_easy/ARC-Easy-test.jsonl",
+     "c9757629cb775832c3c67b4aa1425e3eda01708a2b02fa229b0c3ed1bcb70fe1", NULL},
+    {"arc_challenge", RB_DATA_ZEROSHOT, "datasets/arc_challenge/ARC-Challenge-test.jsonl",
+     "c0e7635ee91b9ca47bf388f1f6cd5140fda083a71dccda44de72c364645df3f3", NULL},
+    {"openbookqa", RB_DATA_ZEROSHOT, "datasets/openbookqa/test.jsonl",
+     "feb2bd9bfa6161dca4c44ce90e51e8cdada83eb5061407fcdc5005e44aaf2313", NULL},
+    {"boolq", RB_DATA_ZEROSHOT, "datasets/boolq/dev.jsonl",
+     "ebc29ea3808c5c611672384b3de56e83349fe38fc1fe876fd29b674d81d0a80a", NULL},
+    {"winogrande", RB_DATA_ZEROSHOT, "datasets/winogrande/dev.jsonl",
+     "1aeac79cf46a3dcbe59a71ca7e5372a1490cde2b4ae2387dc56f00378104d2e8", NULL},
+    {"lambada", RB_DATA_ZEROSHOT, "datasets/lambada/lambada_test.jsonl",
+     "4aa8d02cd17c719165fc8a7887fddd641f43fcafa4b1c806ca8abc31fabdb226", NULL},
 };
 
 static int is_dir(const char *p) {
@@ -87,7 +103,10 @@ int rb_data_resolve(const char *name_or_path, rb_data_kind kind, const char *exp
         rb_data_names(kind, names, sizeof names);
         return rb_error_set(err, RB_EINVAL, "%s: no such file, and not a known %s name (%s)",
                             name_or_path,
-                            kind == RB_DATA_CORPUS ? "corpus" : kind == RB_DATA_MODEL ? "model" : "tokenizer",
+                            kind == RB_DATA_CORPUS     ? "corpus"
+                            : kind == RB_DATA_MODEL    ? "model"
+                            : kind == RB_DATA_ZEROSHOT ? "zero-shot task"
+                                                       : "tokenizer",
                             names);
     }
     char dir[1024];

@@ -14,7 +14,10 @@
 
 #include "core/error.h"
 
-typedef enum rb_data_kind { RB_DATA_CORPUS, RB_DATA_MODEL, RB_DATA_TOKENIZER } rb_data_kind;
+/* RB_DATA_ZEROSHOT: multiple-choice task files scored by eval/zeroshot.h. */
+typedef enum rb_data_kind {
+    RB_DATA_CORPUS, RB_DATA_MODEL, RB_DATA_TOKENIZER, RB_DATA_ZEROSHOT
+} rb_data_kind;
 
 typedef struct rb_data_entry {
     const char *name;      /* "wikitext2", "stories260K", ... */

@@ -121,7 +121,7 @@ int rb_outliers_collect(const rb_model *m, const rb_calib *calib, const rb_hooks
     int rc = rb_outliers_init(out, &m->cfg, err);
     if (rc) return rc;
     collect_ctx cc = {out, inner};
-    rb_hooks h = {&cc, on_act, on_qkv, on_weight};
+    rb_hooks h = {.ctx = &cc, .activation = on_act, .qkv = on_qkv, .weight = on_weight};
     return rb_calib_forward(m, calib, &h, err);
 }
 

@@ -1,4 +1,4 @@
-/* Causal GQA attention, one (head) per OpenMP task.  Per head, K and V of its
+/* Causal GQA attention, one (segment, head) per OpenMP task.  Per head, K and V of its
  * kv head are transposed to [head_dim][T] so that both the score loop
  * (axpy over keys) and the output loop (dot over keys) run along contiguous
  * memory and vectorise for any head_dim. */
@@ -22,21 +22,28 @@ size_t rb_attention_scratch_floats(int T, int head_dim) {
     return (size_t)padded(T) * (2 * (size_t)head_dim + 1);
 }
 
+/* One head of one segment: queries rows [start, start+len) of q, keys and
+ * values the segment's prefix rows [pre, pre+pre_len) followed by its own rows
+ * up to the query (causal).  Keys are gathered into kt/vt [hd][padded(n_keys)]
+ * in that order, so a segment is computed exactly like a window holding its
+ * prefix and its own tokens alone. */
 RB_MULTIVERSION
-static void attention_head(float *out, const float *q, const float *k, const float *v, int T,
-                           int qdim, int kvdim, int hd, float *kt, float *vt, float *s) {
-    const int Tp = padded(T);
+static void attention_head(float *out, const float *q, const float *k, const float *v,
+                           const rb_segment *sg, int qdim, int kvdim, int hd, float *kt,
+                           float *vt, float *s) {
+    const int nk = sg->prefix_len + sg->len, Tp = padded(nk);
     for (int e = 0; e < hd; e++) {
-        for (int j = 0; j < T; j++) {
-            kt[(size_t)e * Tp + j] = k[(size_t)j * kvdim + e];
-            vt[(size_t)e * Tp + j] = v[(size_t)j * kvdim + e];
+        for (int j = 0; j < nk; j++) {
+            int row = j < sg->prefix_len ? sg->prefix_start + j : sg->start + j - sg->prefix_len;
+            kt[(size_t)e * Tp + j] = k[(size_t)row * kvdim + e];
+            vt[(size_t)e * Tp + j] = v[(size_t)row * kvdim + e];
         }
-        for (int j = T; j < Tp; j++) kt[(size_t)e * Tp + j] = vt[(size_t)e * Tp + j] = 0.0f;
+        for (int j = nk; j < Tp; j++) kt[(size_t)e * Tp + j] = vt[(size_t)e * Tp + j] = 0.0f;
     }
     const float scale = 1.0f / sqrtf((float)hd);
-    for (int i = 0; i < T; i++) {
-        const float *qi = q + (size_t)i * qdim;
-        int n = i + 1;
+    for (int i = 0; i < sg->len; i++) {
+        const float *qi = q + (size_t)(sg->start + i) * qdim;
+        int n = sg->prefix_len + i + 1;
         for (int j0 = 0; j0 < n; j0 += KB) {
             float acc[KB] = {0};
             for (int e = 0; e < hd; e++) {
@@ -57,7 +64,7 @@ static void attention_head(float *out, const float *q, const float *k, const flo
             sum += s[j];
         }
         float inv = 1.0f / sum;
-        float *oi = out + (size_t)i * qdim;
+        float *oi = out + (size_t)(sg->start + i) * qdim;
         for (int e = 0; e < hd; e++) {
             const float *vr = vt + (size_t)e * Tp;
             float acc = 0;
@@ -68,16 +75,28 @@ static void attention_head(float *out, const float *q, const float *k, const flo
     }
 }
 
+void rb_attention_segments(float *out, const float *q, const float *k, const float *v,
+                           const rb_segment *seg, int n_seg, int n_heads, int n_kv_heads, int hd,
+                           float *scratch, int threads) {
+    int qdim = n_heads * hd, kvdim = n_kv_heads * hd, group = n_heads / n_kv_heads;
+    int max_keys = 0;
+    for (int i = 0; i < n_seg; i++)
+        if (seg[i].prefix_len + seg[i].len > max_keys) max_keys = seg[i].prefix_len + seg[i].len;
+    size_t per = rb_attention_scratch_floats(max_keys, hd);
+    long tasks = (long)n_seg * n_heads;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (long task = 0; task < tasks; task++) {
+        float *kt = scratch + per * (size_t)omp_get_thread_num();
+        const rb_segment *sg = &seg[task / n_heads];
+        int h = (int)(task % n_heads), g = h / group, Tp = padded(sg->prefix_len + sg->len);
+        attention_head(out + (size_t)h * hd, q + (size_t)h * hd, k + (size_t)g * hd,
+                       v + (size_t)g * hd, sg, qdim, kvdim, hd, kt, kt + (size_t)hd * Tp,
+                       kt + 2 * (size_t)hd * Tp);
+    }
+}
+
 void rb_attention(float *out, const float *q, const float *k, const float *v, int T,
                   int n_heads, int n_kv_heads, int hd, float *scratch, int threads) {
-    int qdim = n_heads * hd, kvdim = n_kv_heads * hd, group = n_heads / n_kv_heads;
-    size_t per = rb_attention_scratch_floats(T, hd);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (int h = 0; h < n_heads; h++) {
-        float *kt = scratch + per * (size_t)omp_get_thread_num();
-        int g = h / group;
-        attention_head(out + (size_t)h * hd, q + (size_t)h * hd, k + (size_t)g * hd,
-                       v + (size_t)g * hd, T, qdim, kvdim, hd, kt, kt + (size_t)hd * padded(T),
-                       kt + 2 * (size_t)hd * padded(T));
-    }
+    rb_segment whole = {0, T, 0, 0};
+    rb_attention_segments(out, q, k, v, &whole, 1, n_heads, n_kv_heads, hd, scratch, threads);
 }

@@ -35,6 +35,28 @@ void rb_attention(float *out, const float *q, const float *k, const float *v, in
 void rb_attention_ref(float *out, const float *q, const float *k, const float *v, int T,
                       int n_heads, int n_kv_heads, int head_dim);
 
+/* A packed window holds several sequences that may share a prefix (zero-shot
+ * scoring: one context, then each choice's continuation).  Segment tokens
+ * [start, start+len) of the window see the prefix rows [prefix_start,
+ * prefix_start+prefix_len) (which precede start) and then their own rows,
+ * causally; token start+i sits at position prefix_len+i.  A plain window is
+ * the one segment {0, T, 0, 0}. */
+typedef struct rb_segment {
+    int start, len;
+    int prefix_start, prefix_len;
+} rb_segment;
+
+/* rb_attention over segments: rows outside every segment are not written.
+ * scratch: rb_attention_scratch_floats(max over segments of prefix_len+len,
+ * hd) floats per thread × threads.  Each segment's output equals
+ * rb_attention of a window holding its prefix and its own tokens. */
+void rb_attention_segments(float *out, const float *q, const float *k, const float *v,
+                           const rb_segment *seg, int n_seg, int n_heads, int n_kv_heads,
+                           int head_dim, float *scratch, int threads);
+void rb_attention_segments_ref(float *out, const float *q, const float *k, const float *v,
+                               const rb_segment *seg, int n_seg, int n_heads, int n_kv_heads,
+                               int head_dim);
+
 /* Row-wise negative log-likelihood of target[r] under softmax(logits[r]):
  * nll[r] = logsumexp(logits[r]) - logits[r][target[r]], accumulated in double. */
 void rb_nll_rows(double *nll, const float *logits, const int32_t *target, int rows, int cols);

@@ -32,30 +32,46 @@ void rb_rope_ref(float *x, int T, int n_heads, int head_dim, int pos0, float the
             }
 }
 
-void rb_attention_ref(float *out, const float *q, const float *k, const float *v, int T,
-                      int n_heads, int n_kv_heads, int hd) {
+void rb_attention_segments_ref(float *out, const float *q, const float *k, const float *v,
+                               const rb_segment *seg, int n_seg, int n_heads, int n_kv_heads,
+                               int hd) {
     int qdim = n_heads * hd, kvdim = n_kv_heads * hd, group = n_heads / n_kv_heads;
-    double *s = malloc(sizeof(double) * (size_t)T);
-    for (int h = 0; h < n_heads; h++) {
-        int g = h / group;
-        for (int i = 0; i < T; i++) {
-            double mx = -INFINITY, sum = 0;
-            for (int j = 0; j <= i; j++) {
-                double d = 0;
-                for (int e = 0; e < hd; e++)
-                    d += (double)q[(size_t)i * qdim + h * hd + e] * k[(size_t)j * kvdim + g * hd + e];
-                s[j] = d / sqrt((double)hd);
-                if (s[j] > mx) mx = s[j];
-            }
-            for (int j = 0; j <= i; j++) sum += (s[j] = exp(s[j] - mx));
-            for (int e = 0; e < hd; e++) {
-                double o = 0;
-                for (int j = 0; j <= i; j++) o += s[j] * v[(size_t)j * kvdim + g * hd + e];
-                out[(size_t)i * qdim + h * hd + e] = (float)(o / sum);
+    for (int si = 0; si < n_seg; si++) {
+        const rb_segment *sg = &seg[si];
+        int nk = sg->prefix_len + sg->len;
+        double *s = malloc(sizeof(double) * (size_t)nk);
+        for (int h = 0; h < n_heads; h++) {
+            int g = h / group;
+            for (int i = 0; i < sg->len; i++) {
+                int qi = sg->start + i, n = sg->prefix_len + i + 1;
+                double mx = -INFINITY, sum = 0;
+                for (int j = 0; j < n; j++) {
+                    int kj = j < sg->prefix_len ? sg->prefix_start + j : sg->start + j - sg->prefix_len;
+                    double d = 0;
+                    for (int e = 0; e < hd; e++)
+                        d += (double)q[(size_t)qi * qdim + h * hd + e] * k[(size_t)kj * kvdim + g * hd + e];
+                    s[j] = d / sqrt((double)hd);
+                    if (s[j] > mx) mx = s[j];
+                }
+                for (int j = 0; j < n; j++) sum += (s[j] = exp(s[j] - mx));
+                for (int e = 0; e < hd; e++) {
+                    double o = 0;
+                    for (int j = 0; j < n; j++) {
+                        int kj = j < sg->prefix_len ? sg->prefix_start + j : sg->start + j - sg->prefix_len;
+                        o += s[j] * v[(size_t)kj * kvdim + g * hd + e];
+                    }
+                    out[(size_t)qi * qdim + h * hd + e] = (float)(o / sum);
+                }
             }
         }
+        free(s);
     }
-    free(s);
+}
+
+void rb_attention_ref(float *out, const float *q, const float *k, const float *v, int T,
+                      int n_heads, int n_kv_heads, int hd) {
+    rb_segment whole = {0, T, 0, 0};
+    rb_attention_segments_ref(out, q, k, v, &whole, 1, n_heads, n_kv_heads, hd);
 }
 
 void rb_nll_rows_ref(double *nll, const float *logits, const int32_t *target, int rows, int cols) {

@@ -62,7 +62,7 @@ static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
         collect_ctx cc = {.layer = l};
         for (int p = 0; !rc && p < RB_ACT_CLASSIFIER_IN; p++)
             rc = rb_hessian_init(&cc.h[p], widths[p], err);
-        rb_hooks hooks = {&cc, collect, NULL, NULL};
+        rb_hooks hooks = {.ctx = &cc, .activation = collect};
         for (int w = 0; !rc && w < cal->n_windows; w++) {
             rc = rb_forward(m, &ws, cal->tokens + (size_t)w * cal->window, cal->window, &hooks, err);
             if (rc == STOP_AFTER_LAYER) rc = RB_OK;

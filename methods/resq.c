@@ -156,7 +156,7 @@ int rb_resq_collect(const rb_model *m, const rb_calib *calib, int want_down, rb_
         return rb_error_set(err, RB_ENOMEM, "out of memory for the resq covariances");
     }
     collect_state s = {out, NULL, 0};
-    rb_hooks h = {&s, collect_act, collect_qkv, NULL};
+    rb_hooks h = {.ctx = &s, .activation = collect_act, .qkv = collect_qkv};
     int rc = rb_calib_forward(m, calib, &h, err);
     free(s.buf);
     if (rc) {

@@ -94,6 +94,44 @@ Test(forward, rejects_bad_windows_and_tokens) {
     rb_model_free(m);
 }
 
+/* A packed window (shared prefixes, independent sequences) gives every
+ * segment the logits of a plain forward of [its prefix, its tokens]. */
+Test(forward, packed_segments_equal_separate_windows) {
+    rb_model *m = synth(24, 40, 2, 6, 2, 50, 0, 21);
+    rb_segment seg[] = {{0, 11, 0, 0}, {11, 5, 0, 11}, {16, 1, 0, 11}, {17, 9, 0, 0},
+                        {26, 4, 17, 3}, {30, 7, 0, 11}};
+    int n_seg = 6, T = 37, V = 50;
+    int32_t tok[37];
+    random_tokens(tok, T, V, 22);
+    rb_workspace ws, one;
+    rb_error err;
+    cr_assert_eq(rb_workspace_init(&ws, &m->cfg, 64, &err), RB_OK);
+    cr_assert_eq(rb_workspace_init(&one, &m->cfg, 64, &err), RB_OK);
+    cr_assert_eq(rb_forward_segments(m, &ws, tok, T, seg, n_seg, NULL, &err), RB_OK, "%s",
+                 err.msg);
+    for (int s = 0; s < n_seg; s++) {
+        int P = seg[s].prefix_len, L = seg[s].len;
+        int32_t w[64];
+        memcpy(w, tok + seg[s].prefix_start, sizeof(int32_t) * (size_t)P);
+        memcpy(w + P, tok + seg[s].start, sizeof(int32_t) * (size_t)L);
+        cr_assert_eq(rb_forward(m, &one, w, P + L, NULL, &err), RB_OK);
+        float d = rb_test_rel_maxdiff(ws.logits + (size_t)seg[s].start * V,
+                                      one.logits + (size_t)P * V, (size_t)L * V, 1e-3);
+        cr_expect_lt(d, 1e-5, "segment %d: %g", s, d);
+    }
+    /* bad tilings are errors */
+    rb_segment gap[] = {{0, 5, 0, 0}, {6, 3, 0, 0}};
+    cr_expect_eq(rb_forward_segments(m, &ws, tok, 9, gap, 2, NULL, &err), RB_EINVAL);
+    rb_segment bad_prefix[] = {{0, 5, 0, 0}, {5, 3, 1, 2}};
+    cr_expect_eq(rb_forward_segments(m, &ws, tok, 8, bad_prefix, 2, NULL, &err), RB_EINVAL);
+    cr_expect(strstr(err.msg, "prefix") != NULL, "%s", err.msg);
+    rb_segment long_prefix[] = {{0, 5, 0, 0}, {5, 3, 0, 6}};
+    cr_expect_eq(rb_forward_segments(m, &ws, tok, 8, long_prefix, 2, NULL, &err), RB_EINVAL);
+    rb_workspace_free(&ws);
+    rb_workspace_free(&one);
+    rb_model_free(m);
+}
+
 /* Hooks that only count calls: must leave the result bit-identical. */
 typedef struct hook_log {
     int act[RB_ACT_POINT_COUNT], qkv, weight;
@@ -139,7 +177,7 @@ Test(forward, hooks_are_called_at_every_point_and_identity_is_exact) {
     cr_assert_eq(rb_forward(m, &ws, tok, T, NULL, &err), RB_OK);
     memcpy(plain, ws.logits, sizeof(float) * n);
     hook_log log = {.zero_point = -1};
-    rb_hooks h = {&log, count_act, count_qkv, count_weight};
+    rb_hooks h = {.ctx = &log, .activation = count_act, .qkv = count_qkv, .weight = count_weight};
     cr_assert_eq(rb_forward(m, &ws, tok, T, &h, &err), RB_OK);
     cr_expect_eq(memcmp(plain, ws.logits, sizeof(float) * n), 0, "identity hooks changed logits");
     for (int p = 0; p < RB_ACT_CLASSIFIER_IN; p++) cr_expect_eq(log.act[p], 3, "point %d", p);
@@ -148,10 +186,10 @@ Test(forward, hooks_are_called_at_every_point_and_identity_is_exact) {
     cr_expect_eq(log.weight, 3 * 7 + 1);
     /* a hook that zeroes every down_proj input removes the FFN's contribution */
     hook_log zero = {.zero_point = RB_ACT_DOWN_IN};
-    rb_hooks hz = {&zero, count_act, NULL, NULL};
+    rb_hooks hz = {.ctx = &zero, .activation = count_act};
     cr_assert_eq(rb_forward(m, &ws, tok, T, &hz, &err), RB_OK);
     cr_expect_neq(memcmp(plain, ws.logits, sizeof(float) * n), 0);
-    rb_hooks hf = {NULL, failing_act, NULL, NULL};
+    rb_hooks hf = {.activation = failing_act};
     cr_expect_eq(rb_forward(m, &ws, tok, T, &hf, &err), RB_ENUMERIC);
     cr_expect(strstr(err.msg, "layer 1 down_in: boom") != NULL, "%s", err.msg);
     free(plain);

@@ -270,7 +270,7 @@ Test(resq, high_channels_carry_the_top_eigenvalues) {
     int kvdim = c->n_kv_heads * c->head_dim;
     energy e = {c, calloc((size_t)c->dim, sizeof(double)),
                 calloc((size_t)c->n_layers * kvdim, sizeof(double))};
-    rb_hooks h = {&e, energy_act, energy_qkv, NULL};
+    rb_hooks h = {.ctx = &e, .activation = energy_act, .qkv = energy_qkv};
     cr_assert_eq(rb_calib_forward(m, &calib, &h, &err), RB_OK);
     double n_vec = 2.0 * c->n_layers * cov.n_tokens, high = 0, total = 0;
     for (int j = 0; j < c->dim; j++) {

@@ -220,7 +220,7 @@ Test(stats, collect_matches_a_direct_capture) {
     rb_outliers o, o2;
     cr_assert_eq(rb_outliers_collect(m, &calib, NULL, &o, &err), RB_OK, "%s", err.msg);
     capture *cap = calloc(1, sizeof *cap);
-    rb_hooks h = {cap, cap_act, cap_qkv, NULL};
+    rb_hooks h = {.ctx = cap, .activation = cap_act, .qkv = cap_qkv};
     cr_assert_eq(rb_calib_forward(m, &calib, &h, &err), RB_OK);
     for (int l = 0; l <= c.n_layers; l++)
         for (int p = 0; p < RB_OUTLIER_POINT_COUNT; p++) {

@@ -1,0 +1,409 @@
+#include "eval/zeroshot.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/io.h"
+#include "kernels/ops.h"
+
+void rb_zs_task_free(rb_zs_task *t) {
+    if (!t) return;
+    for (size_t i = 0; i < t->n_items; i++) {
+        free(t->items[i].context);
+        for (int c = 0; c < t->items[i].n_choices; c++) free(t->items[i].choices[c]);
+    }
+    free(t->items);
+    memset(t, 0, sizeof *t);
+}
+
+double rb_zs_stderr(double p, size_t n) {
+    if (n < 2) return 0.0;
+    return sqrt(p * (1.0 - p) / (double)(n - 1));
+}
+
+int rb_zs_argmax(const double *score, const double *len, int n) {
+    int best = 0;
+    double bv = 0;
+    for (int i = 0; i < n; i++) {
+        double v = len ? score[i] / len[i] : score[i];
+        if (i == 0 || v > bv) {
+            best = i;
+            bv = v;
+        }
+    }
+    return best;
+}
+
+/* ---- scoring ---------------------------------------------------------------- */
+
+int rb_zs_encode(const rb_tokenizer *tok, const char *context, const char *cont_text,
+                 int32_t **tokens, size_t *n, size_t *n_cont, rb_error *err) {
+    size_t lc = strlen(context), lk = strlen(cont_text);
+    /* move the context's trailing whitespace onto the continuation */
+    size_t ctx_len = lc;
+    while (ctx_len && (context[ctx_len - 1] == ' ' || context[ctx_len - 1] == '\t' ||
+                       context[ctx_len - 1] == '\n' || context[ctx_len - 1] == '\r'))
+        ctx_len--;
+    char *whole_text = malloc(lc + lk + 1);
+    if (!whole_text) return rb_error_set(err, RB_ENOMEM, "out of memory");
+    memcpy(whole_text, context, lc);
+    memcpy(whole_text + lc, cont_text, lk + 1);
+    int32_t *ctx = NULL, *whole = NULL, *cont = NULL;
+    size_t nc = 0, nw = 0, nk = 0;
+    int rc = rb_tokenizer_encode(tok, context, ctx_len, 1, 0, &ctx, &nc, err);
+    if (!rc) rc = rb_tokenizer_encode(tok, whole_text, lc + lk, 1, 0, &whole, &nw, err);
+    free(whole_text);
+    if (rc) {
+        free(ctx);
+        free(whole);
+        return rc;
+    }
+    if (nw > nc) {
+        /* the input is ctx ++ whole[nc:] (lm-eval's context_enc +
+         * continuation_enc), so every choice shares the context's tokens */
+        memcpy(whole, ctx, sizeof(int32_t) * nc);
+        free(ctx);
+        *tokens = whole;
+        *n = nw;
+        *n_cont = nw - nc;
+        return RB_OK;
+    }
+    /* fallback: the continuation (with the moved whitespace) encoded alone,
+     * without BOS, its dummy-prefix token dropped when that is the bare " " */
+    free(whole);
+    size_t kl = lc - ctx_len + lk;
+    char *ktext = malloc(kl + 1);
+    if (!ktext) {
+        free(ctx);
+        return rb_error_set(err, RB_ENOMEM, "out of memory");
+    }
+    memcpy(ktext, context + ctx_len, lc - ctx_len);
+    memcpy(ktext + (lc - ctx_len), cont_text, lk + 1);
+    rc = rb_tokenizer_encode(tok, ktext, kl, 0, 0, &cont, &nk, err);
+    free(ktext);
+    if (rc) {
+        free(ctx);
+        return rc;
+    }
+    size_t skip = 0;
+    if (nk > 1) {
+        size_t pl = 0;
+        const char *piece = rb_tokenizer_piece(tok, cont[0], &pl);
+        if (pl == 1 && piece[0] == ' ') skip = 1;
+    }
+    if (nk - skip == 0) {
+        free(ctx);
+        free(cont);
+        return rb_error_set(err, RB_EINVAL, "continuation \"%.40s\" encodes to no tokens",
+                            cont_text);
+    }
+    int32_t *all = realloc(ctx, sizeof(int32_t) * (nc + nk - skip));
+    if (!all) {
+        free(ctx);
+        free(cont);
+        return rb_error_set(err, RB_ENOMEM, "out of memory");
+    }
+    memcpy(all + nc, cont + skip, sizeof(int32_t) * (nk - skip));
+    free(cont);
+    *tokens = all;
+    *n = nc + nk - skip;
+    *n_cont = nk - skip;
+    return RB_OK;
+}
+
+int rb_zs_logprob(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
+                  const int32_t *tokens, size_t n, size_t n_cont, int max_len, double *logprob,
+                  int *greedy, rb_error *err) {
+    if (max_len < 1 || max_len > ws->max_T) max_len = ws->max_T;
+    if (n < 2 || n_cont < 1 || n_cont > n - 1 || n_cont > (size_t)max_len)
+        return rb_error_set(err, RB_EINVAL,
+                            "continuation of %zu tokens in a sequence of %zu: must be 1..%zu and "
+                            "at most the window (%d)",
+                            n_cont, n, n ? n - 1 : 0, max_len);
+    /* the model sees tokens[start .. n-1): the last max_len before the final one */
+    size_t start = n - 1 > (size_t)max_len ? n - 1 - (size_t)max_len : 0;
+    int T = (int)(n - 1 - start);
+    int rc = rb_forward(m, ws, tokens + start, T, hooks, err);
+    if (rc) return rc;
+    int V = m->cfg.vocab_size;
+    size_t row0 = n - n_cont - 1 - start; /* row predicting tokens[n - n_cont] */
+    double s = 0;
+    int all = 1;
+    for (size_t j = 0; j < n_cont; j++) {
+        const float *r = ws->logits + (row0 + j) * (size_t)V;
+        double nll;
+        rb_nll_rows(&nll, r, tokens + n - n_cont + j, 1, V);
+        s -= nll;
+        for (int v = 0; v < V && all; v++) all = !(r[v] > r[tokens[n - n_cont + j]]);
+    }
+    if (!isfinite(s))
+        return rb_error_set(err, RB_ENUMERIC, "log-likelihood is not finite (NaN/Inf logits)");
+    if (greedy) *greedy = all;
+    *logprob = s;
+    return RB_OK;
+}
+
+/* The text pair of choice c: (context, delimiter + continuation). */
+static int choice_texts(const rb_zs_task *task, const rb_zs_item *item, int c, const char **ctx,
+                        char **cont, rb_error *err) {
+    const char *delimiter = task->delimiter ? task->delimiter : "";
+    int partial = task->kind == RB_ZS_PARTIAL; /* the choice is the context */
+    *ctx = partial ? item->choices[c] : item->context;
+    const char *tail = partial ? item->context : item->choices[c];
+    size_t dl = strlen(delimiter), cl = strlen(tail);
+    *cont = malloc(dl + cl + 1);
+    if (!*cont) return rb_error_set(err, RB_ENOMEM, "out of memory");
+    memcpy(*cont, delimiter, dl);
+    memcpy(*cont + dl, tail, cl + 1);
+    return RB_OK;
+}
+
+static size_t window_of(size_t n, int max_len) {
+    return n - 1 > (size_t)max_len ? (size_t)max_len : n - 1;
+}
+
+int rb_zs_score_item(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
+                     const rb_tokenizer *tok, const rb_zs_task *task, const rb_zs_item *item,
+                     int max_len, double *logprob, int *greedy, size_t *n_forwarded,
+                     rb_error *err) {
+    int rc = RB_OK;
+    for (int c = 0; c < item->n_choices && !rc; c++) {
+        const char *ctx;
+        char *cont;
+        if ((rc = choice_texts(task, item, c, &ctx, &cont, err))) break;
+        int32_t *toks = NULL;
+        size_t n = 0, nk = 0;
+        rc = rb_zs_encode(tok, ctx, cont, &toks, &n, &nk, err);
+        free(cont);
+        if (!rc)
+            rc = rb_zs_logprob(m, ws, hooks, toks, n, nk, max_len, &logprob[c],
+                               greedy ? &greedy[c] : NULL, err);
+        if (!rc && n_forwarded) *n_forwarded += window_of(n, max_len);
+        free(toks);
+        if (rc) rb_error_prefix(err, "choice %d: ", c);
+    }
+    return rc;
+}
+
+/* ---- packed scoring -----------------------------------------------------------
+ *
+ * Items are encoded, then laid out in a window of up to ws->max_T tokens as
+ * segments (kernels/ops.h rb_segment).  When every choice of an item has the
+ * same context tokens and no choice needs truncation, the item is one context
+ * segment followed by one segment per choice holding its continuation minus
+ * the last token, with the context as prefix: the context is forwarded once
+ * for all choices.  Otherwise (partial scoring, truncated windows) every
+ * choice is its own segment.  Either way each choice's log-probs come from
+ * exactly the rows a separate forward of its window would produce.  Hooks
+ * that are window dependent get one choice per forward. */
+
+typedef struct zs_choice {
+    int32_t *tokens; /* owned: the encoded window source [n] */
+    size_t n, n_cont;
+    int row0; /* row of the packed logits predicting the first continuation token */
+    int rest; /* row predicting continuation token 1 (rows rest + j - 1 for j ≥ 1) */
+} zs_choice;
+
+typedef struct zs_packer {
+    int32_t *tokens;  /* [max_T] */
+    rb_segment *seg;  /* [max_T] */
+    int T, n_seg;
+    zs_choice *ch;    /* [max_T]: choices waiting for the forward */
+    size_t *ch_item;  /* item index of each */
+    int *ch_index;    /* choice index of each */
+    int n_ch;
+} zs_packer;
+
+static int add_segment(zs_packer *p, const int32_t *tok, int len, int prefix_start,
+                       int prefix_len) {
+    memcpy(p->tokens + p->T, tok, sizeof(int32_t) * (size_t)len);
+    p->seg[p->n_seg++] = (rb_segment){p->T, len, prefix_start, prefix_len};
+    p->T += len;
+    return p->T - len;
+}
+
+/* Whether an item's choices can share one context segment: the same context
+ * tokens, no truncation; *need = the tokens it then takes. */
+static int can_share(const zs_choice *c, int n, int max_len, size_t *need) {
+    size_t P = c[0].n - c[0].n_cont;
+    *need = P;
+    for (int i = 0; i < n; i++) {
+        *need += c[i].n_cont - 1;
+        if (c[i].n - 1 > (size_t)max_len || c[i].n - c[i].n_cont != P ||
+            memcmp(c[i].tokens, c[0].tokens, sizeof(int32_t) * P) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static void queue_choice(zs_packer *p, const zs_choice *c, size_t item, int index) {
+    p->ch[p->n_ch] = *c;
+    p->ch_item[p->n_ch] = item;
+    p->ch_index[p->n_ch++] = index;
+}
+
+/* One segment for the context, one per choice with the context as prefix. */
+static void place_shared(zs_packer *p, zs_choice *c, int n, size_t item) {
+    size_t P = c[0].n - c[0].n_cont;
+    int cs = add_segment(p, c[0].tokens, (int)P, 0, 0);
+    for (int i = 0; i < n; i++) {
+        c[i].row0 = cs + (int)P - 1;
+        c[i].rest = c[i].n_cont > 1
+                        ? add_segment(p, c[i].tokens + P, (int)c[i].n_cont - 1, cs, (int)P)
+                        : -1;
+        queue_choice(p, &c[i], item, i);
+    }
+}
+
+/* The choice's own window (the last max_len tokens before its final one). */
+static void place_alone(zs_packer *p, zs_choice *c, size_t item, int index, int max_len) {
+    size_t w = window_of(c->n, max_len), start = c->n - 1 - w;
+    int s0 = add_segment(p, c->tokens + start, (int)w, 0, 0);
+    c->row0 = s0 + (int)(w - c->n_cont);
+    c->rest = c->row0 + 1;
+    queue_choice(p, c, item, index);
+}
+
+/* Forward of the pack, then each waiting choice's log-prob sum and greedy
+ * flag into lp / greedy [item][choice]; frees the choices' tokens. */
+static int flush(zs_packer *p, const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
+                 double (*lp)[RB_ZS_MAX_CHOICES], int (*greedy)[RB_ZS_MAX_CHOICES],
+                 rb_error *err) {
+    int rc = p->T ? rb_forward_segments(m, ws, p->tokens, p->T, p->seg, p->n_seg, hooks, err)
+                  : RB_OK;
+    const int V = m->cfg.vocab_size;
+    for (int k = 0; k < p->n_ch && !rc; k++) {
+        const zs_choice *c = &p->ch[k];
+        const int32_t *target = c->tokens + (c->n - c->n_cont);
+        double s = 0;
+        int all = 1;
+        for (size_t j = 0; j < c->n_cont; j++) {
+            int row = j == 0 ? c->row0 : c->rest + (int)j - 1;
+            const float *r = ws->logits + (size_t)row * V;
+            double nll;
+            rb_nll_rows(&nll, r, target + j, 1, V);
+            s -= nll;
+            for (int v = 0; v < V && all; v++) all = !(r[v] > r[target[j]]);
+        }
+        if (!isfinite(s))
+            rc = rb_error_set(err, RB_ENUMERIC,
+                              "item %zu choice %d: log-likelihood is not finite (NaN/Inf logits)",
+                              p->ch_item[k] + 1, p->ch_index[k]);
+        lp[p->ch_item[k]][p->ch_index[k]] = s;
+        greedy[p->ch_item[k]][p->ch_index[k]] = all;
+    }
+    for (int k = 0; k < p->n_ch; k++) free(p->ch[k].tokens);
+    p->T = p->n_seg = p->n_ch = 0;
+    return rc;
+}
+
+static void packer_free(zs_packer *p) {
+    for (int k = 0; k < p->n_ch; k++) free(p->ch[k].tokens);
+    free(p->tokens);
+    free(p->seg);
+    free(p->ch);
+    free(p->ch_item);
+    free(p->ch_index);
+}
+
+int rb_zeroshot(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
+                const rb_tokenizer *tok, const rb_zs_task *task, size_t limit, int max_len,
+                rb_progress_fn progress, void *progress_ctx, double (*per_item)[RB_ZS_MAX_CHOICES],
+                rb_zs_result *out, rb_error *err) {
+    size_t n = task->n_items;
+    if (limit && limit < n) n = limit;
+    if (n == 0) return rb_error_set(err, RB_EINVAL, "%s: no items to score", task->name);
+    if (max_len < 1 || max_len > ws->max_T) max_len = ws->max_T;
+    const int pack = !(hooks && hooks->window_dependent);
+    const size_t cap = (size_t)ws->max_T;
+    double t0 = rb_now();
+    zs_packer p = {0};
+    p.tokens = malloc(sizeof(int32_t) * cap);
+    p.seg = malloc(sizeof(rb_segment) * cap);
+    p.ch = malloc(sizeof(zs_choice) * cap);
+    p.ch_item = malloc(sizeof(size_t) * cap);
+    p.ch_index = malloc(sizeof(int) * cap);
+    double (*lp)[RB_ZS_MAX_CHOICES] = calloc(n, sizeof *lp);
+    int (*greedy)[RB_ZS_MAX_CHOICES] = calloc(n, sizeof *greedy);
+    int rc = !p.tokens || !p.seg || !p.ch || !p.ch_item || !p.ch_index || !lp || !greedy
+                 ? rb_error_set(err, RB_ENOMEM, "out of memory")
+                 : RB_OK;
+    size_t fwd = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const rb_zs_item *it = &task->items[i];
+        zs_choice c[RB_ZS_MAX_CHOICES] = {{0}};
+        for (int k = 0; k < it->n_choices && !rc; k++) {
+            const char *ctx;
+            char *cont;
+            rc = choice_texts(task, it, k, &ctx, &cont, err);
+            if (rc) break;
+            rc = rb_zs_encode(tok, ctx, cont, &c[k].tokens, &c[k].n, &c[k].n_cont, err);
+            free(cont);
+            if (!rc && (c[k].n < 2 || c[k].n_cont > (size_t)max_len))
+                rc = rb_error_set(err, RB_EINVAL,
+                                  "continuation of %zu tokens does not fit the %d-token window",
+                                  c[k].n_cont, max_len);
+            if (rc) rb_error_prefix(err, "%s item %zu choice %d: ", task->name, i + 1, k);
+        }
+        size_t need = 0;
+        int shared = !rc && pack && can_share(c, it->n_choices, max_len, &need) && need <= cap;
+        /* placement groups: the whole item when shared, else each choice */
+        int placed = 0;
+        for (int g = 0; g < (shared ? 1 : it->n_choices) && !rc; g++) {
+            if (!shared) need = window_of(c[g].n, max_len);
+            if (p.T + need > cap || p.n_ch + it->n_choices > (int)cap) {
+                rc = flush(&p, m, ws, hooks, lp, greedy, err);
+                if (!rc && progress) progress(progress_ctx, i, n, rb_now() - t0);
+                if (rc) break;
+            }
+            fwd += need;
+            if (shared) {
+                place_shared(&p, c, it->n_choices, i);
+                placed = it->n_choices;
+            } else {
+                place_alone(&p, &c[g], i, g, max_len);
+                placed = g + 1;
+                /* window-dependent hooks: every choice its own forward */
+                if (!pack) rc = flush(&p, m, ws, hooks, lp, greedy, err);
+            }
+        }
+        for (int k = placed; k < it->n_choices; k++) free(c[k].tokens);
+        if (!rc && !pack && progress) progress(progress_ctx, i + 1, n, rb_now() - t0);
+    }
+    if (!rc) rc = flush(&p, m, ws, hooks, lp, greedy, err);
+    packer_free(&p);
+    size_t hits = 0, hits_norm = 0;
+    double lp_total = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const rb_zs_item *it = &task->items[i];
+        double len[RB_ZS_MAX_CHOICES];
+        for (int c = 0; c < it->n_choices; c++) {
+            size_t bl = strlen(task->kind == RB_ZS_PARTIAL ? it->context : it->choices[c]);
+            len[c] = bl ? (double)bl : 1.0;
+            if (per_item) per_item[i][c] = lp[i][c];
+        }
+        if (task->kind == RB_ZS_GREEDY) {
+            hits += (size_t)greedy[i][0];
+            hits_norm += (size_t)greedy[i][0];
+            lp_total += lp[i][0];
+        } else {
+            hits += rb_zs_argmax(lp[i], NULL, it->n_choices) == it->gold;
+            hits_norm += rb_zs_argmax(lp[i], len, it->n_choices) == it->gold;
+        }
+    }
+    free(lp);
+    free(greedy);
+    if (rc) return rc;
+    if (progress) progress(progress_ctx, n, n, rb_now() - t0);
+    out->n_items = n;
+    out->acc = (double)hits / (double)n;
+    out->acc_norm = (double)hits_norm / (double)n;
+    out->acc_stderr = rb_zs_stderr(out->acc, n);
+    out->acc_norm_stderr = rb_zs_stderr(out->acc_norm, n);
+    out->ppl = task->kind == RB_ZS_GREEDY ? exp(-lp_total / (double)n) : 0.0;
+    out->n_forwarded = fwd;
+    out->seconds = rb_now() - t0;
+    return RB_OK;
+}
