@@ -1,12 +1,15 @@
-/* rotbench eval: perplexity of a model on a corpus, or zero-shot accuracy on a
- * multiple-choice task (--task hellaswag); one JSON object with --json. */
+/* rotbench eval: perplexity of a model on a corpus, or zero-shot accuracy on
+ * multiple-choice tasks (--task hellaswag,piqa / --task zeroshot: see
+ * app/eval_zeroshot.h); one JSON object with --json. */
 #include <getopt.h>
+#include <inttypes.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "app/cli.h"
+#include "app/eval_zeroshot.h"
 #include "core/io.h"
 #include "core/sha256.h"
 #include "datasets/registry.h"
@@ -23,9 +26,11 @@ static void eval_usage(FILE *f) {
           "  --model NAME|FILE       model (default stories260K; llama2.c v0 .bin)\n"
           "  --tokenizer NAME|FILE   tokenizer (default: the named model's)\n"
           "  --task wikitext2|tinystories   corpus from the data directory (default wikitext2)\n"
-          "  --task hellaswag|piqa|arc_easy|arc_challenge|openbookqa|boolq|winogrande|lambada\n"
-          "                          zero-shot accuracy (acc, acc_norm) on the task's file\n"
-          "  --limit N               zero-shot: score only the first N items\n"
+          "  --task T[,T...]         zero-shot accuracy (acc, acc_norm, stderr; their average\n"
+          "                          over several tasks): hellaswag, piqa, arc_easy,\n"
+          "                          arc_challenge, openbookqa, boolq, winogrande, lambada;\n"
+          "                          --task zeroshot runs all eight\n"
+          "  --limit N               zero-shot: score only the first N items of each task\n"
           "  --text FILE             any UTF-8 text file as the corpus instead of --task\n"
           "  --ctx N                 window length in tokens (default: the model's seq_len)\n"
           "  --max-tokens N          evaluate only the first N tokens of the corpus\n"
@@ -131,51 +136,44 @@ int rb_cmd_eval(int argc, char **argv) {
         fprintf(stderr, "error: give --task or --text, not both\n");
         return 2;
     }
-    int zeroshot = task && rb_data_find(task, RB_DATA_ZEROSHOT) != NULL;
+    rb_error err = {0};
+    rb_zs_list zs = {0};
+    if (task && rb_cli_zs_parse(task, &zs, &err)) return rb_cli_fail(&err);
+    int zeroshot = zs.n > 0;
     if (limit && !zeroshot) {
-        fprintf(stderr, "error: --limit applies to the zero-shot tasks (%s)\n", rb_zs_task_names());
+        fprintf(stderr, "error: --limit applies to the zero-shot tasks (%s, or zeroshot for all)\n",
+                rb_zs_task_names());
         return 2;
     }
     if (max_tokens && zeroshot) {
         fprintf(stderr, "error: --max-tokens applies to perplexity; use --limit for %s\n", task);
         return 2;
     }
-    rb_error err = {0};
     int nthreads = rb_cli_set_threads((int)threads);
     rb_cli_model cm;
-    char corpus_path[1024];
+    char corpus_path[1024] = "";
     const char *task_name = text ? "text" : task ? task : "wikitext2";
     int rc = rb_cli_load(model, tokenizer, data_dir, 1, 1, &cm, &err);
-    if (!rc)
-        rc = text       ? rb_data_resolve(text, RB_DATA_CORPUS, data_dir, corpus_path,
-                                          sizeof corpus_path, &err)
-             : zeroshot ? rb_data_resolve(task_name, RB_DATA_ZEROSHOT, data_dir, corpus_path,
-                                          sizeof corpus_path, &err)
-                  : rb_data_resolve(task_name, RB_DATA_CORPUS, data_dir, corpus_path,
-                                    sizeof corpus_path, &err);
+    if (!rc && !zeroshot)
+        rc = rb_data_resolve(text ? text : task_name, RB_DATA_CORPUS, data_dir, corpus_path,
+                             sizeof corpus_path, &err);
     char *corpus = NULL;
     size_t corpus_len = 0;
     char data_sha[65] = "";
-    if (!rc) rc = rb_read_file(corpus_path, 0, &corpus, &corpus_len, &err);
-    if (!rc) rb_sha256_hex(corpus, corpus_len, data_sha);
+    if (!rc && !zeroshot) rc = rb_read_file(corpus_path, 0, &corpus, &corpus_len, &err);
+    if (!rc && !zeroshot) rb_sha256_hex(corpus, corpus_len, data_sha);
     int32_t *tokens = NULL;
     size_t n_tokens = 0;
     double t_tok = rb_now();
-    rb_zs_task zs_task = {0};
-    if (!rc && zeroshot) rc = rb_zs_task_load(task_name, corpus_path, &zs_task, &err);
     if (!rc && !zeroshot)
         rc = rb_tokenizer_encode(cm.tokenizer, corpus, corpus_len, 1, 0, &tokens, &n_tokens, &err);
     t_tok = rb_now() - t_tok;
+    free(corpus);
     if (rc) {
-        free(corpus);
         rb_cli_unload(&cm);
         return rb_cli_fail(&err);
     }
     if (max_tokens && (size_t)max_tokens < n_tokens) n_tokens = (size_t)max_tokens;
-    if (zeroshot) {
-        free(corpus); /* only its hash is needed */
-        corpus = NULL;
-    }
     if (!ctx) ctx = cm.model->cfg.seq_len;
     /* methods and quantizers */
     rb_pipeline pipeline = {0};
@@ -199,95 +197,52 @@ int rb_cmd_eval(int argc, char **argv) {
     rb_hooks hooks;
     rb_quant_hooks(quant, &hooks);
     const rb_hooks *use_hooks = rb_quant_config_active(quant) ? &hooks : NULL;
-    if (rc) {
-        free(tokens);
-        free(corpus);
-        rb_zs_task_free(&zs_task);
-        rb_cli_prep_free(&prep);
-        rb_cli_unload(&cm);
-        return rb_cli_fail(&err);
-    }
-    if (zeroshot)
-        fprintf(stderr, "eval: %s on %s: %zu items%s, ctx %ld, %d threads\n", cm.model_path,
-                corpus_path, limit && (size_t)limit < zs_task.n_items ? (size_t)limit : zs_task.n_items,
-                limit ? " (--limit)" : "", ctx, nthreads);
-    else
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "model", json_object_new_string(cm.model_path));
+    json_object_object_add(o, "model_sha256", json_object_new_string(cm.model_sha256));
+    json_object_object_add(o, "model_config", config_json(&cm.model->cfg));
+    json_object_object_add(o, "tokenizer", json_object_new_string(cm.tokenizer_path));
+    json_object_object_add(o, "tokenizer_sha256", json_object_new_string(cm.tokenizer_sha256));
+    json_object_object_add(o, "task", json_object_new_string(task_name));
+    json_object_object_add(o, "ctx", json_object_new_int64(ctx));
+    if (!rc && zeroshot) {
+        fprintf(stderr, "eval: %s, %d zero-shot task%s, ctx %ld, %d threads\n", cm.model_path,
+                zs.n, zs.n > 1 ? "s" : "", ctx, nthreads);
+        rc = rb_cli_zs_run(&cm, use_hooks, &zs, data_dir, (size_t)limit, (int)ctx, o, &err);
+    } else if (!rc) {
         fprintf(stderr, "eval: %s on %s: %zu tokens (tokenized in %.2f s), ctx %ld, %d threads\n",
                 cm.model_path, corpus_path, n_tokens, t_tok, ctx, nthreads);
-    rb_workspace ws;
-    rb_ppl_result res = {0};
-    rb_zs_result zres = {0};
-    rb_cli_progress_state progress = {"eval", -10, zeroshot ? "item" : NULL};
-    /* zero-shot packs many items' windows into one forward of up to
-     * ZS_PACK_TOKENS tokens (eval/zeroshot.h); each window stays ≤ ctx */
-    enum { ZS_PACK_TOKENS = 2048 };
-    int ws_T = zeroshot && ctx < ZS_PACK_TOKENS ? ZS_PACK_TOKENS : (int)ctx;
-    rc = rb_workspace_init(&ws, &cm.model->cfg, ws_T, &err);
-    if (!rc && zeroshot)
-        rc = rb_zeroshot(cm.model, &ws, use_hooks, cm.tokenizer, &zs_task, (size_t)limit,
-                         (int)ctx, rb_cli_progress, &progress, NULL, &zres, &err);
-    else if (!rc)
-        rc = rb_perplexity(cm.model, &ws, use_hooks, tokens, n_tokens, (int)ctx, 0, rb_cli_progress,
-                           &progress, &res, &err);
-    rb_workspace_free(&ws);
-    rb_zs_kind zs_kind = zs_task.kind;
-    rb_zs_task_free(&zs_task);
-    free(tokens);
-    free(corpus);
-    if (rc) {
-        rb_cli_prep_free(&prep);
-        rb_cli_unload(&cm);
-        return rb_cli_fail(&err);
-    }
-    double tps = zeroshot ? (double)zres.n_forwarded / zres.seconds
-                          : (double)(res.n_scored + res.n_windows) / res.seconds;
-    double ips = zeroshot ? (double)zres.n_items / zres.seconds : 0;
-    if (zeroshot && zres.ppl > 0)
-        fprintf(stderr,
-                "eval: %s acc %.4f ± %.4f (greedy exact match), ppl %.4f over %zu items in "
-                "%.2f s, %.1f items/s, %.0f tokens/s\n",
-                task_name, zres.acc, zres.acc_stderr, zres.ppl, zres.n_items, zres.seconds, ips,
-                tps);
-    else if (zeroshot)
-        fprintf(stderr,
-                "eval: %s acc %.4f ± %.4f, acc_norm %.4f ± %.4f over %zu items in %.2f s, "
-                "%.1f items/s, %.0f tokens/s\n",
-                task_name, zres.acc, zres.acc_stderr, zres.acc_norm, zres.acc_norm_stderr,
-                zres.n_items, zres.seconds, ips, tps);
-    else
-        fprintf(stderr, "eval: ppl %.4f (nll %.6f) over %zu scored tokens in %.2f s, %.0f tokens/s\n",
-                res.ppl, res.nll, res.n_scored, res.seconds, tps);
-    if (as_json) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "model", json_object_new_string(cm.model_path));
-        json_object_object_add(o, "model_sha256", json_object_new_string(cm.model_sha256));
-        json_object_object_add(o, "model_config", config_json(&cm.model->cfg));
-        json_object_object_add(o, "tokenizer", json_object_new_string(cm.tokenizer_path));
-        json_object_object_add(o, "tokenizer_sha256", json_object_new_string(cm.tokenizer_sha256));
-        json_object_object_add(o, "task", json_object_new_string(task_name));
-        json_object_object_add(o, "data", json_object_new_string(corpus_path));
-        json_object_object_add(o, "data_sha256", json_object_new_string(data_sha));
-        json_object_object_add(o, "ctx", json_object_new_int64(ctx));
-        if (zeroshot) {
-            json_object_object_add(o, "n_items", json_object_new_int64((int64_t)zres.n_items));
-            json_object_object_add(o, "acc", json_object_new_double(zres.acc));
-            json_object_object_add(o, "acc_stderr", json_object_new_double(zres.acc_stderr));
-            json_object_object_add(o, "acc_norm", json_object_new_double(zres.acc_norm));
-            json_object_object_add(o, "acc_norm_stderr",
-                                   json_object_new_double(zres.acc_norm_stderr));
-            if (zs_kind == RB_ZS_GREEDY)
-                json_object_object_add(o, "ppl", json_object_new_double(zres.ppl));
-            json_object_object_add(o, "n_tokens", json_object_new_int64((int64_t)zres.n_forwarded));
-            json_object_object_add(o, "seconds", json_object_new_double(zres.seconds));
-            json_object_object_add(o, "items_per_second", json_object_new_double(ips));
-        } else {
+        rb_workspace ws;
+        rb_ppl_result res = {0};
+        rb_cli_progress_state progress = {"eval", -10, NULL};
+        rc = rb_workspace_init(&ws, &cm.model->cfg, (int)ctx, &err);
+        if (!rc)
+            rc = rb_perplexity(cm.model, &ws, use_hooks, tokens, n_tokens, (int)ctx, 0,
+                               rb_cli_progress, &progress, &res, &err);
+        rb_workspace_free(&ws);
+        if (!rc) {
+            double tps = (double)(res.n_scored + res.n_windows) / res.seconds;
+            fprintf(stderr,
+                    "eval: ppl %.4f (nll %.6f) over %zu scored tokens in %.2f s, %.0f tokens/s\n",
+                    res.ppl, res.nll, res.n_scored, res.seconds, tps);
+            json_object_object_add(o, "data", json_object_new_string(corpus_path));
+            json_object_object_add(o, "data_sha256", json_object_new_string(data_sha));
             json_object_object_add(o, "n_tokens", json_object_new_int64((int64_t)res.n_scored));
             json_object_object_add(o, "n_windows", json_object_new_int64((int64_t)res.n_windows));
             json_object_object_add(o, "nll", json_object_new_double(res.nll));
             json_object_object_add(o, "ppl", json_object_new_double(res.ppl));
             json_object_object_add(o, "seconds", json_object_new_double(res.seconds));
+            json_object_object_add(o, "tokens_per_second", json_object_new_double(tps));
         }
-        json_object_object_add(o, "tokens_per_second", json_object_new_double(tps));
+    }
+    free(tokens);
+    if (rc) {
+        json_object_put(o);
+        rb_cli_prep_free(&prep);
+        rb_cli_unload(&cm);
+        return rb_cli_fail(&err);
+    }
+    if (as_json) {
         json_object_object_add(o, "threads", json_object_new_int(nthreads));
         json_object_object_add(o, "blas_threads", json_object_new_int(rb_blas_threads()));
         json_object_object_add(o, "blas_kernels", json_object_new_string(rb_blas_kernels()));
@@ -316,15 +271,19 @@ int rb_cmd_eval(int argc, char **argv) {
         json_object_object_add(o, "method", method);
         json_object_object_add(o, "rotbench_version", json_object_new_string(RB_VERSION));
         puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-        json_object_put(o);
-    } else if (zeroshot) {
-        printf("%s %s items=%zu acc=%.4f acc_stderr=%.4f acc_norm=%.4f acc_norm_stderr=%.4f\n",
-               task_name, cm.model_path, zres.n_items, zres.acc, zres.acc_stderr, zres.acc_norm,
-               zres.acc_norm_stderr);
     } else {
-        printf("%s %s ctx=%ld tokens=%zu ppl=%.4f nll=%.6f\n", task_name, cm.model_path, ctx,
-               res.n_scored, res.ppl, res.nll);
+        if (!zeroshot)
+            printf("%s %s ctx=%ld tokens=%" PRId64 " ppl=%.4f nll=%.6f\n", task_name,
+                   cm.model_path, ctx, json_object_get_int64(json_object_object_get(o, "n_tokens")),
+                   json_object_get_double(json_object_object_get(o, "ppl")),
+                   json_object_get_double(json_object_object_get(o, "nll")));
+        else
+            printf("%s %s %s\n", task_name, cm.model_path,
+                   json_object_to_json_string_ext(
+                       json_object_object_get(o, "tasks"),
+                       JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     }
+    json_object_put(o);
     rb_cli_prep_free(&prep);
     rb_cli_unload(&cm);
     return 0;

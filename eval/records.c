@@ -344,8 +344,30 @@ static void cell_add(rb_agg_cell *c, double v) {
     }
 }
 
+/* The first of the '|'-separated alternatives of path that rec has. */
+static int metric_value(json_object *rec, const char *path, double *v) {
+    char one[256];
+    for (const char *p = path;;) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        if (n < sizeof one) {
+            memcpy(one, p, n);
+            one[n] = 0;
+            if (rb_record_number(rec, one, v) == 0) return 0;
+        }
+        if (!bar) return -1;
+        p = bar + 1;
+    }
+}
+
 int rb_agg_add(rb_agg *agg, json_object *records, const char *metric, const rb_where *where,
                size_t n_where, rb_error *err) {
+    return rb_agg_add_metric(agg, records, metric, NULL, where, n_where, err);
+}
+
+int rb_agg_add_metric(rb_agg *agg, json_object *records, const char *metric,
+                      const char *metric_label, const rb_where *where, size_t n_where,
+                      rb_error *err) {
     if (!json_object_is_type(records, json_type_array))
         return rb_error_set(err, RB_EINVAL, "records: not an array");
     size_t nr = json_object_array_length(records);
@@ -362,13 +384,15 @@ int rb_agg_add(rb_agg *agg, json_object *records, const char *metric, const rb_w
         }
         const char *labels[RB_AGG_MAX_DIMS];
         for (size_t d = 0; d < agg->n_dims && keep; d++)
-            keep = (labels[d] = rb_record_label(rec, agg->dims[d].axis)) != NULL;
+            keep = (labels[d] = strcmp(agg->dims[d].axis, RB_AGG_METRIC_AXIS)
+                                    ? rb_record_label(rec, agg->dims[d].axis)
+                                    : metric_label ? metric_label : metric) != NULL;
         if (!keep) {
             agg->n_no_label++;
             continue;
         }
         double v;
-        if (rb_record_number(rec, metric, &v)) {
+        if (metric_value(rec, metric, &v)) {
             agg->n_no_metric++;
             continue;
         }

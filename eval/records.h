@@ -144,9 +144,21 @@ int rb_agg_seed_labels(rb_agg *agg, size_t d, const char *const *labels, size_t 
                        rb_error *err);
 
 /* Adds every record of the array that passes the filters and has the labels
- * and the metric. */
+ * and the metric.  metric may list alternatives "a|b": the first field the
+ * record has is used (e.g. "ppl|acc" over perplexity and zero-shot runs). */
 int rb_agg_add(rb_agg *agg, json_object *records, const char *metric, const rb_where *where,
                size_t n_where, rb_error *err);
+
+/* The pseudo-axis "metric": a dim with this name takes, for every record,
+ * the label of the metric being added, so one table can show several
+ * metrics side by side (columns "WikiText-2 ppl", "0-shot avg", ...). */
+#define RB_AGG_METRIC_AXIS "metric"
+
+/* rb_agg_add with metric_label (NULL: metric itself) as the label of the
+ * "metric" dim. */
+int rb_agg_add_metric(rb_agg *agg, json_object *records, const char *metric,
+                      const char *metric_label, const rb_where *where, size_t n_where,
+                      rb_error *err);
 
 /* When every label of dim d is a number, orders them by value (ties keep
  * their order) and returns 1; else leaves them and returns 0.  Call after

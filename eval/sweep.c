@@ -170,15 +170,17 @@ static int axis_ref(const rb_sweep_config *cfg, const char *jpath, json_object *
                     const char *key, int required, char **out, rb_error *err) {
     int rc = get_string(cfg->path, jpath, obj, key, required, 1, out, err);
     if (rc || !*out) return rc;
-    if (rb_sweep_axis_index(cfg, *out) < 0) {
+    if (strcmp(*out, RB_AGG_METRIC_AXIS) && rb_sweep_axis_index(cfg, *out) < 0) {
         char p[512], names[256] = "";
         jp_key(p, sizeof p, jpath, key);
         for (size_t i = 0; i < cfg->n_axes; i++) {
             strncat(names, i ? ", " : "", sizeof names - strlen(names) - 1);
             strncat(names, cfg->axes[i].name, sizeof names - strlen(names) - 1);
         }
-        return cfg_err(err, RB_EFORMAT, cfg->path, p, "\"%s\" is not an axis (axes: %s)", *out,
-                       names);
+        return cfg_err(err, RB_EFORMAT, cfg->path, p,
+                       "\"%s\" is not an axis (axes: %s; or \"" RB_AGG_METRIC_AXIS
+                       "\" for a metric list)",
+                       *out, names);
     }
     return RB_OK;
 }

@@ -11,6 +11,11 @@
  *                                               (one of its labels) are not run
  *    "tables": [{"name": "grid", "rows": "row", "cols": "col", "split": "model",
  *                "metric": "ppl", "where": {"axis": "label"}}],
+ *    "metric" is a record field (dotted paths reach nested ones:
+ *    "tasks.piqa.acc"), alternatives "ppl|acc" take the first the record
+ *    has, and a comma-separated list "Wiki2 ppl=ppl,0-shot avg=acc" shows
+ *    several metrics: its entries ([label=]path) are the labels of the
+ *    pseudo-axis "metric", which must then be the rows, cols or series.
  *    "plots": [{"name": "alpha", "x": "alpha", "series": "model", "metric": "ppl",
  *               "logy": false, "logx": false, "title": "...", "where": {...}}]}
  * "description" and "comment" are allowed in every object; any other unknown

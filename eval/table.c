@@ -49,10 +49,52 @@ void rb_table_format(double mean, double std, size_t n, char *buf, size_t cap) {
     }
 }
 
+/* One entry of a metric list: "[label=]path[|path...]". */
+typedef struct metric_entry {
+    char label[128], path[256];
+} metric_entry;
+
+static int parse_metrics(const char *text, metric_entry *e, size_t cap, size_t *n,
+                         rb_error *err) {
+    *n = 0;
+    for (const char *p = text;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        size_t ll = eq ? (size_t)(eq - p) : 0, pl = eq ? len - ll - 1 : len;
+        const char *path = eq ? eq + 1 : p;
+        if (*n == cap || pl == 0 || pl >= sizeof e->path || ll >= sizeof e->label ||
+            (eq && ll == 0))
+            return rb_error_set(err, RB_EINVAL,
+                                "metric list '%s': want up to %zu comma-separated "
+                                "[label=]path entries",
+                                text, cap);
+        memcpy(e[*n].path, path, pl);
+        e[*n].path[pl] = 0;
+        memcpy(e[*n].label, eq ? p : path, eq ? ll : pl);
+        e[*n].label[eq ? ll : pl] = 0;
+        (*n)++;
+        if (!comma) return RB_OK;
+        p = comma + 1;
+    }
+}
+
 int rb_agg_collect(json_object *records, const char *const *axes, size_t n, const char *metric,
                    const rb_where *where, size_t n_where, const rb_sweep_config *cfg, rb_agg *agg,
                    rb_error *err) {
-    int rc = rb_agg_init(agg, axes, n, err);
+    metric_entry me[32];
+    size_t n_me = 0;
+    int rc = parse_metrics(metric ? metric : "ppl", me, 32, &n_me, err);
+    if (rc) return rc;
+    size_t metric_dim = n;
+    for (size_t d = 0; d < n; d++)
+        if (!strcmp(axes[d], RB_AGG_METRIC_AXIS)) metric_dim = d;
+    if (n_me > 1 && metric_dim == n)
+        return rb_error_set(err, RB_EINVAL,
+                            "metric list '%s' names %zu metrics: put the \"" RB_AGG_METRIC_AXIS
+                            "\" axis in the rows, columns or series",
+                            metric, n_me);
+    rc = rb_agg_init(agg, axes, n, err);
     if (rc) return rc;
     if (cfg) {
         for (size_t d = 0; d < n && !rc; d++) {
@@ -71,12 +113,16 @@ int rb_agg_collect(json_object *records, const char *const *axes, size_t n, cons
             }
         }
     }
-    if (!rc)
-        rc = rb_agg_add(agg, records, metric ? metric : "ppl", where,
-                        n_where, err);
+    for (size_t i = 0; i < n_me && !rc && metric_dim < n; i++) {
+        const char *l = me[i].label;
+        rc = rb_agg_seed_labels(agg, metric_dim, &l, 1, err);
+    }
+    for (size_t i = 0; i < n_me && !rc; i++)
+        rc = rb_agg_add_metric(agg, records, me[i].path, me[i].label, where, n_where, err);
     /* without a config, numeric labels go in numeric order (first-seen order depends
        on which parallel run finished first) */
-    for (size_t d = 0; d < n && !rc && !cfg; d++) rb_agg_sort_numeric(agg, d);
+    for (size_t d = 0; d < n && !rc && !cfg; d++)
+        if (d != metric_dim) rb_agg_sort_numeric(agg, d);
     if (rc) rb_agg_free(agg);
     return rc;
 }

@@ -117,11 +117,11 @@ int rb_zs_logprob(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
                   const int32_t *tokens, size_t n, size_t n_cont, int max_len, double *logprob,
                   int *greedy, rb_error *err) {
     if (max_len < 1 || max_len > ws->max_T) max_len = ws->max_T;
-    if (n < 2 || n_cont < 1 || n_cont > n - 1 || n_cont > (size_t)max_len)
+    if (n < 2 || n_cont < 1 || n_cont > n - 1)
         return rb_error_set(err, RB_EINVAL,
-                            "continuation of %zu tokens in a sequence of %zu: must be 1..%zu and "
-                            "at most the window (%d)",
-                            n_cont, n, n ? n - 1 : 0, max_len);
+                            "continuation of %zu tokens in a sequence of %zu: must be 1..%zu",
+                            n_cont, n, n ? n - 1 : 0);
+    if (n_cont > (size_t)max_len) n_cont = (size_t)max_len; /* the part the window sees */
     /* the model sees tokens[start .. n-1): the last max_len before the final one */
     size_t start = n - 1 > (size_t)max_len ? n - 1 - (size_t)max_len : 0;
     int T = (int)(n - 1 - start);
@@ -330,7 +330,7 @@ int rb_zeroshot(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
     int rc = !p.tokens || !p.seg || !p.ch || !p.ch_item || !p.ch_index || !lp || !greedy
                  ? rb_error_set(err, RB_ENOMEM, "out of memory")
                  : RB_OK;
-    size_t fwd = 0;
+    size_t fwd = 0, n_cut = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         const rb_zs_item *it = &task->items[i];
         zs_choice c[RB_ZS_MAX_CHOICES] = {{0}};
@@ -341,10 +341,10 @@ int rb_zeroshot(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
             if (rc) break;
             rc = rb_zs_encode(tok, ctx, cont, &c[k].tokens, &c[k].n, &c[k].n_cont, err);
             free(cont);
-            if (!rc && (c[k].n < 2 || c[k].n_cont > (size_t)max_len))
-                rc = rb_error_set(err, RB_EINVAL,
-                                  "continuation of %zu tokens does not fit the %d-token window",
-                                  c[k].n_cont, max_len);
+            if (!rc && c[k].n_cont > (size_t)max_len) {
+                c[k].n_cont = (size_t)max_len; /* see "Long continuations" in the header */
+                n_cut++;
+            }
             if (rc) rb_error_prefix(err, "%s item %zu choice %d: ", task->name, i + 1, k);
         }
         size_t need = 0;
@@ -404,6 +404,7 @@ int rb_zeroshot(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
     out->acc_norm_stderr = rb_zs_stderr(out->acc_norm, n);
     out->ppl = task->kind == RB_ZS_GREEDY ? exp(-lp_total / (double)n) : 0.0;
     out->n_forwarded = fwd;
+    out->n_cont_truncated = n_cut;
     out->seconds = rb_now() - t0;
     return RB_OK;
 }

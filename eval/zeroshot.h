@@ -35,8 +35,12 @@
  * stories260K is far off-distribution without it).
  *
  * Truncation, as lm-eval: the model sees (tokens)[-(seq_len+1):][:-1], i.e.
- * the last `max_T` tokens before the final one; the continuation is always
- * kept whole (a continuation longer than max_T is RB_EINVAL).
+ * the last `max_len` tokens before the final one.
+ * Long continuations: lm-eval asserts that a continuation fits the window; a
+ * few PIQA solutions are longer than 512 tokens of the 512-token stories260K
+ * vocabulary, so here a continuation of more than max_len tokens is scored
+ * by its last max_len tokens (the ones the window can predict, the earlier
+ * ones becoming context) and counted in rb_zs_result.n_cont_truncated.
  *
  * Task kinds (rb_zs_kind):
  *   RB_ZS_CHOICE   as above (hellaswag, piqa, arc, openbookqa, boolq).
@@ -104,8 +108,9 @@ int rb_zs_encode(const rb_tokenizer *tok, const char *context, const char *cont_
 /* Sum of log p of the last n_cont of tokens[0..n) given the ones before,
  * with one forward over the last min(n-1, max_len) tokens before the final
  * one (max_len: the model's window; ≤ 0 or > ws->max_T means ws->max_T).
- * 1 ≤ n_cont ≤ min(n-1, max_len).  *greedy (may be NULL) is set to 1 when
- * every continuation token is the argmax of its logits. */
+ * 1 ≤ n_cont ≤ n-1; more than max_len scores the last max_len (see "Long
+ * continuations").  *greedy (may be NULL) is set to 1 when every scored
+ * continuation token is the argmax of its logits. */
 int rb_zs_logprob(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
                   const int32_t *tokens, size_t n, size_t n_cont, int max_len, double *logprob,
                   int *greedy, rb_error *err);
@@ -130,6 +135,8 @@ typedef struct rb_zs_result {
     double ppl;                         /* RB_ZS_GREEDY only (else 0) */
     size_t n_forwarded;                 /* tokens through the forward (shared
                                            contexts counted once) */
+    size_t n_cont_truncated;            /* choices scored by their last max_len
+                                           tokens (see "Long continuations") */
     double seconds;                     /* tokenization, forwards and scoring */
 } rb_zs_result;
 

@@ -170,7 +170,7 @@ Test(sweep, config_bad) {
         {HEAD "\"base\": {\"--ctx\": 5}, " AX1 "}",
          "configs/x.json: base.--ctx: \"--ctx\" is not a flag name"},
         {HEAD AX1 ", \"tables\": [{\"name\": \"g\", \"rows\": \"foo\", \"cols\": \"a\"}]}",
-         "configs/x.json: tables[0].rows: \"foo\" is not an axis (axes: a)"},
+         "configs/x.json: tables[0].rows: \"foo\" is not an axis (axes: a; or \"metric\" for a metric list)"},
         {HEAD AX1 ", \"tables\": [{\"name\": \"g\", \"rows\": \"a\"}]}",
          "configs/x.json: tables[0]: missing \"cols\""},
         {HEAD AX1 ", \"tables\": [{\"name\": \"g\", \"rows\": \"a\", \"cols\": \"a\"}]}",

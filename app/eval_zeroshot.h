@@ -1,0 +1,39 @@
+/* The zero-shot half of `rotbench eval`: --task with one or more zero-shot
+ * task names (comma separated) or "zeroshot" for the whole suite. */
+#ifndef RB_APP_EVAL_ZEROSHOT_H
+#define RB_APP_EVAL_ZEROSHOT_H
+
+#include <json-c/json.h>
+
+#include "app/cli.h"
+#include "core/forward.h"
+
+enum { RB_ZS_MAX_TASKS = 16 };
+
+/* The suite "zeroshot" expands to (the tasks the rotation papers average). */
+#define RB_ZS_SUITE "piqa,arc_easy,arc_challenge,hellaswag,winogrande,boolq,openbookqa,lambada"
+
+typedef struct rb_zs_list {
+    char names[RB_ZS_MAX_TASKS][32];
+    int n; /* 0: --task names no zero-shot task (a perplexity corpus) */
+} rb_zs_list;
+
+/* Parses --task text.  RB_EINVAL when it mixes zero-shot and other names,
+ * repeats a task, or names too many. */
+int rb_cli_zs_parse(const char *text, rb_zs_list *out, rb_error *err);
+
+/* Loads and scores every task of the list (each with --limit items when
+ * limit > 0; choices see at most ctx tokens), printing progress and one
+ * summary line per task on stderr, and adds the result fields to rec:
+ *   "data", "data_sha256"  (one task: its file and hash; several: the list of
+ *                           files, and the sha256 of "name sha256\n" lines)
+ *   "tasks": {name: {n_items, acc, acc_stderr, acc_norm, acc_norm_stderr, n_cont_truncated,
+ *                    [ppl for lambada], seconds, items_per_second}}
+ *   "n_items", "acc", "acc_stderr", "acc_norm", "acc_norm_stderr": the
+ *       unweighted average over the tasks (stderr of the mean of
+ *       independent task estimates: sqrt(Σ se²)/k); one task: its numbers
+ *   "n_tokens", "seconds", "items_per_second", "tokens_per_second". */
+int rb_cli_zs_run(const rb_cli_model *cm, const rb_hooks *hooks, const rb_zs_list *list,
+                  const char *data_dir, size_t limit, int ctx, json_object *rec, rb_error *err);
+
+#endif
