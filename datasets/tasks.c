@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/io.h"
+#include "datasets/task_defs.h"
 
 
 static char *dup_range(const char *s, size_t n) {
@@ -92,113 +93,87 @@ int rb_hellaswag_load(const char *path, rb_zs_task *out, rb_error *err) {
 
 /* ---- jsonl tasks ------------------------------------------------------------ */
 
-typedef int (*item_fn)(json_object *o, rb_zs_item *it, const char **why);
-
-static int set_text(char **dst, const char *a, const char *b, const char *c, const char *d,
-                    const char *e) {
-    size_t n = strlen(a) + strlen(b) + strlen(c) + strlen(d) + strlen(e);
-    *dst = malloc(n + 1);
-    if (!*dst) return -1;
-    snprintf(*dst, n + 1, "%s%s%s%s%s", a, b, c, d, e);
-    return 0;
-}
-
-static const char *get_str(json_object *o, const char *key) {
-    json_object *v;
-    if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
-}
-
-static int piqa_item(json_object *o, rb_zs_item *it, const char **why) {
-    const char *g = get_str(o, "goal"), *s1 = get_str(o, "sol1"), *s2 = get_str(o, "sol2");
-    if (!g || !s1 || !s2) return *why = "needs string fields goal, sol1, sol2", -1;
-    it->n_choices = 2;
-    if (set_text(&it->context, "Question: ", g, "\nAnswer:", "", "") ||
-        set_text(&it->choices[0], s1, "", "", "", "") ||
-        set_text(&it->choices[1], s2, "", "", "", ""))
-        return *why = "out of memory", -1;
-    it->gold = -1; /* from the labels file */
-    return 0;
-}
-
-/* choices [{text,label}] (AI2) or {text: [...], label: [...]} (HF) */
-static int mc_choices(json_object *choices, const char *key, rb_zs_item *it, const char **why) {
-    json_object *texts = NULL, *labels = NULL;
-    int n;
-    if (json_object_is_type(choices, json_type_array)) {
-        n = (int)json_object_array_length(choices);
-    } else if (json_object_is_type(choices, json_type_object) &&
-               json_object_object_get_ex(choices, "text", &texts) &&
-               json_object_object_get_ex(choices, "label", &labels) &&
-               json_object_is_type(texts, json_type_array) &&
-               json_object_is_type(labels, json_type_array) &&
-               json_object_array_length(texts) == json_object_array_length(labels)) {
-        n = (int)json_object_array_length(texts);
-    } else {
-        return *why = "choices must be [{text, label}] or {text: [...], label: [...]}", -1;
+/* The k-th '|' alternative of spec into buf. */
+static const char *alternative(const char *spec, int k, char *buf, size_t cap) {
+    const char *p = spec;
+    for (int i = 0; i < k && p; i++) {
+        p = strchr(p, '|');
+        if (p) p++;
     }
-    if (n < 2 || n > RB_ZS_MAX_CHOICES) return *why = "needs 2..8 choices", -1;
-    it->gold = -1;
-    for (int i = 0; i < n; i++) {
-        const char *t, *l;
-        if (texts) {
-            json_object *tv = json_object_array_get_idx(texts, (size_t)i);
-            json_object *lv = json_object_array_get_idx(labels, (size_t)i);
-            t = json_object_is_type(tv, json_type_string) ? json_object_get_string(tv) : NULL;
-            l = json_object_is_type(lv, json_type_string) ? json_object_get_string(lv) : NULL;
-        } else {
-            json_object *c = json_object_array_get_idx(choices, (size_t)i);
-            t = get_str(c, "text");
-            l = get_str(c, "label");
+    if (!p) return NULL;
+    const char *bar = strchr(p, '|');
+    size_t n = bar ? (size_t)(bar - p) : strlen(p);
+    if (n >= cap) return NULL;
+    memcpy(buf, p, n);
+    buf[n] = 0;
+    return buf;
+}
+
+/* One item of a definition from its JSON object; -1 with why set. */
+static int def_item(const rb_task_def *d, json_object *o, rb_zs_item *it, char *why) {
+    if (rb_task_render(d->context, o, &it->context, why)) return -1;
+    const char *labels[RB_ZS_MAX_CHOICES];
+    int n_labels = 0;
+    if (d->choice_texts) {
+        const char *texts[RB_ZS_MAX_CHOICES];
+        int which = 0, n = rb_task_list(d->choice_texts, o, texts, RB_ZS_MAX_CHOICES, &which);
+        char lspec[128];
+        const char *ls = alternative(d->choice_labels, which, lspec, sizeof lspec);
+        n_labels = ls ? rb_task_list(ls, o, labels, RB_ZS_MAX_CHOICES, &which) : -1;
+        if (n < 2 || n_labels != n)
+            return snprintf(why, RB_TASK_WHY,
+                            "needs 2..%d choices with texts and labels (%s / %s)",
+                            RB_ZS_MAX_CHOICES, d->choice_texts, d->choice_labels),
+                   -1;
+        for (int i = 0; i < n; i++) {
+            it->choices[i] = strdup(texts[i]);
+            if (!it->choices[i]) return snprintf(why, RB_TASK_WHY, "out of memory"), -1;
+            it->n_choices = i + 1;
         }
-        if (!t || !l) return *why = "every choice needs string text and label", -1;
-        if (set_text(&it->choices[i], t, "", "", "", "")) return *why = "out of memory", -1;
-        it->n_choices = i + 1;
-        if (strcmp(l, key) == 0) it->gold = i;
+    } else {
+        for (int i = 0; i < RB_ZS_MAX_CHOICES && d->choices[i]; i++) {
+            if (rb_task_render(d->choices[i], o, &it->choices[i], why)) return -1;
+            it->n_choices = i + 1;
+        }
     }
-    if (it->gold < 0) return *why = "answerKey is not one of the choice labels", -1;
+    json_object *g = NULL;
+    if (d->gold_field) json_object_object_get_ex(o, d->gold_field, &g);
+    it->gold = -1;
+    switch (d->gold) {
+    case RB_GOLD_NONE: it->gold = 0; break;
+    case RB_GOLD_LABELS_FILE: break; /* filled from the labels file */
+    case RB_GOLD_BOOL:
+        if (!g || !json_object_is_type(g, json_type_boolean))
+            return snprintf(why, RB_TASK_WHY, "needs %s (true/false)", d->gold_field), -1;
+        it->gold = json_object_get_boolean(g) ? 1 : 0;
+        break;
+    case RB_GOLD_ONE_BASED: {
+        const char *a = g && json_object_is_type(g, json_type_string) ? json_object_get_string(g)
+                                                                     : NULL;
+        if (!a || a[0] < '1' || a[0] > '0' + it->n_choices || a[1])
+            return snprintf(why, RB_TASK_WHY, "%s must be \"1\"..\"%d\"", d->gold_field,
+                            it->n_choices),
+                   -1;
+        it->gold = a[0] - '1';
+        break;
+    }
+    case RB_GOLD_KEY_IN_LABELS: {
+        const char *key = g && json_object_is_type(g, json_type_string) ? json_object_get_string(g)
+                                                                       : NULL;
+        if (!key) return snprintf(why, RB_TASK_WHY, "needs a string %s", d->gold_field), -1;
+        for (int i = 0; i < n_labels && it->gold < 0; i++)
+            if (strcmp(labels[i], key) == 0) it->gold = i;
+        if (it->gold < 0)
+            return snprintf(why, RB_TASK_WHY, "%s '%.20s' is not one of the choice labels",
+                            d->gold_field, key),
+                   -1;
+        break;
+    }
+    }
     return 0;
 }
 
-static int arc_item(json_object *o, rb_zs_item *it, const char **why) {
-    const char *q = get_str(o, "question"), *key = get_str(o, "answerKey");
-    json_object *ch;
-    if (!q || !key || !json_object_object_get_ex(o, "choices", &ch))
-        return *why = "needs question (string), choices and answerKey (HF ai2_arc layout)", -1;
-    if (set_text(&it->context, "Question: ", q, "\nAnswer:", "", ""))
-        return *why = "out of memory", -1;
-    return mc_choices(ch, key, it, why);
-}
-
-static int obqa_item(json_object *o, rb_zs_item *it, const char **why) {
-    json_object *q, *ch;
-    const char *key = get_str(o, "answerKey");
-    const char *stem = NULL;
-    if (json_object_object_get_ex(o, "question", &q)) stem = get_str(q, "stem");
-    if (!stem || !key || !json_object_object_get_ex(q, "choices", &ch))
-        return *why = "needs question.stem, question.choices and answerKey (AI2 layout)", -1;
-    if (set_text(&it->context, stem, "", "", "", "")) return *why = "out of memory", -1;
-    return mc_choices(ch, key, it, why);
-}
-
-static int boolq_item(json_object *o, rb_zs_item *it, const char **why) {
-    const char *q = get_str(o, "question"), *p = get_str(o, "passage");
-    json_object *a;
-    if (!q || !p || !json_object_object_get_ex(o, "answer", &a) ||
-        !json_object_is_type(a, json_type_boolean))
-        return *why = "needs question, passage (strings) and answer (true/false)", -1;
-    it->n_choices = 2;
-    if (set_text(&it->context, p, "\nQuestion: ", q, "?\nAnswer:", "") ||
-        set_text(&it->choices[0], "no", "", "", "", "") ||
-        set_text(&it->choices[1], "yes", "", "", "", ""))
-        return *why = "out of memory", -1;
-    it->gold = json_object_get_boolean(a) ? 1 : 0;
-    return 0;
-}
-
-static int load_jsonl(const char *path, const char *name, item_fn fn, rb_zs_task *out,
-                      rb_error *err) {
+static int load_jsonl(const char *path, const rb_task_def *d, rb_zs_task *out, rb_error *err) {
     memset(out, 0, sizeof *out);
     char *data = NULL;
     size_t len = 0;
@@ -206,8 +181,8 @@ static int load_jsonl(const char *path, const char *name, item_fn fn, rb_zs_task
     if (rc) return rc;
     size_t n_lines = 1;
     for (size_t i = 0; i < len; i++) n_lines += data[i] == '\n';
-    rb_zs_task t = {.delimiter = " "};
-    snprintf(t.name, sizeof t.name, "%s", name);
+    rb_zs_task t = {.delimiter = d->delimiter, .kind = d->kind};
+    snprintf(t.name, sizeof t.name, "%s", d->name);
     t.items = calloc(n_lines, sizeof *t.items);
     if (!t.items) {
         free(data);
@@ -231,11 +206,11 @@ static int load_jsonl(const char *path, const char *name, item_fn fn, rb_zs_task
             json_object_put(o);
             break;
         }
-        const char *why = NULL;
-        int bad = fn(o, &t.items[t.n_items], &why);
+        char why[RB_TASK_WHY];
+        int bad = def_item(d, o, &t.items[t.n_items], why);
         t.n_items++;
         json_object_put(o);
-        if (bad) rc = rb_error_set(err, RB_EFORMAT, "%s:%zu: %s item: %s", path, line, name, why);
+        if (bad) rc = rb_error_set(err, RB_EFORMAT, "%s:%zu: %s item: %s", path, line, d->name, why);
     }
     json_tokener_free(tk);
     free(data);
@@ -248,10 +223,8 @@ static int load_jsonl(const char *path, const char *name, item_fn fn, rb_zs_task
     return RB_OK;
 }
 
-/* X.jsonl → X-labels.lst: one label 0/1 per item */
-static int load_piqa(const char *path, rb_zs_task *out, rb_error *err) {
-    int rc = load_jsonl(path, "piqa", piqa_item, out, err);
-    if (rc) return rc;
+/* X.jsonl → X-labels.lst: one 0-based label per item */
+static int read_labels_file(const char *path, rb_zs_task *out, rb_error *err) {
     char lpath[1100];
     size_t pl = strlen(path);
     if (pl > 6 && strcmp(path + pl - 6, ".jsonl") == 0)
@@ -260,7 +233,7 @@ static int load_piqa(const char *path, rb_zs_task *out, rb_error *err) {
         snprintf(lpath, sizeof lpath, "%s-labels.lst", path);
     char *data = NULL;
     size_t len = 0;
-    rc = rb_read_file(lpath, 0, &data, &len, err);
+    int rc = rb_read_file(lpath, 0, &data, &len, err);
     size_t pos = 0, line = 0;
     while (!rc && pos < len) {
         line++;
@@ -271,9 +244,9 @@ static int load_piqa(const char *path, rb_zs_task *out, rb_error *err) {
         if (line > out->n_items)
             rc = rb_error_set(err, RB_EFORMAT, "%s:%zu: more labels than the %zu items of %s",
                               lpath, line, out->n_items, path);
-        else if (n != 1 || (s[0] != '0' && s[0] != '1'))
-            rc = rb_error_set(err, RB_EFORMAT, "%s:%zu: label '%.*s' is not 0 or 1", lpath, line,
-                              (int)(n > 40 ? 40 : n), s);
+        else if (n != 1 || s[0] < '0' || s[0] >= '0' + out->items[line - 1].n_choices)
+            rc = rb_error_set(err, RB_EFORMAT, "%s:%zu: label '%.*s' is not 0..%d", lpath, line,
+                              (int)(n > 40 ? 40 : n), s, out->items[line - 1].n_choices - 1);
         else
             out->items[line - 1].gold = s[0] - '0';
     }
@@ -281,56 +254,7 @@ static int load_piqa(const char *path, rb_zs_task *out, rb_error *err) {
         rc = rb_error_set(err, RB_EFORMAT, "%s: %zu labels for the %zu items of %s", lpath, line,
                           out->n_items, path);
     free(data);
-    if (rc) rb_zs_task_free(out);
     return rc;
-}
-
-/* sentence with one "_": contexts sentence[:_] + option_i, the shared
- * continuation sentence[_+1:].strip() */
-static int wino_item(json_object *o, rb_zs_item *it, const char **why) {
-    const char *s = get_str(o, "sentence"), *o1 = get_str(o, "option1"),
-               *o2 = get_str(o, "option2"), *a = get_str(o, "answer");
-    if (!s || !o1 || !o2 || !a)
-        return *why = "needs string fields sentence, option1, option2, answer", -1;
-    const char *blank = strchr(s, '_');
-    if (!blank) return *why = "sentence has no '_' blank", -1;
-    if (strcmp(a, "1") && strcmp(a, "2")) return *why = "answer must be \"1\" or \"2\"", -1;
-    const char *tail = blank + 1, *end = tail + strlen(tail);
-    while (*tail == ' ' || *tail == '\t' || *tail == '\n') tail++;
-    while (end > tail && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n')) end--;
-    int pre = (int)(blank - s);
-    it->n_choices = 2;
-    it->gold = a[0] - '1';
-    size_t tl = (size_t)(end - tail);
-    it->context = malloc(tl + 1);
-    if (!it->context) return *why = "out of memory", -1;
-    memcpy(it->context, tail, tl);
-    it->context[tl] = 0;
-    const char *opt[2] = {o1, o2};
-    for (int i = 0; i < 2; i++) {
-        size_t n = (size_t)pre + strlen(opt[i]);
-        it->choices[i] = malloc(n + 1);
-        if (!it->choices[i]) return *why = "out of memory", -1;
-        snprintf(it->choices[i], n + 1, "%.*s%s", pre, s, opt[i]);
-    }
-    return 0;
-}
-
-/* context = text up to its last ' ', target = " " + the last word */
-static int lambada_item(json_object *o, rb_zs_item *it, const char **why) {
-    const char *t = get_str(o, "text");
-    if (!t) return *why = "needs a string field text", -1;
-    const char *sp = strrchr(t, ' ');
-    if (!sp || !sp[1] || sp == t) return *why = "text needs at least two space-separated words", -1;
-    it->n_choices = 1;
-    it->gold = 0;
-    int pre = (int)(sp - t);
-    it->context = malloc((size_t)pre + 1);
-    if (!it->context || set_text(&it->choices[0], sp, "", "", "", ""))
-        return *why = "out of memory", -1;
-    memcpy(it->context, t, (size_t)pre);
-    it->context[pre] = 0;
-    return 0;
 }
 
 const char *rb_zs_task_names(void) {
@@ -338,25 +262,13 @@ const char *rb_zs_task_names(void) {
 }
 
 int rb_zs_task_load(const char *name, const char *path, rb_zs_task *out, rb_error *err) {
-    if (strcmp(name, "hellaswag") == 0) return rb_hellaswag_load(path, out, err);
-    if (strcmp(name, "piqa") == 0) return load_piqa(path, out, err);
-    if (strcmp(name, "arc_easy") == 0 || strcmp(name, "arc_challenge") == 0)
-        return load_jsonl(path, name, arc_item, out, err);
-    if (strcmp(name, "openbookqa") == 0) return load_jsonl(path, name, obqa_item, out, err);
-    if (strcmp(name, "boolq") == 0) return load_jsonl(path, name, boolq_item, out, err);
-    if (strcmp(name, "winogrande") == 0) {
-        int rc = load_jsonl(path, name, wino_item, out, err);
-        if (!rc) out->kind = RB_ZS_PARTIAL;
-        return rc;
-    }
-    if (strcmp(name, "lambada") == 0) {
-        int rc = load_jsonl(path, name, lambada_item, out, err);
-        if (!rc) {
-            out->kind = RB_ZS_GREEDY;
-            out->delimiter = ""; /* the target carries its space */
-        }
-        return rc;
-    }
-    return rb_error_set(err, RB_EINVAL, "unknown zero-shot task '%s' (known: %s)", name,
-                        rb_zs_task_names());
+    const rb_task_def *d = rb_task_def_find(name);
+    if (!d)
+        return rb_error_set(err, RB_EINVAL, "unknown zero-shot task '%s' (known: %s)", name,
+                            rb_zs_task_names());
+    if (d->format == RB_TASK_HELLASWAG_TXT) return rb_hellaswag_load(path, out, err);
+    int rc = load_jsonl(path, d, out, err);
+    if (!rc && d->gold == RB_GOLD_LABELS_FILE && (rc = read_labels_file(path, out, err)))
+        rb_zs_task_free(out);
+    return rc;
 }

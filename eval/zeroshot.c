@@ -145,8 +145,8 @@ int rb_zs_logprob(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
     return RB_OK;
 }
 
-/* The text pair of choice c: (context, delimiter + continuation). */
-static int choice_texts(const rb_zs_task *task, const rb_zs_item *item, int c, const char **ctx,
+/* rb_zs_request: see the header. */
+int rb_zs_request(const rb_zs_task *task, const rb_zs_item *item, int c, const char **ctx,
                         char **cont, rb_error *err) {
     const char *delimiter = task->delimiter ? task->delimiter : "";
     int partial = task->kind == RB_ZS_PARTIAL; /* the choice is the context */
@@ -172,7 +172,7 @@ int rb_zs_score_item(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
     for (int c = 0; c < item->n_choices && !rc; c++) {
         const char *ctx;
         char *cont;
-        if ((rc = choice_texts(task, item, c, &ctx, &cont, err))) break;
+        if ((rc = rb_zs_request(task, item, c, &ctx, &cont, err))) break;
         int32_t *toks = NULL;
         size_t n = 0, nk = 0;
         rc = rb_zs_encode(tok, ctx, cont, &toks, &n, &nk, err);
@@ -337,7 +337,7 @@ int rb_zeroshot(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
         for (int k = 0; k < it->n_choices && !rc; k++) {
             const char *ctx;
             char *cont;
-            rc = choice_texts(task, it, k, &ctx, &cont, err);
+            rc = rb_zs_request(task, it, k, &ctx, &cont, err);
             if (rc) break;
             rc = rb_zs_encode(tok, ctx, cont, &c[k].tokens, &c[k].n, &c[k].n_cont, err);
             free(cont);

@@ -99,6 +99,13 @@ void rb_zs_task_free(rb_zs_task *t);
 
 /* Loaders: datasets/tasks.h. */
 
+/* The request lm-eval builds for choice c of an item: *ctx (borrowed from the
+ * item) and *cont = delimiter + continuation (malloc'd, caller frees).  For
+ * RB_ZS_PARTIAL the choice is the context and the item's text the
+ * continuation. */
+int rb_zs_request(const rb_zs_task *task, const rb_zs_item *item, int c, const char **ctx,
+                  char **cont, rb_error *err);
+
 /* The window for one choice: *tokens (malloc'd, caller frees) = [BOS,
  * context tokens, continuation tokens] of length *n, the last *n_cont being
  * the continuation (see above).  cont_text is delimiter + choice. */

@@ -504,6 +504,45 @@ Test(sweep, table_mean_std_by_hand) {
     rb_records_free(&r);
 }
 
+/* Metric lists: perplexity and zero-shot records side by side along the
+ * "metric" pseudo-axis, nested paths and "a|b" alternatives. */
+Test(sweep, table_metric_columns) {
+    static const char recs[] =
+        "{\"ppl\": 10, \"labels\": {\"m\": \"FP\", \"task\": \"wt2\", \"seed\": \"1\"}}\n"
+        "{\"acc\": 0.25, \"tasks\": {\"piqa\": {\"acc\": 0.5}}, \"labels\": {\"m\": \"FP\", "
+        "\"task\": \"zs\", \"seed\": \"1\"}}\n"
+        "{\"ppl\": 20, \"labels\": {\"m\": \"Q\", \"task\": \"wt2\", \"seed\": \"1\"}}\n"
+        "{\"ppl\": 22, \"labels\": {\"m\": \"Q\", \"task\": \"wt2\", \"seed\": \"2\"}}\n"
+        "{\"acc\": 0.5, \"tasks\": {\"piqa\": {\"acc\": 0.75}}, \"labels\": {\"m\": \"Q\", "
+        "\"task\": \"zs\", \"seed\": \"1\"}}\n";
+    rb_records r;
+    rb_error err = {0};
+    cr_assert_eq(rb_records_parse(recs, strlen(recs), "m.jsonl", &r, &err), RB_OK);
+    rb_agg agg;
+    rb_table_spec spec = {.rows = "m", .cols = "metric",
+                          .metric = "Wiki ppl=ppl,avg=acc,PIQA=tasks.piqa.acc"};
+    cr_assert_eq(rb_table_aggregate(r.items, &spec, NULL, &agg, &err), RB_OK, "%s", err.msg);
+    char *md;
+    cr_assert_eq(rb_table_markdown(&agg, &spec, &md, &err), RB_OK);
+    cr_expect(strstr(md, "| m | Wiki ppl | avg | PIQA |\n") != NULL, "%s", md);
+    cr_expect(strstr(md, "| FP | 10.00 | 0.2500 | 0.5000 |\n") != NULL, "%s", md);
+    cr_expect(strstr(md, "| Q | 21.00 ± 1.41 | 0.5000 | 0.7500 |\n") != NULL, "%s", md);
+    free(md);
+    rb_agg_free(&agg);
+    /* alternatives: one column over both kinds of record */
+    rb_table_spec alt = {.rows = "m", .cols = "task", .metric = "ppl|acc"};
+    cr_assert_eq(rb_table_aggregate(r.items, &alt, NULL, &agg, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(agg.n_used, 5);
+    rb_agg_free(&agg);
+    /* several metrics need the metric axis */
+    rb_table_spec bad = {.rows = "m", .cols = "task", .metric = "ppl,acc"};
+    cr_expect_eq(rb_table_aggregate(r.items, &bad, NULL, &agg, &err), RB_EINVAL);
+    cr_expect(strstr(err.msg, "metric") != NULL, "%s", err.msg);
+    rb_table_spec empty = {.rows = "m", .cols = "metric", .metric = "a=,b"};
+    cr_expect_eq(rb_table_aggregate(r.items, &empty, NULL, &agg, &err), RB_EINVAL);
+    rb_records_free(&r);
+}
+
 Test(sweep, table_csv) {
     rb_records r;
     rb_agg agg;

@@ -583,3 +583,146 @@ Test(zeroshot, hand_computed_bigram_log_probs) {
     rb_workspace_free(&ws);
     rb_model_free(m);
 }
+
+/* Loads `text` as task `name` and expects item 0's requests to be exactly
+ * (ctx, conts[c]) and its gold index. */
+static void expect_requests(const char *name, const char *file, const char *text,
+                            const char *ctx, const char *const *conts, int n, int gold) {
+    rb_zs_task t = load_text(name, file, text, RB_OK, NULL);
+    cr_assert_geq(t.n_items, 1, "%s", name);
+    cr_assert_eq(t.items[0].n_choices, n, "%s", name);
+    for (int c = 0; c < n; c++) {
+        const char *got_ctx;
+        char *got_cont;
+        rb_error err;
+        cr_assert_eq(rb_zs_request(&t, &t.items[0], c, &got_ctx, &got_cont, &err), RB_OK);
+        cr_expect_str_eq(got_ctx, t.kind == RB_ZS_PARTIAL ? conts[c] : ctx, "%s choice %d", name, c);
+        cr_expect_str_eq(got_cont, t.kind == RB_ZS_PARTIAL ? ctx : conts[c], "%s choice %d", name,
+                         c);
+        free(got_cont);
+    }
+    cr_expect_eq(t.items[0].gold, gold, "%s", name);
+    rb_zs_task_free(&t);
+}
+
+/* The (context, continuation) pairs lm-evaluation-harness 0.4 builds for one
+ * item of each task, written out from its task configs: doc_to_text,
+ * doc_to_choice, target_delimiter " " (lambada: loglikelihood with the
+ * target " " + last word), winogrande's partial_context/partial_target. */
+Test(zeroshot, prompts_are_the_lm_eval_strings) {
+    char lpath[512];
+    rb_test_tmp_path("piqa_req-labels.lst", lpath, sizeof lpath);
+    cr_assert_eq(rb_test_write_file(lpath, "0\n", 2), 0);
+    const char *piqa[] = {" Put bedding in the cage.", " Fill the cage with water."};
+    expect_requests("piqa", "piqa_req.jsonl",
+                    "{\"goal\": \"How do I ready a guinea pig cage for it's new occupants?\", "
+                    "\"sol1\": \"Put bedding in the cage.\", \"sol2\": \"Fill the cage with "
+                    "water.\"}\n",
+                    "Question: How do I ready a guinea pig cage for it's new occupants?\nAnswer:",
+                    piqa, 2, 0);
+    remove(lpath);
+    /* ARC: the HF export and AI2's question.stem layout give the same requests */
+    const char *arc[] = {" dry palms", " wet palms", " palms covered with oil",
+                         " palms covered with lotion"};
+    const char *arc_ctx = "Question: Which factor will most likely cause a person to develop a "
+                          "fever?\nAnswer:";
+    expect_requests("arc_easy", "arc_hf.jsonl",
+                    "{\"id\": \"M\", \"question\": \"Which factor will most likely cause a person "
+                    "to develop a fever?\", \"choices\": {\"text\": [\"dry palms\", \"wet palms\", "
+                    "\"palms covered with oil\", \"palms covered with lotion\"], \"label\": [\"A\", "
+                    "\"B\", \"C\", \"D\"]}, \"answerKey\": \"A\"}\n",
+                    arc_ctx, arc, 4, 0);
+    expect_requests("arc_challenge", "arc_ai2.jsonl",
+                    "{\"id\": \"M\", \"question\": {\"stem\": \"Which factor will most likely "
+                    "cause a person to develop a fever?\", \"choices\": [{\"text\": \"dry palms\", "
+                    "\"label\": \"A\"}, {\"text\": \"wet palms\", \"label\": \"B\"}, {\"text\": "
+                    "\"palms covered with oil\", \"label\": \"C\"}, {\"text\": \"palms covered "
+                    "with lotion\", \"label\": \"D\"}]}, \"answerKey\": \"D\"}\n",
+                    arc_ctx, arc, 4, 3);
+    const char *obqa[] = {" sun", " moon", " stars", " clouds"};
+    expect_requests("openbookqa", "obqa_req.jsonl",
+                    "{\"id\": \"7-980\", \"question\": {\"stem\": \"The sun is responsible for\", "
+                    "\"choices\": [{\"text\": \"sun\", \"label\": \"A\"}, {\"text\": \"moon\", "
+                    "\"label\": \"B\"}, {\"text\": \"stars\", \"label\": \"C\"}, {\"text\": "
+                    "\"clouds\", \"label\": \"D\"}]}, \"answerKey\": \"C\"}\n",
+                    "The sun is responsible for", obqa, 4, 2);
+    const char *boolq[] = {" no", " yes"};
+    expect_requests("boolq", "boolq_req.jsonl",
+                    "{\"question\": \"do iran and afghanistan speak the same language\", "
+                    "\"title\": \"Persian language\", \"answer\": true, \"passage\": \"Persian is "
+                    "a Western Iranian language.\"}\n",
+                    "Persian is a Western Iranian language.\nQuestion: do iran and afghanistan "
+                    "speak the same language?\nAnswer:",
+                    boolq, 2, 1);
+    /* partial scoring: the options fill the blank to form two contexts, the
+     * text after the blank is the one continuation */
+    const char *wino[] = {"Sarah was a much better surgeon than Maria so Sarah",
+                          "Sarah was a much better surgeon than Maria so Maria"};
+    expect_requests("winogrande", "wino_req.jsonl",
+                    "{\"qID\": \"q\", \"sentence\": \"Sarah was a much better surgeon than Maria "
+                    "so _ always got the harder cases.\", \"option1\": \"Sarah\", \"option2\": "
+                    "\"Maria\", \"answer\": \"2\"}\n",
+                    " always got the harder cases.", wino, 2, 1);
+    const char *lambada[] = {" boat"};
+    expect_requests("lambada", "lambada_req.jsonl",
+                    "{\"text\": \"he rowed out to the middle of the lake in his boat\"}\n",
+                    "he rowed out to the middle of the lake in his", lambada, 1, 0);
+    /* hellaswag: the shared file is preprocessed; the endings get the delimiter */
+    const char *hs[] = {" is using wrap to wrap a pair of skis.", " is ripping level tiles off.",
+                        " is holding a rubik's cube.", " starts pulling up roofing on a roof."};
+    char path[512];
+    rb_test_tmp_path("hs_req.txt", path, sizeof path);
+    cr_assert_eq(rb_test_write_file(path, fixture, strlen(fixture)), 0);
+    rb_zs_task t;
+    rb_error err;
+    cr_assert_eq(rb_zs_task_load("hellaswag", path, &t, &err), RB_OK, "%s", err.msg);
+    for (int c = 0; c < 4; c++) {
+        const char *ctx;
+        char *cont;
+        cr_assert_eq(rb_zs_request(&t, &t.items[0], c, &ctx, &cont, &err), RB_OK);
+        cr_expect_str_eq(ctx, "Roof shingle removal: A man is sitting on a roof. he");
+        cr_expect_str_eq(cont, hs[c]);
+        free(cont);
+    }
+    cr_expect_eq(t.items[0].gold, 3);
+    rb_zs_task_free(&t);
+}
+
+/* LAMBADA's greedy match covers exactly the tokens of " " + last word. */
+Test(zeroshot, lambada_scores_only_the_last_word_tokens) {
+    rb_tokenizer *tk = tok512();
+    rb_error err;
+    int32_t *toks;
+    size_t n, nk;
+    cr_assert_eq(rb_zs_encode(tk, "he rowed out to the middle of the lake in his", " boat", &toks,
+                              &n, &nk, &err), RB_OK);
+    char text[64] = "";
+    for (size_t i = n - nk; i < n; i++) {
+        size_t pl;
+        const char *p = rb_tokenizer_piece(tk, toks[i], &pl);
+        strncat(text, p, pl);
+    }
+    cr_expect_str_eq(text, " boat");
+    free(toks);
+    rb_tokenizer_free(tk);
+}
+
+/* Broken lines of every format are RB_EFORMAT naming file:line. */
+Test(zeroshot, malformed_lines_name_file_and_line) {
+    load_text("piqa", "pq_bad.jsonl", "{\"goal\": \"g\", \"sol1\": \"a\"}\n", RB_EFORMAT, "1:");
+    load_text("arc_easy", "arc_bad.jsonl",
+              "{\"question\": \"q\", \"choices\": {\"text\": [\"a\", \"b\"], \"label\": [\"A\"]}, "
+              "\"answerKey\": \"A\"}\n",
+              RB_EFORMAT, "1:");
+    load_text("arc_challenge", "arcc_bad.jsonl", "{\"question\": {\"stem\": \"q\"}}\n",
+              RB_EFORMAT, "1:");
+    load_text("openbookqa", "obqa_bad.jsonl",
+              "{\"question\": {\"stem\": \"q\", \"choices\": []}, \"answerKey\": \"A\"}\n",
+              RB_EFORMAT, "1:");
+    load_text("boolq", "bq_bad2.jsonl", "[1, 2]\n", RB_EFORMAT, "1:");
+    load_text("winogrande", "wg_bad2.jsonl",
+              "{\"sentence\": \"a _ b\", \"option1\": \"x\", \"option2\": \"y\", \"answer\": \"3\"}\n",
+              RB_EFORMAT, "1:");
+    load_text("lambada", "lb_bad2.jsonl", "{\"text\": \"fine text\"}\n{\"text\": 5}\n",
+              RB_EFORMAT, "2:");
+}
