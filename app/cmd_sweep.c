@@ -43,6 +43,7 @@ static void on_event(void *vctx, const rb_sweep_event *ev) {
         fprintf(stderr, "[%zu/%zu] %s", ev->k, ev->n, ev->run->label_text);
         double ppl;
         if (!rb_record_number(ev->record, "ppl", &ppl)) fprintf(stderr, " ppl=%.4f", ppl);
+        if (!rb_record_number(ev->record, "acc", &ppl)) fprintf(stderr, " acc=%.4f", ppl);
         fprintf(stderr, " (%.1f s)\n", ev->seconds);
         break;
     }
