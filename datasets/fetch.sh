@@ -23,6 +23,33 @@ open(sys.argv[2], "w", encoding="utf-8", newline="").write("\n\n".join(rows))' "
 fi
 [ -f "$dir/datasets/tinystories/TinyStories-valid-head.txt" ] ||
   echo "note: tinystories (18 validation stories) has no official single-file source; copy it from a rotbench data directory" >&2
+# zero-shot tasks (official sources; see MANIFEST.md)
+d="$dir/datasets"
+mkdir -p "$d/hellaswag" "$d/piqa" "$d/arc_easy" "$d/arc_challenge" "$d/winogrande" \
+         "$d/boolq" "$d/openbookqa" "$d/lambada"
+get "https://raw.githubusercontent.com/klosax/hellaswag_text_data/main/hellaswag_val_full.txt" "$d/hellaswag/hellaswag_val_full.txt"
+get "https://yonatanbisk.com/piqa/data/valid.jsonl" "$d/piqa/valid.jsonl"
+get "https://yonatanbisk.com/piqa/data/valid-labels.lst" "$d/piqa/valid-labels.lst"
+get "https://storage.googleapis.com/boolq/dev.jsonl" "$d/boolq/dev.jsonl"
+get "https://openaipublic.blob.core.windows.net/gpt-2/data/lambada_test.jsonl" "$d/lambada/lambada_test.jsonl"
+if [ ! -f "$d/winogrande/dev.jsonl" ]; then
+  get "https://storage.googleapis.com/ai2-mosaic/public/winogrande/winogrande_1.1.zip" "$d/winogrande/w.zip"
+  unzip -p "$d/winogrande/w.zip" winogrande_1.1/dev.jsonl > "$d/winogrande/dev.jsonl"
+fi
+if [ ! -f "$d/openbookqa/test.jsonl" ]; then
+  get "https://ai2-public-datasets.s3.amazonaws.com/open-book-qa/OpenBookQA-V1-Sep2018.zip" "$d/openbookqa/o.zip"
+  unzip -p "$d/openbookqa/o.zip" OpenBookQA-V1-Sep2018/Data/Main/test.jsonl > "$d/openbookqa/test.jsonl"
+fi
+for arc in Easy Challenge; do
+  lc=$(echo "$arc" | tr A-Z a-z)
+  out="$d/arc_$lc/ARC-$arc-test.jsonl"
+  [ -f "$out" ] && continue
+  get "$hf/datasets/allenai/ai2_arc/resolve/main/ARC-$arc/test-00000-of-00001.parquet" "$d/arc_$lc/test.parquet"
+  python3 -c 'import sys, json, pyarrow.parquet as pq
+with open(sys.argv[2], "w", encoding="utf-8") as f:
+    for r in pq.read_table(sys.argv[1]).to_pylist():
+        f.write(json.dumps(r, ensure_ascii=False) + "\n")' "$d/arc_$lc/test.parquet" "$out"
+done
 # verify what is there against the manifest
 cd "$dir"
 sed -n 's/^| [^|]* | [^|]* | \([^ |]*\) | \([0-9a-f]\{64\}\) |.*/\2  \1/p' \
