@@ -391,8 +391,8 @@ static void base_cols(float *x, size_t c0, size_t c1, size_t row_len, int k, siz
  * cache next to hadamard_orders.c's, filled once (pthread_once) on the first
  * transform with k > 1 and read-only afterwards. */
 #define BASE_FLOATS 97649 /* Σ k² over rb_hadamard_base_orders */
-static float base_f32_storage[BASE_FLOATS];
-static const float *base_f32_of[16];
+static float base_f32_storage[2][BASE_FLOATS]; /* [0]: B_k, [1]: B_kᵀ */
+static const float *base_f32_of[2][16];
 static pthread_once_t base_f32_once = PTHREAD_ONCE_INIT;
 
 static void base_f32_build(void) {
@@ -401,22 +401,30 @@ static void base_f32_build(void) {
         int k = rb_hadamard_base_orders[o];
         const signed char *B = rb_hadamard_base(k);
         if (off + (size_t)k * k > BASE_FLOATS) break; /* cannot happen with the orders above */
-        for (size_t i = 0; i < (size_t)k * k; i++) base_f32_storage[off + i] = B[i];
-        base_f32_of[o] = base_f32_storage + off;
+        for (int a = 0; a < k; a++)
+            for (int b = 0; b < k; b++) {
+                base_f32_storage[0][off + (size_t)a * k + b] = B[(size_t)a * k + b];
+                base_f32_storage[1][off + (size_t)a * k + b] = B[(size_t)b * k + a];
+            }
+        base_f32_of[0][o] = base_f32_storage[0] + off;
+        base_f32_of[1][o] = base_f32_storage[1] + off;
         off += (size_t)k * k;
     }
 }
 
-static const float *base_f32(int k) {
+static const float *base_f32(int k, int transpose) {
     pthread_once(&base_f32_once, base_f32_build);
     for (int o = 0; o < 16 && rb_hadamard_base_orders[o]; o++)
-        if (rb_hadamard_base_orders[o] == k) return base_f32_of[o];
+        if (rb_hadamard_base_orders[o] == k) return base_f32_of[transpose][o];
     return NULL;
 }
 
 static size_t gcd_size(size_t a, size_t b) { return b ? gcd_size(b, a % b) : a; }
 
-int rb_hadamard_apply(float *x, size_t rows, int n, int inner, rb_error *err) {
+/* H_n (transpose = 0) or H_nᵀ = (B_kᵀ ⊗ S_{2^m})/√n (transpose = 1): the
+ * Sylvester butterflies are symmetric, only the base multiply changes. */
+static int hadamard_apply(float *x, size_t rows, int n, int inner, int transpose,
+                          rb_error *err) {
     int k, m;
     int rc = rb_hadamard_factor(n, &k, &m, err);
     if (rc) return rc;
@@ -426,7 +434,7 @@ int rb_hadamard_apply(float *x, size_t rows, int n, int inner, rb_error *err) {
     int L = 1 << m;
     size_t M = (size_t)L * inner, row_len = (size_t)n * inner;
     float s = (float)(1.0 / sqrt((double)n));
-    const float *Bf = k > 1 ? base_f32(k) : NULL;
+    const float *Bf = k > 1 ? base_f32(k, transpose) : NULL;
     /* rows per group: a multiple of TILE columns when M < TILE, so that tiles
      * never straddle two groups; short rows batched to about FWHT_BLOCK floats */
     size_t group = k > 1 && M % TILE ? TILE / gcd_size(M % TILE, TILE) : 1;
@@ -459,6 +467,14 @@ int rb_hadamard_apply(float *x, size_t rows, int n, int inner, rb_error *err) {
         }
     }
     return RB_OK;
+}
+
+int rb_hadamard_apply(float *x, size_t rows, int n, int inner, rb_error *err) {
+    return hadamard_apply(x, rows, n, inner, 0, err);
+}
+
+int rb_hadamard_apply_t(float *x, size_t rows, int n, int inner, rb_error *err) {
+    return hadamard_apply(x, rows, n, inner, 1, err);
 }
 
 int rb_hadamard_matrix(int n, float *H, rb_error *err) {

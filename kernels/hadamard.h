@@ -37,6 +37,11 @@ int rb_hadamard_factor(int n, int *k, int *m, rb_error *err);
  * is rows = T, n = heads, inner = hd.  Parallel over rows (OpenMP), SIMD
  * chosen at run time.  RB_EINVAL for unsupported n or inner < 1. */
 int rb_hadamard_apply(float *x, size_t rows, int n, int inner, rb_error *err);
+/* The same with the transpose H_nᵀ (= H_n⁻¹): the backward of
+ * rb_hadamard_apply.  H_n is symmetric only when its base B_k is (k = 1,
+ * 12 is not, Paley bases are not in general), so this is a separate
+ * transform: (B_kᵀ ⊗ S_{2^m})/√n.  Same layout, errors and threading. */
+int rb_hadamard_apply_t(float *x, size_t rows, int n, int inner, rb_error *err);
 /* The plain scalar reference of rb_hadamard_apply (serial, double
  * accumulation not required: same operation order is not promised). */
 int rb_hadamard_apply_ref(float *x, size_t rows, int n, int inner, rb_error *err);

@@ -20,8 +20,13 @@
 #include "core/quant.h"
 
 /* RB_OPT_CHOICE: one of the names in `choices` (NULL-terminated), held as
- * its index; lo = 0 and hi = the last index. */
-typedef enum rb_opt_type { RB_OPT_FLOAT, RB_OPT_INT, RB_OPT_BOOL, RB_OPT_CHOICE } rb_opt_type;
+ * its index; lo = 0 and hi = the last index.
+ * RB_OPT_TEXT: free text (a file path), read with rb_opt_get_text; it cannot
+ * contain ':' or ',' (the pipeline's separators); the default is "" (def,
+ * lo, hi unused). */
+typedef enum rb_opt_type {
+    RB_OPT_FLOAT, RB_OPT_INT, RB_OPT_BOOL, RB_OPT_CHOICE, RB_OPT_TEXT
+} rb_opt_type;
 
 typedef struct rb_option_spec {
     const char *name;
@@ -31,13 +36,15 @@ typedef struct rb_option_spec {
     const char *const *choices; /* RB_OPT_CHOICE only */
 } rb_option_spec;
 
-enum { RB_MAX_OPTIONS = 16, RB_MAX_STAGES = 16 };
+enum { RB_MAX_OPTIONS = 16, RB_MAX_STAGES = 16, RB_OPT_TEXT_BYTES = 512 };
 
 /* Parsed, validated option values of one stage, by index into the method's
- * option specs (unset options hold their defaults). */
+ * option specs (unset options hold their defaults).  Text options keep their
+ * NUL-terminated values in `text`, value[i] being the offset. */
 typedef struct rb_stage_opts {
     double value[RB_MAX_OPTIONS];
     int set[RB_MAX_OPTIONS];
+    char text[RB_OPT_TEXT_BYTES];
 } rb_stage_opts;
 
 /* What a stage works on. */
@@ -84,5 +91,8 @@ int rb_pipeline_apply(const rb_pipeline *p, rb_stage_ctx *ctx, rb_error *err);
 /* Option value by name (the method's default if unset); aborts on a name the
  * method does not declare (a programming error, not an input error). */
 double rb_opt_get(const rb_method *m, const rb_stage_opts *o, const char *name);
+/* A text option's value ("" if unset); aborts like rb_opt_get, also for an
+ * option that is not RB_OPT_TEXT. */
+const char *rb_opt_get_text(const rb_method *m, const rb_stage_opts *o, const char *name);
 
 #endif

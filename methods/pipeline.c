@@ -22,6 +22,16 @@ double rb_opt_get(const rb_method *m, const rb_stage_opts *o, const char *name) 
     return o->set[i] ? o->value[i] : m->options[i].def;
 }
 
+const char *rb_opt_get_text(const rb_method *m, const rb_stage_opts *o, const char *name) {
+    int i = option_index(m, name);
+    if (i < 0 || m->options[i].type != RB_OPT_TEXT) {
+        fprintf(stderr, "rotbench: method %s has no text option %s (programming error)\n",
+                m->name, name);
+        abort();
+    }
+    return o->set[i] ? o->text + (size_t)o->value[i] : "";
+}
+
 static void option_list(const rb_method *m, char *buf, size_t cap) {
     size_t used = 0;
     buf[0] = 0;
@@ -77,6 +87,19 @@ static int parse_stage(char *text, rb_stage *st, rb_error *err) {
                                 kv, names);
         const rb_option_spec *s = &m->options[i];
         double v;
+        if (s->type == RB_OPT_TEXT) {
+            size_t used = 0, len = strlen(eq + 1);
+            for (int j = 0; j < RB_MAX_OPTIONS; j++)
+                if (st->opts.set[j] && m->options[j].type == RB_OPT_TEXT)
+                    used += strlen(st->opts.text + (size_t)st->opts.value[j]) + 1;
+            if (used + len + 1 > sizeof st->opts.text)
+                return rb_error_set(err, RB_EINVAL, "%s: %s=%s: text options longer than %d bytes",
+                                    m->name, kv, eq + 1, RB_OPT_TEXT_BYTES - 1);
+            memcpy(st->opts.text + used, eq + 1, len + 1);
+            st->opts.value[i] = (double)used;
+            st->opts.set[i] = 1;
+            continue;
+        }
         if (s->type == RB_OPT_CHOICE && parse_value(s, eq + 1, &v)) {
             char list[256];
             size_t used = 0;
@@ -128,7 +151,10 @@ void rb_pipeline_format(const rb_pipeline *p, char *buf, size_t cap) {
         for (int i = 0; m->options && m->options[i].name && used < cap; i++) {
             const rb_option_spec *o = &m->options[i];
             double v = rb_opt_get(m, &p->stages[s].opts, o->name);
-            if (o->type == RB_OPT_CHOICE)
+            if (o->type == RB_OPT_TEXT)
+                used += (size_t)snprintf(buf + used, cap - used, ":%s=%s", o->name,
+                                         rb_opt_get_text(m, &p->stages[s].opts, o->name));
+            else if (o->type == RB_OPT_CHOICE)
                 used += (size_t)snprintf(buf + used, cap - used, ":%s=%s", o->name,
                                          o->choices[(int)v]);
             else

@@ -13,7 +13,7 @@ int rb_pipeline_complete(rb_pipeline *p, const rb_quant_config *q, rb_error *err
     if (p->n == RB_MAX_STAGES)
         return rb_error_set(err, RB_EINVAL, "no room to append the rtn stage");
     p->stages[p->n].method = &rb_method_rtn;
-    p->stages[p->n].opts = (rb_stage_opts){{0}, {0}};
+    p->stages[p->n].opts = (rb_stage_opts){{0}, {0}, {0}};
     p->n++;
     return RB_OK;
 }

@@ -9,10 +9,11 @@
 #include "methods/method.h"
 
 extern const rb_method rb_method_rtn, rb_method_smoothquant, rb_method_outliers,
-    rb_method_gptq, rb_method_quarot, rb_method_resq;
+    rb_method_gptq, rb_method_quarot, rb_method_resq, rb_method_spinquant;
 
 static const rb_method *const methods[] = {
-    &rb_method_outliers, &rb_method_smoothquant, &rb_method_quarot, &rb_method_resq,
+    &rb_method_outliers, &rb_method_smoothquant, &rb_method_quarot, &rb_method_spinquant,
+    &rb_method_resq,
     &rb_method_rtn, &rb_method_gptq, NULL};
 
 const rb_method *const *rb_method_all(void) { return methods; }

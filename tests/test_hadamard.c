@@ -277,6 +277,49 @@ Test(hadamard, fast_matches_matrix_and_inverts) {
     }
 }
 
+/* rb_hadamard_apply_t is Hᵀ: against the explicit matrix, inverting the
+ * forward, and with the base orders whose H is not symmetric (the case a
+ * backward pass that reused rb_hadamard_apply would get wrong). */
+Test(hadamard, transpose_matches_matrix_and_inverts) {
+    rb_rng r;
+    rb_rng_seed(&r, 17);
+    static const int ns[] = {1, 2, 64, 12, 20, 28, 36, 40, 44, 52, 60, 108, 140, 156, 172,
+                             344, 156 * 4, 20 * 32, 172 * 64};
+    int asymmetric = 0;
+    for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) {
+        int n = ns[i], rows = 3, inner = n > 4096 ? 1 : 3;
+        size_t len = (size_t)rows * n * inner;
+        float *H = malloc(sizeof(float) * (size_t)n * n);
+        float *x = rand_array(len, &r), *y = malloc(4 * len), *want = malloc(4 * len);
+        cr_assert(H && y && want);
+        cr_assert_eq(rb_hadamard_matrix(n, H, NULL), RB_OK);
+        int asym = 0;
+        for (int a = 0; a < n && !asym; a++)
+            for (int b = 0; b < a; b++) asym |= H[(size_t)a * n + b] != H[(size_t)b * n + a];
+        asymmetric += asym;
+        memcpy(y, x, 4 * len);
+        rb_error err = {0};
+        cr_assert_eq(rb_hadamard_apply_t(y, rows, n, inner, &err), RB_OK, "%s", err.msg);
+        for (int q = 0; q < rows; q++)
+            for (int c = 0; c < inner; c++) {
+                size_t o = (size_t)q * n * inner + c;
+                for (int a = 0; a < n; a++) {
+                    double t = 0;
+                    for (int b = 0; b < n; b++) t += (double)H[(size_t)b * n + a] * x[o + (size_t)b * inner];
+                    want[o + (size_t)a * inner] = (float)t;
+                }
+            }
+        double e = column_rel_error(y, want, x, (size_t)rows, n, inner);
+        cr_expect_lt(e, 1e-5, "n %d: transpose vs matrix %g", n, e);
+        cr_assert_eq(rb_hadamard_apply(y, rows, n, inner, NULL), RB_OK);
+        e = column_rel_error(y, x, x, (size_t)rows, n, inner);
+        cr_expect_lt(e, 1e-5, "n %d: H·(Hᵀ·x) vs x %g", n, e);
+        free(H); free(x); free(y); free(want);
+    }
+    cr_expect_gt(asymmetric, 0, "no asymmetric H among the sizes: the test shows nothing");
+    cr_expect_eq(rb_hadamard_apply_t(NULL, 1, 7, 1, NULL), RB_EINVAL);
+}
+
 Test(hadamard, result_does_not_depend_on_threads) {
     rb_rng r;
     rb_rng_seed(&r, 17);
