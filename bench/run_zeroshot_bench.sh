@@ -55,8 +55,13 @@ done
 echo "== real-size synthetic model (2 layers of Llama-2-7B shape)" >&2
 "$rb" synth --out "$tmp/real.bin" --seq-len 2048 >/dev/null
 tok=$data/models/llama2-tokenizer/tokenizer.bin
-pairs="hellaswag:hellaswag/hellaswag_val_full.txt:200:40 boolq:boolq/dev.jsonl:100:20 piqa:piqa/valid.jsonl:100:20"
-[ $quick = 1 ] && pairs="hellaswag:hellaswag/hellaswag_val_full.txt:20:5"
+limit=40
+[ $quick = 1 ] && limit=4
+"$rb" eval --model "$tmp/real.bin" --tokenizer "$tok" --task zeroshot --limit $limit --json 2>/dev/null |
+    /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({"bench": "suite", "model": "synthetic dim 4096, hidden 11008, 2 layers, 32 heads, vocab 32000", "config": "FP, --limit " + sys.argv[1] + " per task", "threads": d["threads"], "items": d["n_items"], "seconds": round(d["seconds"], 3), "items_per_second": round(d["items_per_second"], 2), "tokens_per_second": round(d["tokens_per_second"]), "per_task_items_per_second": {k: round(v["items_per_second"], 2) for k, v in d["tasks"].items()}}))' "$limit" >> "$out"
+tail -1 "$out" >&2
+pairs="hellaswag:hellaswag/hellaswag_val_full.txt:100:25"
+[ $quick = 1 ] && pairs="hellaswag:hellaswag/hellaswag_val_full.txt:10:4"
 for p in $pairs; do
     IFS=: read -r task file np nn <<< "$p"
     "$bz" "$tmp/real.bin" "$tok" "$task" "$ds/$file" "$np" "$nn" 2048 |
