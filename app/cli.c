@@ -114,6 +114,7 @@ int rb_cli_prep_flag(rb_cli_prep *p, int ch, const char *arg) {
     case RB_CLI_O_CAL: p->calib = arg; break;
     case RB_CLI_O_CALW: p->calib_windows = rb_cli_int("--calib-windows", arg, 1, 1 << 20); break;
     case RB_CLI_O_CALL: p->calib_len = rb_cli_int("--calib-len", arg, 2, 1 << 20); break;
+    case RB_CLI_O_CALS: p->calib_skip = rb_cli_int("--calib-skip", arg, 0, 1L << 40); break;
     case RB_CLI_O_WB: q->w.bits = (int)rb_cli_bits("--w-bits", arg); break;
     case RB_CLI_O_WG: p->w_gran = arg; break;
     case RB_CLI_O_WA: q->w.asym = 1; break;
@@ -164,9 +165,13 @@ int rb_cli_build_calib(const rb_cli_prep *p, const rb_cli_model *cm, const char 
     int32_t *tok = NULL;
     if (!rc) rc = rb_read_file(path, 0, &text, &n_text, err);
     if (!rc) rc = rb_tokenizer_encode(cm->tokenizer, text, n_text, 1, 0, &tok, &n, err);
+    if (!rc && (size_t)p->calib_skip >= n)
+        rc = rb_error_set(err, RB_EINVAL, "--calib-skip %ld leaves none of its %zu tokens",
+                          p->calib_skip, n);
     if (!rc)
-        rc = rb_calib_from_tokens(tok, n, (int)p->calib_windows, (int)p->calib_len,
-                                  (uint64_t)p->seed, out, err);
+        rc = rb_calib_from_tokens(tok + p->calib_skip, n - (size_t)p->calib_skip,
+                                  (int)p->calib_windows, (int)p->calib_len, (uint64_t)p->seed, out,
+                                  err);
     if (rc) rb_error_prefix(err, "calibration corpus %s: ", cap && *path ? path : name);
     free(tok);
     free(text);

@@ -73,25 +73,28 @@ typedef struct rb_cli_prep {
     const char *pipeline;                 /* --pipeline ("" = none) */
     const char *calib;                    /* --calib (NULL = the command's default) */
     long seed, calib_windows, calib_len;  /* 0, 32, 256 */
+    long calib_skip;                      /* --calib-skip: leading tokens not drawn from (0) */
     const char *w_gran, *a_gran, *kv_gran, *w_clip, *a_clip; /* as given */
     rb_quant_config quant;                /* bits and switches as parsed; owned */
 } rb_cli_prep;
 
 enum {
     RB_CLI_O_PIPE = 1000, RB_CLI_O_SEED, RB_CLI_O_CAL, RB_CLI_O_CALW, RB_CLI_O_CALL,
+    RB_CLI_O_CALS,
     RB_CLI_O_WB, RB_CLI_O_WG, RB_CLI_O_WA, RB_CLI_O_WC,
     RB_CLI_O_AB, RB_CLI_O_AG, RB_CLI_O_AS, RB_CLI_O_AD, RB_CLI_O_AA, RB_CLI_O_AC,
     RB_CLI_O_KB, RB_CLI_O_KG, RB_CLI_O_KS, RB_CLI_O_KA, RB_CLI_O_QC,
     RB_CLI_O_END /* first value free for a command's own options */
 };
 
-/* --pipeline, --seed, --calib, --calib-windows, --calib-len */
+/* --pipeline, --seed, --calib, --calib-windows, --calib-len, --calib-skip */
 #define RB_CLI_PIPELINE_OPTIONS                                                          \
     {"pipeline", required_argument, 0, RB_CLI_O_PIPE},                                   \
     {"seed", required_argument, 0, RB_CLI_O_SEED},                                       \
     {"calib", required_argument, 0, RB_CLI_O_CAL},                                       \
     {"calib-windows", required_argument, 0, RB_CLI_O_CALW},                              \
-    {"calib-len", required_argument, 0, RB_CLI_O_CALL}
+    {"calib-len", required_argument, 0, RB_CLI_O_CALL},                                  \
+    {"calib-skip", required_argument, 0, RB_CLI_O_CALS}
 /* --w-bits, --w-gran, --w-asym, --w-clip */
 #define RB_CLI_WEIGHT_OPTIONS                                                            \
     {"w-bits", required_argument, 0, RB_CLI_O_WB},                                       \
@@ -136,7 +139,9 @@ enum {
 #define RB_CLI_HELP_SEED "  --seed N                seed of the run (calibration sampling, rotations)\n"
 #define RB_CLI_HELP_CALIB_SIZE                                                           \
     "  --calib-windows N       calibration windows (default 32)\n"                         \
-    "  --calib-len N           tokens per calibration window (default 256)\n"
+    "  --calib-len N           tokens per calibration window (default 256)\n"          \
+    "  --calib-skip N          draw windows only after the corpus's first N tokens\n"      \
+    "                          (calibrate on a scored corpus's unscored tail)\n"
 
 /* Defaults: no pipeline, seed 0, 32 windows of 256 tokens, quantizers off. */
 void rb_cli_prep_init(rb_cli_prep *p);

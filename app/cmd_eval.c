@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "app/cli.h"
 #include "app/eval_zeroshot.h"
@@ -47,6 +48,13 @@ static void eval_usage(FILE *f) {
           "  --kv-high-bits N        the same for the K/V cache (default 8)\n"
           "  --save-model FILE       save the transformed model (llama2.c v0) before eval\n",
           f);
+}
+
+/* Whether two paths name the same existing file. */
+static int same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
 }
 
 static json_object *config_json(const rb_config *c) {
@@ -186,6 +194,12 @@ int rb_cmd_eval(int argc, char **argv) {
         rc = rb_cli_build_calib(&prep, &cm, strcmp(task_name, "wikitext2") ? "wikitext2"
                                                                            : "tinystories",
                                 data_dir, &calib, calib_path, sizeof calib_path, &err);
+    if (!rc && need_calib && !zeroshot && same_file(calib_path, corpus_path) &&
+        (size_t)prep.calib_skip < n_tokens)
+        rc = rb_error_set(&err, RB_EINVAL,
+                          "calibration on %s would draw from the %zu scored tokens: give "
+                          "--calib-skip %zu or more (or another --calib)",
+                          calib_path, n_tokens, n_tokens);
     double t_prep = rb_now();
     if (!rc)
         rc = rb_prepare_model(cm.model, &pipeline, quant, need_calib ? &calib : NULL,
@@ -265,6 +279,7 @@ int rb_cmd_eval(int argc, char **argv) {
             json_object_object_add(cj, "data", json_object_new_string(calib_path));
             json_object_object_add(cj, "windows", json_object_new_int64(prep.calib_windows));
             json_object_object_add(cj, "len", json_object_new_int64(prep.calib_len));
+            json_object_object_add(cj, "skip", json_object_new_int64(prep.calib_skip));
             json_object_object_add(method, "calib", cj);
         }
         json_object_object_add(method, "prepare_seconds", json_object_new_double(t_prep));

@@ -1031,3 +1031,26 @@ Test(sweep, cli_dry_run_table_and_errors, .timeout = 60) {
     free(msg);
     cleanup_dir(dir);
 }
+
+/* eval refuses calibration windows drawn from the tokens it scores, and
+ * accepts the same corpus past --calib-skip. */
+Test(sweep, cli_eval_calibration_never_overlaps_scored_tokens, .timeout = 60) {
+    rb_test_require_data("datasets/wikitext2/wikitext-2-raw-v1.test.joined.txt");
+    rb_test_require_data("models/stories260K/stories260K.bin");
+    const char *exe = rotbench_exe();
+    char cmd[4096];
+    const char *common = "eval --task wikitext2 --max-tokens 2048 --calib wikitext2 "
+                         "--calib-windows 4 --pipeline rtn --w-bits 4 --threads 1";
+    snprintf(cmd, sizeof cmd, "ROTBENCH_DATA='%s' '%s' %s >/dev/null 2>&1", rb_test_data_dir(),
+             exe, common);
+    int st = system(cmd);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1, "overlapping calibration accepted: %d", st);
+    snprintf(cmd, sizeof cmd, "ROTBENCH_DATA='%s' '%s' %s --calib-skip 2047 >/dev/null 2>&1",
+             rb_test_data_dir(), exe, common);
+    st = system(cmd);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1, "one overlapping token accepted: %d", st);
+    snprintf(cmd, sizeof cmd, "ROTBENCH_DATA='%s' '%s' %s --calib-skip 2048 >/dev/null 2>&1",
+             rb_test_data_dir(), exe, common);
+    st = system(cmd);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "disjoint calibration refused: %d", st);
+}
