@@ -17,6 +17,16 @@ static char *dup_range(const char *s, size_t n) {
     return d;
 }
 
+/* The line at data[*pos] (without its '\n' or "\r\n"), of *n bytes; moves
+ * *pos past it.  Call while *pos < len. */
+static char *next_line(char *data, size_t len, size_t *pos, size_t *n) {
+    char *s = data + *pos, *nl = memchr(s, '\n', len - *pos);
+    *n = nl ? (size_t)(nl - s) : len - *pos;
+    *pos += *n + (nl != NULL);
+    if (*n && s[*n - 1] == '\r') (*n)--;
+    return s;
+}
+
 int rb_hellaswag_load(const char *path, rb_zs_task *out, rb_error *err) {
     memset(out, 0, sizeof *out);
     char *data = NULL;
@@ -50,10 +60,8 @@ int rb_hellaswag_load(const char *path, rb_zs_task *out, rb_error *err) {
                 break;
             }
             line++;
-            const char *s = data + pos, *nl = memchr(s, '\n', len - pos);
-            size_t n = nl ? (size_t)(nl - s) : len - pos;
-            pos += n + (nl != NULL);
-            if (n && s[n - 1] == '\r') n--;
+            size_t n;
+            const char *s = next_line(data, len, &pos, &n);
             if (n == 0) {
                 rc = rb_error_set(err, RB_EFORMAT, "%s:%zu: empty line (expected the %s of item %zu)",
                                   path, line, f == 0 ? "context" : f == 1 ? "label" : "ending",
@@ -192,10 +200,8 @@ static int load_jsonl(const char *path, const rb_task_def *d, rb_zs_task *out, r
     size_t pos = 0, line = 0;
     while (pos < len && !rc) {
         line++;
-        char *s = data + pos, *nl = memchr(s, '\n', len - pos);
-        size_t n = nl ? (size_t)(nl - s) : len - pos;
-        pos += n + (nl != NULL);
-        if (n && s[n - 1] == '\r') n--;
+        size_t n;
+        char *s = next_line(data, len, &pos, &n);
         if (n == 0) continue; /* blank lines (a final newline) */
         json_tokener_reset(tk);
         json_object *o = json_tokener_parse_ex(tk, s, (int)n);
@@ -237,10 +243,8 @@ static int read_labels_file(const char *path, rb_zs_task *out, rb_error *err) {
     size_t pos = 0, line = 0;
     while (!rc && pos < len) {
         line++;
-        const char *s = data + pos, *nl = memchr(s, '\n', len - pos);
-        size_t n = nl ? (size_t)(nl - s) : len - pos;
-        pos += n + (nl != NULL);
-        if (n && s[n - 1] == '\r') n--;
+        size_t n;
+        const char *s = next_line(data, len, &pos, &n);
         if (line > out->n_items)
             rc = rb_error_set(err, RB_EFORMAT, "%s:%zu: more labels than the %zu items of %s",
                               lpath, line, out->n_items, path);
