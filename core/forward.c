@@ -51,15 +51,15 @@ int rb_workspace_init(rb_workspace *ws, const rb_config *c, int max_T, rb_error 
     return RB_OK;
 }
 
-static int act_hook(const rb_hooks *h, int layer, rb_act_point p, float *x, int rows, int cols,
-                    rb_error *err) {
+int rb_hooks_activation(const rb_hooks *h, int layer, rb_act_point p, float *x, int rows,
+                        int cols, rb_error *err) {
     if (!h || !h->activation) return RB_OK;
     int rc = h->activation(h->ctx, layer, p, x, rows, cols, err);
     if (rc) rb_error_prefix(err, "layer %d %s: ", layer, point_names[p]);
     return rc;
 }
 
-static const float *weight_of(const rb_hooks *h, int layer, rb_linear_id id, const float *w) {
+const float *rb_hooks_weight(const rb_hooks *h, int layer, rb_linear_id id, const float *w) {
     return h && h->weight ? h->weight(h->ctx, layer, id, w) : w;
 }
 
@@ -123,10 +123,10 @@ int rb_forward_segments(const rb_model *m, rb_workspace *ws, const int32_t *toke
     for (int l = 0; l < c->n_layers; l++) {
         const rb_layer *L = &m->layers[l];
         rb_rmsnorm(ws->xb, ws->x, L->attn_norm, T, dim, c->norm_eps);
-        if ((rc = act_hook(hooks, l, RB_ACT_QKV_IN, ws->xb, T, dim, err))) return rc;
-        rb_linear(ws->q, ws->xb, weight_of(hooks, l, RB_WQ, L->wq), T, dim, qdim);
-        rb_linear(ws->k, ws->xb, weight_of(hooks, l, RB_WK, L->wk), T, dim, kvdim);
-        rb_linear(ws->v, ws->xb, weight_of(hooks, l, RB_WV, L->wv), T, dim, kvdim);
+        if ((rc = rb_hooks_activation(hooks, l, RB_ACT_QKV_IN, ws->xb, T, dim, err))) return rc;
+        rb_linear(ws->q, ws->xb, rb_hooks_weight(hooks, l, RB_WQ, L->wq), T, dim, qdim);
+        rb_linear(ws->k, ws->xb, rb_hooks_weight(hooks, l, RB_WK, L->wk), T, dim, kvdim);
+        rb_linear(ws->v, ws->xb, rb_hooks_weight(hooks, l, RB_WV, L->wv), T, dim, kvdim);
         for (int i = 0; i < n_seg; i++) {
             size_t r0 = (size_t)seg[i].start;
             rb_rope(ws->q + r0 * qdim, seg[i].len, c->n_heads, hd, seg[i].prefix_len,
@@ -152,25 +152,27 @@ int rb_forward_segments(const rb_model *m, rb_workspace *ws, const int32_t *toke
         if (m->online.o_head_hadamard &&
             (rc = rb_hadamard_apply(ws->att, (size_t)T, c->n_heads, hd, err)))
             return rb_error_prefix(err, "layer %d online head Hadamard: ", l);
-        if ((rc = act_hook(hooks, l, RB_ACT_O_IN, ws->att, T, qdim, err))) return rc;
+        if ((rc = rb_hooks_activation(hooks, l, RB_ACT_O_IN, ws->att, T, qdim, err))) return rc;
         /* x += att·Woᵀ : sgemm with beta = 1 accumulates into the residual */
-        rb_linear_acc(ws->x, ws->att, weight_of(hooks, l, RB_WO, L->wo), T, qdim, dim);
+        rb_linear_acc(ws->x, ws->att, rb_hooks_weight(hooks, l, RB_WO, L->wo), T, qdim, dim);
         rb_rmsnorm(ws->xb, ws->x, L->ffn_norm, T, dim, c->norm_eps);
-        if ((rc = act_hook(hooks, l, RB_ACT_GATE_UP_IN, ws->xb, T, dim, err))) return rc;
-        rb_linear(ws->hb, ws->xb, weight_of(hooks, l, RB_W1, L->w1), T, dim, hid);
-        rb_linear(ws->hb2, ws->xb, weight_of(hooks, l, RB_W3, L->w3), T, dim, hid);
+        if ((rc = rb_hooks_activation(hooks, l, RB_ACT_GATE_UP_IN, ws->xb, T, dim, err))) return rc;
+        rb_linear(ws->hb, ws->xb, rb_hooks_weight(hooks, l, RB_W1, L->w1), T, dim, hid);
+        rb_linear(ws->hb2, ws->xb, rb_hooks_weight(hooks, l, RB_W3, L->w3), T, dim, hid);
         rb_swiglu(ws->hb, ws->hb2, (size_t)T * hid);
         if (m->online.down_hadamard && (rc = rb_hadamard_apply(ws->hb, (size_t)T, hid, 1, err)))
             return rb_error_prefix(err, "layer %d online down_proj Hadamard: ", l);
         if (m->online.down_dense) /* hb2 is free after the SwiGLU */
             dense_rows(ws->hb, (size_t)T, hid, m->online.down_dense + (size_t)l * hid * hid,
                        ws->hb2);
-        if ((rc = act_hook(hooks, l, RB_ACT_DOWN_IN, ws->hb, T, hid, err))) return rc;
-        rb_linear_acc(ws->x, ws->hb, weight_of(hooks, l, RB_W2, L->w2), T, hid, dim);
+        if ((rc = rb_hooks_activation(hooks, l, RB_ACT_DOWN_IN, ws->hb, T, hid, err))) return rc;
+        rb_linear_acc(ws->x, ws->hb, rb_hooks_weight(hooks, l, RB_W2, L->w2), T, hid, dim);
     }
     rb_rmsnorm(ws->xb, ws->x, m->final_norm, T, dim, c->norm_eps);
-    if ((rc = act_hook(hooks, c->n_layers, RB_ACT_CLASSIFIER_IN, ws->xb, T, dim, err))) return rc;
-    rb_linear(ws->logits, ws->xb, weight_of(hooks, c->n_layers, RB_LINEAR_COUNT, m->classifier),
+    if ((rc = rb_hooks_activation(hooks, c->n_layers, RB_ACT_CLASSIFIER_IN, ws->xb, T, dim, err)))
+        return rc;
+    rb_linear(ws->logits, ws->xb,
+              rb_hooks_weight(hooks, c->n_layers, RB_LINEAR_COUNT, m->classifier),
               T, dim, c->vocab_size);
     return RB_OK;
 }

@@ -57,6 +57,13 @@ typedef struct rb_hooks {
     int window_dependent;
 } rb_hooks;
 
+/* hooks->activation on x (if set), with "layer L POINT: " prefixed to its
+ * error; RB_OK without hooks. */
+int rb_hooks_activation(const rb_hooks *h, int layer, rb_act_point p, float *x, int rows,
+                        int cols, rb_error *err);
+/* hooks->weight's matrix for a linear, or w itself without hooks. */
+const float *rb_hooks_weight(const rb_hooks *h, int layer, rb_linear_id id, const float *w);
+
 /* Buffers for windows of up to max_T tokens; owned, freed by
  * rb_workspace_free.  `logits` [max_T][vocab] holds the last forward's
  * output. */

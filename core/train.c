@@ -123,18 +123,6 @@ int rb_train_ws_init(rb_train_ws *ws, const rb_config *c, int max_T, rb_error *e
 
 /* ---- forward ------------------------------------------------------------ */
 
-static int act_hook(const rb_hooks *h, int layer, rb_act_point p, float *x, int rows, int cols,
-                    rb_error *err) {
-    if (!h || !h->activation) return RB_OK;
-    int rc = h->activation(h->ctx, layer, p, x, rows, cols, err);
-    if (rc) rb_error_prefix(err, "layer %d %s: ", layer, rb_act_point_name(p));
-    return rc;
-}
-
-static const float *weight_of(const rb_hooks *h, int layer, rb_linear_id id, const float *w) {
-    return h && h->weight ? h->weight(h->ctx, layer, id, w) : w;
-}
-
 /* x [rows][n] ← x·Wᵀ (forward) or x·W (its backward), through tmp. */
 static void dense_rows(float *x, size_t rows, int n, const float *W, int backward, float *tmp) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, backward ? CblasNoTrans : CblasTrans, (int)rows, n,
@@ -176,10 +164,10 @@ int rb_train_forward(const rb_model *m, rb_train_ws *ws, const int32_t *tokens, 
         float *att = AT(ws, att, l, qdim);
         memcpy(xa, x, sizeof(float) * (size_t)T * dim);
         rb_rmsnorm(h, x, L->attn_norm, T, dim, c->norm_eps);
-        if ((rc = act_hook(hooks, l, RB_ACT_QKV_IN, h, T, dim, err))) return rc;
-        w[RB_WQ] = weight_of(hooks, l, RB_WQ, L->wq);
-        w[RB_WK] = weight_of(hooks, l, RB_WK, L->wk);
-        w[RB_WV] = weight_of(hooks, l, RB_WV, L->wv);
+        if ((rc = rb_hooks_activation(hooks, l, RB_ACT_QKV_IN, h, T, dim, err))) return rc;
+        w[RB_WQ] = rb_hooks_weight(hooks, l, RB_WQ, L->wq);
+        w[RB_WK] = rb_hooks_weight(hooks, l, RB_WK, L->wk);
+        w[RB_WV] = rb_hooks_weight(hooks, l, RB_WV, L->wv);
         rb_linear(q, h, w[RB_WQ], T, dim, qdim);
         rb_linear(k, h, w[RB_WK], T, dim, kvdim);
         rb_linear(v, h, w[RB_WV], T, dim, kvdim);
@@ -201,17 +189,17 @@ int rb_train_forward(const rb_model *m, rb_train_ws *ws, const int32_t *tokens, 
         if (m->online.o_head_hadamard &&
             (rc = rb_hadamard_apply(att, (size_t)T, c->n_heads, hd, err)))
             return rb_error_prefix(err, "layer %d online head Hadamard: ", l);
-        if ((rc = act_hook(hooks, l, RB_ACT_O_IN, att, T, qdim, err))) return rc;
-        w[RB_WO] = weight_of(hooks, l, RB_WO, L->wo);
+        if ((rc = rb_hooks_activation(hooks, l, RB_ACT_O_IN, att, T, qdim, err))) return rc;
+        w[RB_WO] = rb_hooks_weight(hooks, l, RB_WO, L->wo);
         rb_linear_acc(x, att, w[RB_WO], T, qdim, dim);
 
         float *xf = AT(ws, x_ffn, l, dim), *h2 = AT(ws, h_ffn, l, dim);
         float *a = AT(ws, a, l, hid), *b = AT(ws, b, l, hid), *g = AT(ws, g, l, hid);
         memcpy(xf, x, sizeof(float) * (size_t)T * dim);
         rb_rmsnorm(h2, x, L->ffn_norm, T, dim, c->norm_eps);
-        if ((rc = act_hook(hooks, l, RB_ACT_GATE_UP_IN, h2, T, dim, err))) return rc;
-        w[RB_W1] = weight_of(hooks, l, RB_W1, L->w1);
-        w[RB_W3] = weight_of(hooks, l, RB_W3, L->w3);
+        if ((rc = rb_hooks_activation(hooks, l, RB_ACT_GATE_UP_IN, h2, T, dim, err))) return rc;
+        w[RB_W1] = rb_hooks_weight(hooks, l, RB_W1, L->w1);
+        w[RB_W3] = rb_hooks_weight(hooks, l, RB_W3, L->w3);
         rb_linear(a, h2, w[RB_W1], T, dim, hid);
         rb_linear(b, h2, w[RB_W3], T, dim, hid);
         memcpy(g, a, sizeof(float) * (size_t)T * hid);
@@ -221,15 +209,16 @@ int rb_train_forward(const rb_model *m, rb_train_ws *ws, const int32_t *tokens, 
         if (m->online.down_dense)
             dense_rows(g, (size_t)T, hid, m->online.down_dense + (size_t)l * hid * hid, 0,
                        ws->tmp);
-        if ((rc = act_hook(hooks, l, RB_ACT_DOWN_IN, g, T, hid, err))) return rc;
-        w[RB_W2] = weight_of(hooks, l, RB_W2, L->w2);
+        if ((rc = rb_hooks_activation(hooks, l, RB_ACT_DOWN_IN, g, T, hid, err))) return rc;
+        w[RB_W2] = rb_hooks_weight(hooks, l, RB_W2, L->w2);
         rb_linear_acc(x, g, w[RB_W2], T, hid, dim);
     }
     memcpy(ws->x_final, x, sizeof(float) * (size_t)T * dim);
     rb_rmsnorm(ws->h_final, x, m->final_norm, T, dim, c->norm_eps);
-    if ((rc = act_hook(hooks, c->n_layers, RB_ACT_CLASSIFIER_IN, ws->h_final, T, dim, err)))
+    if ((rc = rb_hooks_activation(hooks, c->n_layers, RB_ACT_CLASSIFIER_IN, ws->h_final, T, dim,
+                                  err)))
         return rc;
-    const float *cls = weight_of(hooks, c->n_layers, RB_LINEAR_COUNT, m->classifier);
+    const float *cls = rb_hooks_weight(hooks, c->n_layers, RB_LINEAR_COUNT, m->classifier);
     ws->w_eff[(size_t)c->n_layers * RB_LINEAR_COUNT] = cls;
     rb_linear(ws->logits, ws->h_final, cls, T, dim, c->vocab_size);
     /* the loss and its gradient in one pass; scale 1/(T−1) makes it the mean */
