@@ -1,29 +1,18 @@
-/* Loaders for the zero-shot multiple-choice tasks (items for eval/zeroshot.h),
- * each building the context and choices exactly as lm-evaluation-harness's
- * task configs do (target delimiter " " everywhere):
+/* Loaders for the zero-shot tasks (items for eval/zeroshot.h).  How each task
+ * builds its context, choices and gold answer is data: datasets/task_defs.c
+ * (lm-evaluation-harness's prompts; template language in task_defs.h).
  *
  *   hellaswag   the shared text layout (6 lines per item: context, label 0..3,
- *               4 endings), already preprocessed as lm-eval does
- *               (activity_label + ": " + ctx_a + " " + ctx_b.capitalize(),
- *               " [title]" → ". ", "[...]" removed, "  " → " "): used as is.
- *   piqa        valid.jsonl {goal, sol1, sol2} + the labels file beside it
- *               (X.jsonl → X-labels.lst, one 0/1 a line):
- *               "Question: {goal}\nAnswer:", choices sol1, sol2.
- *   arc_easy, arc_challenge   HF ai2_arc jsonl {question, choices {text,
- *               label}, answerKey}: "Question: {question}\nAnswer:", choices
- *               choices.text, gold = position of answerKey in choices.label.
- *   openbookqa  AI2 jsonl {question {stem, choices [{text, label}]},
- *               answerKey}: "{stem}", choices the texts.
- *   boolq       {question, passage, answer (bool)}:
- *               "{passage}\nQuestion: {question}?\nAnswer:", choices "no",
- *               "yes", gold 1 when answer is true.
- *   winogrande  dev.jsonl {sentence with one "_", option1, option2, answer
- *               "1"/"2"}: partial scoring (RB_ZS_PARTIAL): contexts
- *               sentence[:_] + option_i, shared continuation
- *               " " + sentence[_+1:].strip().
- *   lambada     lambada_openai {text}: context = text before its last ' ',
- *               target " " + last word, delimiter "" (RB_ZS_GREEDY: exact
- *               greedy match, plus perplexity).
+ *               4 endings), already preprocessed as lm-eval does: used as is.
+ *   piqa        {goal, sol1, sol2} + X-labels.lst beside X.jsonl
+ *   arc_easy, arc_challenge   HF export {question, choices {text, label},
+ *               answerKey} or AI2's {question {stem, choices [{text, label}]},
+ *               answerKey}
+ *   openbookqa  AI2 {question {stem, choices}, answerKey} (or HF question_stem)
+ *   boolq       {question, passage, answer (bool)}
+ *   winogrande  {sentence with one "_", option1, option2, answer "1"/"2"}:
+ *               partial scoring (RB_ZS_PARTIAL)
+ *   lambada     {text}: the last word is the greedy target (RB_ZS_GREEDY)
  *
  * Malformed input (bad JSON, a missing or mistyped field, a bad label, a
  * wrong number of lines) is RB_EFORMAT naming path:line.
