@@ -113,6 +113,24 @@ int rb_zs_encode(const rb_tokenizer *tok, const char *context, const char *cont_
     return RB_OK;
 }
 
+/* Sum of log p(target[j]) over the continuation's rows of logits [rows][V]:
+ * row0 predicts target[0], rest + j - 1 predicts target[j] for j ≥ 1.
+ * *greedy = 1 when every target is its row's argmax. */
+static double score_rows(const float *logits, int V, int row0, int rest, const int32_t *target,
+                         size_t n_cont, int *greedy) {
+    double s = 0;
+    int all = 1;
+    for (size_t j = 0; j < n_cont; j++) {
+        const float *r = logits + (size_t)(j == 0 ? row0 : rest + (int)j - 1) * V;
+        double nll;
+        rb_nll_rows(&nll, r, target + j, 1, V);
+        s -= nll;
+        for (int v = 0; v < V && all; v++) all = !(r[v] > r[target[j]]);
+    }
+    *greedy = all;
+    return s;
+}
+
 int rb_zs_logprob(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
                   const int32_t *tokens, size_t n, size_t n_cont, int max_len, double *logprob,
                   int *greedy, rb_error *err) {
@@ -129,15 +147,9 @@ int rb_zs_logprob(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
     if (rc) return rc;
     int V = m->cfg.vocab_size;
     size_t row0 = n - n_cont - 1 - start; /* row predicting tokens[n - n_cont] */
-    double s = 0;
-    int all = 1;
-    for (size_t j = 0; j < n_cont; j++) {
-        const float *r = ws->logits + (row0 + j) * (size_t)V;
-        double nll;
-        rb_nll_rows(&nll, r, tokens + n - n_cont + j, 1, V);
-        s -= nll;
-        for (int v = 0; v < V && all; v++) all = !(r[v] > r[tokens[n - n_cont + j]]);
-    }
+    int all;
+    double s = score_rows(ws->logits, V, (int)row0, (int)row0 + 1, tokens + n - n_cont, n_cont,
+                          &all);
     if (!isfinite(s))
         return rb_error_set(err, RB_ENUMERIC, "log-likelihood is not finite (NaN/Inf logits)");
     if (greedy) *greedy = all;
@@ -277,16 +289,8 @@ static int flush(zs_packer *p, const rb_model *m, rb_workspace *ws, const rb_hoo
     for (int k = 0; k < p->n_ch && !rc; k++) {
         const zs_choice *c = &p->ch[k];
         const int32_t *target = c->tokens + (c->n - c->n_cont);
-        double s = 0;
-        int all = 1;
-        for (size_t j = 0; j < c->n_cont; j++) {
-            int row = j == 0 ? c->row0 : c->rest + (int)j - 1;
-            const float *r = ws->logits + (size_t)row * V;
-            double nll;
-            rb_nll_rows(&nll, r, target + j, 1, V);
-            s -= nll;
-            for (int v = 0; v < V && all; v++) all = !(r[v] > r[target[j]]);
-        }
+        int all;
+        double s = score_rows(ws->logits, V, c->row0, c->rest, target, c->n_cont, &all);
         if (!isfinite(s))
             rc = rb_error_set(err, RB_ENUMERIC,
                               "item %zu choice %d: log-likelihood is not finite (NaN/Inf logits)",
