@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/io.h"
-#include "core/sha256.h"
+#include "base/io.h"
+#include "base/sha256.h"
 #include "datasets/registry.h"
 #include "kernels/linear.h"
 #include "methods/prepare.h"

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "core/calib.h"
-#include "core/error.h"
+#include "base/error.h"
 #include "core/model.h"
 #include "core/quant.h"
 #include "core/tokenizer.h"

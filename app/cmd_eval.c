@@ -11,8 +11,8 @@
 
 #include "app/cli.h"
 #include "app/eval_zeroshot.h"
-#include "core/io.h"
-#include "core/sha256.h"
+#include "base/io.h"
+#include "base/sha256.h"
 #include "datasets/registry.h"
 #include "datasets/tasks.h"
 #include "core/calib.h"

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "app/cli.h"
-#include "core/io.h"
+#include "base/io.h"
 #include "eval/act_outliers.h"
 #include "eval/plot.h"
 #include "eval/table.h"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/sha256.h"
+#include "base/sha256.h"
 #include "datasets/registry.h"
 #include "datasets/tasks.h"
 #include "eval/zeroshot.h"

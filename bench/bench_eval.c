@@ -32,9 +32,9 @@
 #include <unistd.h>
 
 #include "core/forward.h"
-#include "core/io.h"
+#include "base/io.h"
 #include "core/model.h"
-#include "core/rng.h"
+#include "base/rng.h"
 #include "kernels/linear.h"
 #include "kernels/ops.h"
 

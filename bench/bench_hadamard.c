@@ -23,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/io.h"
-#include "core/rng.h"
+#include "base/io.h"
+#include "base/rng.h"
 #include "kernels/hadamard.h"
 #include "kernels/linear.h"
 #include "kernels/simd.h"

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/io.h"
-#include "core/rng.h"
+#include "base/io.h"
+#include "base/rng.h"
 #include "kernels/quant.h"
 
 typedef struct {

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "core/io.h"
+#include "base/io.h"
 #include "core/tokenizer.h"
 
 static const char *const CORPUS = "datasets/wikitext2/wikitext-2-raw-v1.test.joined.txt";

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "core/io.h"
+#include "base/io.h"
 #include "datasets/tasks.h"
 #include "eval/zeroshot.h"
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/rng.h"
+#include "base/rng.h"
 
 int rb_calib_from_tokens(const int32_t *tokens, size_t n, int n_windows, int window,
                          uint64_t seed, rb_calib *out, rb_error *err) {

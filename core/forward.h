@@ -22,7 +22,7 @@
 
 #include <stdint.h>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "core/model.h"
 #include "kernels/ops.h" /* rb_segment */
 

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/rng.h"
+#include "base/rng.h"
 
 enum { V0_HEADER_INTS = 7 };
 #define AK42_MAGIC 0x616b3432u

@@ -35,7 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/io.h"
+#include "base/io.h"
 
 enum {
     MAX_FILE_BYTES = 1 << 30,

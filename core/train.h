@@ -39,7 +39,7 @@
 
 #include <stdint.h>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "core/forward.h"
 #include "core/model.h"
 

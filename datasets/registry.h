@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include "core/error.h"
+#include "base/error.h"
 
 /* RB_DATA_ZEROSHOT: multiple-choice task files scored by eval/zeroshot.h. */
 typedef enum rb_data_kind {

@@ -20,7 +20,7 @@
 #ifndef RB_DATASETS_TASKS_H
 #define RB_DATASETS_TASKS_H
 
-#include "core/error.h"
+#include "base/error.h"
 #include "eval/zeroshot.h"
 
 /* Loads task `name` (one of the above) from path into *out (free with

@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #include "core/calib.h"
-#include "core/error.h"
+#include "base/error.h"
 #include "core/forward.h"
 
 /* Points: 0 .. RB_ACT_POINT_COUNT-1 are the rb_act_point values. */

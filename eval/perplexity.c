@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "core/io.h"
+#include "base/io.h"
 #include "kernels/ops.h"
 
 int rb_perplexity(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,

@@ -16,7 +16,7 @@
 
 #include <json-c/json.h>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "eval/records.h"
 #include "eval/sweep.h"
 

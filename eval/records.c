@@ -1,6 +1,6 @@
 #include "eval/records.h"
 
-#include "core/io.h"
+#include "base/io.h"
 
 #include <errno.h>
 #include <math.h>

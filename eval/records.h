@@ -22,7 +22,7 @@
 #include <json-c/json.h>
 #include <stddef.h>
 
-#include "core/error.h"
+#include "base/error.h"
 
 /* ---- growable string ------------------------------------------------------ */
 

@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/io.h"
+#include "base/io.h"
 #include "eval/records.h"
 
 /* ==== config ================================================================ */

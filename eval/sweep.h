@@ -35,7 +35,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "core/error.h"
+#include "base/error.h"
 
 typedef struct rb_sweep_value {
     char *label;

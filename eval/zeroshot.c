@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/io.h"
+#include "base/io.h"
 #include "kernels/ops.h"
 
 void rb_zs_task_free(rb_zs_task *t) {

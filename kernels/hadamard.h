@@ -17,7 +17,7 @@
 
 #include <stddef.h>
 
-#include "core/error.h"
+#include "base/error.h"
 
 /* The base orders k, ascending, terminated by 0. */
 extern const int rb_hadamard_base_orders[];

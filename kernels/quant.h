@@ -24,7 +24,7 @@
 
 #include <stddef.h>
 
-#include "core/error.h"
+#include "base/error.h"
 
 typedef enum rb_granularity { RB_GRAN_TENSOR, RB_GRAN_ROW, RB_GRAN_GROUP } rb_granularity;
 

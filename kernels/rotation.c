@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/rng.h"
+#include "base/rng.h"
 #include "kernels/hadamard.h"
 
 static const char *const kind_names[] = {"hadamard", "random_hadamard", "random_orthogonal"};

@@ -22,7 +22,7 @@
 
 #include <stdint.h>
 
-#include "core/error.h"
+#include "base/error.h"
 
 typedef enum rb_rotation_kind {
     RB_ROT_HADAMARD,

@@ -5,7 +5,7 @@
  * Activations stay in full precision while calibrating. */
 #include <stdio.h>
 
-#include "core/io.h"
+#include "base/io.h"
 #include "methods/gptq_core.h"
 #include "methods/method.h"
 

@@ -6,7 +6,7 @@
 #ifndef RB_METHODS_GPTQ_CORE_H
 #define RB_METHODS_GPTQ_CORE_H
 
-#include "core/error.h"
+#include "base/error.h"
 #include "kernels/quant.h"
 
 /* H = 2/n Σ x xᵀ over the n input rows seen so far (a running average, as

@@ -10,7 +10,7 @@
  * unchanged up to rounding (tests check 1e-5 relative). */
 #include <stdlib.h>
 
-#include "core/rng.h"
+#include "base/rng.h"
 #include "methods/method.h"
 
 static int outliers_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err);

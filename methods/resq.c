@@ -47,7 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/io.h"
+#include "base/io.h"
 #include "kernels/hadamard.h"
 #include "methods/method.h"
 #include "methods/rotate.h"

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "core/calib.h"
-#include "core/error.h"
+#include "base/error.h"
 #include "core/model.h"
 #include "kernels/rotation.h"
 

@@ -19,7 +19,7 @@
 #ifndef RB_METHODS_ROTATE_H
 #define RB_METHODS_ROTATE_H
 
-#include "core/error.h"
+#include "base/error.h"
 #include "core/model.h"
 
 /* Folds attn_norm into wq/wk/wv columns, ffn_norm into w1/w3 columns and

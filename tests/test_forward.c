@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/forward.h"
-#include "core/io.h"
+#include "base/io.h"
 #include "core/tokenizer.h"
 #include "eval/perplexity.h"
 #include "tests/ref_forward.h"

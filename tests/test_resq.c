@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/io.h"
+#include "base/io.h"
 #include "core/quant.h"
 #include "core/tokenizer.h"
 #include "kernels/rotation.h"

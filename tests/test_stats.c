@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "core/act_stats.h"
-#include "core/io.h"
+#include "base/io.h"
 #include "core/tokenizer.h"
 #include "eval/act_outliers.h"
 #include "eval/sweep.h"

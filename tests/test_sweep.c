@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/io.h"
+#include "base/io.h"
 #include "eval/plot.h"
 #include "eval/records.h"
 #include "eval/sweep.h"

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/io.h"
+#include "base/io.h"
 #include "core/tokenizer.h"
 #include "tests/test_util.h"
 

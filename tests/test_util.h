@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "core/rng.h"
+#include "base/rng.h"
 
 /* The data directory (see above). */
 const char *rb_test_data_dir(void);

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "core/error.h"
+#include "base/error.h"
 
 /* Reads a whole file into a malloc'd, NUL-terminated buffer (caller frees).
  * Refuses files over max_bytes (0 = 4 GiB) with a clear error. */
