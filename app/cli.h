@@ -37,6 +37,16 @@ long rb_cli_int(const char *flag, const char *value, long lo, long hi);
 /* Parses a bit width: 2..8, or 16 (off). */
 long rb_cli_bits(const char *flag, const char *value);
 
+/* Checks value against the eval flag `name` (without "--") of
+ * eval/eval_flags.h or exits with status 2 and its message; returns the
+ * integer for INT and BITS flags (else 0). */
+long long rb_cli_flag(const char *name, const char *value);
+
+/* Whether a getopt table (ending with a zero entry) and the eval flag table
+ * list the same flags, switches as switches ("help" aside): 0, or 70 after
+ * printing the difference (an internal error). */
+int rb_cli_check_flag_table(const struct option *opts);
+
 /* Applies --threads (0 = all cores) to OpenMP and OpenBLAS; returns it. */
 int rb_cli_set_threads(int threads);
 

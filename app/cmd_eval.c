@@ -114,7 +114,8 @@ int rb_cmd_eval(int argc, char **argv) {
         {"json", no_argument, 0, 'J'},         {"help", no_argument, 0, 'h'},
         {"limit", required_argument, 0, 'L'},
         {0, 0, 0, 0}};
-    int ch;
+    int ch = rb_cli_check_flag_table(opts); /* the flags' types: eval/eval_flags.c */
+    if (ch) return ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -122,15 +123,15 @@ int rb_cmd_eval(int argc, char **argv) {
         case 'k': tokenizer = optarg; break;
         case 't': task = optarg; break;
         case 'x': text = optarg; break;
-        case 'c': ctx = rb_cli_int("--ctx", optarg, 2, 1 << 20); break;
-        case 'n': max_tokens = rb_cli_int("--max-tokens", optarg, 2, 1L << 40); break;
-        case 'j': threads = rb_cli_int("--threads", optarg, 0, 1024); break;
+        case 'c': ctx = (long)rb_cli_flag("ctx", optarg); break;
+        case 'n': max_tokens = (long)rb_cli_flag("max-tokens", optarg); break;
+        case 'j': threads = (long)rb_cli_flag("threads", optarg); break;
         case 'd': data_dir = optarg; break;
         case 'J': as_json = 1; break;
-        case 'L': limit = rb_cli_int("--limit", optarg, 1, 1L << 40); break;
+        case 'L': limit = (long)rb_cli_flag("limit", optarg); break;
         case O_SAVE: save_path = optarg; break;
-        case O_AHB: quant->a_high_bits = (int)rb_cli_bits("--a-high-bits", optarg); break;
-        case O_KHB: quant->kv_high_bits = (int)rb_cli_bits("--kv-high-bits", optarg); break;
+        case O_AHB: quant->a_high_bits = (int)rb_cli_flag("a-high-bits", optarg); break;
+        case O_KHB: quant->kv_high_bits = (int)rb_cli_flag("kv-high-bits", optarg); break;
         case 'h': eval_usage(stdout); return 0;
         default:
             if (rb_cli_prep_flag(&prep, ch, optarg)) break;

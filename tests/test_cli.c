@@ -123,3 +123,24 @@ Test(cli, allow_long_ctx_runs_and_is_recorded, .timeout = 120) {
     json_object_put(o);
     cli_free(&r);
 }
+
+/* ---- eval's flag values are checked by the table the sweep uses ------------------ */
+
+Test(cli, eval_flag_values_are_checked_like_a_sweep_config, .timeout = 60) {
+    static const char *const cases[][2] = {
+        {"--ctx 512.7", "error: --ctx expects an integer in 2..1048576, got '512.7'\n"},
+        {"--w-bits 9", "error: --w-bits expects 2..8 or 16 (off), got '9'\n"},
+        {"--a-gran chanel",
+         "error: --a-gran expects one of tensor|channel|token|row|group:N, got 'chanel'\n"},
+        {"--a-clip 1.5", "error: --a-clip expects a number in (0, 1] or mse, got '1.5'\n"},
+        {"--kv-high-bits 12", "error: --kv-high-bits expects 2..8 or 16 (off), got '12'\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char args[256];
+        snprintf(args, sizeof args, "eval %s", cases[i][0]);
+        cli_result r = run_cli(args);
+        cr_expect_eq(r.status, 2, "%s: status %d", args, r.status);
+        cr_expect_str_eq(r.err, cases[i][1], "%s", args);
+        cli_free(&r);
+    }
+}
