@@ -144,3 +144,17 @@ Test(cli, eval_flag_values_are_checked_like_a_sweep_config, .timeout = 60) {
         cli_free(&r);
     }
 }
+
+/* ---- messages ------------------------------------------------------------------ */
+
+Test(cli, a_directory_as_model_says_it_is_a_directory, .timeout = 60) {
+    rb_test_require_data("models/stories260K/tok512.bin");
+    char args[2048];
+    snprintf(args, sizeof args, "eval --model '%s' --tokenizer '%s' --max-tokens 64",
+             rb_test_data_path("models/stories260K"),
+             rb_test_data_path("models/stories260K/tok512.bin"));
+    cli_result r = run_cli(args);
+    cr_expect_eq(r.status, 1, "status %d: %s", r.status, r.err);
+    cr_expect(strstr(r.err, "models/stories260K: is a directory"), "%s", r.err);
+    cli_free(&r);
+}
