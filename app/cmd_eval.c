@@ -296,6 +296,7 @@ int rb_cmd_eval(int argc, char **argv) {
         json_object_object_add(method, "prepare_seconds", json_object_new_double(t_prep));
         json_object_object_add(o, "method", method);
         json_object_object_add(o, "rotbench_version", json_object_new_string(RB_VERSION));
+        rb_json_null_nonfinite(o); /* standard JSON: "ppl": null, "ppl_nonfinite": "inf" */
         puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     } else {
         if (!zeroshot)

@@ -1285,6 +1285,7 @@ int rb_sweep_execute(const rb_sweep_config *cfg, const rb_sweep_opts *opts,
                 json_object_object_add(rec, "labels", json_object_get(run->labels));
                 json_object_object_add(rec, "sweep", json_object_new_string(cfg->name));
                 json_object_object_add(rec, "args", json_object_get(run->args));
+                rb_json_null_nonfinite(rec); /* standard JSON whatever the child printed */
                 rb_buf line = {0};
                 rb_buf_puts(&line, json_object_to_json_string_ext(
                                        rec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));

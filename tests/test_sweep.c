@@ -1198,3 +1198,97 @@ Test(sweep, failed_run_report_shows_the_childs_error_above_its_usage) {
     rb_sweep_config_free(&cfg);
     cleanup_dir(dir);
 }
+
+/* ---- non-finite numbers ------------------------------------------------------------ */
+
+/* Results files are standard JSON: a non-finite number becomes null with a
+ * sibling "<key>_nonfinite"; tables read both that and old files with
+ * Infinity/NaN tokens as the same values. */
+Test(sweep, nonfinite_numbers_written_as_null_and_read_back) {
+    json_object *o = json_tokener_parse("{\"ppl\": 1, \"nll\": 2, \"tasks\": {\"piqa\": "
+                                        "{\"acc\": 0.5}}, \"list\": [1, 2]}");
+    cr_assert_not_null(o);
+    json_object_object_add(o, "ppl", json_object_new_double(INFINITY));
+    json_object_object_add(o, "nll", json_object_new_double(NAN));
+    json_object *t = json_object_object_get(json_object_object_get(o, "tasks"), "piqa");
+    json_object_object_add(t, "acc", json_object_new_double(-INFINITY));
+    json_object_array_put_idx(json_object_object_get(o, "list"), 1, json_object_new_double(NAN));
+    cr_expect_eq(rb_json_null_nonfinite(o), 4);
+    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    cr_expect_str_eq(s, "{\"ppl\":null,\"nll\":null,\"tasks\":{\"piqa\":{\"acc\":null,"
+                        "\"acc_nonfinite\":\"-inf\"}},\"list\":[1,null],"
+                        "\"ppl_nonfinite\":\"inf\",\"nll_nonfinite\":\"nan\"}");
+    double v;
+    cr_expect_eq(rb_record_number(o, "ppl", &v), 0);
+    cr_expect(isinf(v) && v > 0);
+    cr_expect_eq(rb_record_number(o, "nll", &v), 0);
+    cr_expect(isnan(v));
+    cr_expect_eq(rb_record_number(o, "tasks.piqa.acc", &v), 0);
+    cr_expect(isinf(v) && v < 0);
+    json_object_put(o);
+
+    /* old (Infinity/NaN tokens) and new files aggregate alike */
+    const char *old_file = "{\"ppl\": Infinity, \"labels\": {\"m\": \"a\"}}\n"
+                           "{\"ppl\": NaN, \"labels\": {\"m\": \"b\"}}\n"
+                           "{\"ppl\": 3, \"labels\": {\"m\": \"c\"}}\n";
+    const char *new_file = "{\"ppl\": null, \"ppl_nonfinite\": \"inf\", \"labels\": {\"m\": \"a\"}}\n"
+                           "{\"ppl\": null, \"ppl_nonfinite\": \"nan\", \"labels\": {\"m\": \"b\"}}\n"
+                           "{\"ppl\": 3, \"labels\": {\"m\": \"c\"}}\n"
+                           "{\"ppl\": null, \"labels\": {\"m\": \"d\"}}\n";
+    const char *files[2] = {old_file, new_file};
+    for (int f = 0; f < 2; f++) {
+        rb_records r;
+        rb_error err = {0};
+        cr_assert_eq(rb_records_parse(files[f], strlen(files[f]), "r.jsonl", &r, &err), RB_OK);
+        const char *axes[1] = {"m"};
+        rb_agg agg;
+        cr_assert_eq(rb_agg_init(&agg, axes, 1, &err), RB_OK);
+        cr_assert_eq(rb_agg_add(&agg, r.items, "ppl", NULL, 0, &err), RB_OK);
+        cr_expect_eq(agg.n_cells, 3, "file %d", f);
+        cr_expect_eq(agg.n_no_metric, (size_t)f, "file %d: a plain null is no number", f);
+        char cell[64];
+        size_t idx[1];
+        const char *want[3] = {"inf", "nan", "3.000"};
+        for (size_t i = 0; i < 3; i++) {
+            idx[0] = i;
+            const rb_agg_cell *c = rb_agg_find(&agg, idx);
+            cr_assert_not_null(c);
+            rb_table_format(c->mean, c->std, c->n, cell, sizeof cell);
+            cr_expect_str_eq(cell, want[i], "file %d, row %zu", f, i);
+        }
+        rb_agg_free(&agg);
+        rb_records_free(&r);
+    }
+}
+
+/* The runner writes a child's non-finite numbers as null too (a child that
+ * still prints Infinity, as rotbench before this change did). */
+Test(sweep, records_of_a_child_printing_infinity_are_standard_json) {
+    char dir[1024], fake[1200], cfgp[1200], res[1200];
+    test_dir("nonfinite", dir, sizeof dir);
+    snprintf(fake, sizeof fake, "%s/fake-rotbench", dir);
+    write_text(fake, "#!/bin/sh\necho '{\"ppl\": Infinity, \"nll\": 800.5}'\n");
+    cr_assert_eq(chmod(fake, 0755), 0);
+    snprintf(res, sizeof res, "%s/res.jsonl", dir);
+    char text[2048];
+    snprintf(text, sizeof text,
+             "{\"name\": \"nf\", \"results\": \"%s\", \"axes\": [{\"name\": \"a\", \"values\": "
+             "[{\"label\": \"x\", \"args\": {\"ctx\": 64}}]}]}",
+             res);
+    snprintf(cfgp, sizeof cfgp, "%s/c.json", dir);
+    write_text(cfgp, text);
+    rb_sweep_config cfg;
+    rb_error err = {0};
+    cr_assert_eq(rb_sweep_config_load(cfgp, &cfg, &err), RB_OK, "%s", err.msg);
+    rb_sweep_opts o = {.rotbench = fake, .jobs = 1};
+    rb_sweep_summary sum;
+    cr_assert_eq(rb_sweep_execute(&cfg, &o, &sum, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(sum.n_done, 1);
+    char *line = read_text(res);
+    cr_expect(!strstr(line, "Infinity") && strstr(line, "\"ppl\":null") &&
+                  strstr(line, "\"ppl_nonfinite\":\"inf\""),
+              "%s", line);
+    free(line);
+    rb_sweep_config_free(&cfg);
+    cleanup_dir(dir);
+}
