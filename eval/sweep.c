@@ -471,7 +471,10 @@ int rb_sweep_config_parse(const char *text, size_t len, const char *path, rb_swe
     memset(cfg, 0, sizeof *cfg);
     if (!(cfg->path = strdup(path))) return rb_error_set(err, RB_ENOMEM, "out of memory");
     json_tokener *tok = json_tokener_new();
-    if (!tok) return rb_error_set(err, RB_ENOMEM, "out of memory");
+    if (!tok) {
+        rb_sweep_config_free(cfg); /* frees cfg->path */
+        return rb_error_set(err, RB_ENOMEM, "%s: out of memory", path);
+    }
     json_object *root = json_tokener_parse_ex(tok, text, (int)len);
     enum json_tokener_error e = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);
