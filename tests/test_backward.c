@@ -241,7 +241,9 @@ Test(backward, rope) {
     double *ind = malloc(sizeof(double) * n), *dyd = malloc(sizeof(double) * n);
     double *fd = malloc(sizeof(double) * n);
     float cs[7 * 3], sn[7 * 3];
-    rb_rope_table(cs, sn, pos0 + T, hd, 10000.0f);
+    double freq[3];
+    rb_rope_freqs_default(freq, hd, 10000.0);
+    rb_rope_table_freqs(cs, sn, pos0 + T, hd, freq);
     fill(x, n, -1, 1, &r);
     fill(dy, n, -1, 1, &r);
     memcpy(g, dy, sizeof(float) * n);

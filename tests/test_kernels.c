@@ -74,9 +74,11 @@ Test(kernels, rope_matches_reference) {
         float *x = rand_array(n, -1, 1, &r), *y = malloc(4 * n);
         float *ct = malloc(4 * (size_t)T * hd / 2), *st = malloc(4 * (size_t)T * hd / 2);
         memcpy(y, x, 4 * n);
-        rb_rope_table(ct, st, T, hd, 10000.0f);
+        double freq[64];
+        rb_rope_freqs_default(freq, hd, 10000.0);
+        rb_rope_table_freqs(ct, st, T, hd, freq);
         rb_rope(x, T, heads, hd, 0, ct, st);
-        rb_rope_ref(y, T, heads, hd, 0, 10000.0f);
+        rb_rope_ref(y, T, heads, hd, 0, freq);
         cr_expect_lt(rb_test_rel_maxdiff(x, y, n, 1e-3), 2e-6, "head_dim %d", hd);
         free(x); free(y); free(ct); free(st);
     }
