@@ -10,6 +10,7 @@
 #include "core/tokenizer.h"
 #include "eval/perplexity.h"
 #include "tests/ref_forward.h"
+#include "tests/test_models.h"
 #include "tests/test_util.h"
 
 static rb_model *synth(int dim, int hidden, int layers, int heads, int kv, int vocab, int shared,
@@ -75,6 +76,116 @@ Test(forward, matches_float64_reference_on_odd_shapes) {
         rb_workspace_free(&ws);
         rb_model_free(m);
     }
+}
+
+/* The fp32 forward's logits [T][V] of m against the float64 reference's:
+ * the max difference relative to the largest reference logit. */
+static double forward_vs_ref(const rb_model *m, const int32_t *tok, int T, double *ref_out) {
+    int V = m->cfg.vocab_size;
+    rb_workspace ws;
+    rb_error err;
+    cr_assert_eq(rb_workspace_init(&ws, &m->cfg, T, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(rb_forward(m, &ws, tok, T, NULL, &err), RB_OK, "%s", err.msg);
+    double *ref = ref_out ? ref_out : malloc(sizeof(double) * T * V);
+    ref_forward(m, tok, T, ref);
+    double d = logits_rel_diff(ws.logits, ref, (size_t)T * V);
+    if (!ref_out) free(ref);
+    rb_workspace_free(&ws);
+    return d;
+}
+
+/* max |a − b| / max |b| of two double arrays */
+static double ref_rel_diff(const double *a, const double *b, size_t n) {
+    double md = 0, mb = 1e-300;
+    for (size_t i = 0; i < n; i++) {
+        md = fmax(md, fabs(a[i] - b[i]));
+        mb = fmax(mb, fabs(b[i]));
+    }
+    return md / mb;
+}
+
+/* Llama-3-, Qwen2- and Mistral-shaped models and one with every variant at
+ * once (biases, untied, GQA, llama3 RoPE scaling, head_dim ≠ dim/n_heads):
+ * the fp32 forward matches the float64 reference to 1e-5.  Each variant's
+ * feature must matter: without it the reference's logits move by > 1e-3. */
+Test(forward, architecture_variants_match_float64_reference) {
+    const int T = 48, V = 67;
+    int32_t tok[48];
+    random_tokens(tok, T, V, 31);
+    for (int a = 0; a < RB_TEST_ARCH_COUNT; a++) {
+        rb_model *m = rb_test_arch_model((rb_test_arch)a, 2, V, 300 + a);
+        double *ref = malloc(sizeof(double) * T * V), *plain = malloc(sizeof(double) * T * V);
+        double d = forward_vs_ref(m, tok, T, ref);
+        cr_expect_lt(d, 1e-5, "%s: logits differ by %g (relative to max)", rb_test_arch_name(a), d);
+        rb_config saved = m->cfg;
+        if (saved.rope_scaling == RB_ROPE_SCALING_LLAMA3) {
+            m->cfg.rope_scaling = RB_ROPE_SCALING_NONE;
+            ref_forward(m, tok, T, plain);
+            cr_expect_gt(ref_rel_diff(plain, ref, (size_t)T * V), 1e-3,
+                         "%s: the llama3 scaling changes nothing here", rb_test_arch_name(a));
+            m->cfg = saved;
+        }
+        if (saved.qkv_bias) {
+            m->cfg.qkv_bias = 0;
+            ref_forward(m, tok, T, plain);
+            cr_expect_gt(ref_rel_diff(plain, ref, (size_t)T * V), 1e-3,
+                         "%s: the biases change nothing here", rb_test_arch_name(a));
+            m->cfg = saved;
+        }
+        free(ref);
+        free(plain);
+        rb_model_free(m);
+    }
+}
+
+/* Linear scaling and llama.cpp's frequency factors; the workspace is made
+ * from the configuration alone and follows the model's factors. */
+Test(forward, linear_and_freq_factor_rope_match_float64_reference) {
+    const int T = 40, V = 53;
+    int32_t tok[40];
+    random_tokens(tok, T, V, 41);
+    int kinds[] = {RB_ROPE_SCALING_LINEAR, RB_ROPE_SCALING_FREQ_FACTORS};
+    for (int i = 0; i < 2; i++) {
+        rb_config c = rb_test_arch_config(RB_TEST_MISTRAL, 2, V);
+        c.rope_theta = 10000.0f;
+        c.rope_scaling = kinds[i];
+        c.rope_factor = 4.0f;
+        rb_model *m;
+        rb_error err;
+        cr_assert_eq(rb_model_synthetic(&c, 0, 50 + i, &m, &err), RB_OK, "%s", err.msg);
+        double d = forward_vs_ref(m, tok, T, NULL);
+        cr_expect_lt(d, 1e-5, "scaling %d: logits differ by %g", kinds[i], d);
+        rb_model_free(m);
+    }
+}
+
+/* A packed window on the variant model: prefixes shift RoPE positions and
+ * every segment still equals its own window. */
+Test(forward, packed_segments_on_variant_model) {
+    rb_model *m = rb_test_arch_model(RB_TEST_ALL, 2, 50, 23);
+    rb_segment seg[] = {{0, 11, 0, 0}, {11, 5, 0, 11}, {16, 9, 0, 0}, {25, 4, 16, 3}};
+    int n_seg = 4, T = 29, V = 50;
+    int32_t tok[29];
+    random_tokens(tok, T, V, 24);
+    rb_workspace ws, one;
+    rb_error err;
+    cr_assert_eq(rb_workspace_init(&ws, &m->cfg, 32, &err), RB_OK);
+    cr_assert_eq(rb_workspace_init(&one, &m->cfg, 32, &err), RB_OK);
+    cr_assert_eq(rb_forward_segments(m, &ws, tok, T, seg, n_seg, NULL, &err), RB_OK, "%s",
+                 err.msg);
+    for (int s = 0; s < n_seg; s++) {
+        int P = seg[s].prefix_len, L = seg[s].len;
+        int32_t w[32];
+        memcpy(w, tok + seg[s].prefix_start, sizeof(int32_t) * (size_t)P);
+        memcpy(w + P, tok + seg[s].start, sizeof(int32_t) * (size_t)L);
+        cr_assert_eq(rb_forward(m, &one, w, P + L, NULL, &err), RB_OK);
+        float d = rb_test_rel_maxdiff(ws.logits + (size_t)seg[s].start * V,
+                                      one.logits + (size_t)P * V, (size_t)L * V, 1e-3);
+        cr_expect_lt(d, 1e-5, "segment %d: %g", s, d);
+    }
+    rb_workspace_free(&ws);
+    rb_workspace_free(&one);
+    rb_model_free(m);
 }
 
 Test(forward, rejects_bad_windows_and_tokens) {
