@@ -117,6 +117,8 @@ Test(forward, architecture_variants_match_float64_reference) {
         double *ref = malloc(sizeof(double) * T * V), *plain = malloc(sizeof(double) * T * V);
         double d = forward_vs_ref(m, tok, T, ref);
         cr_expect_lt(d, 1e-5, "%s: logits differ by %g (relative to max)", rb_test_arch_name(a), d);
+        cr_log_info("%s: fp32 vs float64 logits: %.2e relative to the largest", rb_test_arch_name(a),
+                    d);
         rb_config saved = m->cfg;
         if (saved.rope_scaling == RB_ROPE_SCALING_LLAMA3) {
             m->cfg.rope_scaling = RB_ROPE_SCALING_NONE;
@@ -155,6 +157,7 @@ Test(forward, linear_and_freq_factor_rope_match_float64_reference) {
         cr_assert_eq(rb_model_synthetic(&c, 0, 50 + i, &m, &err), RB_OK, "%s", err.msg);
         double d = forward_vs_ref(m, tok, T, NULL);
         cr_expect_lt(d, 1e-5, "scaling %d: logits differ by %g", kinds[i], d);
+        cr_log_info("rope_scaling %d: fp32 vs float64 logits: %.2e", kinds[i], d);
         rb_model_free(m);
     }
 }
