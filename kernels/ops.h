@@ -37,6 +37,7 @@ void rb_rope_table_freqs(float *cos_tab, float *sin_tab, int max_pos, int head_d
  *             default: with wavelength λ_i = 2π/freq[i] and L = orig_max_pos,
  *             λ_i < L/high: unchanged; λ_i > L/low: / factor; in between
  *             (1−s)·freq/factor + s·freq with s = (L/λ_i − low)/(high − low)
+ *             (high ≤ low: no smoothed band, everything from L/high up divided)
  *   divide:   freq[i] /= factors[i] (llama.cpp's rope_freqs tensor)
  * Reference-style loops (one pow per frequency); no fast twin needed. */
 void rb_rope_freqs_default(double *freq, int head_dim, double theta);

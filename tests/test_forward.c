@@ -78,30 +78,43 @@ Test(forward, matches_float64_reference_on_odd_shapes) {
     }
 }
 
-/* The fp32 forward's logits [T][V] of m against the float64 reference's:
- * the max difference relative to the largest reference logit. */
-static double forward_vs_ref(const rb_model *m, const int32_t *tok, int T, double *ref_out) {
-    int V = m->cfg.vocab_size;
+/* The fp32 forward's logits [T][vocab] of m (malloc'd). */
+static float *fp32_logits(const rb_model *m, const int32_t *tok, int T) {
+    size_t n = (size_t)T * m->cfg.vocab_size;
     rb_workspace ws;
     rb_error err;
     cr_assert_eq(rb_workspace_init(&ws, &m->cfg, T, &err), RB_OK, "%s", err.msg);
     cr_assert_eq(rb_forward(m, &ws, tok, T, NULL, &err), RB_OK, "%s", err.msg);
-    double *ref = ref_out ? ref_out : malloc(sizeof(double) * T * V);
-    ref_forward(m, tok, T, ref);
-    double d = logits_rel_diff(ws.logits, ref, (size_t)T * V);
-    if (!ref_out) free(ref);
+    float *out = malloc(sizeof(float) * n);
+    memcpy(out, ws.logits, sizeof(float) * n);
     rb_workspace_free(&ws);
+    return out;
+}
+
+/* The fp32 forward of m against the float64 reference (left in ref [T][vocab]
+ * when not NULL): the max difference relative to the largest logit. */
+static double forward_vs_ref(const rb_model *m, const int32_t *tok, int T, double *ref_out) {
+    size_t n = (size_t)T * m->cfg.vocab_size;
+    float *lg = fp32_logits(m, tok, T);
+    double *ref = ref_out ? ref_out : malloc(sizeof(double) * n);
+    ref_forward(m, tok, T, ref);
+    double d = logits_rel_diff(lg, ref, n);
+    if (!ref_out) free(ref);
+    free(lg);
     return d;
 }
 
-/* max |a − b| / max |b| of two double arrays */
-static double ref_rel_diff(const double *a, const double *b, size_t n) {
-    double md = 0, mb = 1e-300;
-    for (size_t i = 0; i < n; i++) {
-        md = fmax(md, fabs(a[i] - b[i]));
-        mb = fmax(mb, fabs(b[i]));
-    }
-    return md / mb;
+/* With the variant's feature switched off (cfg edited), the fp32 logits must
+ * leave the reference's (made with it) by more than 1e-3. */
+static void expect_feature_matters(rb_model *m, const rb_config *off, const int32_t *tok, int T,
+                                   const double *ref, const char *what) {
+    rb_config saved = m->cfg;
+    m->cfg = *off;
+    float *lg = fp32_logits(m, tok, T);
+    m->cfg = saved;
+    double d = logits_rel_diff(lg, ref, (size_t)T * saved.vocab_size);
+    cr_expect_gt(d, 1e-3, "%s changes the logits by only %g", what, d);
+    free(lg);
 }
 
 /* Llama-3-, Qwen2- and Mistral-shaped models and one with every variant at
@@ -114,28 +127,19 @@ Test(forward, architecture_variants_match_float64_reference) {
     random_tokens(tok, T, V, 31);
     for (int a = 0; a < RB_TEST_ARCH_COUNT; a++) {
         rb_model *m = rb_test_arch_model((rb_test_arch)a, 2, V, 300 + a);
-        double *ref = malloc(sizeof(double) * T * V), *plain = malloc(sizeof(double) * T * V);
+        double *ref = malloc(sizeof(double) * T * V);
         double d = forward_vs_ref(m, tok, T, ref);
         cr_expect_lt(d, 1e-5, "%s: logits differ by %g (relative to max)", rb_test_arch_name(a), d);
         cr_log_info("%s: fp32 vs float64 logits: %.2e relative to the largest", rb_test_arch_name(a),
                     d);
-        rb_config saved = m->cfg;
-        if (saved.rope_scaling == RB_ROPE_SCALING_LLAMA3) {
-            m->cfg.rope_scaling = RB_ROPE_SCALING_NONE;
-            ref_forward(m, tok, T, plain);
-            cr_expect_gt(ref_rel_diff(plain, ref, (size_t)T * V), 1e-3,
-                         "%s: the llama3 scaling changes nothing here", rb_test_arch_name(a));
-            m->cfg = saved;
-        }
-        if (saved.qkv_bias) {
-            m->cfg.qkv_bias = 0;
-            ref_forward(m, tok, T, plain);
-            cr_expect_gt(ref_rel_diff(plain, ref, (size_t)T * V), 1e-3,
-                         "%s: the biases change nothing here", rb_test_arch_name(a));
-            m->cfg = saved;
-        }
+        rb_config off = m->cfg;
+        off.rope_scaling = RB_ROPE_SCALING_NONE;
+        if (m->cfg.rope_scaling == RB_ROPE_SCALING_LLAMA3)
+            expect_feature_matters(m, &off, tok, T, ref, "the llama3 scaling");
+        off = m->cfg;
+        off.qkv_bias = 0;
+        if (m->cfg.qkv_bias) expect_feature_matters(m, &off, tok, T, ref, "the biases");
         free(ref);
-        free(plain);
         rb_model_free(m);
     }
 }
@@ -162,30 +166,40 @@ Test(forward, linear_and_freq_factor_rope_match_float64_reference) {
     }
 }
 
+/* rb_forward_segments of tok [T] in ws against a plain rb_forward of each
+ * segment's [prefix, tokens] in one (both workspaces of at least 64 tokens). */
+static void expect_segments_match(const rb_model *m, const int32_t *tok, int T,
+                                  const rb_segment *seg, int n_seg, rb_workspace *ws,
+                                  rb_workspace *one) {
+    int V = m->cfg.vocab_size;
+    rb_error err;
+    cr_assert_eq(rb_forward_segments(m, ws, tok, T, seg, n_seg, NULL, &err), RB_OK, "%s",
+                 err.msg);
+    for (int s = 0; s < n_seg; s++) {
+        int P = seg[s].prefix_len, L = seg[s].len;
+        int32_t w[64];
+        memcpy(w, tok + seg[s].prefix_start, sizeof(int32_t) * (size_t)P);
+        memcpy(w + P, tok + seg[s].start, sizeof(int32_t) * (size_t)L);
+        cr_assert_eq(rb_forward(m, one, w, P + L, NULL, &err), RB_OK);
+        float d = rb_test_rel_maxdiff(ws->logits + (size_t)seg[s].start * V,
+                                      one->logits + (size_t)P * V, (size_t)L * V, 1e-3);
+        cr_expect_lt(d, 1e-5, "segment %d: %g", s, d);
+    }
+}
+
 /* A packed window on the variant model: prefixes shift RoPE positions and
  * every segment still equals its own window. */
 Test(forward, packed_segments_on_variant_model) {
     rb_model *m = rb_test_arch_model(RB_TEST_ALL, 2, 50, 23);
     rb_segment seg[] = {{0, 11, 0, 0}, {11, 5, 0, 11}, {16, 9, 0, 0}, {25, 4, 16, 3}};
-    int n_seg = 4, T = 29, V = 50;
+    int n_seg = 4, T = 29;
     int32_t tok[29];
-    random_tokens(tok, T, V, 24);
+    random_tokens(tok, T, 50, 24);
     rb_workspace ws, one;
     rb_error err;
-    cr_assert_eq(rb_workspace_init(&ws, &m->cfg, 32, &err), RB_OK);
-    cr_assert_eq(rb_workspace_init(&one, &m->cfg, 32, &err), RB_OK);
-    cr_assert_eq(rb_forward_segments(m, &ws, tok, T, seg, n_seg, NULL, &err), RB_OK, "%s",
-                 err.msg);
-    for (int s = 0; s < n_seg; s++) {
-        int P = seg[s].prefix_len, L = seg[s].len;
-        int32_t w[32];
-        memcpy(w, tok + seg[s].prefix_start, sizeof(int32_t) * (size_t)P);
-        memcpy(w + P, tok + seg[s].start, sizeof(int32_t) * (size_t)L);
-        cr_assert_eq(rb_forward(m, &one, w, P + L, NULL, &err), RB_OK);
-        float d = rb_test_rel_maxdiff(ws.logits + (size_t)seg[s].start * V,
-                                      one.logits + (size_t)P * V, (size_t)L * V, 1e-3);
-        cr_expect_lt(d, 1e-5, "segment %d: %g", s, d);
-    }
+    cr_assert_eq(rb_workspace_init(&ws, &m->cfg, 64, &err), RB_OK);
+    cr_assert_eq(rb_workspace_init(&one, &m->cfg, 64, &err), RB_OK);
+    expect_segments_match(m, tok, T, seg, n_seg, &ws, &one);
     rb_workspace_free(&ws);
     rb_workspace_free(&one);
     rb_model_free(m);
@@ -214,25 +228,14 @@ Test(forward, packed_segments_equal_separate_windows) {
     rb_model *m = synth(24, 40, 2, 6, 2, 50, 0, 21);
     rb_segment seg[] = {{0, 11, 0, 0}, {11, 5, 0, 11}, {16, 1, 0, 11}, {17, 9, 0, 0},
                         {26, 4, 17, 3}, {30, 7, 0, 11}};
-    int n_seg = 6, T = 37, V = 50;
+    int n_seg = 6, T = 37;
     int32_t tok[37];
-    random_tokens(tok, T, V, 22);
+    random_tokens(tok, T, 50, 22);
     rb_workspace ws, one;
     rb_error err;
     cr_assert_eq(rb_workspace_init(&ws, &m->cfg, 64, &err), RB_OK);
     cr_assert_eq(rb_workspace_init(&one, &m->cfg, 64, &err), RB_OK);
-    cr_assert_eq(rb_forward_segments(m, &ws, tok, T, seg, n_seg, NULL, &err), RB_OK, "%s",
-                 err.msg);
-    for (int s = 0; s < n_seg; s++) {
-        int P = seg[s].prefix_len, L = seg[s].len;
-        int32_t w[64];
-        memcpy(w, tok + seg[s].prefix_start, sizeof(int32_t) * (size_t)P);
-        memcpy(w + P, tok + seg[s].start, sizeof(int32_t) * (size_t)L);
-        cr_assert_eq(rb_forward(m, &one, w, P + L, NULL, &err), RB_OK);
-        float d = rb_test_rel_maxdiff(ws.logits + (size_t)seg[s].start * V,
-                                      one.logits + (size_t)P * V, (size_t)L * V, 1e-3);
-        cr_expect_lt(d, 1e-5, "segment %d: %g", s, d);
-    }
+    expect_segments_match(m, tok, T, seg, n_seg, &ws, &one);
     /* bad tilings are errors */
     rb_segment gap[] = {{0, 5, 0, 0}, {6, 3, 0, 0}};
     cr_expect_eq(rb_forward_segments(m, &ws, tok, 9, gap, 2, NULL, &err), RB_EINVAL);
