@@ -38,7 +38,7 @@ if [ ! -f "$build/build.ninja" ]; then
     { cat "$build.setup.log" >&2; exit 2; }
   rm -f "$build.setup.log"
 fi
-meson compile -C "$build" >/dev/null || { meson compile -C "$build" >&2; exit 2; }
+meson compile -C "$build" >"$build/compile.log" 2>&1 || { cat "$build/compile.log" >&2; exit 2; }
 
 rm -rf "$out/seeds"
 python3 tests/fuzz/make_seeds.py "$out/seeds"

@@ -19,7 +19,7 @@ if [ ! -f "$build/build.ninja" ]; then
     >"$build.setup.log" 2>&1 || { cat "$build.setup.log" >&2; exit 2; }
   rm -f "$build.setup.log"
 fi
-meson compile -C "$build" >/dev/null || { meson compile -C "$build" >&2; exit 2; }
+meson compile -C "$build" >"$build/compile.log" 2>&1 || { cat "$build/compile.log" >&2; exit 2; }
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:${ASAN_OPTIONS:-}"
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0:${LSAN_OPTIONS:-}"
