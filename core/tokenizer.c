@@ -599,3 +599,23 @@ const char *rb_tokenizer_decode(const rb_tokenizer *t, int32_t prev_token, int32
     *len = n - (size_t)strip;
     return p + strip;
 }
+
+/* ------------------------------------------------------------------------ */
+/* The seam (first step: only llama2.c files; the other kinds follow)        */
+
+int rb_tokenizer_open(const char *path, rb_tokenizer **out, rb_error *err) {
+    return rb_tokenizer_load(path, out, err);
+}
+
+int rb_tokenizer_from_vocab(const rb_vocab_desc *d, const char *what, rb_tokenizer **out,
+                            rb_error *err) {
+    (void)d;
+    *out = NULL;
+    return rb_error_set(err, RB_EUNSUPPORTED, "%s: in-memory vocabularies are not built yet",
+                        what ? what : "vocabulary");
+}
+
+int rb_tokenizer_bos(const rb_tokenizer *t) { return t->vocab_size > RB_TOKEN_BOS ? RB_TOKEN_BOS : -1; }
+int rb_tokenizer_eos(const rb_tokenizer *t) { return t->vocab_size > RB_TOKEN_EOS ? RB_TOKEN_EOS : -1; }
+rb_tokenizer_kind rb_tokenizer_kind_of(const rb_tokenizer *t) { (void)t; return RB_TOK_LLAMA2C; }
+int rb_tokenizer_file_adds_bos(const rb_tokenizer *t) { (void)t; return -1; }
