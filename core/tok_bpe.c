@@ -37,7 +37,19 @@ struct rb_bpe {
     int byte_fallback, ignore_merges, fuse_unk;
     int32_t unk_id;
     int32_t byte_id[256]; /* "<0xNN>" pieces, or -1 */
+    int space_barrier;    /* no piece has "▁" right after another character than "▁" */
 };
+
+static const char SPM_SPACE[] = "\xE2\x96\x81"; /* U+2581 */
+
+/* Nonzero when piece p[0..n) has a "▁" whose previous character is not "▁"
+ * (UTF-8 self-synchronises: the 3 bytes before it are that character or not). */
+static int space_after_other(const char *p, size_t n) {
+    for (size_t j = 1; j + 3 <= n; j++)
+        if (memcmp(p + j, SPM_SPACE, 3) == 0 && (j < 3 || memcmp(p + j - 3, SPM_SPACE, 3) != 0))
+            return 1;
+    return 0;
+}
 
 int rb_ids_push(rb_ids *v, int32_t id) {
     if (v->n == v->cap) {
@@ -142,6 +154,9 @@ int rb_bpe_new(const char *what, int32_t n, const char *const *pieces, const siz
         b->pieces[s] = (piece_slot){h, i};
         b->present[i] = 1;
     }
+    b->space_barrier = 1;
+    for (int32_t i = 0; i < n && b->space_barrier; i++)
+        if (pieces[i] && space_after_other(pieces[i], lens[i])) b->space_barrier = 0;
     for (int v = 0; v < 256; v++) {
         char name[8];
         snprintf(name, sizeof name, "<0x%02X>", v);
@@ -294,14 +309,9 @@ static int utf8_len(unsigned char c) {
     return c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
 }
 
-int rb_bpe_encode_word(const rb_bpe *b, rb_bpe_work *w, const char *word, size_t len,
-                       rb_ids *out, rb_error *err) {
-    if (!len) return RB_OK;
-    if (b->ignore_merges) {
-        int32_t id = rb_bpe_lookup(b, word, len);
-        if (id >= 0) return rb_ids_push(out, id) ? rb_error_set(err, RB_ENOMEM, "out of memory")
-                                                 : RB_OK;
-    }
+/* Steps 2 and 3 of tok_bpe.h on word[0..len). */
+static int merge_word(const rb_bpe *b, rb_bpe_work *w, const char *word, size_t len, rb_ids *out,
+                      rb_error *err) {
     if (len > w->sym_cap) {
         void *s = realloc(w->sym, len * sizeof(symbol));
         if (!s) return rb_error_set(err, RB_ENOMEM, "%s: out of memory", b->what);
@@ -359,5 +369,36 @@ int rb_bpe_encode_word(const rb_bpe *b, rb_bpe_work *w, const char *word, size_t
     }
     for (uint32_t i = 0; n && i != NONE; i = s[i].next)
         if (rb_ids_push(out, s[i].id)) return rb_error_set(err, RB_ENOMEM, "out of memory");
+    return RB_OK;
+}
+
+/* Where the next sub-word starts after word[0..len) begins one: the next "▁"
+ * whose previous character is not "▁", or len. */
+static size_t next_barrier(const char *word, size_t len) {
+    for (size_t j = 1; j + 3 <= len; j++)
+        if (memcmp(word + j, SPM_SPACE, 3) == 0 && (j < 3 || memcmp(word + j - 3, SPM_SPACE, 3) != 0))
+            return j;
+    return len;
+}
+
+int rb_bpe_encode_word(const rb_bpe *b, rb_bpe_work *w, const char *word, size_t len,
+                       rb_ids *out, rb_error *err) {
+    if (!len) return RB_OK;
+    if (b->ignore_merges) {
+        int32_t id = rb_bpe_lookup(b, word, len);
+        if (id >= 0) return rb_ids_push(out, id) ? rb_error_set(err, RB_ENOMEM, "out of memory")
+                                                 : RB_OK;
+    }
+    if (!b->space_barrier) return merge_word(b, w, word, len, out, err);
+    /* No merge result can hold "x▁" (x not "▁"), so no symbol ever spans such
+     * a point: the sub-words between them merge independently, with the same
+     * result as the whole word (a SentencePiece text without pre-tokenizer is
+     * one word of the whole text). */
+    for (size_t at = 0; at < len;) {
+        size_t end = at + next_barrier(word + at, len - at);
+        int rc = merge_word(b, w, word + at, end - at, out, err);
+        if (rc) return rc;
+        at = end;
+    }
     return RB_OK;
 }
