@@ -2,6 +2,7 @@
  * model (BOS first; for a zero-shot task, every choice's window), to debug
  * prompts and to check tokenizers against other implementations. */
 #include <getopt.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,11 @@ static void tokenize_usage(FILE *f) {
           "  --task NAME             a corpus (wikitext2, tinystories) as `eval --task` encodes\n"
           "                          it, or a zero-shot task: one window per choice\n"
           "  --limit N               zero-shot: the first N items only\n"
+          "  --requests              zero-shot: instead of ids, the strings the evaluator\n"
+          "                          tokenizes for each window, one JSON string a line: the\n"
+          "                          context less trailing white space, context + continuation,\n"
+          "                          and that white space + continuation alone\n"
+          "  --lines FILE            one JSON string a line: the ids of each (no BOS), a line each\n"
           "  --json                  one JSON value on stdout: an array of ids (text, corpus)\n"
           "                          or an array of {item, choice, n_cont, ids} (zero-shot)\n"
           "  --data-dir DIR          data directory\n",
@@ -72,14 +78,61 @@ static void print_ids(const int32_t *ids, size_t n, int json) {
     if (json) putchar(']');
 }
 
+static void print_json_string(const char *s, size_t n) {
+    json_object *o = json_object_new_string_len(s, (int)n);
+    puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+}
+
+/* The three strings rb_zs_encode may tokenize for (ctx, cont). */
+static int print_requests(const char *ctx, const char *cont, rb_error *err) {
+    size_t lc = strlen(ctx), lk = strlen(cont), end = rb_zs_context_end(ctx, lc);
+    char *s = malloc(lc + lk + 1);
+    if (!s) return rb_error_set(err, RB_ENOMEM, "out of memory");
+    memcpy(s, ctx, lc);
+    memcpy(s + lc, cont, lk + 1);
+    print_json_string(s, end);
+    print_json_string(s, lc + lk);
+    print_json_string(s + end, lc + lk - end);
+    free(s);
+    return RB_OK;
+}
+
+/* --lines FILE: one JSON string per line -> its ids (no BOS). */
+static int tokenize_lines(const rb_tokenizer *t, const char *path, rb_error *err) {
+    char *buf = NULL;
+    size_t len = 0, line_no = 0;
+    int rc = rb_read_file(path, 0, &buf, &len, err);
+    for (char *line = buf, *next; !rc && line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        line_no++;
+        json_object *o = json_tokener_parse(line);
+        if (!o || !json_object_is_type(o, json_type_string)) {
+            rc = rb_error_set(err, RB_EFORMAT, "%s:%zu: expected one JSON string", path, line_no);
+        } else {
+            int32_t *ids = NULL;
+            size_t n = 0;
+            rc = rb_tokenizer_encode(t, json_object_get_string(o),
+                                     (size_t)json_object_get_string_len(o), 0, 0, &ids, &n, err);
+            if (!rc) print_ids(ids, n, 0), putchar('\n');
+            free(ids);
+        }
+        json_object_put(o);
+    }
+    free(buf);
+    return rc;
+}
+
 static int tokenize_zeroshot(const rb_tokenizer *t, const char *name, const char *data_dir,
-                             size_t limit, int json, rb_error *err) {
+                             size_t limit, int json, int requests, rb_error *err) {
     char path[1024];
     rb_zs_task task = {0};
     int rc = rb_data_resolve(name, RB_DATA_ZEROSHOT, data_dir, path, sizeof path, err);
     if (!rc) rc = rb_zs_task_load(name, path, &task, err);
     if (rc) return rc;
     size_t n_items = limit && limit < task.n_items ? limit : task.n_items, windows = 0;
+    json = json && !requests;
     if (json) putchar('[');
     for (size_t i = 0; !rc && i < n_items; i++) {
         const rb_zs_item *it = &task.items[i];
@@ -89,6 +142,12 @@ static int tokenize_zeroshot(const rb_tokenizer *t, const char *name, const char
             int32_t *ids = NULL;
             size_t n = 0, n_cont = 0;
             rc = rb_zs_request(&task, it, c, &ctx, &cont, err);
+            if (!rc && requests) {
+                rc = print_requests(ctx, cont, err);
+                windows++;
+                free(cont);
+                continue;
+            }
             if (!rc) rc = rb_zs_encode(t, ctx, cont, &ids, &n, &n_cont, err);
             if (!rc) {
                 if (json) printf("%s{\"item\":%zu,\"choice\":%d,\"n_cont\":%zu,\"ids\":",
@@ -110,14 +169,16 @@ static int tokenize_zeroshot(const rb_tokenizer *t, const char *name, const char
 }
 
 int rb_cmd_tokenize(int argc, char **argv) {
-    const char *model = NULL, *tokenizer = NULL, *text = NULL, *task = NULL, *data_dir = NULL;
-    int json = 0;
+    const char *model = NULL, *tokenizer = NULL, *text = NULL, *task = NULL, *data_dir = NULL,
+               *lines = NULL;
+    int json = 0, requests = 0;
     long limit = 0;
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"tokenizer", required_argument, 0, 'k'},
         {"text", required_argument, 0, 't'},  {"task", required_argument, 0, 'T'},
         {"limit", required_argument, 0, 'l'}, {"json", no_argument, 0, 'J'},
         {"data-dir", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'},
+        {"requests", no_argument, 0, 'R'},    {"lines", required_argument, 0, 'L'},
         {0, 0, 0, 0}};
     int ch;
     optind = 1;
@@ -129,13 +190,15 @@ int rb_cmd_tokenize(int argc, char **argv) {
         case 'T': task = optarg; break;
         case 'l': limit = rb_cli_int("--limit", optarg, 0, 1L << 40); break;
         case 'J': json = 1; break;
+        case 'R': requests = 1; break;
+        case 'L': lines = optarg; break;
         case 'd': data_dir = optarg; break;
         case 'h': tokenize_usage(stdout); return 0;
         default: tokenize_usage(stderr); return 2;
         }
     }
-    if (optind < argc || !!text == !!task || (model && tokenizer)) {
-        fprintf(stderr, "error: give one of --text FILE / --task NAME, and at most one of "
+    if (optind < argc || !!text + !!task + !!lines != 1 || (model && tokenizer)) {
+        fprintf(stderr, "error: give one of --text FILE / --task NAME / --lines FILE, and at most one of "
                         "--model / --tokenizer\n");
         tokenize_usage(stderr);
         return 2;
@@ -147,8 +210,15 @@ int rb_cmd_tokenize(int argc, char **argv) {
     if (!rc) rc = rb_tokenizer_open(path, &t, &err);
     if (rc) return rb_cli_fail(&err);
     int zeroshot = task && !rb_data_find(task, RB_DATA_CORPUS) && rb_data_find(task, RB_DATA_ZEROSHOT);
-    if (zeroshot) {
-        rc = tokenize_zeroshot(t, task, data_dir, (size_t)limit, json, &err);
+    if (requests && !zeroshot) {
+        fprintf(stderr, "error: --requests needs a zero-shot --task (%s)\n", rb_zs_task_names());
+        rb_tokenizer_free(t);
+        return 2;
+    }
+    if (lines) {
+        rc = tokenize_lines(t, lines, &err);
+    } else if (zeroshot) {
+        rc = tokenize_zeroshot(t, task, data_dir, (size_t)limit, json, requests, &err);
     } else {
         char corpus[1024];
         char *buf = NULL;
