@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/io.h"
 #include "base/sha256.h"
@@ -31,8 +32,11 @@ int rb_cli_load(const char *model, const char *tokenizer, const char *data_dir,
                                 model);
         tokenizer = e->tokenizer;
     }
-    if ((rc = rb_data_resolve(tokenizer, RB_DATA_TOKENIZER, data_dir, out->tokenizer_path,
-                              sizeof out->tokenizer_path, err)))
+    struct stat st;
+    if (stat(tokenizer, &st) == 0 && S_ISDIR(st.st_mode)) /* a directory: its tokenizer.json */
+        snprintf(out->tokenizer_path, sizeof out->tokenizer_path, "%s/tokenizer.json", tokenizer);
+    else if ((rc = rb_data_resolve(tokenizer, RB_DATA_TOKENIZER, data_dir, out->tokenizer_path,
+                                   sizeof out->tokenizer_path, err)))
         return rc;
     if ((rc = rb_tokenizer_open(out->tokenizer_path, &out->tokenizer, err))) return rc;
     if (rb_tokenizer_vocab_size(out->tokenizer) != out->model->cfg.vocab_size)

@@ -477,3 +477,36 @@ Test(tokenizer_hf, invalid_utf8_input_is_an_error) {
     cr_assert_null(ids);
     rb_tokenizer_free(t);
 }
+
+/* ---- rotbench tokenize ------------------------------------------------------ */
+
+/* `rotbench tokenize --json` prints one JSON array: BOS + the library's ids. */
+Test(tokenizer_hf, tokenize_command_prints_the_evaluator_ids) {
+    const char *exe = getenv("ROTBENCH_EXE");
+    if (!exe) cr_skip_test("ROTBENCH_EXE is not set (run through meson test)");
+    const char *dir = rb_test_require_data("models/tokenizers/llama3/tokenizer.json");
+    const char text[] = "Hello world<|eot_id|>  and 12345 'LL\n\n";
+    const char *tmp = rb_test_tmp_file(text, sizeof text - 1);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' tokenize --tokenizer '%s' --text '%s' --json 2>/dev/null", exe,
+             dir, tmp);
+    FILE *p = popen(cmd, "r");
+    cr_assert(p);
+    char out[4096];
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    cr_assert_eq(pclose(p), 0, "%s failed", cmd);
+    unlink(tmp);
+    json_object *arr = json_tokener_parse(out);
+    cr_assert(arr && json_object_is_type(arr, json_type_array), "not one JSON array: %s", out);
+    rb_tokenizer *t = open_or_die(dir);
+    size_t nw;
+    int32_t *want = encode_or_die(t, text, sizeof text - 1, 1, &nw);
+    cr_assert_eq(want[0], 128000);
+    cr_assert_eq(json_object_array_length(arr), nw, "%s", out);
+    for (size_t i = 0; i < nw; i++)
+        cr_assert_eq(json_object_get_int(json_object_array_get_idx(arr, i)), want[i]);
+    free(want);
+    json_object_put(arr);
+    rb_tokenizer_free(t);
+}
