@@ -8,7 +8,9 @@
  *     encoding; Llama-3's vocabulary and merges as a GGUF "gpt2" vocabulary
  *     ("llama-bpe") reproduce the oracle's fixtures; a small byte-level BPE
  *     against a quadratic reference written here;
- *   - kind recognition, and malformed or unsupported files named in errors. */
+*   - kind recognition, and malformed or unsupported files named in errors;
+ *   - Split behaviours as HF documents them, the byte-level alphabet; the
+ *     tokenize command. */
 #include <criterion/criterion.h>
 #include <json-c/json.h>
 #include <stdint.h>
@@ -509,4 +511,64 @@ Test(tokenizer_hf, tokenize_command_prints_the_evaluator_ids) {
     free(want);
     json_object_put(arr);
     rb_tokenizer_free(t);
+}
+
+/* ---- pre-tokenizer behaviours ------------------------------------------------ */
+
+#include "core/pretok.h"
+
+/* HF tokenizers' documentation of SplitDelimiterBehavior, splitting
+ * "the-final--countdown" on "-". */
+static void expect_split(rb_split_behavior b, const char *const *want, size_t n_want) {
+    rb_pretok *p = rb_pretok_new();
+    rb_error err = {0};
+    cr_assert_eq(rb_pretok_add_split(p, "-", 1, b, "test", &err), RB_OK, "%s", err.msg);
+    rb_pretok_work w = {0};
+    const rb_pieces *out;
+    const char *text = "the-final--countdown";
+    cr_assert_eq(rb_pretok_run(p, &w, text, strlen(text), &out, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(out->n, n_want, "behavior %d: %zu pieces, expected %zu", b, out->n, n_want);
+    for (size_t i = 0; i < n_want; i++)
+        cr_assert(out->len[i] == strlen(want[i]) && !memcmp(out->buf + out->off[i], want[i], out->len[i]),
+                  "behavior %d piece %zu: \"%.*s\", expected \"%s\"", b, i, (int)out->len[i],
+                  out->buf + out->off[i], want[i]);
+    rb_pretok_work_free(&w);
+    rb_pretok_free(p);
+}
+
+Test(tokenizer_hf, split_behaviors_as_documented) {
+    expect_split(RB_SPLIT_REMOVED, (const char *[]){"the", "final", "countdown"}, 3);
+    expect_split(RB_SPLIT_ISOLATED, (const char *[]){"the", "-", "final", "-", "-", "countdown"}, 6);
+    expect_split(RB_SPLIT_MERGED_WITH_PREVIOUS, (const char *[]){"the-", "final-", "-", "countdown"}, 4);
+    expect_split(RB_SPLIT_MERGED_WITH_NEXT, (const char *[]){"the", "-final", "-", "-countdown"}, 4);
+    expect_split(RB_SPLIT_CONTIGUOUS, (const char *[]){"the", "-", "final", "--", "countdown"}, 5);
+}
+
+/* ByteLevel: GPT-2's alphabet (space = U+0120 "Ġ", newline = U+010A "Ċ",
+ * byte 0xAD = U+0143 "Ń") and add_prefix_space. */
+Test(tokenizer_hf, byte_level_alphabet) {
+    char c[2];
+    cr_assert(rb_bytelevel_char(' ', c) == 2 && !memcmp(c, "\xC4\xA0", 2));
+    cr_assert(rb_bytelevel_char('\n', c) == 2 && !memcmp(c, "\xC4\x8A", 2));
+    cr_assert(rb_bytelevel_char(0xAD, c) == 2 && !memcmp(c, "\xC5\x83", 2));
+    cr_assert(rb_bytelevel_char('a', c) == 1 && c[0] == 'a');
+    for (int b = 0; b < 256; b++) {
+        size_t used;
+        int n = rb_bytelevel_char((unsigned char)b, c);
+        cr_assert_eq(rb_bytelevel_byte(c, (size_t)n, &used), b);
+        cr_assert_eq(used, (size_t)n);
+    }
+    rb_pretok *p = rb_pretok_new();
+    rb_error err = {0};
+    cr_assert_eq(rb_pretok_add_bytelevel(p, 1, 1, "test", &err), RB_OK);
+    rb_pretok_work w = {0};
+    const rb_pieces *out;
+    cr_assert_eq(rb_pretok_run(p, &w, "Hi  you", 7, &out, &err), RB_OK);
+    /* " Hi", " ", " you" in the byte-level alphabet */
+    cr_assert_eq(out->n, 3);
+    cr_assert(out->len[0] == 4 && !memcmp(out->buf + out->off[0], "\xC4\xA0Hi", 4));
+    cr_assert(out->len[1] == 2 && !memcmp(out->buf + out->off[1], "\xC4\xA0", 2));
+    cr_assert(out->len[2] == 5 && !memcmp(out->buf + out->off[2], "\xC4\xA0you", 5));
+    rb_pretok_work_free(&w);
+    rb_pretok_free(p);
 }
