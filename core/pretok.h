@@ -3,7 +3,10 @@
  *
  *   Split(regex, behavior)   PCRE2 in UTF + UCP mode (so \p{L}, \p{N}, \s,
  *                            (?i:...) and look-ahead behave as in HF's
- *                            Oniguruma); behaviors Isolated, Removed,
+ *                            Oniguruma: PCRE2's UCP \s is U+0009..U+000D,
+ *                            U+0085 and Z, as Oniguruma's, so U+FEFF is not
+ *                            white space, unlike ECMAScript's \s);
+ *                            behaviors Isolated, Removed,
  *                            MergedWithPrevious, MergedWithNext, Contiguous.
  *   ByteLevel(add_prefix_space, use_regex)
  *                            optional " " before each piece not starting with

@@ -572,3 +572,23 @@ Test(tokenizer_hf, byte_level_alphabet) {
     rb_pretok_work_free(&w);
     rb_pretok_free(p);
 }
+
+/* \s as HF tokenizers' Oniguruma defines it (doc/RE: U+0009..U+000D, U+0085,
+ * Zl, Zp, Zs): NEL and U+3000 are white space, U+FEFF is not (unlike
+ * ECMAScript's \s, which the JavaScript oracle uses). */
+Test(tokenizer_hf, regex_white_space_is_oniguruma_s) {
+    rb_error err = {0};
+    rb_pretok_work w = {0};
+    const rb_pieces *out;
+    const char *text = "a\xC2\x85" "b\xEF\xBB\xBF" "c\xE3\x80\x80" "d";
+    /* removing the \S runs keeps what \s matches: NEL and U+3000, not U+FEFF */
+    rb_pretok *p = rb_pretok_new();
+    const char *re = "\\S+";
+    cr_assert_eq(rb_pretok_add_split(p, re, strlen(re), RB_SPLIT_REMOVED, "test", &err), RB_OK);
+    cr_assert_eq(rb_pretok_run(p, &w, text, strlen(text), &out, &err), RB_OK);
+    cr_assert_eq(out->n, 2);
+    cr_assert(out->len[0] == 2 && !memcmp(out->buf + out->off[0], "\xC2\x85", 2));
+    cr_assert(out->len[1] == 3 && !memcmp(out->buf + out->off[1], "\xE3\x80\x80", 3));
+    rb_pretok_work_free(&w);
+    rb_pretok_free(p);
+}
