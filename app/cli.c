@@ -37,7 +37,6 @@ int rb_cli_load(const char *model, const char *tokenizer, const char *data_dir,
                                 model);
         tokenizer = e->tokenizer;
     }
-    struct stat st;
     if (stat(tokenizer, &st) == 0 && S_ISDIR(st.st_mode)) /* a directory: its tokenizer.json */
         snprintf(out->tokenizer_path, sizeof out->tokenizer_path, "%s/tokenizer.json", tokenizer);
     else if ((rc = rb_data_resolve(tokenizer, RB_DATA_TOKENIZER, data_dir, out->tokenizer_path,
