@@ -17,6 +17,9 @@ int rb_hf_open(const char *dir, rb_model **out, rb_model_info *info, rb_error *e
 /* The Hugging Face tensor names by kind (printf patterns, "%d" = layer). */
 const char *const *rb_hf_tensor_names(void);
 
+/* The GGUF tensor names by kind (printf patterns, "%d" = layer). */
+const char *const *rb_gguf_tensor_names(void);
+
 /* GGUF v2/v3 file (core/format_gguf.c). */
 int rb_gguf_model_open(const char *path, rb_model **out, rb_model_info *info, rb_error *err);
 
