@@ -5,6 +5,9 @@
 #ifndef RB_FORMATS_H
 #define RB_FORMATS_H
 
+#include <stdio.h>
+
+#include "core/dtype.h"
 #include "core/model_open.h"
 
 /* llama2.c v0 (core/format_llama2c.c): the file is mmapped copy-on-write
@@ -30,5 +33,12 @@ int rb_gguf_model_open(const char *path, rb_model **out, rb_model_info *info, rb
  * scratch buffer cannot be had. */
 int rb_qk_relayout(float *w, int n_heads, int head_dim, int64_t cols, int to_interleaved,
                    const char *what, rb_error *err);
+
+/* Writers (core/format_write.c): the bytes of one tensor in dtype dt, and
+ * the tensor written to f in the file's layout (halves: q/k rows in
+ * rotate_half order) and dtype (F32, BF16, F16). */
+uint64_t rb_tensor_file_bytes(const rb_config *c, rb_tensor_kind k, rb_dtype dt);
+int rb_write_tensor(FILE *f, const rb_model *m, rb_tensor_kind k, int l, int halves, rb_dtype dt,
+                    const char *path, rb_error *err);
 
 #endif

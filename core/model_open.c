@@ -10,6 +10,7 @@
 
 #include "base/sha256.h"
 #include "core/formats.h"
+#include "core/model_save.h"
 
 static int is_dir(const char *p) {
     struct stat st;
@@ -113,4 +114,12 @@ int rb_model_info_add_file(rb_model_info *info, const char *path, uint64_t bytes
     f->sha256[0] = '\0';
     f->bytes = bytes;
     return RB_OK;
+}
+
+int rb_model_save_as(const rb_model *m, const char *path, const rb_save_options *o, rb_error *err) {
+    if (o->format == RB_FORMAT_HF) return rb_hf_save(m, path, o->dtype, o->shards, err);
+    if (o->format == RB_FORMAT_GGUF) return rb_gguf_save(m, path, o->dtype, err);
+    if (o->dtype != RB_DTYPE_F32)
+        return rb_error_set(err, RB_EUNSUPPORTED, "%s: llama2.c files hold fp32 weights only", path);
+    return rb_model_save(m, path, err);
 }
