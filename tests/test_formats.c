@@ -114,10 +114,18 @@ Test(formats, gguf_stories260K_is_the_bin) {
 }
 
 /* A fixture of tests/fixtures against the values its writer dumped. */
+static void check_file(const char *dir, const char *exp, const char *arch, const char *dtype);
+
 static void check_fixture(const char *name, const char *arch, const char *dtype) {
     char dir[1024], exp[1100];
     snprintf(dir, sizeof dir, "%s/tests/fixtures/%s", RB_SOURCE_ROOT, name);
     snprintf(exp, sizeof exp, "%s/expected.f32", dir);
+    check_file(dir, exp, arch, dtype);
+}
+
+/* The model at dir against the fp32 values in exp (canonical order). */
+static void check_file(const char *dir, const char *exp, const char *arch, const char *dtype) {
+    const char *name = dir;
     rb_model_info info;
     rb_model *m = open_ok(dir, &info);
     cr_expect_str_eq(info.architecture, arch);
@@ -177,6 +185,23 @@ Test(formats, python_written_qwen2_f16_biases) {
     cr_expect(m->cfg.qkv_bias);
     cr_expect(m->classifier_shared);
     cr_expect_eq(m->cfg.seq_len, 128, "use_sliding_window false: the whole context");
+    rb_model_free(m);
+}
+
+Test(formats, python_written_gguf_q8_0_f16_bf16) {
+    char path[1024], exp[1024];
+    snprintf(path, sizeof path, "%s/tests/fixtures/llama_mixed.gguf", RB_SOURCE_ROOT);
+    snprintf(exp, sizeof exp, "%s/tests/fixtures/llama_mixed.expected.f32", RB_SOURCE_ROOT);
+    check_file(path, exp, "llama", "Q8_0+F32+F16+BF16");
+    rb_model_info info;
+    rb_model *m = open_ok(path, &info);
+    cr_expect(info.dequantized, "Q8_0 is reported as dequantized");
+    cr_expect_eq(m->cfg.rope_scaling, RB_ROPE_SCALING_FREQ_FACTORS);
+    cr_expect_eq(m->cfg.seq_len, 256);
+    cr_expect_float_eq(m->cfg.rope_theta, 500000.0f, 0);
+    cr_expect_float_eq(m->cfg.norm_eps, 1e-6f, 0);
+    cr_expect(!m->classifier_shared);
+    cr_expect(info.tokenizer_embedded);
     rb_model_free(m);
 }
 
