@@ -39,7 +39,13 @@ void rb_dtype_to_f32(rb_dtype t, const void *src, float *dst, size_t n) {
     switch (t) {
     case RB_DTYPE_F32: memcpy(dst, src, 4 * n); break;
     case RB_DTYPE_BF16:
-        for (size_t i = 0; i < n; i++) dst[i] = bits_f32((uint32_t)load16(s + 2 * i) << 16);
+        /* memcpy'd 16-bit loads (any alignment; little-endian hosts) vectorize */
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, s + 2 * i, 2);
+            uint32_t u = (uint32_t)h << 16;
+            memcpy(&dst[i], &u, 4);
+        }
         break;
     case RB_DTYPE_F16:
         for (size_t i = 0; i < n; i++) dst[i] = rb_f16_to_f32(load16(s + 2 * i));

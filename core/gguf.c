@@ -457,3 +457,94 @@ int rb_gguf_array_strings(const rb_gguf_kv *kv, const char **s, size_t *len) {
     }
     return 1;
 }
+
+void rb_gguf_vocab_free(rb_gguf_vocab *v) {
+    free(v->tokens);
+    free(v->token_lens);
+    free(v->scores);
+    free(v->token_types);
+    free(v->merges);
+    free(v->merge_lens);
+    memset(v, 0, sizeof *v);
+}
+
+/* An array key of n elements of element type t (t = RB_GGUF_TYPE_COUNT: any
+ * 32-bit numeric), or NULL when absent; *bad set when present but wrong. */
+static const rb_gguf_kv *array_key(const rb_gguf *g, const char *key, int *bad) {
+    const rb_gguf_kv *kv = rb_gguf_find(g, key);
+    *bad = kv && kv->type != RB_GGUF_ARRAY;
+    return *bad ? NULL : kv;
+}
+
+static int id_key(const rb_gguf *g, const char *key, int n, int *out, rb_error *err) {
+    int64_t v;
+    int r = rb_gguf_get_int(g, key, &v);
+    *out = -1;
+    if (r < 0) return rb_error_set(err, RB_EFORMAT, "%s: %s is not an integer", g->path, key);
+    if (r == 0 || v == 0xffffffffll || v == -1) return RB_OK; /* absent / llama.cpp's "none" */
+    if (v < 0 || v >= n)
+        return rb_error_set(err, RB_EFORMAT, "%s: %s = %lld is not a token id (0..%d)", g->path,
+                            key, (long long)v, n - 1);
+    *out = (int)v;
+    return RB_OK;
+}
+
+int rb_gguf_vocab_read(const rb_gguf *g, rb_gguf_vocab *v, rb_error *err) {
+    memset(v, 0, sizeof *v);
+    int bad;
+    const rb_gguf_kv *tok = array_key(g, "tokenizer.ggml.tokens", &bad);
+    if (!tok || tok->elem_type != RB_GGUF_STRING || tok->count == 0 || tok->count > (1u << 24))
+        return rb_error_set(err, RB_EFORMAT,
+                            "%s: tokenizer.ggml.tokens is %s", g->path,
+                            tok || bad ? "not an array of 1..2^24 strings" : "missing");
+    v->n_tokens = (int)tok->count;
+    const char *s;
+    size_t sl;
+    if (rb_gguf_get_string(g, "tokenizer.ggml.model", &s, &sl) == 1)
+        snprintf(v->kind, sizeof v->kind, "%.*s", (int)(sl < 31 ? sl : 31), s);
+    if (rb_gguf_get_string(g, "tokenizer.ggml.pre", &s, &sl) == 1)
+        snprintf(v->pre, sizeof v->pre, "%.*s", (int)(sl < 63 ? sl : 63), s);
+    size_t n = (size_t)v->n_tokens;
+    v->tokens = malloc(sizeof *v->tokens * n);
+    v->token_lens = malloc(sizeof *v->token_lens * n);
+    if (!v->tokens || !v->token_lens) {
+        rb_gguf_vocab_free(v);
+        return rb_error_set(err, RB_ENOMEM, "%s: out of memory for the vocabulary", g->path);
+    }
+    rb_gguf_array_strings(tok, v->tokens, v->token_lens);
+    int rc = RB_OK;
+    const rb_gguf_kv *sc = array_key(g, "tokenizer.ggml.scores", &bad);
+    if (bad || (sc && (sc->elem_type != RB_GGUF_F32 || sc->count != n)))
+        rc = rb_error_set(err, RB_EFORMAT, "%s: tokenizer.ggml.scores is not %zu float32", g->path, n);
+    if (!rc && sc && !(v->scores = malloc(sizeof(float) * n)))
+        rc = rb_error_set(err, RB_ENOMEM, "%s: out of memory", g->path);
+    for (size_t i = 0; !rc && sc && i < n; i++) {
+        uint32_t u = (uint32_t)le(sc->value + 4 * i, 4);
+        memcpy(&v->scores[i], &u, 4);
+    }
+    const rb_gguf_kv *tt = rc ? NULL : array_key(g, "tokenizer.ggml.token_type", &bad);
+    if (!rc && (bad || (tt && ((tt->elem_type != RB_GGUF_I32 && tt->elem_type != RB_GGUF_U32) ||
+                               tt->count != n))))
+        rc = rb_error_set(err, RB_EFORMAT, "%s: tokenizer.ggml.token_type is not %zu int32", g->path, n);
+    if (!rc && tt && !(v->token_types = malloc(sizeof(int32_t) * n)))
+        rc = rb_error_set(err, RB_ENOMEM, "%s: out of memory", g->path);
+    for (size_t i = 0; !rc && tt && i < n; i++) v->token_types[i] = (int32_t)le(tt->value + 4 * i, 4);
+    const rb_gguf_kv *mg = rc ? NULL : array_key(g, "tokenizer.ggml.merges", &bad);
+    if (!rc && (bad || (mg && (mg->elem_type != RB_GGUF_STRING || mg->count > (1u << 24)))))
+        rc = rb_error_set(err, RB_EFORMAT, "%s: tokenizer.ggml.merges is not an array of strings", g->path);
+    if (!rc && mg) {
+        v->n_merges = (int)mg->count;
+        v->merges = malloc(sizeof *v->merges * (mg->count ? mg->count : 1));
+        v->merge_lens = malloc(sizeof *v->merge_lens * (mg->count ? mg->count : 1));
+        if (!v->merges || !v->merge_lens) rc = rb_error_set(err, RB_ENOMEM, "%s: out of memory", g->path);
+        else rb_gguf_array_strings(mg, v->merges, v->merge_lens);
+    }
+    if (!rc) rc = id_key(g, "tokenizer.ggml.bos_token_id", v->n_tokens, &v->bos_id, err);
+    if (!rc) rc = id_key(g, "tokenizer.ggml.eos_token_id", v->n_tokens, &v->eos_id, err);
+    if (!rc) rc = id_key(g, "tokenizer.ggml.unknown_token_id", v->n_tokens, &v->unk_id, err);
+    int64_t ab;
+    int r = rc ? 0 : rb_gguf_get_int(g, "tokenizer.ggml.add_bos_token", &ab);
+    v->add_bos = r == 1 ? ab != 0 : -1;
+    if (rc) rb_gguf_vocab_free(v);
+    return rc;
+}

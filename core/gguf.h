@@ -94,4 +94,32 @@ int rb_gguf_get_string(const rb_gguf *g, const char *key, const char **s, size_t
  * caller's arrays); 0 when kv is not an array of strings. */
 int rb_gguf_array_strings(const rb_gguf_kv *kv, const char **s, size_t *len);
 
+/* The vocabulary a GGUF file embeds (tokenizer.ggml.*), field for field what
+ * core/tokenizer.h's rb_vocab_desc (branch tok) takes: kind
+ * (tokenizer.ggml.model: "llama" = SentencePiece scores, "gpt2" = BPE
+ * merges), pre (tokenizer.ggml.pre), the tokens with their lengths, scores
+ * and token types, the merges, bos/eos/unk ids (-1 when absent) and
+ * add_bos (tokenizer.ggml.add_bos_token: 1, 0, or -1 when absent).  Pointers
+ * point into the file image (strings not NUL-terminated) or into arrays
+ * owned by the rb_gguf_vocab (rb_gguf_vocab_free). */
+typedef struct rb_gguf_vocab {
+    char kind[32], pre[64];
+    int n_tokens;
+    const char **tokens;
+    size_t *token_lens;
+    float *scores;          /* NULL when the file has none */
+    int32_t *token_types;   /* NULL when the file has none */
+    int n_merges;
+    const char **merges;
+    size_t *merge_lens;
+    int bos_id, eos_id, unk_id;
+    int add_bos;
+} rb_gguf_vocab;
+
+/* Reads the vocabulary: RB_EFORMAT naming the key when tokenizer.ggml.tokens
+ * is missing or a key has the wrong type or length (scores and token_type
+ * must have one entry per token; ids must be tokens). */
+int rb_gguf_vocab_read(const rb_gguf *g, rb_gguf_vocab *v, rb_error *err);
+void rb_gguf_vocab_free(rb_gguf_vocab *v);
+
 #endif

@@ -184,7 +184,21 @@ int rb_model_new(const rb_config *cfg, int shared, rb_model **out, rb_error *err
     rb_model *m = model_alloc(cfg, shared);
     uint64_t n = 0;
     if (m) FOR_EACH_TENSOR(m, k, l) n += kind_floats(cfg, (rb_tensor_kind)k);
-    float *arena = m && n < SIZE_MAX / sizeof(float) ? malloc(sizeof(float) * (size_t)n) : NULL;
+    float *arena = NULL;
+    if (m && n < SIZE_MAX / sizeof(float)) {
+        size_t bytes = sizeof(float) * (size_t)n;
+        if (bytes >= (64u << 20)) {
+            /* big arenas on 2 MiB boundaries, as transparent huge pages where
+             * the kernel allows them: 512x fewer page faults filling them */
+            void *p = NULL;
+            if (posix_memalign(&p, 2u << 20, bytes) == 0) {
+                arena = p;
+                madvise(p, bytes, MADV_HUGEPAGE);
+            }
+        } else {
+            arena = malloc(bytes ? bytes : 1);
+        }
+    }
     if (!arena) {
         rb_model_free(m);
         return rb_error_set(err, RB_ENOMEM, "cannot allocate %.1f MiB for model weights",

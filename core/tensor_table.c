@@ -121,11 +121,24 @@ int rb_tensor_table_finish(const rb_tensor_table *t, const char *what, rb_error 
                             missing, t->n);
     for (size_t i = 0; i < t->n; i++) {
         const float *w = *t->e[i].slot;
-        for (uint64_t j = 0; j < t->e[i].n; j++)
-            if (!isfinite(w[j]))
-                return rb_error_set(err, RB_ENUMERIC, "%s: tensor \"%s\" element %llu is %s", what,
-                                    t->e[i].name, (unsigned long long)j,
-                                    isnan(w[j]) ? "NaN" : "infinite");
+        /* a branch-free scan of the exponent bits per block, the element
+         * searched only in a block that has one */
+        enum { BLOCK = 4096 };
+        for (uint64_t b = 0; b < t->e[i].n; b += BLOCK) {
+            uint64_t end = t->e[i].n - b < BLOCK ? t->e[i].n : b + BLOCK;
+            uint32_t any = 0;
+            for (uint64_t j = b; j < end; j++) {
+                uint32_t u;
+                memcpy(&u, &w[j], 4);
+                any |= (u & 0x7f800000u) == 0x7f800000u;
+            }
+            if (!any) continue;
+            for (uint64_t j = b; j < end; j++)
+                if (!isfinite(w[j]))
+                    return rb_error_set(err, RB_ENUMERIC, "%s: tensor \"%s\" element %llu is %s",
+                                        what, t->e[i].name, (unsigned long long)j,
+                                        isnan(w[j]) ? "NaN" : "infinite");
+        }
     }
     return RB_OK;
 }

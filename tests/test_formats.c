@@ -9,9 +9,11 @@
 #include <string.h>
 
 #include "core/dtype.h"
+#include "core/gguf.h"
 #include "core/model_open.h"
 #include "core/model_save.h"
 #include "core/safetensors.h"
+#include "core/tokenizer.h"
 #include "tests/test_models.h"
 #include "tests/test_util.h"
 
@@ -111,6 +113,40 @@ Test(formats, gguf_stories260K_is_the_bin) {
     cr_expect_float_eq(b->cfg.rope_theta, 10000.0f, 0);
     rb_model_free(a);
     rb_model_free(b);
+}
+
+Test(formats, gguf_stories260K_vocabulary_is_tok512) {
+    const char *gguf = rb_test_require_data("models/stories260K/stories260K.gguf");
+    const char *tokp = rb_test_require_data("models/stories260K/tok512.bin");
+    rb_gguf g;
+    rb_gguf_vocab v;
+    rb_tokenizer *tok;
+    rb_error err;
+    cr_assert_eq(rb_gguf_open(gguf, &g, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(rb_gguf_vocab_read(&g, &v, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(rb_tokenizer_load(tokp, &tok, &err), RB_OK, "%s", err.msg);
+    cr_expect_str_eq(v.kind, "llama");
+    cr_assert_eq(v.n_tokens, rb_tokenizer_vocab_size(tok));
+    cr_expect_eq(v.bos_id, 1);
+    cr_expect_eq(v.eos_id, 2);
+    cr_expect_eq(v.unk_id, 0);
+    cr_expect_eq(v.add_bos, -1, "the file has no add_bos_token key");
+    cr_expect_eq(v.n_merges, 0);
+    cr_assert(v.scores && v.token_types);
+    int same_pieces = 0;
+    for (int i = 0; i < v.n_tokens; i++) {
+        cr_expect_eq(v.scores[i], rb_tokenizer_score(tok, i), "score of token %d", i);
+        size_t n;
+        const char *p = rb_tokenizer_piece(tok, i, &n);
+        same_pieces += n == v.token_lens[i] && memcmp(p, v.tokens[i], n) == 0;
+    }
+    /* byte tokens <0xNN> and ordinary pieces agree; llama.cpp's copy writes
+     * the SentencePiece space as U+2581 where tok512.bin has ' ' */
+    cr_expect_gt(same_pieces, 400, "%d of %d pieces identical", same_pieces, v.n_tokens);
+    cr_expect_eq(v.token_types[3], 6, "<0x00> is a byte token");
+    rb_tokenizer_free(tok);
+    rb_gguf_vocab_free(&v);
+    rb_gguf_close(&g);
 }
 
 /* A fixture of tests/fixtures against the values its writer dumped. */
