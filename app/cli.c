@@ -69,7 +69,15 @@ int rb_cli_load(const char *model, const char *tokenizer, const char *data_dir,
     if ((rc = rb_data_resolve(tokenizer, RB_DATA_TOKENIZER, data_dir, out->tokenizer_path,
                               sizeof out->tokenizer_path, err)))
         return rc;
-    if ((rc = rb_tokenizer_load(out->tokenizer_path, &out->tokenizer, err))) return rc;
+    if ((rc = rb_tokenizer_load(out->tokenizer_path, &out->tokenizer, err))) {
+        size_t n = strlen(out->tokenizer_path);
+        if (n > 5 && strcmp(out->tokenizer_path + n - 5, ".json") == 0)
+            return rb_error_set(err, RB_EUNSUPPORTED,
+                                "%s: tokenizer.json files are not read yet; give --tokenizer "
+                                "with a llama2.c tokenizer file (e.g. tok512 for stories260K-hf)",
+                                out->tokenizer_path);
+        return rc;
+    }
     if (rb_tokenizer_vocab_size(out->tokenizer) != out->model->cfg.vocab_size)
         return rb_error_set(err, RB_EINVAL, "%s has %d tokens but %s has vocab_size %d",
                             out->tokenizer_path, rb_tokenizer_vocab_size(out->tokenizer),

@@ -27,19 +27,20 @@ for p in sys.argv[1:]:
 load() {
   local log line; log=$(mktemp)
   line=$(/usr/bin/time -v "$build/bench/bench_model_load" "$ck" 2> "$log")
-  local rss user sys
+  local rss user sys faults
   rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
+  faults=$(awk -F': ' '/Minor .*page faults/ {print $2}' "$log")
   user=$(awk -F': ' '/User time/ {print $2}' "$log")
   sys=$(awk -F': ' '/System time/ {print $2}' "$log")
   rm -f "$log"
-  echo "${line%\}}, \"user_seconds\": $user, \"sys_seconds\": $sys, \"peak_rss_kb\": $rss"
+  echo "${line%\}}, \"user_seconds\": $user, \"sys_seconds\": $sys, \"minor_faults\": $faults, \"peak_rss_kb\": $rss"
 }
 # wall and CPU seconds of cat FILES > /dev/null
 cat_time() {
   local log; log=$(mktemp)
   /usr/bin/time -f '%e %U %S' -o "$log" cat "${files[@]}" > /dev/null
   read -r w u s < "$log"; rm -f "$log"
-  echo "\"cat_seconds\": $w, \"cat_cpu_seconds\": $(echo "$u + $s" | bc)"
+  echo "\"cat_seconds\": $w, \"cat_cpu_seconds\": $(printf '%.2f' "$(echo "$u + $s" | bc)")"
 }
 sync
 reps=${REPS:-3}
