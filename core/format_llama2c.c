@@ -100,6 +100,15 @@ int rb_llama2c_open(const char *path, rb_model **out, rb_model_info *info, rb_er
         close(fd);
         return rb_error_set(err, RB_EIO, "%s: cannot stat: %s", path, strerror(errno));
     }
+    if (!S_ISREG(st.st_mode)) { /* rb_model_open reads checkpoint directories */
+        close(fd);
+        return rb_error_set(err, RB_EINVAL,
+                            S_ISDIR(st.st_mode)
+                                ? "%s: is a directory, not a llama2.c model file (rb_model_open "
+                                  "reads Hugging Face checkpoint directories)"
+                                : "%s: not a regular file",
+                            path);
+    }
     uint64_t size = (uint64_t)st.st_size;
     int32_t h[V0_HEADER_INTS];
     ssize_t got = size >= sizeof h ? pread(fd, h, sizeof h, 0) : 0;

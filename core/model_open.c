@@ -42,9 +42,9 @@ static int detect(const char *path, rb_model_format *format, char *dir, size_t c
                   rb_error *err) {
     if (is_dir(path)) {
         if (!has_config(path))
-            return rb_error_set(err, RB_EFORMAT,
-                                "%s: a directory but not a Hugging Face checkpoint: it has no "
-                                "config.json",
+            return rb_error_set(err, RB_EINVAL,
+                                "%s: is a directory, but not a Hugging Face checkpoint (no "
+                                "config.json): give a model file or a checkpoint directory",
                                 path);
         snprintf(dir, cap, "%s", path);
         *format = RB_FORMAT_HF;

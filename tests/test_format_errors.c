@@ -389,5 +389,5 @@ Test(format_errors, directory_without_config) {
     char dir[512];
     rb_test_tmp_path("not_a_checkpoint", dir, sizeof dir);
     mkdir(dir, 0777);
-    open_fails(dir, dir, RB_EFORMAT, "no config.json");
+    open_fails(dir, dir, RB_EINVAL, "no config.json");
 }
