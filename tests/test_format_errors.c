@@ -295,6 +295,7 @@ static void gguf_case(const unsigned char *good, size_t n, const char *path,
     free(b);
 }
 
+static void p_v2(unsigned char *b, size_t n) { (void)n, put_le(b + 4, 2, 4); }
 static void p_magic(unsigned char *b, size_t n) { (void)n, b[0] = 'X'; }
 static void p_v1(unsigned char *b, size_t n) { (void)n, put_le(b + 4, 1, 4); }
 static void p_v9(unsigned char *b, size_t n) { (void)n, put_le(b + 4, 9, 4); }
@@ -351,6 +352,14 @@ Test(format_errors, gguf_files) {
     rb_error err;
     cr_assert_eq(rb_model_open(path, 0, &m, NULL, &err), RB_OK, "%s", err.msg);
     rb_model_free(m);
+    /* version 2 has the same layout (64-bit counts): accepted */
+    unsigned char *v2 = malloc(n);
+    memcpy(v2, good, n);
+    p_v2(v2, n);
+    cr_assert_eq(rb_test_write_file(path, v2, n), 0);
+    cr_expect_eq(rb_model_open(path, 0, &m, NULL, &err), RB_OK, "v2: %s", err.msg);
+    rb_model_free(m);
+    free(v2);
     gguf_case(good, n, path, p_magic, n, RB_EINVAL, "header"); /* no magic: read as llama2.c */
     gguf_case(good, n, path, p_v1, n, RB_EUNSUPPORTED, "version 1 is not supported");
     gguf_case(good, n, path, p_v9, n, RB_EFORMAT, "version 9 is not 2 or 3");
