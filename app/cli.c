@@ -36,6 +36,14 @@ int rb_cli_load(const char *model, const char *tokenizer, const char *data_dir,
     if ((rc = rb_model_open(out->model_path, want_hashes ? RB_OPEN_HASH : 0, &out->model,
                             out->info, err)))
         return rc;
+    /* TODO(arch): remove when the forward applies q/k/v biases and RoPE
+     * scaling (branch arch); until then such models would give wrong numbers */
+    if (out->model->cfg.qkv_bias || out->model->cfg.rope_scaling != RB_ROPE_SCALING_NONE)
+        return rb_error_set(err, RB_EUNSUPPORTED,
+                            "%s: the model has %s, which this build's forward does not apply "
+                            "yet; refusing rather than computing wrong numbers",
+                            out->model_path,
+                            out->model->cfg.qkv_bias ? "q/k/v biases" : "RoPE scaling");
     if (want_hashes && out->info->n_files == 1) {
         memcpy(out->model_sha256, out->info->files[0].sha256, sizeof out->model_sha256);
     } else if (want_hashes) {
