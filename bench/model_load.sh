@@ -8,7 +8,7 @@
 #   - the wall time of rb_model_open (bench_model_load) and its peak RSS
 #     (/usr/bin/time -v), against the size of the fp32 weights it builds.
 # Appends JSON lines to results/perf/model_load.jsonl.  Needs ~1.4 GB of disk
-# under ${TMPDIR:-/tmp} and ~3 GB of memory.  Usage: bench/model_load.sh [BUILD]
+# under ${TMPDIR:-/tmp}, ~3 GB of memory, python3 (posix_fadvise) and GNU time.  Usage: bench/model_load.sh [BUILD]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -40,7 +40,7 @@ cat_time() {
   local log; log=$(mktemp)
   /usr/bin/time -f '%e %U %S' -o "$log" cat "${files[@]}" > /dev/null
   read -r w u s < "$log"; rm -f "$log"
-  echo "\"cat_seconds\": $w, \"cat_cpu_seconds\": $(printf '%.2f' "$(echo "$u + $s" | bc)")"
+  echo "\"cat_seconds\": $w, \"cat_cpu_seconds\": $(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')"
 }
 sync
 reps=${REPS:-3}
