@@ -90,6 +90,7 @@ typedef struct hf_load {
     rb_model_info *info;
     json_object *weight_map; /* NULL for a single model.safetensors */
     size_t found_in_index;   /* tensors of the shards that the index named */
+    json_object *found;      /* their names (a set) */
 } hf_load;
 
 /* Binds every tensor of one safetensors file. */
@@ -121,6 +122,7 @@ static int load_file(hf_load *L, const char *file, const char *shard_name, rb_er
                 break;
             }
             L->found_in_index++;
+            json_object_object_add(L->found, t->name, NULL);
         }
         /* RoPE frequencies some old checkpoints saved: derived, not weights */
         if (ends_with(t->name, ".rotary_emb.inv_freq")) continue;
@@ -179,6 +181,7 @@ static int load_index(hf_load *L, const char *path, rb_error *err) {
         return rb_error_set(err, RB_EFORMAT, "%s: not a JSON object with a weight_map object", path);
     }
     L->weight_map = wm;
+    L->found = json_object_new_object();
     /* the distinct shard names, sorted */
     size_t n = (size_t)json_object_object_length(wm), n_shards = 0;
     const char **shards = calloc(n ? n : 1, sizeof *shards);
@@ -222,13 +225,23 @@ static int load_index(hf_load *L, const char *path, rb_error *err) {
         }
     }
     if (!rc && L->found_in_index != n) {
-        /* name one tensor the index lists that no shard holds */
+        /* name a tensor the index lists that its shard does not hold */
+        const char *missing = "?", *shard = "?";
+        json_object_object_foreach(wm, key, val) {
+            if (!json_object_object_get_ex(L->found, key, NULL)) {
+                missing = key;
+                shard = json_object_get_string(val);
+                break;
+            }
+        }
         rc = rb_error_set(err, RB_EFORMAT,
-                          "%s: names %zu tensors but its shards hold %zu of them", path, n,
-                          L->found_in_index);
+                          "%s: puts tensor \"%.200s\" in %.200s, which does not hold it", path,
+                          missing, shard);
     }
     free(shards);
     L->weight_map = NULL;
+    json_object_put(L->found);
+    L->found = NULL;
     json_object_put(root);
     return rc;
 }

@@ -207,6 +207,13 @@ Test(format_errors, hf_shards_and_index) {
          "\"model.embed_tokens.weight\":\"model-00001-of-00002.safetensors\"",
          "\"model.embed_tokens.weight\":\"model-00002-of-00002.safetensors\"");
     open_fails(dir, "model-00001-of-00002.safetensors", RB_EFORMAT, "index.json puts it in");
+    /* the index names a tensor its shard does not have */
+    hf_dir("hf_index_extra", 0, 2, dir, sizeof dir);
+    edit(dir, "model.safetensors.index.json", "\"weight_map\":{",
+         "\"weight_map\":{\n    \"model.extra.weight\":\"model-00002-of-00002.safetensors\",");
+    open_fails(dir, "index.json", RB_EFORMAT,
+               "puts tensor \"model.extra.weight\" in model-00002-of-00002.safetensors, which "
+               "does not hold it");
     hf_dir("hf_index_escape", 0, 2, dir, sizeof dir);
     edit(dir, "model.safetensors.index.json", "\"model-00001-of-00002.safetensors\"",
          "\"../model-00001-of-00002.safetensors\"");
