@@ -14,20 +14,56 @@
 #include "eval/eval_flags.h"
 #include "kernels/linear.h"
 #include "methods/prepare.h"
+#include "core/tok_gguf.h"
+
+static int is_dir(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
 
 int rb_cli_load(const char *model, const char *tokenizer, const char *data_dir,
                 int want_tokenizer, int want_hashes, rb_cli_model *out, rb_error *err) {
     memset(out, 0, sizeof *out);
     if (!model) model = RB_DEFAULT_MODEL;
-    struct stat st; /* a directory goes to the model loader, which says what it is */
-    int rc = stat(model, &st) == 0 && S_ISDIR(st.st_mode)
-                 ? (snprintf(out->model_path, sizeof out->model_path, "%s", model), RB_OK)
-                 : rb_data_resolve(model, RB_DATA_MODEL, data_dir, out->model_path,
-                                   sizeof out->model_path, err);
+    int rc = RB_OK;
+    if (is_dir(model))
+        snprintf(out->model_path, sizeof out->model_path, "%s", model);
+    else
+        rc = rb_data_resolve(model, RB_DATA_MODEL, data_dir, out->model_path,
+                             sizeof out->model_path, err);
     if (rc) return rc;
-    if ((rc = rb_model_load(out->model_path, &out->model, err))) return rc;
-    if (want_hashes && (rc = rb_sha256_file(out->model_path, out->model_sha256, err))) return rc;
+    if (!(out->info = malloc(sizeof *out->info)))
+        return rb_error_set(err, RB_ENOMEM, "out of memory");
+    if ((rc = rb_model_open(out->model_path, want_hashes ? RB_OPEN_HASH : 0, &out->model,
+                            out->info, err)))
+        return rc;
+    if (want_hashes && out->info->n_files == 1) {
+        memcpy(out->model_sha256, out->info->files[0].sha256, sizeof out->model_sha256);
+    } else if (want_hashes) {
+        rb_sha256 s;
+        rb_sha256_init(&s);
+        for (int i = 0; i < out->info->n_files; i++) {
+            const char *p = out->info->files[i].path, *base = strrchr(p, '/');
+            char line[1200];
+            int n = snprintf(line, sizeof line, "%s  %s\n", out->info->files[i].sha256,
+                             base ? base + 1 : p);
+            rb_sha256_update(&s, line, (size_t)n);
+        }
+        rb_sha256_final_hex(&s, out->model_sha256);
+    }
     if (!want_tokenizer) return RB_OK;
+    if (!tokenizer && out->info->tokenizer_path[0]) tokenizer = out->info->tokenizer_path;
+    if (!tokenizer && out->info->tokenizer_embedded) { /* GGUF: its own vocabulary */
+        snprintf(out->tokenizer_path, sizeof out->tokenizer_path, "%s", out->model_path);
+        if ((rc = rb_gguf_tokenizer_open(out->model_path, &out->tokenizer, err))) return rc;
+        if (rb_tokenizer_vocab_size(out->tokenizer) != out->model->cfg.vocab_size)
+            return rb_error_set(err, RB_EINVAL, "%s: the embedded vocabulary has %d tokens but "
+                                "the model has vocab_size %d", out->model_path,
+                                rb_tokenizer_vocab_size(out->tokenizer),
+                                out->model->cfg.vocab_size);
+        if (want_hashes) memcpy(out->tokenizer_sha256, out->model_sha256, sizeof out->tokenizer_sha256);
+        return RB_OK;
+    }
     if (!tokenizer) {
         const rb_data_entry *e = rb_data_find(model, RB_DATA_MODEL);
         if (!e)
@@ -37,7 +73,7 @@ int rb_cli_load(const char *model, const char *tokenizer, const char *data_dir,
                                 model);
         tokenizer = e->tokenizer;
     }
-    if (stat(tokenizer, &st) == 0 && S_ISDIR(st.st_mode)) /* a directory: its tokenizer.json */
+    if (is_dir(tokenizer)) /* a directory: its tokenizer.json */
         snprintf(out->tokenizer_path, sizeof out->tokenizer_path, "%s/tokenizer.json", tokenizer);
     else if ((rc = rb_data_resolve(tokenizer, RB_DATA_TOKENIZER, data_dir, out->tokenizer_path,
                                    sizeof out->tokenizer_path, err)))
@@ -52,9 +88,28 @@ int rb_cli_load(const char *model, const char *tokenizer, const char *data_dir,
     return RB_OK;
 }
 
+void rb_cli_add_model_info(json_object *o, const rb_model_info *info) {
+    json_object_object_add(o, "model_format", json_object_new_string(info->format_name));
+    json_object_object_add(o, "model_architecture", json_object_new_string(info->architecture));
+    json_object_object_add(o, "model_dtype", json_object_new_string(info->dtype));
+    if (info->dequantized)
+        json_object_object_add(o, "model_dequantized", json_object_new_boolean(1));
+    json_object_object_add(o, "model_max_context", json_object_new_int(info->max_context));
+    json_object *files = json_object_new_array();
+    for (int i = 0; i < info->n_files; i++) {
+        json_object *f = json_object_new_object();
+        json_object_object_add(f, "path", json_object_new_string(info->files[i].path));
+        json_object_object_add(f, "sha256", json_object_new_string(info->files[i].sha256));
+        json_object_object_add(f, "bytes", json_object_new_int64((int64_t)info->files[i].bytes));
+        json_object_array_add(files, f);
+    }
+    json_object_object_add(o, "model_files", files);
+}
+
 void rb_cli_unload(rb_cli_model *cm) {
     rb_model_free(cm->model);
     rb_tokenizer_free(cm->tokenizer);
+    free(cm->info);
     memset(cm, 0, sizeof *cm);
 }
 

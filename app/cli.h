@@ -11,6 +11,7 @@
 #include "core/calib.h"
 #include "base/error.h"
 #include "core/model.h"
+#include "core/model_open.h"
 #include "core/quant.h"
 #include "core/tokenizer.h"
 #include "eval/records.h"
@@ -23,13 +24,25 @@ typedef struct rb_cli_model {
     char tokenizer_sha256[65];
     rb_model *model;
     rb_tokenizer *tokenizer; /* NULL when not requested */
+    rb_model_info *info;     /* what the model's format knew (malloc'd) */
 } rb_cli_model;
 
-/* Resolves and loads --model (name or file; default stories260K) and, when
- * want_tokenizer, --tokenizer (name or file; default: the named model's). */
+/* Resolves and opens --model (name, file or Hugging Face directory; default
+ * stories260K; rb_model_open) and, when want_tokenizer, --tokenizer (name or
+ * file; default: the named model's, or the tokenizer.json of an HF
+ * directory).  With want_hashes, model_sha256 is the sha256 of the model's
+ * one file, or for a model of several files (HF) the sha256 of their
+ * `sha256sum` listing ("<sha256>  <file name>\n" per file, in
+ * info->files order); info->files[] has every file's own. */
 int rb_cli_load(const char *model, const char *tokenizer, const char *data_dir,
                 int want_tokenizer, int want_hashes, rb_cli_model *out, rb_error *err);
 void rb_cli_unload(rb_cli_model *cm);
+
+/* Adds what the model's format knew to a record: model_format, model_dtype
+ * (stored dtypes, "+"-joined; model_dequantized when some were Q8_0),
+ * model_max_context, model_architecture and model_files ([{path, sha256,
+ * bytes}], every file read). */
+void rb_cli_add_model_info(json_object *o, const rb_model_info *info);
 
 /* Parses a decimal integer in [lo, hi] or exits with a message naming flag. */
 long rb_cli_int(const char *flag, const char *value, long lo, long hi);

@@ -25,7 +25,9 @@
 
 static void eval_usage(FILE *f) {
     fputs("usage: rotbench eval [options]\n"
-          "  --model NAME|FILE       model (default stories260K; llama2.c v0 .bin)\n"
+          "  --model NAME|FILE|DIR   model (default stories260K): llama2.c v0 .bin, GGUF\n"
+          "                          file, or Hugging Face directory (config.json +\n"
+          "                          safetensors)\n"
           "  --tokenizer NAME|FILE   tokenizer (default: the named model's)\n"
           "  --task wikitext2|tinystories   corpus from the data directory (default wikitext2)\n"
           "  --task T[,T...]         zero-shot accuracy (acc, acc_norm, stderr; their average\n"
@@ -224,6 +226,7 @@ int rb_cmd_eval(int argc, char **argv) {
     json_object_object_add(o, "model", json_object_new_string(cm.model_path));
     json_object_object_add(o, "model_sha256", json_object_new_string(cm.model_sha256));
     json_object_object_add(o, "model_config", config_json(&cm.model->cfg));
+    rb_cli_add_model_info(o, cm.info);
     json_object_object_add(o, "tokenizer", json_object_new_string(cm.tokenizer_path));
     json_object_object_add(o, "tokenizer_sha256", json_object_new_string(cm.tokenizer_sha256));
     json_object_object_add(o, "task", json_object_new_string(task_name));
