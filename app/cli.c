@@ -8,6 +8,7 @@
 
 #include "base/io.h"
 #include "base/sha256.h"
+#include "core/context_limit.h"
 #include "datasets/registry.h"
 #include "kernels/linear.h"
 #include "methods/prepare.h"
@@ -115,6 +116,7 @@ int rb_cli_prep_flag(rb_cli_prep *p, int ch, const char *arg) {
     case RB_CLI_O_CALW: p->calib_windows = rb_cli_int("--calib-windows", arg, 1, 1 << 20); break;
     case RB_CLI_O_CALL: p->calib_len = rb_cli_int("--calib-len", arg, 2, 1 << 20); break;
     case RB_CLI_O_CALS: p->calib_skip = rb_cli_int("--calib-skip", arg, 0, 1L << 40); break;
+    case RB_CLI_O_LONG: p->allow_long_ctx = 1; break;
     case RB_CLI_O_WB: q->w.bits = (int)rb_cli_bits("--w-bits", arg); break;
     case RB_CLI_O_WG: p->w_gran = arg; break;
     case RB_CLI_O_WA: q->w.asym = 1; break;
@@ -159,7 +161,10 @@ int rb_cli_build_calib(const rb_cli_prep *p, const rb_cli_model *cm, const char 
     const char *name = p->calib ? p->calib : default_corpus;
     memset(out, 0, sizeof *out);
     if (cap) *path = 0;
-    int rc = rb_data_resolve(name, RB_DATA_CORPUS, data_dir, path, cap, err);
+    int rc = rb_ctx_check(&cm->model->cfg, p->calib_len, p->allow_long_ctx, "--calib-len",
+                          cm->model_path, err);
+    if (rc) return rc;
+    rc = rb_data_resolve(name, RB_DATA_CORPUS, data_dir, path, cap, err);
     char *text = NULL;
     size_t n_text = 0, n = 0;
     int32_t *tok = NULL;

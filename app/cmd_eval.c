@@ -16,6 +16,7 @@
 #include "datasets/registry.h"
 #include "datasets/tasks.h"
 #include "core/calib.h"
+#include "core/context_limit.h"
 #include "core/quant.h"
 #include "eval/perplexity.h"
 #include "eval/zeroshot.h"
@@ -33,7 +34,8 @@ static void eval_usage(FILE *f) {
           "                          --task zeroshot runs all eight\n"
           "  --limit N               zero-shot: score only the first N items of each task\n"
           "  --text FILE             any UTF-8 text file as the corpus instead of --task\n"
-          "  --ctx N                 window length in tokens (default: the model's seq_len)\n"
+          "  --ctx N                 window length in tokens (default: the model's seq_len,\n"
+          "                          its maximum context; longer needs --allow-long-ctx)\n"
           "  --max-tokens N          evaluate only the first N tokens of the corpus\n"
           "  --threads N             threads for OpenMP and OpenBLAS (default: all cores)\n"
           "  --data-dir DIR          data directory (default $ROTBENCH_DATA or ../shared)\n"
@@ -182,7 +184,13 @@ int rb_cmd_eval(int argc, char **argv) {
         return rb_cli_fail(&err);
     }
     if (max_tokens && (size_t)max_tokens < n_tokens) n_tokens = (size_t)max_tokens;
-    if (!ctx) ctx = cm.model->cfg.seq_len;
+    if (!ctx) ctx = rb_model_max_ctx(&cm.model->cfg);
+    if ((rc = rb_ctx_check(&cm.model->cfg, ctx, prep.allow_long_ctx, "--ctx", cm.model_path,
+                           &err))) {
+        free(tokens);
+        rb_cli_unload(&cm);
+        return rb_cli_fail(&err);
+    }
     /* methods and quantizers */
     rb_pipeline pipeline = {0};
     rb_calib calib = {0};
@@ -219,6 +227,8 @@ int rb_cmd_eval(int argc, char **argv) {
     json_object_object_add(o, "tokenizer_sha256", json_object_new_string(cm.tokenizer_sha256));
     json_object_object_add(o, "task", json_object_new_string(task_name));
     json_object_object_add(o, "ctx", json_object_new_int64(ctx));
+    json_object_object_add(o, "model_max_ctx", json_object_new_int(rb_model_max_ctx(&cm.model->cfg)));
+    json_object_object_add(o, "allow_long_ctx", json_object_new_boolean(prep.allow_long_ctx));
     if (!rc && zeroshot) {
         fprintf(stderr, "eval: %s, %d zero-shot task%s, ctx %ld, %d threads\n", cm.model_path,
                 zs.n, zs.n > 1 ? "s" : "", ctx, nthreads);

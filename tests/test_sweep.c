@@ -629,11 +629,11 @@ Test(sweep, plot_png_or_clear_error) {
     cr_assert_eq(rb_plot_script(&agg, &spec, "p", &script, &err), RB_OK, "%s", err.msg);
     /* series A at c1: 10, 12, 14 (r1) and 7.25 (r2), averaged over row and seed */
     cr_assert(strstr(script, "$d1 << EOD\n# A\n0 10.8125 2.882"), "%s", script);
-    cr_assert(strstr(script, "set xtics (\"c1\" 0, \"c2\" 1)"), "%s", script);
+    cr_assert(strstr(script, "set xtics ('c1' 0, 'c2' 1)"), "%s", script);
     cr_assert(strstr(script, "set logscale y"), "%s", script);
     cr_assert(strstr(script, "with yerrorlines"), "%s", script);
-    cr_assert(strstr(script, "set output \"p.png\""), "%s", script);
-    cr_assert(strstr(script, "set output \"p.svg\""), "%s", script);
+    cr_assert(strstr(script, "set output 'p.png'"), "%s", script);
+    cr_assert(strstr(script, "set output 'p.svg'"), "%s", script);
     free(script);
 
     /* a gnuplot that is not there: a clear error, the script is still written */
