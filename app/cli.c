@@ -91,6 +91,12 @@ void rb_cli_progress(void *state, size_t done, size_t total, double seconds) {
             total, seconds);
 }
 
+static void log_line(void *ctx, const char *line) {
+    (void)ctx;
+    fprintf(stderr, "%s\n", line);
+}
+const rb_log rb_cli_log = {log_line, NULL};
+
 /* ---- flags shared by eval and stats ----------------------------------------- */
 
 void rb_cli_prep_init(rb_cli_prep *p) {

@@ -52,6 +52,9 @@ typedef struct rb_cli_progress_state {
 } rb_cli_progress_state;
 void rb_cli_progress(void *state, size_t done, size_t total, double seconds);
 
+/* The library's log lines, printed on stderr one per line. */
+extern const rb_log rb_cli_log;
+
 /* Parses one --where AXIS=LABEL (in place: text must outlive where) into
  * where[*n] (capacity cap) and counts it; prints the error and returns
  * nonzero when it is malformed or there are too many. */

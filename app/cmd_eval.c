@@ -211,7 +211,7 @@ int rb_cmd_eval(int argc, char **argv) {
     double t_prep = rb_now();
     if (!rc)
         rc = rb_prepare_model(cm.model, &pipeline, quant, need_calib ? &calib : NULL,
-                              (uint64_t)prep.seed, 1, &err);
+                              (uint64_t)prep.seed, &rb_cli_log, &err);
     t_prep = rb_now() - t_prep;
     if (!rc && save_path) rc = rb_model_save(cm.model, save_path, &err);
     rb_pipeline_format(&pipeline, pipeline_canon, sizeof pipeline_canon);

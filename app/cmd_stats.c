@@ -201,7 +201,7 @@ int rb_cmd_stats(int argc, char **argv) {
     if (!rc && baseline_text) {
         rc = rb_model_clone(cm.model, &before_model, &err);
         if (!rc) rc = rb_prepare_model(before_model, &baseline, &prep.quant, &calib,
-                                       (uint64_t)prep.seed, 1, &err);
+                                       (uint64_t)prep.seed, &rb_cli_log, &err);
         if (rc) rb_error_prefix(&err, "--baseline: ");
         bm = before_model;
     }
@@ -213,8 +213,8 @@ int rb_cmd_stats(int argc, char **argv) {
     rb_model_free(before_model);
     int n_st = 1;
     if (!rc && pipeline.n) {
-        rc = rb_prepare_model(cm.model, &pipeline, &prep.quant, &calib, (uint64_t)prep.seed, 1,
-                              &err);
+        rc = rb_prepare_model(cm.model, &pipeline, &prep.quant, &calib, (uint64_t)prep.seed,
+                              &rb_cli_log, &err);
         t0 = rb_now();
         if (!rc) rc = rb_outliers_collect(cm.model, &calib, NULL, &after, &err);
         if (!rc)

@@ -16,6 +16,7 @@
 
 #include <json-c/json.h>
 
+#include "base/buf.h"
 #include "base/error.h"
 #include "eval/records.h"
 #include "eval/sweep.h"

@@ -24,22 +24,6 @@
 
 #include "base/error.h"
 
-/* ---- growable string ------------------------------------------------------ */
-
-typedef struct rb_buf {
-    char *s;    /* NUL-terminated (NULL until the first append) */
-    size_t len;
-    size_t cap;
-    int oom;    /* an allocation failed: s holds a truncated text */
-} rb_buf;
-
-void rb_buf_append(rb_buf *b, const char *s, size_t n);
-void rb_buf_puts(rb_buf *b, const char *s);
-void rb_buf_printf(rb_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Hands the string over (never NULL unless out of memory; "" when empty). */
-char *rb_buf_take(rb_buf *b);
-void rb_buf_free(rb_buf *b);
-
 /* ---- reading -------------------------------------------------------------- */
 
 typedef struct rb_records_issue {

@@ -16,7 +16,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/io.h"
+#include "base/process.h"
 #include "eval/records.h"
 
 /* ==== config ================================================================ */
@@ -873,160 +875,13 @@ char *rb_shell_join(char *const *argv) {
     return rb_buf_take(&b);
 }
 
-/* ==== processes ============================================================= */
-
-int rb_find_program(const char *prog, char *path, size_t cap) {
-    if (strchr(prog, '/')) {
-        snprintf(path, cap, "%s", prog);
-        struct stat st;
-        return access(prog, X_OK) == 0 && stat(prog, &st) == 0 && S_ISREG(st.st_mode);
-    }
-    const char *env = getenv("PATH");
-    if (!env) env = "/usr/local/bin:/usr/bin:/bin";
-    while (*env) {
-        const char *colon = strchr(env, ':');
-        size_t n = colon ? (size_t)(colon - env) : strlen(env);
-        snprintf(path, cap, "%.*s%s%s", (int)n, n ? env : ".", "/", prog);
-        struct stat st;
-        if (access(path, X_OK) == 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode)) return 1;
-        if (!colon) break;
-        env = colon + 1;
-    }
-    return 0;
-}
-
-void rb_describe_status(int status, char *buf, size_t cap) {
-    if (WIFEXITED(status))
-        snprintf(buf, cap, "exit status %d", WEXITSTATUS(status));
-    else if (WIFSIGNALED(status))
-        snprintf(buf, cap, "killed by signal %d (%s)", WTERMSIG(status),
-                 strsignal(WTERMSIG(status)));
-    else
-        snprintf(buf, cap, "wait status %d", status);
-}
-
-int rb_mkdir_parents(const char *path, rb_error *err) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash) return RB_OK;
-    *slash = 0;
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(dir, 0777) && errno != EEXIST)
-            return rb_error_set(err, RB_EIO, "%s: cannot create directory: %s", dir,
-                                strerror(errno));
-        *p = '/';
-    }
-    if (*dir && mkdir(dir, 0777) && errno != EEXIST)
-        return rb_error_set(err, RB_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
-    return RB_OK;
-}
-
 typedef struct child {
-    pid_t pid;
-    int out_fd, err_fd;
-    rb_buf out, errs;
-    int out_overflow;
+    rb_child proc;
     double t0;
     size_t run; /* index into runs */
     char **argv;
 } child;
 
-enum { STDOUT_CAP = 64 << 20, STDERR_KEEP = 16 << 10 };
-
-/* fork + exec with stdout and stderr on pipes (close-on-exec in the parent). */
-static int spawn(char *const *argv, const char *cwd, child *c, rb_error *err) {
-    int po[2], pe[2];
-    if (pipe2(po, O_CLOEXEC)) return rb_error_set(err, RB_EIO, "pipe: %s", strerror(errno));
-    if (pipe2(pe, O_CLOEXEC)) {
-        close(po[0]), close(po[1]);
-        return rb_error_set(err, RB_EIO, "pipe: %s", strerror(errno));
-    }
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(po[0]), close(po[1]), close(pe[0]), close(pe[1]);
-        return rb_error_set(err, RB_EIO, "fork: %s", strerror(errno));
-    }
-    if (pid == 0) {
-        /* the child dies with the runner (a killed sweep leaves no orphans) */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) _exit(127);
-        signal(SIGPIPE, SIG_DFL);
-        int nul = open("/dev/null", O_RDONLY);
-        if (nul >= 0) dup2(nul, 0);
-        dup2(po[1], 1);
-        dup2(pe[1], 2);
-        if (cwd && chdir(cwd)) {
-            dprintf(2, "cannot change to directory %s: %s\n", cwd, strerror(errno));
-            _exit(127);
-        }
-        execvp(argv[0], argv);
-        dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    close(po[1]);
-    close(pe[1]);
-    c->pid = pid;
-    c->out_fd = po[0];
-    c->err_fd = pe[0];
-    return RB_OK;
-}
-
-/* Reads what is available on fd into b; returns 0 on EOF (fd closed). */
-static int drain(int *fd, rb_buf *b, size_t cap, int keep_tail, int *overflow) {
-    char tmp[65536];
-    ssize_t n = read(*fd, tmp, sizeof tmp);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return 1;
-    if (n <= 0) {
-        close(*fd);
-        *fd = -1;
-        return 0;
-    }
-    if (keep_tail) {
-        rb_buf_append(b, tmp, (size_t)n);
-        if (b->len > 2 * cap) { /* keep the last cap bytes */
-            memmove(b->s, b->s + b->len - cap, cap);
-            b->len = cap;
-            b->s[cap] = 0;
-        }
-    } else if (b->len + (size_t)n <= cap) {
-        rb_buf_append(b, tmp, (size_t)n);
-    } else if (overflow) {
-        *overflow = 1;
-    }
-    return 1;
-}
-
-static void wait_pid(pid_t pid, int *status) {
-    while (waitpid(pid, status, 0) < 0 && errno == EINTR) {
-    }
-}
-
-int rb_run_capture(char *const *argv, const char *cwd, char **out, char **err_tail, int *status,
-                   rb_error *err) {
-    child c = {0};
-    *out = *err_tail = NULL;
-    int rc = spawn(argv, cwd, &c, err);
-    if (rc) return rc;
-    while (c.out_fd >= 0 || c.err_fd >= 0) {
-        struct pollfd p[2] = {{c.out_fd, POLLIN, 0}, {c.err_fd, POLLIN, 0}};
-        if (poll(p, 2, -1) < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        if (c.out_fd >= 0 && p[0].revents) drain(&c.out_fd, &c.out, STDOUT_CAP, 0, &c.out_overflow);
-        if (c.err_fd >= 0 && p[1].revents) drain(&c.err_fd, &c.errs, STDERR_KEEP, 1, NULL);
-    }
-    if (c.out_fd >= 0) close(c.out_fd);
-    if (c.err_fd >= 0) close(c.err_fd);
-    wait_pid(c.pid, status);
-    *out = rb_buf_take(&c.out);
-    *err_tail = rb_buf_take(&c.errs);
-    return RB_OK;
-}
 
 /* ==== the sweep ============================================================= */
 
@@ -1209,7 +1064,7 @@ int rb_sweep_execute(const rb_sweep_config *cfg, const rb_sweep_opts *opts,
     while (!rc && (active || next < n_runs)) {
         /* start runs while slots are free */
         for (int s = 0; s < jobs && !rc; s++) {
-            if (slots[s].pid) continue;
+            if (slots[s].proc.pid) continue;
             while (next < n_runs && !todo[next]) next++;
             if (next >= n_runs) break;
             child *c = &slots[s];
@@ -1218,7 +1073,7 @@ int rb_sweep_execute(const rb_sweep_config *cfg, const rb_sweep_opts *opts,
             if ((rc = rb_sweep_argv(&runs[c->run], opts->rotbench, opts->threads, &c->argv, err)))
                 break;
             c->t0 = rb_now();
-            if ((rc = spawn(c->argv, NULL, c, err))) {
+            if ((rc = rb_child_spawn(c->argv, NULL, &c->proc, err))) {
                 rb_sweep_argv_free(c->argv);
                 c->argv = NULL;
                 break;
@@ -1229,9 +1084,10 @@ int rb_sweep_execute(const rb_sweep_config *cfg, const rb_sweep_opts *opts,
         struct pollfd p[2 * 64];
         int np = 0, map[2 * 64];
         for (int s = 0; s < jobs && np < 127; s++) {
-            if (!slots[s].pid) continue;
-            if (slots[s].out_fd >= 0) map[np] = 2 * s, p[np++] = (struct pollfd){slots[s].out_fd, POLLIN, 0};
-            if (slots[s].err_fd >= 0) map[np] = 2 * s + 1, p[np++] = (struct pollfd){slots[s].err_fd, POLLIN, 0};
+            const rb_child *pc = &slots[s].proc;
+            if (!pc->pid) continue;
+            if (pc->out_fd >= 0) map[np] = 2 * s, p[np++] = (struct pollfd){pc->out_fd, POLLIN, 0};
+            if (pc->err_fd >= 0) map[np] = 2 * s + 1, p[np++] = (struct pollfd){pc->err_fd, POLLIN, 0};
         }
         if (np && poll(p, (nfds_t)np, -1) < 0 && errno != EINTR) {
             rc = rb_error_set(err, RB_EIO, "poll: %s", strerror(errno));
@@ -1239,28 +1095,25 @@ int rb_sweep_execute(const rb_sweep_config *cfg, const rb_sweep_opts *opts,
         }
         for (int i = 0; i < np; i++) {
             if (!p[i].revents) continue;
-            child *c = &slots[map[i] / 2];
-            if (map[i] % 2 == 0)
-                drain(&c->out_fd, &c->out, STDOUT_CAP, 0, &c->out_overflow);
-            else
-                drain(&c->err_fd, &c->errs, STDERR_KEEP, 1, NULL);
+            rb_child_read(&slots[map[i] / 2].proc, map[i] % 2);
         }
         /* reap the children whose pipes are both closed */
         for (int s = 0; s < jobs && !rc; s++) {
             child *c = &slots[s];
-            if (!c->pid || c->out_fd >= 0 || c->err_fd >= 0) continue;
+            rb_child *pc = &c->proc;
+            if (!pc->pid || pc->out_fd >= 0 || pc->err_fd >= 0) continue;
             int status;
-            wait_pid(c->pid, &status);
+            rb_child_wait(pc, &status);
             double secs = rb_now() - c->t0;
             const rb_sweep_run *run = &runs[c->run];
             char why[200] = "";
             json_object *rec = NULL;
             if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
                 rb_describe_status(status, why, sizeof why);
-            else if (c->out_overflow)
-                snprintf(why, sizeof why, "more than %d bytes on stdout", STDOUT_CAP);
+            else if (pc->out_overflow)
+                snprintf(why, sizeof why, "more than %d bytes on stdout", RB_CHILD_STDOUT_CAP);
             else
-                rec = parse_child_json(c->out.s, c->out.len, why, sizeof why);
+                rec = parse_child_json(pc->out.s, pc->out.len, why, sizeof why);
             finished++;
             if (rec) {
                 json_object_object_add(rec, "run_key", json_object_new_string(run->key));
@@ -1286,7 +1139,7 @@ int rb_sweep_execute(const rb_sweep_config *cfg, const rb_sweep_opts *opts,
             } else {
                 summary->n_failed++;
                 char *cmd = rb_shell_join(c->argv);
-                char *tail = tail_lines(c->errs.s, 20, 4000);
+                char *tail = tail_lines(pc->errs.s, 20, 4000);
                 rb_sweep_event ev = {.kind = RB_SWEEP_FAIL, .k = finished, .n = n_todo,
                                      .run = run, .message = why, .command = cmd ? cmd : "",
                                      .stderr_tail = tail ? tail : "", .seconds = secs};
@@ -1295,8 +1148,8 @@ int rb_sweep_execute(const rb_sweep_config *cfg, const rb_sweep_opts *opts,
                 free(tail);
             }
             rb_sweep_argv_free(c->argv);
-            rb_buf_free(&c->out);
-            rb_buf_free(&c->errs);
+            rb_buf_free(&pc->out);
+            rb_buf_free(&pc->errs);
             memset(c, 0, sizeof *c);
             active--;
         }
@@ -1305,15 +1158,16 @@ done:
     /* on a fatal error, stop the runs still going */
     for (int s = 0; s < jobs; s++) {
         child *c = &slots[s];
-        if (!c->pid) continue;
-        kill(c->pid, SIGKILL);
-        if (c->out_fd >= 0) close(c->out_fd);
-        if (c->err_fd >= 0) close(c->err_fd);
+        rb_child *pc = &c->proc;
+        if (!pc->pid) continue;
+        kill(pc->pid, SIGKILL);
+        if (pc->out_fd >= 0) close(pc->out_fd);
+        if (pc->err_fd >= 0) close(pc->err_fd);
         int status;
-        wait_pid(c->pid, &status);
+        rb_child_wait(pc, &status);
         rb_sweep_argv_free(c->argv);
-        rb_buf_free(&c->out);
-        rb_buf_free(&c->errs);
+        rb_buf_free(&pc->out);
+        rb_buf_free(&pc->errs);
     }
     if (fd >= 0) close(fd);
     free(slots);

@@ -202,23 +202,4 @@ int rb_sweep_pending(const rb_sweep_config *cfg, const rb_sweep_run *runs, size_
 int rb_sweep_execute(const rb_sweep_config *cfg, const rb_sweep_opts *opts,
                      rb_sweep_summary *summary, rb_error *err);
 
-/* ---- processes ------------------------------------------------------------ */
-
-/* Runs argv[0] (searched in PATH when it has no '/') in directory cwd (NULL:
- * the current one), stdin from /dev/null, and waits.  Its stdout is returned
- * in *out (malloc'd, may be NULL), its stderr's last bytes in *err_tail
- * (malloc'd, may be NULL); *status is the waitpid status.  Fails only when
- * the process cannot be started. */
-int rb_run_capture(char *const *argv, const char *cwd, char **out, char **err_tail, int *status,
-                   rb_error *err);
-
-/* Is prog (a path, or a name looked up in PATH) an executable file? */
-int rb_find_program(const char *prog, char *path, size_t cap);
-
-/* "exit status N" / "killed by signal N (SIGKILL)" for a waitpid status. */
-void rb_describe_status(int status, char *buf, size_t cap);
-
-/* mkdir -p of the directory part of path. */
-int rb_mkdir_parents(const char *path, rb_error *err);
-
 #endif

@@ -17,7 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/io.h"
+#include "base/process.h"
 #include "eval/plot.h"
 #include "eval/records.h"
 #include "eval/sweep.h"
