@@ -13,6 +13,8 @@
 #include "eval/plot.h"
 #include "eval/table.h"
 #include "methods/prepare.h"
+#include "run/eval.h" /* rb_run_quant_spec_json */
+#include "run/prepare.h"
 
 static void stats_usage(FILE *f) {
     fputs("usage: rotbench stats [options]\n"
@@ -107,30 +109,25 @@ static void model_stem(const char *path, char *buf, size_t cap) {
 }
 
 int rb_cmd_stats(int argc, char **argv) {
-    const char *model = NULL, *tokenizer = NULL, *data_dir = NULL, *baseline_text = NULL;
+    const char *baseline_text = NULL;
     const char *out_dir = NULL, *name = NULL, *csv_path = NULL, *plot_path = NULL;
-    long threads = 0, top_k = 4;
+    long top_k = 4;
     int as_json = 0;
-    rb_cli_prep prep;
-    rb_cli_prep_init(&prep);
+    rb_run_spec spec;
+    rb_run_spec_init(&spec);
     enum { O_BASE = RB_CLI_O_END, O_TOP, O_OUTDIR, O_NAME, O_CSV, O_PLOT };
-    static const struct option opts[] = {
-        RB_CLI_PIPELINE_OPTIONS, RB_CLI_WEIGHT_OPTIONS,
+    static const struct option extra[] = {
         {"baseline", required_argument, 0, O_BASE}, {"top", required_argument, 0, O_TOP},
         {"out-dir", required_argument, 0, O_OUTDIR}, {"name", required_argument, 0, O_NAME},
         {"csv", required_argument, 0, O_CSV},       {"plot", required_argument, 0, O_PLOT},
-        {"model", required_argument, 0, 'm'},       {"tokenizer", required_argument, 0, 'k'},
-        {"threads", required_argument, 0, 'j'},     {"data-dir", required_argument, 0, 'd'},
         {"json", no_argument, 0, 'J'},              {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
+    struct option *opts =
+        rb_cli_run_options(RB_FLAGS_LOAD | RB_FLAGS_PIPELINE | RB_FLAGS_WEIGHTS, extra);
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
-        case 'm': model = optarg; break;
-        case 'k': tokenizer = optarg; break;
-        case 'j': threads = rb_cli_int("--threads", optarg, 0, 1024); break;
-        case 'd': data_dir = optarg; break;
         case 'J': as_json = 1; break;
         case O_BASE: baseline_text = optarg; break;
         case O_TOP: top_k = rb_cli_int("--top", optarg, 0, 64); break;
@@ -138,13 +135,15 @@ int rb_cmd_stats(int argc, char **argv) {
         case O_NAME: name = optarg; break;
         case O_CSV: csv_path = optarg; break;
         case O_PLOT: plot_path = optarg; break;
-        case 'h': stats_usage(stdout); return 0;
+        case 'h': free(opts); stats_usage(stdout); return 0;
         default:
-            if (rb_cli_prep_flag(&prep, ch, optarg)) break;
+            if (rb_cli_run_flag(&spec, ch, optarg)) break;
+            free(opts);
             stats_usage(stderr);
             return 2;
         }
     }
+    free(opts);
     if (optind < argc) {
         fprintf(stderr, "error: unexpected argument '%s'\n", argv[optind]);
         return 2;
@@ -161,14 +160,14 @@ int rb_cmd_stats(int argc, char **argv) {
         fprintf(stderr, "error: --name expects a file name without '/', got '%s'\n", name);
         return 2;
     }
-    if (baseline_text && !*prep.pipeline) {
+    if (baseline_text && !*spec.pipeline) {
         fprintf(stderr, "error: --baseline needs --pipeline (the \"after\" model)\n");
         return 2;
     }
     /* pipelines are checked before anything is loaded: a bad one is a usage error */
     rb_error err = {0};
     rb_pipeline pipeline = {0}, baseline = {0};
-    if (rb_pipeline_parse(prep.pipeline, &pipeline, &err)) {
+    if (rb_pipeline_parse(spec.pipeline, &pipeline, &err)) {
         fprintf(stderr, "error: --pipeline: %s\n", err.msg);
         return 2;
     }
@@ -176,21 +175,23 @@ int rb_cmd_stats(int argc, char **argv) {
         fprintf(stderr, "error: --baseline: %s\n", err.msg);
         return 2;
     }
-    int nthreads = rb_cli_set_threads((int)threads);
-    rb_cli_model cm;
+    int nthreads = rb_run_set_threads(&spec);
+    rb_run_model cm;
+    rb_quant_config quant;
     rb_calib calib = {0};
     rb_model *before_model = NULL;
     rb_outliers before = {0}, after = {0};
     char calib_path[1024] = "", pipeline_canon[2048] = "", baseline_canon[2048] = "";
-    int rc = rb_cli_load(model, tokenizer, data_dir, 1, 1, &cm, &err);
-    if (!rc) rc = rb_cli_prep_finish(&prep, &cm.model->cfg, &pipeline, &err);
+    rb_quant_config_init(&quant);
+    int rc = rb_run_load(&spec, 1, 1, &cm, &err);
+    if (!rc) rc = rb_run_quant(&spec, &cm.model->cfg, &quant, &err);
+    if (!rc) rc = rb_run_pipeline(&spec, &quant, &pipeline, &err);
     if (!rc && baseline_text) {
-        rc = rb_pipeline_complete(&baseline, &prep.quant, &err);
+        rc = rb_pipeline_complete(&baseline, &quant, &err);
         if (rc) rb_error_prefix(&err, "--baseline: ");
     }
     if (!rc)
-        rc = rb_cli_build_calib(&prep, &cm, "tinystories", data_dir, &calib, calib_path,
-                                sizeof calib_path, &err);
+        rc = rb_run_calib(&spec, &cm, "tinystories", &calib, calib_path, sizeof calib_path, &err);
     rb_pipeline_format(&pipeline, pipeline_canon, sizeof pipeline_canon);
     if (baseline_text) rb_pipeline_format(&baseline, baseline_canon, sizeof baseline_canon);
     if (!rc)
@@ -200,8 +201,8 @@ int rb_cmd_stats(int argc, char **argv) {
     const rb_model *bm = cm.model;
     if (!rc && baseline_text) {
         rc = rb_model_clone(cm.model, &before_model, &err);
-        if (!rc) rc = rb_prepare_model(before_model, &baseline, &prep.quant, &calib,
-                                       (uint64_t)prep.seed, &rb_cli_log, &err);
+        if (!rc) rc = rb_prepare_model(before_model, &baseline, &quant, &calib,
+                                       (uint64_t)spec.seed, &rb_cli_log, &err);
         if (rc) rb_error_prefix(&err, "--baseline: ");
         bm = before_model;
     }
@@ -213,7 +214,7 @@ int rb_cmd_stats(int argc, char **argv) {
     rb_model_free(before_model);
     int n_st = 1;
     if (!rc && pipeline.n) {
-        rc = rb_prepare_model(cm.model, &pipeline, &prep.quant, &calib, (uint64_t)prep.seed,
+        rc = rb_prepare_model(cm.model, &pipeline, &quant, &calib, (uint64_t)spec.seed,
                               &rb_cli_log, &err);
         t0 = rb_now();
         if (!rc) rc = rb_outliers_collect(cm.model, &calib, NULL, &after, &err);
@@ -264,12 +265,12 @@ int rb_cmd_stats(int argc, char **argv) {
         json_object_object_add(o, "pipeline", json_object_new_string(pipeline_canon));
         if (baseline_text)
             json_object_object_add(o, "baseline", json_object_new_string(baseline_canon));
-        json_object_object_add(o, "w", rb_cli_quant_spec_json(&prep.quant.w, 0, 0));
-        json_object_object_add(o, "seed", json_object_new_int64(prep.seed));
+        json_object_object_add(o, "w", rb_run_quant_spec_json(&quant.w, 0, 0));
+        json_object_object_add(o, "seed", json_object_new_int64(spec.seed));
         json_object *cj = json_object_new_object();
         json_object_object_add(cj, "data", json_object_new_string(calib_path));
-        json_object_object_add(cj, "windows", json_object_new_int64(prep.calib_windows));
-        json_object_object_add(cj, "len", json_object_new_int64(prep.calib_len));
+        json_object_object_add(cj, "windows", json_object_new_int64(spec.calib_windows));
+        json_object_object_add(cj, "len", json_object_new_int64(spec.calib_len));
         json_object_object_add(o, "calib", cj);
         json_object_object_add(o, "top_k", json_object_new_int64(top_k));
         json_object_object_add(o, "threads", json_object_new_int(nthreads));
@@ -282,7 +283,7 @@ int rb_cmd_stats(int argc, char **argv) {
         json_object_put(o);
     } else if (!rc) {
         printf("# model %s; calibration %d windows of %d tokens from %s, seed %ld\n",
-               cm.model_path, calib.n_windows, calib.window, calib_path, prep.seed);
+               cm.model_path, calib.n_windows, calib.window, calib_path, spec.seed);
         printf("# before: %s\n", baseline_text ? baseline_canon : "the model as loaded");
         if (n_st > 1) printf("# after:  %s (activation/KV quantizers off)\n", pipeline_canon);
         print_table(stages, n_st, (int)top_k, top_ch, top_val);
@@ -292,7 +293,7 @@ int rb_cmd_stats(int argc, char **argv) {
     rb_outliers_free(&before);
     rb_outliers_free(&after);
     rb_calib_free(&calib);
-    rb_cli_prep_free(&prep);
-    rb_cli_unload(&cm);
+    rb_quant_config_free(&quant);
+    rb_run_model_free(&cm);
     return rc ? rb_cli_fail(&err) : 0;
 }

@@ -1,0 +1,60 @@
+/* The prepare sequence every run shares (rotbench eval, rotbench stats):
+ * load the model and tokenizer a spec names, turn its quantizer flags into
+ * an rb_quant_config, parse its pipeline, draw its calibration set.  Then
+ * methods/prepare.h's rb_prepare_model runs the pipeline.
+ *
+ * Nothing here prints; errors name the flag, file and value. */
+#ifndef RB_RUN_PREPARE_H
+#define RB_RUN_PREPARE_H
+
+#include <stddef.h>
+
+#include "base/error.h"
+#include "core/calib.h"
+#include "core/model.h"
+#include "core/quant.h"
+#include "core/tokenizer.h"
+#include "methods/method.h"
+#include "run/spec.h"
+
+/* A loaded model and tokenizer with the paths they came from. */
+typedef struct rb_run_model {
+    char model_path[1024];
+    char tokenizer_path[1024];
+    char model_sha256[65];     /* "" unless hashed */
+    char tokenizer_sha256[65];
+    rb_model *model;           /* owned */
+    rb_tokenizer *tokenizer;   /* owned; NULL when not requested */
+} rb_run_model;
+
+/* Resolves and loads s->model (name or file; default stories260K) and, when
+ * want_tokenizer, s->tokenizer (name or file; default: the named model's,
+ * which must match the model's vocabulary); sha256 of both files when
+ * want_hashes.  out is overwritten; rb_run_model_free it (also on error). */
+int rb_run_load(const rb_run_spec *s, int want_tokenizer, int want_hashes, rb_run_model *out,
+                rb_error *err);
+void rb_run_model_free(rb_run_model *m);
+
+/* Applies s->threads (0: all cores) to OpenMP and OpenBLAS (a process-wide
+ * setting); returns the count. */
+int rb_run_set_threads(const rb_run_spec *s);
+
+/* The quantizers of s for a model of shape c: bits, granularities ("head" =
+ * per token and head for K/V), clipping, asymmetry, static/dynamic.  q is
+ * initialised here (rb_quant_config_free it, also on error). */
+int rb_run_quant(const rb_run_spec *s, const rb_config *c, rb_quant_config *q, rb_error *err);
+
+/* Parses s->pipeline and appends rtn when q quantizes weights and no stage
+ * does. */
+int rb_run_pipeline(const rb_run_spec *s, const rb_quant_config *q, rb_pipeline *p,
+                    rb_error *err);
+
+/* Tokenizes the calibration corpus (s->calib, else default_corpus: a name or
+ * a file) with m's tokenizer and draws s->calib_windows windows of
+ * s->calib_len tokens with s->seed after its first s->calib_skip tokens
+ * (windows past the model's maximum context are refused unless
+ * s->allow_long_ctx).  The corpus's path goes to path[cap]. */
+int rb_run_calib(const rb_run_spec *s, const rb_run_model *m, const char *default_corpus,
+                 rb_calib *out, char *path, size_t cap, rb_error *err);
+
+#endif
