@@ -73,7 +73,7 @@ struct option *rb_cli_run_options(unsigned groups, const struct option *extra) {
     for (size_t i = 0; i < n; i++)
         if (flags[i].group & groups)
             o[k++] = (struct option){flags[i].name,
-                                     flags[i].kind == RB_FLAG_SWITCH ? no_argument
+                                     flags[i].kind == RB_FIELD_SWITCH ? no_argument
                                                                      : required_argument,
                                      0, RB_CLI_O_RUN + (int)i};
     for (size_t i = 0; i < n_extra; i++) o[k++] = extra[i];

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "app/cli.h"
+#include "eval/records.h" /* rb_json_null_nonfinite */
 #include "datasets/task_defs.h"
 #include "datasets/tasks.h"
 #include "run/eval.h"
@@ -85,6 +86,7 @@ int rb_cmd_eval(int argc, char **argv) {
     json_object *o = NULL;
     if (rb_run_eval(&spec, &reporter.report, &o, &err)) return rb_cli_fail(&err);
     if (as_json) {
+        rb_json_null_nonfinite(o); /* standard JSON: "ppl": null, "ppl_nonfinite": "inf" */
         puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     } else {
         const char *task = json_object_get_string(json_object_object_get(o, "task"));

@@ -195,6 +195,15 @@ int rb_model_load(const char *path, rb_model **out, rb_error *err) {
         close(fd);
         return rb_error_set(err, RB_EIO, "%s: cannot stat: %s", path, strerror(errno));
     }
+    if (!S_ISREG(st.st_mode)) { /* where checkpoint directories will be recognised */
+        close(fd);
+        return rb_error_set(err, RB_EINVAL,
+                            S_ISDIR(st.st_mode)
+                                ? "%s: is a directory, not a model file (rotbench reads llama2.c "
+                                  "v0 .bin checkpoints: give the file itself)"
+                                : "%s: not a regular file",
+                            path);
+    }
     uint64_t size = (uint64_t)st.st_size;
     int32_t h[V0_HEADER_INTS];
     ssize_t got = size >= sizeof h ? pread(fd, h, sizeof h, 0) : 0;

@@ -118,12 +118,25 @@ int rb_spin_rotations_load(rb_spin_rotations *r, const rb_config *c, const char 
     memset(r, 0, sizeof *r);
     FILE *f = fopen(path, "rb");
     if (!f) return rb_error_set(err, RB_EIO, "%s: cannot open the rotations file", path);
-    char magic[8];
+    char magic[8], shown[8 * 4 + 1] = "";
     int32_t hdr[3];
     int rc = RB_OK;
-    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, rot_magic, 8))
-        rc = rb_error_set(err, RB_EFORMAT, "%s: not a rotbench rotations file (magic %.8s)", path,
-                          rot_magic);
+    size_t got = fread(magic, 1, 8, f);
+    for (size_t i = 0; i < got; i++) /* printable as is, the rest as \xNN */
+        snprintf(shown + strlen(shown), sizeof shown - strlen(shown),
+                 magic[i] >= 0x20 && magic[i] < 0x7f && magic[i] != '"' && magic[i] != '\\'
+                     ? "%c" : "\\x%02x",
+                 (unsigned char)magic[i]);
+    if (got != 8)
+        rc = rb_error_set(err, RB_EFORMAT,
+                          "%s: not a rotbench rotations file: %zu bytes, too short for the 8-byte "
+                          "magic \"%.8s\"",
+                          path, got, rot_magic);
+    else if (memcmp(magic, rot_magic, 8))
+        rc = rb_error_set(err, RB_EFORMAT,
+                          "%s: not a rotbench rotations file: its magic is \"%s\", expected "
+                          "\"%.8s\"",
+                          path, shown, rot_magic);
     else if (fread(hdr, sizeof hdr, 1, f) != 1)
         rc = rb_error_set(err, RB_EFORMAT, "%s: truncated header", path);
     else if (hdr[0] != c->dim || hdr[1] != c->head_dim || hdr[2] != c->n_layers)

@@ -1,13 +1,16 @@
-/* The flags of a run, declared once: name, type, range and the field of
- * rb_run_spec each one sets.  `rotbench eval` and `rotbench stats` parse
- * their command lines with this table, and the sweep turns a config's args
- * into a spec and the spec back into the child's command line with it, so a
- * flag added here is known to all three.
+/* Where each flag of a run lands in rb_run_spec.  The flags' names, types
+ * and ranges are declared once in eval/eval_flags.c (which the sweep config
+ * loader checks configs against); this table binds each of them to its
+ * field, and tests/test_run.c checks that the two list the same flags.
+ * `rotbench eval` and `rotbench stats` build their getopt tables from it,
+ * and the sweep turns a config's args into a spec and the spec back into
+ * the child's command line with it.  A new eval flag: a line in
+ * eval/eval_flags.c, a field in run/spec.h, a line here.
  *
- *   switch   --a-static            sets its field to `value` (--a-dynamic: 0)
- *   int      --ctx N               a decimal integer in [lo, hi]
- *   bits     --w-bits N            2..8, or 16 (off)
- *   text     --task NAME           any string (borrowed)
+ *   switch   --a-static            sets its int field to `value` (--a-dynamic: 0)
+ *   int      --ctx N               an int or long field (eval_flags: INT, BITS)
+ *   text     --task NAME           a string field, borrowed (TEXT, FLOAT, ENUM:
+ *                                  the text as given, checked by eval_flags)
  *
  * Groups say which command takes a flag (eval takes all, stats the load,
  * pipeline and weight groups). */
@@ -18,9 +21,10 @@
 #include <stddef.h>
 
 #include "base/error.h"
+#include "eval/eval_flags.h"
 #include "run/spec.h"
 
-typedef enum rb_run_flag_kind { RB_FLAG_SWITCH, RB_FLAG_INT, RB_FLAG_BITS, RB_FLAG_TEXT } rb_run_flag_kind;
+typedef enum rb_run_field_kind { RB_FIELD_SWITCH, RB_FIELD_INT, RB_FIELD_TEXT } rb_run_field_kind;
 
 enum {
     RB_FLAGS_LOAD = 1,      /* --model, --tokenizer, --data-dir, --threads */
@@ -34,11 +38,10 @@ enum {
 
 typedef struct rb_run_flag {
     const char *name;      /* without the leading "--" */
-    rb_run_flag_kind kind;
+    rb_run_field_kind kind;
     unsigned group;
     size_t offset;         /* of the field in rb_run_spec */
     int is_long;           /* int kinds: the field is a long (else an int) */
-    long lo, hi;           /* int: the inclusive range */
     int value;             /* switch: the value it stores */
 } rb_run_flag;
 
@@ -47,8 +50,12 @@ const rb_run_flag *rb_run_flags(void);
 /* The flag named name (without "--") in groups, or NULL. */
 const rb_run_flag *rb_run_flag_find(const char *name, unsigned groups);
 
-/* Sets f's field of s from the flag's text value (NULL for a switch).  On a
- * bad value: RB_EINVAL, "--ctx expects an integer in 2..1048576, got 'x'". */
+/* f's declaration in eval/eval_flags.h (type, range), NULL if it has none. */
+const rb_flag_spec *rb_run_flag_type(const rb_run_flag *f);
+
+/* Sets f's field of s from the flag's text value (NULL for a switch),
+ * checked with rb_flag_parse.  On a bad value: RB_EINVAL, "--ctx expects an
+ * integer in 2..1048576, got 'x'". */
 int rb_run_flag_set(rb_run_spec *s, const rb_run_flag *f, const char *value, rb_error *err);
 
 /* Sets s from args, an object {flag: value} as a sweep config writes them

@@ -1,8 +1,10 @@
 #include "run/prepare.h"
 
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/io.h"
 #include "base/sha256.h"
@@ -15,8 +17,11 @@ int rb_run_load(const rb_run_spec *s, int want_tokenizer, int want_hashes, rb_ru
                 rb_error *err) {
     memset(out, 0, sizeof *out);
     const char *model = s->model ? s->model : RB_DEFAULT_MODEL, *tokenizer = s->tokenizer;
-    int rc = rb_data_resolve(model, RB_DATA_MODEL, s->data_dir, out->model_path,
-                             sizeof out->model_path, err);
+    struct stat st; /* a directory goes to the model loader, which says what it is */
+    int rc = stat(model, &st) == 0 && S_ISDIR(st.st_mode)
+                 ? (snprintf(out->model_path, sizeof out->model_path, "%s", model), RB_OK)
+                 : rb_data_resolve(model, RB_DATA_MODEL, s->data_dir, out->model_path,
+                                   sizeof out->model_path, err);
     if (rc) return rc;
     if ((rc = rb_model_load(out->model_path, &out->model, err))) return rc;
     if (want_hashes && (rc = rb_sha256_file(out->model_path, out->model_sha256, err))) return rc;

@@ -123,3 +123,95 @@ Test(cli, allow_long_ctx_runs_and_is_recorded, .timeout = 120) {
     json_object_put(o);
     cli_free(&r);
 }
+
+/* ---- eval's flag values are checked by the table the sweep uses ------------------ */
+
+Test(cli, eval_flag_values_are_checked_like_a_sweep_config, .timeout = 60) {
+    static const char *const cases[][2] = {
+        {"--ctx 512.7", "error: --ctx expects an integer in 2..1048576, got '512.7'\n"},
+        {"--w-bits 9", "error: --w-bits expects 2..8 or 16 (off), got '9'\n"},
+        {"--a-gran chanel",
+         "error: --a-gran expects one of tensor|channel|token|row|group:N, got 'chanel'\n"},
+        {"--a-clip 1.5", "error: --a-clip expects a number in (0, 1] or mse, got '1.5'\n"},
+        {"--kv-high-bits 12", "error: --kv-high-bits expects 2..8 or 16 (off), got '12'\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char args[256];
+        snprintf(args, sizeof args, "eval %s", cases[i][0]);
+        cli_result r = run_cli(args);
+        cr_expect_eq(r.status, 2, "%s: status %d", args, r.status);
+        cr_expect_str_eq(r.err, cases[i][1], "%s", args);
+        cli_free(&r);
+    }
+}
+
+/* ---- messages ------------------------------------------------------------------ */
+
+Test(cli, a_directory_as_model_says_it_is_a_directory, .timeout = 60) {
+    rb_test_require_data("models/stories260K/tok512.bin");
+    char args[2048];
+    snprintf(args, sizeof args, "eval --model '%s' --tokenizer '%s' --max-tokens 64",
+             rb_test_data_path("models/stories260K"),
+             rb_test_data_path("models/stories260K/tok512.bin"));
+    cli_result r = run_cli(args);
+    cr_expect_eq(r.status, 1, "status %d: %s", r.status, r.err);
+    cr_expect(strstr(r.err, "models/stories260K: is a directory"), "%s", r.err);
+    cli_free(&r);
+}
+
+/* ---- records are standard JSON --------------------------------------------------- */
+
+/* stdout parsed by Python's json (an implementation rotbench does not share)
+ * with NaN/Infinity refused: 0 when it is standard JSON. */
+static int python_strict_json(const char *text) {
+    char path[1024], cmd[2048];
+    rb_test_tmp_path("strict.json", path, sizeof path);
+    cr_assert_eq(rb_test_write_file(path, text, strlen(text)), 0);
+    snprintf(cmd, sizeof cmd,
+             "python3 -c 'import json,sys\n"
+             "def bad(c): sys.exit(\"non-standard JSON token \" + c)\n"
+             "for line in open(sys.argv[1]):\n"
+             "    line.strip() and json.loads(line, parse_constant=bad)' '%s'",
+             path);
+    int st = system(cmd);
+    unlink(path);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* stories260K with its (shared) embedding ×1e4: logits so large that the mean
+ * NLL is in the thousands and exp(NLL) overflows to +inf. */
+static const char *overflow_model(char *path, size_t cap) {
+    const char *src = rb_test_require_data("models/stories260K/stories260K.bin");
+    char *b;
+    size_t n;
+    rb_error err;
+    cr_assert_eq(rb_read_file(src, 0, &b, &n, &err), RB_OK, "%s", err.msg);
+    float *emb = (float *)(b + 28);
+    for (size_t i = 0; i < (size_t)512 * 64; i++) emb[i] *= 1e4f;
+    rb_test_tmp_path("overflow.bin", path, cap);
+    cr_assert_eq(rb_test_write_file(path, b, n), 0);
+    free(b);
+    return path;
+}
+
+Test(cli, an_overflowing_perplexity_is_null_with_the_reason, .timeout = 120) {
+    rb_test_require_data("datasets/wikitext2/wikitext-2-raw-v1.test.joined.txt");
+    char model[1024], args[2048];
+    overflow_model(model, sizeof model);
+    snprintf(args, sizeof args, "eval --model '%s' --tokenizer tok512 --max-tokens 512 "
+                                "--threads 1 --json", model);
+    cli_result r = run_cli(args);
+    cr_assert_eq(r.status, 0, "status %d: %s", r.status, r.err);
+    cr_expect_eq(python_strict_json(r.out), 0, "--json output is not standard JSON: %s", r.out);
+    json_object *o = json_of(&r), *v;
+    cr_expect(json_object_object_get_ex(o, "ppl", &v) && json_object_is_type(v, json_type_null),
+              "ppl is not null: %s", r.out);
+    cr_expect(json_object_object_get_ex(o, "ppl_nonfinite", &v) &&
+                  !strcmp(json_object_get_string(v), "inf"),
+              "ppl_nonfinite: %s", r.out);
+    cr_expect(json_object_object_get_ex(o, "nll", &v) && json_object_get_double(v) > 709,
+              "the NLL stays a number: %s", r.out);
+    json_object_put(o);
+    cli_free(&r);
+    unlink(model);
+}

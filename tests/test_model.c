@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/context_limit.h"
 #include "core/model.h"
@@ -209,4 +211,14 @@ Test(model, ctx_check_against_the_maximum_position) {
     cr_expect_eq(rb_ctx_check(&c, 100000, 1, "--ctx", "m.bin", &err), RB_OK);
     cr_expect_eq(rb_ctx_check(&c, 17, 0, "--calib-len", NULL, &err), RB_EINVAL);
     cr_expect(strstr(err.msg, "--calib-len 17") && strstr(err.msg, "the model"), "%s", err.msg);
+}
+
+/* A directory given as the model says so (the message comes from rb_model_load,
+ * where checkpoint-directory formats will be recognised). */
+Test(model, a_directory_is_named_as_one) {
+    char dir[512];
+    rb_test_tmp_path("model_dir", dir, sizeof dir);
+    mkdir(dir, 0700);
+    load_expect(dir, RB_EINVAL, "is a directory");
+    rmdir(dir);
 }

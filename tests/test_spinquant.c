@@ -316,7 +316,10 @@ Test(spinquant, bad_rotation_files_are_refused) {
     fclose(f);
     struct { const char *what; size_t len; int patch; rb_status want; const char *msg; } cases[] = {
         {"missing", 0, -1, RB_EIO, "cannot open"},
-        {"magic", n, 0, RB_EFORMAT, "not a rotbench rotations file"},
+        {"magic", n, 0, RB_EFORMAT, "not a rotbench rotations file: its magic is \"XBSPINR1\", "
+                                    "expected \"RBSPINR1\""},
+        {"binary magic", n, 5, RB_EFORMAT, "its magic is \"\\x00\\xffSPINR1\""},
+        {"short", 3, -2, RB_EFORMAT, "3 bytes, too short for the 8-byte magic"},
         {"shape", n, 1, RB_EINVAL, "rotations for dim 31"},
         {"truncated", n - 8, -2, RB_EFORMAT, "truncated"},
         {"trailing", n + 8, -2, RB_EFORMAT, "trailing bytes"},
@@ -335,6 +338,7 @@ Test(spinquant, bad_rotation_files_are_refused) {
         case 2: memcpy(b + 20, &big, 8); break;
         case 3: memcpy(b + 20 + 8 * 5, &nan_v, 8); break;
         case 4: memcpy(b + n - 8, &big, 8); break;
+        case 5: b[0] = 0, b[1] = (char)0xff; break;
         default: break;
         }
         if (cases[i].patch == -1) unlink(path);
