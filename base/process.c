@@ -157,3 +157,28 @@ int rb_run_capture(char *const *argv, const char *cwd, char **out, char **err_ta
     *err_tail = rb_buf_take(&c.errs);
     return RB_OK;
 }
+
+char *rb_shell_join(char *const *argv) {
+    rb_buf b = {0};
+    for (size_t i = 0; argv[i]; i++) {
+        const char *a = argv[i];
+        if (i) rb_buf_puts(&b, " ");
+        int plain = *a != 0;
+        for (const char *p = a; *p && plain; p++)
+            plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=,+-@%",
+                           *p) != NULL;
+        if (plain) {
+            rb_buf_puts(&b, a);
+            continue;
+        }
+        rb_buf_puts(&b, "'");
+        for (const char *p = a; *p; p++) {
+            if (*p == '\'')
+                rb_buf_puts(&b, "'\\''");
+            else
+                rb_buf_append(&b, p, 1);
+        }
+        rb_buf_puts(&b, "'");
+    }
+    return rb_buf_take(&b);
+}

@@ -53,6 +53,10 @@ int rb_find_program(const char *prog, char *path, size_t cap);
 /* "exit status N" / "killed by signal N (SIGKILL)" for a waitpid status. */
 void rb_describe_status(int status, char *buf, size_t cap);
 
+/* argv as one shell-quoted line (malloc'd; NULL when out of memory), for
+ * messages: "rotbench eval --task 'my file.txt'". */
+char *rb_shell_join(char *const *argv);
+
 /* mkdir -p of the directory part of path. */
 int rb_mkdir_parents(const char *path, rb_error *err);
 

@@ -19,7 +19,7 @@
 #include "base/buf.h"
 #include "base/error.h"
 #include "eval/records.h"
-#include "eval/sweep.h"
+#include "eval/sweep_config.h"
 
 typedef struct rb_plot_spec {
     const char *x;

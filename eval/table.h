@@ -15,7 +15,7 @@
 
 #include "base/error.h"
 #include "eval/records.h"
-#include "eval/sweep.h"
+#include "eval/sweep_config.h"
 
 typedef struct rb_table_spec {
     const char *rows, *cols;

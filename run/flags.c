@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "eval/eval_flags.h"
-#include "eval/sweep.h" /* rb_sweep_arg_value */
+#include "eval/sweep_expand.h" /* rb_sweep_arg_value */
 
 #define OFF(f) offsetof(rb_run_spec, f)
 #define SW(n, g, f, v) {n, RB_FIELD_SWITCH, g, OFF(f), 0, v}
@@ -18,7 +18,6 @@ static const rb_run_flag flags[] = {
     TEXT("model", RB_FLAGS_LOAD, model),
     TEXT("tokenizer", RB_FLAGS_LOAD, tokenizer),
     TEXT("data-dir", RB_FLAGS_LOAD, data_dir),
-    INT("threads", RB_FLAGS_LOAD, threads),
     TEXT("task", RB_FLAGS_EVAL, task),
     TEXT("text", RB_FLAGS_EVAL, text),
     LONG("ctx", RB_FLAGS_EVAL, ctx),
@@ -49,6 +48,7 @@ static const rb_run_flag flags[] = {
     SW("quantize-classifier", RB_FLAGS_ACT, quantize_classifier, 1),
     INT("a-high-bits", RB_FLAGS_EVAL, a_high_bits),
     INT("kv-high-bits", RB_FLAGS_EVAL, kv_high_bits),
+    INT("threads", RB_FLAGS_LOAD, threads), /* last: the sweep's command lines end with it */
     {NULL, 0, 0, 0, 0, 0},
 };
 

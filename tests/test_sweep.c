@@ -22,7 +22,7 @@
 #include "base/process.h"
 #include "eval/plot.h"
 #include "eval/records.h"
-#include "eval/sweep.h"
+#include "run/sweep.h"
 #include "eval/table.h"
 #include "tests/test_util.h"
 
@@ -270,13 +270,15 @@ Test(sweep, expansion_and_flags) {
     cr_assert_str_eq(runs[1].label_text, "stories260K / W/tensor A/tensor static / SmoothQuant a=0.85 / 1");
     cr_assert_str_eq(runs[3].label_text, "outliers / W/tensor A/tensor static / SmoothQuant a=0.85 / 1");
     char *l0 = argv_line(&runs[0], 4), *l3 = argv_line(&runs[3], 0);
-    cr_assert_str_eq(l0, "rb eval --model stories260K --task wikitext2 --ctx 512 --w-bits 8 "
-                         "--w-gran tensor --a-bits 8 --a-gran tensor --a-static "
-                         "--pipeline smoothquant:alpha=0.85 --seed 0 --threads 4 --json");
+    /* the command line is written from the run spec (run/flags.c): flags in the
+       table's order, --threads last, settings at their default (--seed 0) left out */
+    cr_assert_str_eq(l0, "rb eval --model stories260K --task wikitext2 --ctx 512 "
+                         "--pipeline smoothquant:alpha=0.85 --w-bits 8 --w-gran tensor "
+                         "--a-bits 8 --a-gran tensor --a-static --threads 4 --json");
     /* pipelines concatenate in axis order; no --threads when threads = 0 */
     cr_assert_str_eq(l3, "rb eval --model stories260K --task wikitext2 --ctx 512 "
-                         "--pipeline outliers:scale=30,smoothquant:alpha=0.85 --w-bits 8 "
-                         "--w-gran tensor --a-bits 8 --a-gran tensor --a-static --seed 1 --json");
+                         "--pipeline outliers:scale=30,smoothquant:alpha=0.85 --seed 1 --w-bits 8 "
+                         "--w-gran tensor --a-bits 8 --a-gran tensor --a-static --json");
     cr_assert_str_eq(runs[3].key,
                      "{\"a-bits\":8,\"a-gran\":\"tensor\",\"a-static\":true,\"ctx\":512,"
                      "\"model\":\"stories260K\",\"pipeline\":\"outliers:scale=30,smoothquant:"
@@ -309,11 +311,11 @@ Test(sweep, merge_order_override_and_false) {
     char *l0 = argv_line(&runs[0], 8), *l1 = argv_line(&runs[1], 8);
     /* later ctx wins; "" adds nothing to the pipeline; the config's threads beat the runner's;
        values with spaces are shell-quoted when printed */
-    cr_assert_str_eq(l0, "rb eval --ctx 128 --a-static --pipeline outliers,gptq --threads 3 "
-                         "--calib 'my file.txt' --json");
-    /* false removes the flag (and the key) */
-    cr_assert_str_eq(l1, "rb eval --ctx 128 --pipeline outliers,gptq --threads 3 --w-clip 0.9 "
-                         "--calib 'my file.txt' --json");
+    cr_assert_str_eq(l0, "rb eval --ctx 128 --pipeline outliers,gptq --calib 'my file.txt' "
+                         "--a-static --threads 3 --json");
+    /* false removes the flag (and the key); a number given to a text flag is its text */
+    cr_assert_str_eq(l1, "rb eval --ctx 128 --pipeline outliers,gptq --calib 'my file.txt' "
+                         "--w-clip 0.9 --threads 3 --json");
     cr_assert_str_eq(runs[1].key, "{\"calib\":\"my file.txt\",\"ctx\":128,\"pipeline\":"
                                   "\"outliers,gptq\",\"threads\":3,\"w-clip\":0.9}");
     free(l0);
@@ -767,7 +769,8 @@ Test(sweep, execute_records_and_failures) {
     cr_assert_eq(ev.failed, 2);
     cr_assert_eq(ev.plan_n, 6);
     cr_assert(strstr(ev.last_fail, "exit status 3 | "), "%s", ev.last_fail);
-    cr_assert(strstr(ev.last_fail, "eval --model m --a-static --text bad --seed "), "%s", ev.last_fail);
+    cr_assert(strstr(ev.last_fail, "eval --model m --text bad "), "%s", ev.last_fail);
+    cr_assert(strstr(ev.last_fail, " --a-static --threads 2 --json | "), "%s", ev.last_fail);
     cr_assert(strstr(ev.last_fail, "progress...\nboom: bad x"), "%s", ev.last_fail);
 
     rb_records r;
