@@ -18,7 +18,7 @@
 
 #include "base/buf.h"
 #include "base/error.h"
-#include "eval/records.h"
+#include "eval/aggregate.h"
 #include "eval/sweep_config.h"
 
 typedef struct rb_plot_spec {

@@ -10,7 +10,7 @@
 
 #include "base/io.h"
 #include "eval/eval_flags.h"
-#include "eval/records.h" /* RB_AGG_METRIC_AXIS */
+#include "eval/aggregate.h" /* RB_AGG_METRIC_AXIS */
 
 int rb_sweep_config_error(rb_error *err, rb_status st, const char *file, const char *jpath,
                           const char *fmt, ...) {

@@ -14,7 +14,7 @@
 #include <json-c/json.h>
 
 #include "base/error.h"
-#include "eval/records.h"
+#include "eval/aggregate.h"
 #include "eval/sweep_config.h"
 
 typedef struct rb_table_spec {

@@ -21,6 +21,7 @@
 #include "base/io.h"
 #include "base/process.h"
 #include "eval/plot.h"
+#include "eval/aggregate.h"
 #include "eval/records.h"
 #include "run/sweep.h"
 #include "eval/table.h"
