@@ -97,11 +97,7 @@ static json_object *high_channels_json(const rb_quant_config *q) {
 static json_object *record_head(const rb_run_model *m, const rb_run_spec *s, const char *task,
                                 long ctx) {
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "model", json_object_new_string(m->model_path));
-    json_object_object_add(o, "model_sha256", json_object_new_string(m->model_sha256));
-    json_object_object_add(o, "model_config", config_json(&m->model->cfg));
-    json_object_object_add(o, "tokenizer", json_object_new_string(m->tokenizer_path));
-    json_object_object_add(o, "tokenizer_sha256", json_object_new_string(m->tokenizer_sha256));
+    rb_run_model_record(m, config_json(&m->model->cfg), o);
     json_object_object_add(o, "task", json_object_new_string(task));
     json_object_object_add(o, "ctx", json_object_new_int64(ctx));
     json_object_object_add(o, "model_max_ctx", json_object_new_int(rb_model_max_ctx(&m->model->cfg)));

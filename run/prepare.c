@@ -54,6 +54,14 @@ void rb_run_model_free(rb_run_model *m) {
     memset(m, 0, sizeof *m);
 }
 
+void rb_run_model_record(const rb_run_model *m, json_object *model_config, json_object *o) {
+    json_object_object_add(o, "model", json_object_new_string(m->model_path));
+    json_object_object_add(o, "model_sha256", json_object_new_string(m->model_sha256));
+    if (model_config) json_object_object_add(o, "model_config", model_config);
+    json_object_object_add(o, "tokenizer", json_object_new_string(m->tokenizer_path));
+    json_object_object_add(o, "tokenizer_sha256", json_object_new_string(m->tokenizer_sha256));
+}
+
 int rb_run_set_threads(const rb_run_spec *s) {
     int threads = s->threads > 0 ? s->threads : omp_get_num_procs();
     rb_set_threads(threads);

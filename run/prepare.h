@@ -7,6 +7,7 @@
 #ifndef RB_RUN_PREPARE_H
 #define RB_RUN_PREPARE_H
 
+#include <json-c/json.h>
 #include <stddef.h>
 
 #include "base/error.h"
@@ -34,6 +35,10 @@ typedef struct rb_run_model {
 int rb_run_load(const rb_run_spec *s, int want_tokenizer, int want_hashes, rb_run_model *out,
                 rb_error *err);
 void rb_run_model_free(rb_run_model *m);
+
+/* Adds m's "model", "model_sha256", [model_config (taken over) when not
+ * NULL], "tokenizer", "tokenizer_sha256" to the record o. */
+void rb_run_model_record(const rb_run_model *m, json_object *model_config, json_object *o);
 
 /* Applies s->threads (0: all cores) to OpenMP and OpenBLAS (a process-wide
  * setting); returns the count. */

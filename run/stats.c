@@ -135,10 +135,7 @@ json_object *rb_run_stats_record(const rb_run_spec *s, const rb_run_stats *st, i
     }
     const rb_run_model *cm = &st->model;
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "model", json_object_new_string(cm->model_path));
-    json_object_object_add(o, "model_sha256", json_object_new_string(cm->model_sha256));
-    json_object_object_add(o, "tokenizer", json_object_new_string(cm->tokenizer_path));
-    json_object_object_add(o, "tokenizer_sha256", json_object_new_string(cm->tokenizer_sha256));
+    rb_run_model_record(cm, NULL, o);
     json_object_object_add(o, "pipeline", json_object_new_string(st->pipeline));
     if (st->has_baseline)
         json_object_object_add(o, "baseline", json_object_new_string(st->baseline));

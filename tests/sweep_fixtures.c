@@ -52,6 +52,32 @@ char *read_text(const char *path) {
     return s;
 }
 
+void load_cfg_file(const char *dir, const char *text, char *path, size_t cap,
+                   rb_sweep_config *cfg) {
+    rb_error err = {0};
+    snprintf(path, cap, "%s/c.json", dir);
+    write_text(path, text);
+    cr_assert_eq(rb_sweep_config_load(path, cfg, &err), RB_OK, "%s", err.msg);
+}
+
+void write_script(const char *path, const char *text) {
+    write_text(path, text);
+    cr_assert_eq(chmod(path, 0755), 0);
+}
+
+void one_run_cfg(char *buf, size_t cap, const char *name, const char *results) {
+    snprintf(buf, cap,
+             "{\"name\": \"%s\", \"results\": \"%s\", \"axes\": [{\"name\": \"a\", \"values\": "
+             "[{\"label\": \"x\", \"args\": {\"ctx\": 64}}]}]}",
+             name, results);
+}
+
+void parse_and_expand(const char *text, rb_sweep_config *cfg, rb_sweep_run **runs, size_t *n) {
+    rb_error err = {0};
+    cr_assert_eq(parse_cfg(text, cfg, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(rb_sweep_expand(cfg, runs, n, &err), RB_OK, "%s", err.msg);
+}
+
 int parse_cfg(const char *text, rb_sweep_config *cfg, rb_error *err) {
     return rb_sweep_config_parse(text, strlen(text), "configs/x.json", cfg, err);
 }
@@ -108,8 +134,7 @@ const char *FAKE =
 
 void write_fake(const char *dir, char *path, size_t cap) {
     snprintf(path, cap, "%s/fake-rotbench", dir);
-    write_text(path, FAKE);
-    cr_assert_eq(chmod(path, 0755), 0);
+    write_script(path, FAKE);
 }
 
 void collect(void *ctx, const rb_sweep_event *ev) {

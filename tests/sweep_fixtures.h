@@ -22,6 +22,15 @@ void cleanup_dir(const char *dir);
 void write_text(const char *path, const char *text);
 char *read_text(const char *path);
 int parse_cfg(const char *text, rb_sweep_config *cfg, rb_error *err);
+/* parse_cfg and rb_sweep_expand of text (both asserted). */
+void parse_and_expand(const char *text, rb_sweep_config *cfg, rb_sweep_run **runs, size_t *n);
+/* Writes text to dir/c.json (its path into path[cap]) and loads it (asserted). */
+void load_cfg_file(const char *dir, const char *text, char *path, size_t cap,
+                   rb_sweep_config *cfg);
+/* Writes an executable script. */
+void write_script(const char *path, const char *text);
+/* A config named name with one run ("ctx": 64) and the results file results. */
+void one_run_cfg(char *buf, size_t cap, const char *name, const char *results);
 /* A good config: 2 models x 1 row x 1 col x 2 seeds. */
 extern const char *GOOD;
 /* Records of a small grid by hand, and a partial last line. */

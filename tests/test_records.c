@@ -153,19 +153,13 @@ Test(records, records_of_a_child_printing_infinity_are_standard_json) {
     char dir[1024], fake[1200], cfgp[1200], res[1200];
     test_dir("nonfinite", dir, sizeof dir);
     snprintf(fake, sizeof fake, "%s/fake-rotbench", dir);
-    write_text(fake, "#!/bin/sh\necho '{\"ppl\": Infinity, \"nll\": 800.5}'\n");
-    cr_assert_eq(chmod(fake, 0755), 0);
+    write_script(fake, "#!/bin/sh\necho '{\"ppl\": Infinity, \"nll\": 800.5}'\n");
     snprintf(res, sizeof res, "%s/res.jsonl", dir);
     char text[2048];
-    snprintf(text, sizeof text,
-             "{\"name\": \"nf\", \"results\": \"%s\", \"axes\": [{\"name\": \"a\", \"values\": "
-             "[{\"label\": \"x\", \"args\": {\"ctx\": 64}}]}]}",
-             res);
-    snprintf(cfgp, sizeof cfgp, "%s/c.json", dir);
-    write_text(cfgp, text);
+    one_run_cfg(text, sizeof text, "nf", res);
     rb_sweep_config cfg;
     rb_error err = {0};
-    cr_assert_eq(rb_sweep_config_load(cfgp, &cfg, &err), RB_OK, "%s", err.msg);
+    load_cfg_file(dir, text, cfgp, sizeof cfgp, &cfg);
     rb_sweep_opts o = {.rotbench = fake, .jobs = 1};
     rb_sweep_summary sum;
     cr_assert_eq(rb_sweep_execute(&cfg, &o, &sum, &err), RB_OK, "%s", err.msg);

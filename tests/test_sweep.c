@@ -167,10 +167,9 @@ Test(sweep, exclude_drops_matching_runs) {
         "\"args\": {\"seed\": 3}}]}], \"exclude\": [{\"m\": \"FP\", \"seed\": [\"2\", \"3\"]}]}";
     rb_sweep_config cfg;
     rb_error err = {0};
-    cr_assert_eq(parse_cfg(text, &cfg, &err), RB_OK, "%s", err.msg);
     rb_sweep_run *runs;
     size_t n;
-    cr_assert_eq(rb_sweep_expand(&cfg, &runs, &n, &err), RB_OK, "%s", err.msg);
+    parse_and_expand(text, &cfg, &runs, &n);
     cr_assert_eq(n, 4);
     cr_expect_str_eq(runs[0].label_text, "FP / 1");
     cr_expect_str_eq(runs[1].label_text, "rot / 1");
@@ -208,11 +207,9 @@ static char *argv_line(const rb_sweep_run *run, int threads) {
 
 Test(sweep, expansion_and_flags) {
     rb_sweep_config cfg;
-    rb_error err = {0};
-    cr_assert_eq(parse_cfg(GOOD, &cfg, &err), RB_OK, "%s", err.msg);
     rb_sweep_run *runs;
     size_t n;
-    cr_assert_eq(rb_sweep_expand(&cfg, &runs, &n, &err), RB_OK, "%s", err.msg);
+    parse_and_expand(GOOD, &cfg, &runs, &n);
     cr_assert_eq(n, 4); /* 2 models x 1 row x 1 col x 2 seeds, first axis slowest */
     cr_assert_str_eq(runs[0].label_text, "stories260K / W/tensor A/tensor static / SmoothQuant a=0.85 / 0");
     cr_assert_str_eq(runs[1].label_text, "stories260K / W/tensor A/tensor static / SmoothQuant a=0.85 / 1");
@@ -251,10 +248,9 @@ Test(sweep, merge_order_override_and_false) {
         " {\"name\": \"b\", \"values\": [{\"label\": \"r\", \"args\": {\"ctx\": 128, \"pipeline\": \"gptq\", \"calib\": \"my file.txt\"}}]}]}";
     rb_sweep_config cfg;
     rb_error err = {0};
-    cr_assert_eq(parse_cfg(text, &cfg, &err), RB_OK, "%s", err.msg);
     rb_sweep_run *runs;
     size_t n;
-    cr_assert_eq(rb_sweep_expand(&cfg, &runs, &n, &err), RB_OK, "%s", err.msg);
+    parse_and_expand(text, &cfg, &runs, &n);
     cr_assert_eq(n, 2);
     char *l0 = argv_line(&runs[0], 8), *l1 = argv_line(&runs[1], 8);
     /* later ctx wins; "" adds nothing to the pipeline; the config's threads beat the runner's;
@@ -421,25 +417,19 @@ Test(sweep, failed_run_report_shows_the_childs_error_above_its_usage) {
     char dir[1024], fake[1200], cfgp[1200], res[1200];
     test_dir("usagefail", dir, sizeof dir);
     snprintf(fake, sizeof fake, "%s/fake-rotbench", dir);
-    write_text(fake, "#!/bin/sh\n"
+    write_script(fake, "#!/bin/sh\n"
                      "echo 'eval: loading' >&2\n"
                      "echo \"eval: unrecognized option '--calib-lenn'\" >&2\n"
                      "echo 'usage: rotbench eval [options]' >&2\n"
                      "i=0; while [ $i -lt 60 ]; do echo \"  --flag$i   help line $i\" >&2; "
                      "i=$((i+1)); done\n"
                      "exit 2\n");
-    cr_assert_eq(chmod(fake, 0755), 0);
     snprintf(res, sizeof res, "%s/res.jsonl", dir);
     char text[2048];
-    snprintf(text, sizeof text,
-             "{\"name\": \"u\", \"results\": \"%s\", \"axes\": [{\"name\": \"a\", \"values\": "
-             "[{\"label\": \"x\", \"args\": {\"ctx\": 64}}]}]}",
-             res);
-    snprintf(cfgp, sizeof cfgp, "%s/c.json", dir);
-    write_text(cfgp, text);
+    one_run_cfg(text, sizeof text, "u", res);
     rb_sweep_config cfg;
     rb_error err = {0};
-    cr_assert_eq(rb_sweep_config_load(cfgp, &cfg, &err), RB_OK, "%s", err.msg);
+    load_cfg_file(dir, text, cfgp, sizeof cfgp, &cfg);
     events ev = {0};
     rb_sweep_opts o = {.rotbench = fake, .jobs = 1, .progress = collect, .progress_ctx = &ev};
     rb_sweep_summary sum;

@@ -43,11 +43,9 @@ Test(sweep_run, execute_records_and_failures) {
              " {\"name\": \"seed\", \"values\": [{\"label\": \"0\", \"args\": {\"seed\": 0}},"
              " {\"label\": \"1\", \"args\": {\"seed\": 1}}]}]}",
              res);
-    snprintf(cfgp, sizeof cfgp, "%s/c.json", dir);
-    write_text(cfgp, text);
     rb_sweep_config cfg;
     rb_error err = {0};
-    cr_assert_eq(rb_sweep_config_load(cfgp, &cfg, &err), RB_OK, "%s", err.msg);
+    load_cfg_file(dir, text, cfgp, sizeof cfgp, &cfg);
     events ev = {0};
     rb_sweep_opts o = {.rotbench = fake, .jobs = 3, .threads = 2, .progress = collect,
                        .progress_ctx = &ev};
