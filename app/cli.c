@@ -94,6 +94,40 @@ int rb_cli_run_flag(rb_run_spec *spec, int ch, const char *arg) {
     return 1;
 }
 
+int rb_cli_parse(int argc, char **argv, unsigned groups, const struct option *extra,
+                 rb_run_spec *spec, int (*own)(void *ctx, int ch, const char *arg), void *ctx,
+                 void (*usage)(FILE *f)) {
+    static const struct option help[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    size_t n_extra = 0;
+    while (extra && extra[n_extra].name) n_extra++;
+    struct option *all = calloc(n_extra + 2, sizeof *all);
+    if (!all) {
+        fputs("error: out of memory\n", stderr);
+        exit(1);
+    }
+    for (size_t i = 0; i < n_extra; i++) all[i] = extra[i];
+    all[n_extra] = help[0];
+    struct option *opts = rb_cli_run_options(groups, all);
+    free(all);
+    int ch, status = -1;
+    optind = 1;
+    while (status < 0 && (ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (ch == 'h') {
+            usage(stdout);
+            status = 0;
+        } else if (!rb_cli_run_flag(spec, ch, optarg) && !(own && own(ctx, ch, optarg))) {
+            usage(stderr);
+            status = 2;
+        }
+    }
+    free(opts);
+    if (status < 0 && optind < argc) {
+        fprintf(stderr, "error: unexpected argument '%s'\n", argv[optind]);
+        status = 2;
+    }
+    return status;
+}
+
 static void report_progress(void *ctx, const char *what, const char *unit, size_t done,
                             size_t total, double seconds) {
     rb_cli_reporter *r = ctx;

@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "base/error.h"
 #include "eval/records.h"
@@ -64,6 +65,15 @@ struct option *rb_cli_run_options(unsigned groups, const struct option *extra);
 /* Sets spec from getopt_long's ch and optarg when ch is a run flag: returns
  * 1 (exits with status 2 and a message on a bad value), else 0. */
 int rb_cli_run_flag(rb_run_spec *spec, int ch, const char *arg);
+
+/* Parses argv: the run flags of groups into spec, --help (usage on stdout),
+ * and the command's own options (extra, ending with a zero entry) through
+ * own(ctx, ch, optarg), which returns 0 for an option it does not know.
+ * Returns -1 when parsing succeeded, else the exit status: 0 after --help,
+ * 2 after an unknown option (usage on stderr) or a stray argument. */
+int rb_cli_parse(int argc, char **argv, unsigned groups, const struct option *extra,
+                 rb_run_spec *spec, int (*own)(void *ctx, int ch, const char *arg), void *ctx,
+                 void (*usage)(FILE *f));
 
 /* Prints a run's log lines and progress on stderr (progress: a line at most
  * every 2 s per label, and one at the end). */

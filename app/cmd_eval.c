@@ -27,8 +27,10 @@ static void eval_usage(FILE *f) {
           "  --tokenizer NAME|FILE   tokenizer (default: the named model's)\n"
           "  --task wikitext2|tinystories   corpus from the data directory (default wikitext2)\n"
           "  --task T[,T...]         zero-shot accuracy (acc, acc_norm, stderr; their average\n"
-          "                          over several tasks): %s;\n"
-          "                          --task zeroshot runs the suite (%s)\n"
+          "                          over several tasks), T one of\n"
+          "                          %s;\n"
+          "                          --task zeroshot runs the suite\n"
+          "                          %s\n"
           "  --limit N               zero-shot: score only the first N items of each task\n"
           "  --text FILE             any UTF-8 text file as the corpus instead of --task\n"
           "  --ctx N                 window length in tokens (default: the model's seq_len,\n"
@@ -49,33 +51,22 @@ static void eval_usage(FILE *f) {
           rb_zs_task_names(names, sizeof names), suite);
 }
 
+/* --json (ctx: the flag). */
+static int json_flag(void *ctx, int ch, const char *arg) {
+    (void)arg;
+    if (ch != 'J') return 0;
+    *(int *)ctx = 1;
+    return 1;
+}
+
 int rb_cmd_eval(int argc, char **argv) {
     rb_run_spec spec;
     rb_run_spec_init(&spec);
     int as_json = 0;
-    static const struct option extra[] = {
-        {"json", no_argument, 0, 'J'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    struct option *opts = rb_cli_run_options(RB_FLAGS_ALL, extra);
-    int ch;
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (ch == 'J') {
-            as_json = 1;
-        } else if (ch == 'h') {
-            free(opts);
-            eval_usage(stdout);
-            return 0;
-        } else if (!rb_cli_run_flag(&spec, ch, optarg)) {
-            free(opts);
-            eval_usage(stderr);
-            return 2;
-        }
-    }
-    free(opts);
-    if (optind < argc) {
-        fprintf(stderr, "error: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
+    static const struct option extra[] = {{"json", no_argument, 0, 'J'}, {0, 0, 0, 0}};
+    int status = rb_cli_parse(argc, argv, RB_FLAGS_ALL, extra, &spec, json_flag, &as_json,
+                              eval_usage);
+    if (status >= 0) return status;
     rb_error err = {0};
     if (rb_run_eval_check(&spec, &err)) {
         fprintf(stderr, "error: %s\n", err.msg);

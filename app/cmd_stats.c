@@ -69,46 +69,46 @@ static void model_stem(const char *path, char *buf, size_t cap) {
     if (n > 4 && !strcmp(buf + n - 4, ".bin")) buf[n - 4] = 0;
 }
 
+/* stats' own options (besides the run flags). */
+typedef struct stats_opts {
+    const char *baseline, *out_dir, *name, *csv_path, *plot_path;
+    long top_k;
+    int as_json;
+} stats_opts;
+
+enum { O_BASE = RB_CLI_O_END, O_TOP, O_OUTDIR, O_NAME, O_CSV, O_PLOT };
+
+static int stats_flag(void *ctx, int ch, const char *arg) {
+    stats_opts *o = ctx;
+    switch (ch) {
+    case 'J': o->as_json = 1; break;
+    case O_BASE: o->baseline = arg; break;
+    case O_TOP: o->top_k = rb_cli_int("--top", arg, 0, 64); break;
+    case O_OUTDIR: o->out_dir = arg; break;
+    case O_NAME: o->name = arg; break;
+    case O_CSV: o->csv_path = arg; break;
+    case O_PLOT: o->plot_path = arg; break;
+    default: return 0;
+    }
+    return 1;
+}
+
 int rb_cmd_stats(int argc, char **argv) {
-    const char *baseline_text = NULL;
-    const char *out_dir = NULL, *name = NULL, *csv_path = NULL, *plot_path = NULL;
-    long top_k = 4;
-    int as_json = 0;
     rb_run_spec spec;
     rb_run_spec_init(&spec);
-    enum { O_BASE = RB_CLI_O_END, O_TOP, O_OUTDIR, O_NAME, O_CSV, O_PLOT };
+    stats_opts so = {.top_k = 4};
     static const struct option extra[] = {
         {"baseline", required_argument, 0, O_BASE}, {"top", required_argument, 0, O_TOP},
         {"out-dir", required_argument, 0, O_OUTDIR}, {"name", required_argument, 0, O_NAME},
         {"csv", required_argument, 0, O_CSV},       {"plot", required_argument, 0, O_PLOT},
-        {"json", no_argument, 0, 'J'},              {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
-    struct option *opts =
-        rb_cli_run_options(RB_FLAGS_LOAD | RB_FLAGS_PIPELINE | RB_FLAGS_WEIGHTS, extra);
-    int ch;
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'J': as_json = 1; break;
-        case O_BASE: baseline_text = optarg; break;
-        case O_TOP: top_k = rb_cli_int("--top", optarg, 0, 64); break;
-        case O_OUTDIR: out_dir = optarg; break;
-        case O_NAME: name = optarg; break;
-        case O_CSV: csv_path = optarg; break;
-        case O_PLOT: plot_path = optarg; break;
-        case 'h': free(opts); stats_usage(stdout); return 0;
-        default:
-            if (rb_cli_run_flag(&spec, ch, optarg)) break;
-            free(opts);
-            stats_usage(stderr);
-            return 2;
-        }
-    }
-    free(opts);
-    if (optind < argc) {
-        fprintf(stderr, "error: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
+        {"json", no_argument, 0, 'J'},              {0, 0, 0, 0}};
+    int status = rb_cli_parse(argc, argv, RB_FLAGS_LOAD | RB_FLAGS_PIPELINE | RB_FLAGS_WEIGHTS,
+                              extra, &spec, stats_flag, &so, stats_usage);
+    if (status >= 0) return status;
+    const char *baseline_text = so.baseline, *out_dir = so.out_dir, *name = so.name;
+    const char *csv_path = so.csv_path, *plot_path = so.plot_path;
+    long top_k = so.top_k;
+    int as_json = so.as_json;
     if (name && !out_dir) {
         fprintf(stderr, "error: --name needs --out-dir\n");
         return 2;

@@ -72,10 +72,12 @@ void one_run_cfg(char *buf, size_t cap, const char *name, const char *results) {
              name, results);
 }
 
-void parse_and_expand(const char *text, rb_sweep_config *cfg, rb_sweep_run **runs, size_t *n) {
+size_t parse_and_expand(const char *text, rb_sweep_config *cfg, rb_sweep_run **runs) {
     rb_error err = {0};
+    size_t n = 0;
     cr_assert_eq(parse_cfg(text, cfg, &err), RB_OK, "%s", err.msg);
-    cr_assert_eq(rb_sweep_expand(cfg, runs, n, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(rb_sweep_expand(cfg, runs, &n, &err), RB_OK, "%s", err.msg);
+    return n;
 }
 
 int parse_cfg(const char *text, rb_sweep_config *cfg, rb_error *err) {

@@ -22,8 +22,8 @@ void cleanup_dir(const char *dir);
 void write_text(const char *path, const char *text);
 char *read_text(const char *path);
 int parse_cfg(const char *text, rb_sweep_config *cfg, rb_error *err);
-/* parse_cfg and rb_sweep_expand of text (both asserted). */
-void parse_and_expand(const char *text, rb_sweep_config *cfg, rb_sweep_run **runs, size_t *n);
+/* parse_cfg and rb_sweep_expand of text (both asserted); returns the count. */
+size_t parse_and_expand(const char *text, rb_sweep_config *cfg, rb_sweep_run **runs);
 /* Writes text to dir/c.json (its path into path[cap]) and loads it (asserted). */
 void load_cfg_file(const char *dir, const char *text, char *path, size_t cap,
                    rb_sweep_config *cfg);

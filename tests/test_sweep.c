@@ -166,10 +166,8 @@ Test(sweep, exclude_drops_matching_runs) {
         "\"args\": {\"seed\": 1}}, {\"label\": \"2\", \"args\": {\"seed\": 2}}, {\"label\": \"3\", "
         "\"args\": {\"seed\": 3}}]}], \"exclude\": [{\"m\": \"FP\", \"seed\": [\"2\", \"3\"]}]}";
     rb_sweep_config cfg;
-    rb_error err = {0};
     rb_sweep_run *runs;
-    size_t n;
-    parse_and_expand(text, &cfg, &runs, &n);
+    size_t n = parse_and_expand(text, &cfg, &runs);
     cr_assert_eq(n, 4);
     cr_expect_str_eq(runs[0].label_text, "FP / 1");
     cr_expect_str_eq(runs[1].label_text, "rot / 1");
@@ -183,6 +181,7 @@ Test(sweep, exclude_drops_matching_runs) {
         {HEAD AX1 ", \"exclude\": [{\"a\": [\"z\"]}]}", "configs/x.json: exclude[0].a: axis \"a\" has no label \"z\""},
         {HEAD AX1 ", \"exclude\": [{}]}", "configs/x.json: exclude[0]: an empty exclude"},
     };
+    rb_error err = {0};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         int rc = parse_cfg(bad[i].text, &cfg, &err);
         cr_expect_neq(rc, RB_OK, "case %zu accepted", i);
@@ -208,8 +207,7 @@ static char *argv_line(const rb_sweep_run *run, int threads) {
 Test(sweep, expansion_and_flags) {
     rb_sweep_config cfg;
     rb_sweep_run *runs;
-    size_t n;
-    parse_and_expand(GOOD, &cfg, &runs, &n);
+    size_t n = parse_and_expand(GOOD, &cfg, &runs);
     cr_assert_eq(n, 4); /* 2 models x 1 row x 1 col x 2 seeds, first axis slowest */
     cr_assert_str_eq(runs[0].label_text, "stories260K / W/tensor A/tensor static / SmoothQuant a=0.85 / 0");
     cr_assert_str_eq(runs[1].label_text, "stories260K / W/tensor A/tensor static / SmoothQuant a=0.85 / 1");
@@ -247,10 +245,8 @@ Test(sweep, merge_order_override_and_false) {
         "                                {\"label\": \"q\", \"args\": {\"a-static\": false, \"w-clip\": 0.9}}]},"
         " {\"name\": \"b\", \"values\": [{\"label\": \"r\", \"args\": {\"ctx\": 128, \"pipeline\": \"gptq\", \"calib\": \"my file.txt\"}}]}]}";
     rb_sweep_config cfg;
-    rb_error err = {0};
     rb_sweep_run *runs;
-    size_t n;
-    parse_and_expand(text, &cfg, &runs, &n);
+    size_t n = parse_and_expand(text, &cfg, &runs);
     cr_assert_eq(n, 2);
     char *l0 = argv_line(&runs[0], 8), *l1 = argv_line(&runs[1], 8);
     /* later ctx wins; "" adds nothing to the pipeline; the config's threads beat the runner's;
@@ -268,6 +264,7 @@ Test(sweep, merge_order_override_and_false) {
     rb_sweep_config_free(&cfg);
 
     /* rb_sweep_merge_args on its own */
+    rb_error err = {0};
     json_object *dst = json_tokener_parse("{\"pipeline\": \"a:x=1\", \"k\": 1}");
     json_object *src = json_tokener_parse("{\"pipeline\": \"b\", \"k\": \"two\", \"z\": true}");
     cr_assert_eq(rb_sweep_merge_args(dst, src, &err), RB_OK);
