@@ -112,17 +112,14 @@ int rb_config_validate(const rb_config *c, const char *what, rb_error *err) {
         (rc = check_range(err, what, "vocab_size", c->vocab_size, 3, 1 << 22)) ||
         (rc = check_range(err, what, "seq_len", c->seq_len, 1, 1 << 20)))
         return rc;
-    if (c->dim % c->n_heads)
-        return rb_error_set(err, RB_EINVAL, "%s: dim = %d is not a multiple of n_heads = %d",
-                            what, c->dim, c->n_heads);
     if (c->n_heads % c->n_kv_heads)
         return rb_error_set(err, RB_EINVAL,
                             "%s: n_heads = %d is not a multiple of n_kv_heads = %d", what,
                             c->n_heads, c->n_kv_heads);
-    if (c->head_dim != c->dim / c->n_heads || c->head_dim % 2)
-        return rb_error_set(err, RB_EINVAL,
-                            "%s: head_dim = %d must be dim/n_heads (%d) and even (RoPE pairs)",
-                            what, c->head_dim, c->dim / c->n_heads);
+    /* q is n_heads·head_dim wide, which need not be dim (explicit head_dim) */
+    if (c->head_dim < 2 || c->head_dim > (1 << 16) || c->head_dim % 2)
+        return rb_error_set(err, RB_EINVAL, "%s: head_dim = %d must be even (RoPE pairs), 2..%d",
+                            what, c->head_dim, 1 << 16);
     if (!(c->norm_eps > 0) || !(c->rope_theta > 0))
         return rb_error_set(err, RB_EINVAL, "%s: norm_eps and rope_theta must be positive", what);
     if (c->rope_scaling < RB_ROPE_SCALING_NONE || c->rope_scaling > RB_ROPE_SCALING_FREQ_FACTORS)
@@ -229,7 +226,11 @@ int rb_model_load(const char *path, rb_model **out, rb_error *err) {
     cfg.head_dim = cfg.n_heads > 0 ? cfg.dim / cfg.n_heads : 0;
     char what[1100];
     snprintf(what, sizeof what, "%s: header", path);
-    int rc = rb_config_validate(&cfg, what, err);
+    int rc = RB_OK;
+    if (cfg.n_heads > 0 && cfg.dim % cfg.n_heads) /* the format's head_dim is dim/n_heads */
+        rc = rb_error_set(err, RB_EINVAL, "%s: dim = %d is not a multiple of n_heads = %d", what,
+                          cfg.dim, cfg.n_heads);
+    if (!rc) rc = rb_config_validate(&cfg, what, err);
     if (rc) {
         close(fd);
         return rc;

@@ -34,7 +34,8 @@ typedef struct rb_config {
     int n_kv_heads;   /* divides n_heads (grouped-query attention) */
     int vocab_size;
     int seq_len;      /* maximum context the model was trained for */
-    int head_dim;     /* dim / n_heads, even (RoPE pairs) */
+    int head_dim;     /* even (RoPE pairs); dim / n_heads unless the checkpoint says
+                       * otherwise (q is n_heads·head_dim wide, wo maps it to dim) */
     float norm_eps;   /* RMSNorm epsilon, 1e-5 */
     float rope_theta; /* 10000 (Llama-2), 500000 (Llama-3) */
     /* RoPE frequency scaling (HF config's rope_scaling; GGUF's rope_freqs.weight).

@@ -35,10 +35,12 @@ int rb_run_load(const rb_run_spec *s, int want_tokenizer, int want_hashes, rb_ru
                                 model);
         tokenizer = e->tokenizer;
     }
-    if ((rc = rb_data_resolve(tokenizer, RB_DATA_TOKENIZER, s->data_dir, out->tokenizer_path,
-                              sizeof out->tokenizer_path, err)))
+    if (stat(tokenizer, &st) == 0 && S_ISDIR(st.st_mode)) /* a directory: its tokenizer.json */
+        snprintf(out->tokenizer_path, sizeof out->tokenizer_path, "%s/tokenizer.json", tokenizer);
+    else if ((rc = rb_data_resolve(tokenizer, RB_DATA_TOKENIZER, s->data_dir, out->tokenizer_path,
+                                   sizeof out->tokenizer_path, err)))
         return rc;
-    if ((rc = rb_tokenizer_load(out->tokenizer_path, &out->tokenizer, err))) return rc;
+    if ((rc = rb_tokenizer_open(out->tokenizer_path, &out->tokenizer, err))) return rc;
     if (rb_tokenizer_vocab_size(out->tokenizer) != out->model->cfg.vocab_size)
         return rb_error_set(err, RB_EINVAL, "%s has %d tokens but %s has vocab_size %d",
                             out->tokenizer_path, rb_tokenizer_vocab_size(out->tokenizer),
