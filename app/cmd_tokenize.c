@@ -211,7 +211,9 @@ int rb_cmd_tokenize(int argc, char **argv) {
     if (rc) return rb_cli_fail(&err);
     int zeroshot = task && !rb_data_find(task, RB_DATA_CORPUS) && rb_data_find(task, RB_DATA_ZEROSHOT);
     if (requests && !zeroshot) {
-        fprintf(stderr, "error: --requests needs a zero-shot --task (%s)\n", rb_zs_task_names());
+        char names[256];
+        fprintf(stderr, "error: --requests needs a zero-shot --task (%s)\n",
+                rb_zs_task_names(names, sizeof names));
         rb_tokenizer_free(t);
         return 2;
     }

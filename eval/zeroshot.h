@@ -74,7 +74,7 @@
 
 #include "core/forward.h"
 #include "core/tokenizer.h"
-#include "eval/perplexity.h" /* rb_progress_fn */
+#include "base/progress.h"
 
 enum { RB_ZS_MAX_CHOICES = 8 };
 

@@ -17,8 +17,8 @@
  *   3. the learned R1, R2 are fused into the weights (save_rotations=FILE
  *      keeps them for a later run).
  * Weights stay in full precision: a later stage (gptq, rtn) quantizes them
- * ("spinquant,gptq").  Progress (iteration, loss, seconds) goes to stderr
- * when the run is verbose; loss_log=FILE writes the loss curve as CSV. */
+ * ("spinquant,gptq").  Progress (iteration, loss, seconds) goes to the
+ * stage's log (ctx->log); loss_log=FILE writes the loss curve as CSV. */
 #include "methods/spinquant.h"
 
 #include <cblas.h>
@@ -394,7 +394,8 @@ static void to_float(float *dst, const double *src, size_t n) {
 }
 
 typedef struct learn_opts {
-    int iters, schedule, windows, batch, verbose;
+    int iters, schedule, windows, batch;
+    const rb_log *log; /* progress lines; may be NULL */
     double lr;
     const char *loss_log;
 } learn_opts;
@@ -452,8 +453,8 @@ static int learn(const rb_model *base, rb_spin_rotations *r, const rb_calib *cal
             rc = rb_cayley_step(r->R2 + o2, gR2 + o2, c->head_dim, lr, err);
         }
         double t = now_s() - t0;
-        if (!rc && o->verbose)
-            fprintf(stderr, "spinquant: iteration %d/%d loss %.5f lr %.4g %.2f s\n", it + 1,
+        if (!rc)
+            rb_logf(o->log, "spinquant: iteration %d/%d loss %.5f lr %.4g %.2f s", it + 1,
                     o->iters, loss, lr, t);
         if (!rc && log) fprintf(log, "%d,%.8g,%.6g,%.4f\n", it + 1, loss, lr, t);
     }
@@ -466,9 +467,8 @@ static int learn(const rb_model *base, rb_spin_rotations *r, const rb_calib *cal
                                                    c->head_dim);
             e2 = e > e2 ? e : e2;
         }
-        if (o->verbose)
-            fprintf(stderr, "spinquant: %d iterations in %.2f s; max |RᵀR - I|: R1 %.2g, R2 %.2g\n",
-                    o->iters, now_s() - t0, e1, e2);
+        rb_logf(o->log, "spinquant: %d iterations in %.2f s; max |RᵀR - I|: R1 %.2g, R2 %.2g",
+                o->iters, now_s() - t0, e1, e2);
     }
     rb_grads_free(&g);
     rb_train_ws_free(&ws);
@@ -487,12 +487,12 @@ static int spinquant_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error
     const char *save = rb_opt_get_text(me, opt, "save_rotations");
     learn_opts lo = {(int)rb_opt_get(me, opt, "iters"), (int)rb_opt_get(me, opt, "schedule"),
                      (int)rb_opt_get(me, opt, "windows"), (int)rb_opt_get(me, opt, "batch"),
-                     ctx->verbose, rb_opt_get(me, opt, "lr"), rb_opt_get_text(me, opt, "loss_log")};
+                     ctx->log, rb_opt_get(me, opt, "lr"), rb_opt_get_text(me, opt, "loss_log")};
     if (!*load && lo.iters > 0 && (!ctx->calib || ctx->calib->n_windows < 1))
         return rb_error_set(err, RB_EINVAL, "learning the rotations needs calibration windows");
-    if (!*load && lo.iters > 0 && !rb_quant_config_active(ctx->quant) && ctx->verbose)
-        fprintf(stderr, "spinquant: warning: activations and KV cache are not quantized; the "
-                        "fp32 loss does not depend on the rotations\n");
+    if (!*load && lo.iters > 0 && !rb_quant_config_active(ctx->quant))
+        rb_logf(ctx->log, "spinquant: warning: activations and KV cache are not quantized; the "
+                          "fp32 loss does not depend on the rotations");
     int rc = rb_rotate_fuse_norms(m, err);
     if (!rc && rb_opt_get(me, opt, "online"))
         rc = rb_rotate_online(m, (int)rb_opt_get(me, opt, "r3"), (int)rb_opt_get(me, opt, "r4"),
