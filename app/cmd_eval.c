@@ -31,7 +31,12 @@ static void eval_usage(FILE *f) {
           "                          over several tasks): hellaswag, piqa, arc_easy,\n"
           "                          arc_challenge, openbookqa, boolq, winogrande, lambada;\n"
           "                          --task zeroshot runs all eight\n"
+          "  --task mmlu|mmlu_stem|mmlu_humanities|mmlu_social_sciences|mmlu_other|mmlu_SUBJECT\n"
+          "                          MMLU (acc per subject, group and overall, weighted by size)\n"
+          "  --num-fewshot K         few-shot examples before each item (default 0; only mmlu\n"
+          "                          has a few-shot split: the first K dev rows)\n"
           "  --limit N               zero-shot: score only the first N items of each task\n"
+          "                          (of each subject for mmlu)\n"
           "  --text FILE             any UTF-8 text file as the corpus instead of --task\n"
           "  --ctx N                 window length in tokens (default: the model's seq_len)\n"
           "  --max-tokens N          evaluate only the first N tokens of the corpus\n"
@@ -93,13 +98,13 @@ static json_object *high_channels_json(const rb_quant_config *q) {
 
 int rb_cmd_eval(int argc, char **argv) {
     const char *model = NULL, *tokenizer = NULL, *task = NULL, *text = NULL, *data_dir = NULL;
-    long ctx = 0, max_tokens = 0, threads = 0, limit = 0;
+    long ctx = 0, max_tokens = 0, threads = 0, limit = 0, num_fewshot = 0;
     int as_json = 0;
     const char *save_path = NULL;
     rb_cli_prep prep;
     rb_cli_prep_init(&prep);
     rb_quant_config *quant = &prep.quant;
-    enum { O_SAVE = RB_CLI_O_END, O_AHB, O_KHB };
+    enum { O_SAVE = RB_CLI_O_END, O_AHB, O_KHB, O_FEWSHOT };
     static const struct option opts[] = {
         RB_CLI_PIPELINE_OPTIONS, RB_CLI_WEIGHT_OPTIONS, RB_CLI_ACT_OPTIONS,
         {"save-model", required_argument, 0, O_SAVE},
@@ -111,6 +116,7 @@ int rb_cmd_eval(int argc, char **argv) {
         {"threads", required_argument, 0, 'j'}, {"data-dir", required_argument, 0, 'd'},
         {"json", no_argument, 0, 'J'},         {"help", no_argument, 0, 'h'},
         {"limit", required_argument, 0, 'L'},
+        {"num-fewshot", required_argument, 0, O_FEWSHOT},
         {0, 0, 0, 0}};
     int ch;
     optind = 1;
@@ -127,6 +133,7 @@ int rb_cmd_eval(int argc, char **argv) {
         case 'J': as_json = 1; break;
         case 'L': limit = rb_cli_int("--limit", optarg, 1, 1L << 40); break;
         case O_SAVE: save_path = optarg; break;
+        case O_FEWSHOT: num_fewshot = rb_cli_int("--num-fewshot", optarg, 0, 1000); break;
         case O_AHB: quant->a_high_bits = (int)rb_cli_bits("--a-high-bits", optarg); break;
         case O_KHB: quant->kv_high_bits = (int)rb_cli_bits("--kv-high-bits", optarg); break;
         case 'h': eval_usage(stdout); return 0;
@@ -151,6 +158,10 @@ int rb_cmd_eval(int argc, char **argv) {
     if (limit && !zeroshot) {
         fprintf(stderr, "error: --limit applies to the zero-shot tasks (%s, or zeroshot for all)\n",
                 rb_zs_task_names());
+        return 2;
+    }
+    if (num_fewshot && !zeroshot) {
+        fprintf(stderr, "error: --num-fewshot applies to the zero-shot tasks (mmlu)\n");
         return 2;
     }
     if (max_tokens && zeroshot) {
@@ -222,7 +233,8 @@ int rb_cmd_eval(int argc, char **argv) {
     if (!rc && zeroshot) {
         fprintf(stderr, "eval: %s, %d zero-shot task%s, ctx %ld, %d threads\n", cm.model_path,
                 zs.n, zs.n > 1 ? "s" : "", ctx, nthreads);
-        rc = rb_cli_zs_run(&cm, use_hooks, &zs, data_dir, (size_t)limit, (int)ctx, o, &err);
+        rc = rb_cli_zs_run(&cm, use_hooks, &zs, data_dir, (size_t)limit, (int)ctx, (int)num_fewshot,
+                           o, &err);
     } else if (!rc) {
         fprintf(stderr, "eval: %s on %s: %zu tokens (tokenized in %.2f s), ctx %ld, %d threads\n",
                 cm.model_path, corpus_path, n_tokens, t_tok, ctx, nthreads);
