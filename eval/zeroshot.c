@@ -41,9 +41,11 @@ void rb_zs_pool(const rb_zs_result *r, int k, rb_zs_result *out) {
     double N = (double)o.n_items;
     o.acc = hits / N;
     o.acc_norm = hits_norm / N;
-    /* lm-eval divides by Σn - k; with one item per task that is 0 */
-    o.acc_stderr = N > k ? sqrt(var / (N - k) / N) : 0.0;
-    o.acc_norm_stderr = N > k ? sqrt(var_norm / (N - k) / N) : 0.0;
+    /* lm-eval divides by Σn - k, which is 0 with one item per task: then
+     * the sample stderr of all the items together (what the pooled formula
+     * approximates) */
+    o.acc_stderr = N > k ? sqrt(var / (N - k) / N) : rb_zs_stderr(o.acc, o.n_items);
+    o.acc_norm_stderr = N > k ? sqrt(var_norm / (N - k) / N) : rb_zs_stderr(o.acc_norm, o.n_items);
     *out = o;
 }
 

@@ -179,7 +179,9 @@ double rb_zs_stderr(double p, size_t n);
  * lm_eval/api/metrics.py): acc and acc_norm are the means over the tasks
  * weighted by n_items (= the fraction over all their items), each stderr
  * sqrt(Σ (n_i-1) n_i se_i² / (Σ n_i - k) / Σ n_i) over the k tasks; counts,
- * tokens and seconds add up; ppl is 0.  k ≥ 1, every n_i ≥ 1. */
+ * tokens and seconds add up; ppl is 0.  k ≥ 1, every n_i ≥ 1.  When every
+ * n_i is 1 (Σ n_i = k: lm-eval would divide by zero) the stderrs are
+ * rb_zs_stderr over all Σ n_i items. */
 void rb_zs_pool(const rb_zs_result *r, int k, rb_zs_result *out);
 
 #endif

@@ -280,6 +280,10 @@ Test(mmlu, pool_weights_by_size_as_lm_eval) {
     cr_expect(fabs(o.acc_stderr - sqrt(7.0 / 240)) < 1e-15, "%.17g", o.acc_stderr);
     cr_expect(fabs(o.acc_norm_stderr - sqrt(3 * 4 * (0.25 / 3) / 8 / 10)) < 1e-15);
     cr_expect_eq(o.seconds, 2);
+    /* one item per task (--limit 1): the sample stderr of the 3 items */
+    rb_zs_result one[3] = {{.n_items = 1, .acc = 1}, {.n_items = 1}, {.n_items = 1, .acc = 1}};
+    rb_zs_pool(one, 3, &o);
+    cr_expect(fabs(o.acc_stderr - sqrt((2.0 / 3) * (1.0 / 3) / 2)) < 1e-15, "%.17g", o.acc_stderr);
 }
 
 /* ---- scoring ------------------------------------------------------------------ */
