@@ -361,12 +361,13 @@ Test(mmlu, shared_prefix_packing_equals_scoring_each_request_alone) {
         big.n_items = n;
         size_t alone, cut;
         /* a pack holding everything; a pack of a few items (several
-         * flushes); windows shorter than the prompts (left truncation) */
+         * flushes); windows shorter than the prompts (left truncation);
+         * the two middle cases on two subjects (test time) */
         size_t shared = expect_shared_equals_alone(m, tk, &big, 2048, 1024, &alone, &cut);
         cr_expect_eq(cut, 0);
         cr_expect_lt(shared * 4, alone, "%s: %zu tokens shared vs %zu alone", t.name, shared,
                      alone);
-        expect_shared_equals_alone(m, tk, &big, 700, 1024, &alone, &cut);
+        if (s < 2) expect_shared_equals_alone(m, tk, &big, 700, 1024, &alone, &cut);
         size_t cut_tokens = expect_shared_equals_alone(m, tk, &big, 512, 64, &alone, &cut);
         cr_expect_eq(cut, n);
         /* truncated: choices whose windows are equal (tok512 encodes " B" as
@@ -374,8 +375,10 @@ Test(mmlu, shared_prefix_packing_equals_scoring_each_request_alone) {
         cr_expect_lt(cut_tokens, alone, "%s truncated: %zu vs %zu", t.name, cut_tokens, alone);
         /* without the declared prefix: still equal, more tokens forwarded */
         big.shared_prefix = 0;
-        size_t plain = expect_shared_equals_alone(m, tk, &big, 2048, 1024, &alone, &cut);
-        cr_expect_lt(shared, plain);
+        if (s < 2) {
+            size_t plain = expect_shared_equals_alone(m, tk, &big, 2048, 1024, &alone, &cut);
+            cr_expect_lt(shared, plain);
+        }
         rb_zs_task_free(&big);
         t.n_items = 0;
         free(t.items);
