@@ -5,10 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/io.h"
 #include "base/sha256.h"
+#include "core/context_limit.h"
 #include "datasets/registry.h"
+#include "eval/eval_flags.h"
 #include "kernels/linear.h"
 #include "methods/prepare.h"
 
@@ -16,8 +19,11 @@ int rb_cli_load(const char *model, const char *tokenizer, const char *data_dir,
                 int want_tokenizer, int want_hashes, rb_cli_model *out, rb_error *err) {
     memset(out, 0, sizeof *out);
     if (!model) model = RB_DEFAULT_MODEL;
-    int rc = rb_data_resolve(model, RB_DATA_MODEL, data_dir, out->model_path,
-                             sizeof out->model_path, err);
+    struct stat st; /* a directory goes to the model loader, which says what it is */
+    int rc = stat(model, &st) == 0 && S_ISDIR(st.st_mode)
+                 ? (snprintf(out->model_path, sizeof out->model_path, "%s", model), RB_OK)
+                 : rb_data_resolve(model, RB_DATA_MODEL, data_dir, out->model_path,
+                                   sizeof out->model_path, err);
     if (rc) return rc;
     if ((rc = rb_model_load(out->model_path, &out->model, err))) return rc;
     if (want_hashes && (rc = rb_sha256_file(out->model_path, out->model_sha256, err))) return rc;
@@ -31,10 +37,12 @@ int rb_cli_load(const char *model, const char *tokenizer, const char *data_dir,
                                 model);
         tokenizer = e->tokenizer;
     }
-    if ((rc = rb_data_resolve(tokenizer, RB_DATA_TOKENIZER, data_dir, out->tokenizer_path,
-                              sizeof out->tokenizer_path, err)))
+    if (stat(tokenizer, &st) == 0 && S_ISDIR(st.st_mode)) /* a directory: its tokenizer.json */
+        snprintf(out->tokenizer_path, sizeof out->tokenizer_path, "%s/tokenizer.json", tokenizer);
+    else if ((rc = rb_data_resolve(tokenizer, RB_DATA_TOKENIZER, data_dir, out->tokenizer_path,
+                                   sizeof out->tokenizer_path, err)))
         return rc;
-    if ((rc = rb_tokenizer_load(out->tokenizer_path, &out->tokenizer, err))) return rc;
+    if ((rc = rb_tokenizer_open(out->tokenizer_path, &out->tokenizer, err))) return rc;
     if (rb_tokenizer_vocab_size(out->tokenizer) != out->model->cfg.vocab_size)
         return rb_error_set(err, RB_EINVAL, "%s has %d tokens but %s has vocab_size %d",
                             out->tokenizer_path, rb_tokenizer_vocab_size(out->tokenizer),
@@ -69,6 +77,47 @@ long rb_cli_bits(const char *flag, const char *value) {
         exit(2);
     }
     return b;
+}
+
+long long rb_cli_flag(const char *name, const char *value) {
+    const rb_flag_spec *f = rb_eval_flag_find(name);
+    if (!f) {
+        fprintf(stderr, "internal error: --%s is not in the eval flag table (eval/eval_flags.c)\n",
+                name);
+        exit(70);
+    }
+    rb_error err = {0};
+    long long v = 0;
+    if (rb_flag_parse(f, value, &v, &err)) {
+        fprintf(stderr, "error: %s\n", err.msg);
+        exit(2);
+    }
+    return v;
+}
+
+int rb_cli_check_flag_table(const struct option *opts) {
+    size_t n_flags, n_opts = 0;
+    const rb_flag_spec *flags = rb_eval_flags(&n_flags);
+    for (; opts[n_opts].name; n_opts++) {
+        const struct option *o = &opts[n_opts];
+        const rb_flag_spec *f = rb_eval_flag_find(o->name);
+        if (strcmp(o->name, "help") &&
+            (!f || (f->type == RB_FLAG_BOOL) != (o->has_arg == no_argument))) {
+            fprintf(stderr, "internal error: --%s %s the eval flag table (eval/eval_flags.c)\n",
+                    o->name, f ? "takes a value unlike in" : "is missing from");
+            return 70;
+        }
+    }
+    for (size_t i = 0; i < n_flags; i++) {
+        size_t j = 0;
+        while (j < n_opts && strcmp(opts[j].name, flags[i].name)) j++;
+        if (j == n_opts) {
+            fprintf(stderr, "internal error: --%s of the eval flag table is not an option\n",
+                    flags[i].name);
+            return 70;
+        }
+    }
+    return 0;
 }
 
 int rb_cli_set_threads(int threads) {
@@ -110,23 +159,24 @@ int rb_cli_prep_flag(rb_cli_prep *p, int ch, const char *arg) {
     rb_quant_config *q = &p->quant;
     switch (ch) {
     case RB_CLI_O_PIPE: p->pipeline = arg; break;
-    case RB_CLI_O_SEED: p->seed = rb_cli_int("--seed", arg, 0, 1L << 62); break;
+    case RB_CLI_O_SEED: p->seed = (long)rb_cli_flag("seed", arg); break;
     case RB_CLI_O_CAL: p->calib = arg; break;
-    case RB_CLI_O_CALW: p->calib_windows = rb_cli_int("--calib-windows", arg, 1, 1 << 20); break;
-    case RB_CLI_O_CALL: p->calib_len = rb_cli_int("--calib-len", arg, 2, 1 << 20); break;
-    case RB_CLI_O_CALS: p->calib_skip = rb_cli_int("--calib-skip", arg, 0, 1L << 40); break;
-    case RB_CLI_O_WB: q->w.bits = (int)rb_cli_bits("--w-bits", arg); break;
-    case RB_CLI_O_WG: p->w_gran = arg; break;
+    case RB_CLI_O_CALW: p->calib_windows = (long)rb_cli_flag("calib-windows", arg); break;
+    case RB_CLI_O_CALL: p->calib_len = (long)rb_cli_flag("calib-len", arg); break;
+    case RB_CLI_O_CALS: p->calib_skip = (long)rb_cli_flag("calib-skip", arg); break;
+    case RB_CLI_O_LONG: p->allow_long_ctx = 1; break;
+    case RB_CLI_O_WB: q->w.bits = (int)rb_cli_flag("w-bits", arg); break;
+    case RB_CLI_O_WG: rb_cli_flag("w-gran", arg); p->w_gran = arg; break;
     case RB_CLI_O_WA: q->w.asym = 1; break;
-    case RB_CLI_O_WC: p->w_clip = arg; break;
-    case RB_CLI_O_AB: q->a.bits = (int)rb_cli_bits("--a-bits", arg); break;
-    case RB_CLI_O_AG: p->a_gran = arg; break;
+    case RB_CLI_O_WC: rb_cli_flag("w-clip", arg); p->w_clip = arg; break;
+    case RB_CLI_O_AB: q->a.bits = (int)rb_cli_flag("a-bits", arg); break;
+    case RB_CLI_O_AG: rb_cli_flag("a-gran", arg); p->a_gran = arg; break;
     case RB_CLI_O_AS: q->a_static = 1; break;
     case RB_CLI_O_AD: q->a_static = 0; break;
     case RB_CLI_O_AA: q->a.asym = 1; break;
-    case RB_CLI_O_AC: p->a_clip = arg; break;
-    case RB_CLI_O_KB: q->kv.bits = (int)rb_cli_bits("--kv-bits", arg); break;
-    case RB_CLI_O_KG: p->kv_gran = arg; break;
+    case RB_CLI_O_AC: rb_cli_flag("a-clip", arg); p->a_clip = arg; break;
+    case RB_CLI_O_KB: q->kv.bits = (int)rb_cli_flag("kv-bits", arg); break;
+    case RB_CLI_O_KG: rb_cli_flag("kv-gran", arg); p->kv_gran = arg; break;
     case RB_CLI_O_KS: q->kv_static = 1; break;
     case RB_CLI_O_KA: q->kv.asym = 1; break;
     case RB_CLI_O_QC: q->quantize_classifier = 1; break;
@@ -159,7 +209,10 @@ int rb_cli_build_calib(const rb_cli_prep *p, const rb_cli_model *cm, const char 
     const char *name = p->calib ? p->calib : default_corpus;
     memset(out, 0, sizeof *out);
     if (cap) *path = 0;
-    int rc = rb_data_resolve(name, RB_DATA_CORPUS, data_dir, path, cap, err);
+    int rc = rb_ctx_check(&cm->model->cfg, p->calib_len, p->allow_long_ctx, "--calib-len",
+                          cm->model_path, err);
+    if (rc) return rc;
+    rc = rb_data_resolve(name, RB_DATA_CORPUS, data_dir, path, cap, err);
     char *text = NULL;
     size_t n_text = 0, n = 0;
     int32_t *tok = NULL;

@@ -37,6 +37,16 @@ long rb_cli_int(const char *flag, const char *value, long lo, long hi);
 /* Parses a bit width: 2..8, or 16 (off). */
 long rb_cli_bits(const char *flag, const char *value);
 
+/* Checks value against the eval flag `name` (without "--") of
+ * eval/eval_flags.h or exits with status 2 and its message; returns the
+ * integer for INT and BITS flags (else 0). */
+long long rb_cli_flag(const char *name, const char *value);
+
+/* Whether a getopt table (ending with a zero entry) and the eval flag table
+ * list the same flags, switches as switches ("help" aside): 0, or 70 after
+ * printing the difference (an internal error). */
+int rb_cli_check_flag_table(const struct option *opts);
+
 /* Applies --threads (0 = all cores) to OpenMP and OpenBLAS; returns it. */
 int rb_cli_set_threads(int threads);
 
@@ -74,27 +84,31 @@ typedef struct rb_cli_prep {
     const char *calib;                    /* --calib (NULL = the command's default) */
     long seed, calib_windows, calib_len;  /* 0, 32, 256 */
     long calib_skip;                      /* --calib-skip: leading tokens not drawn from (0) */
+    int allow_long_ctx;                   /* --allow-long-ctx: windows past the model's
+                                             maximum context are allowed (recorded) */
     const char *w_gran, *a_gran, *kv_gran, *w_clip, *a_clip; /* as given */
     rb_quant_config quant;                /* bits and switches as parsed; owned */
 } rb_cli_prep;
 
 enum {
     RB_CLI_O_PIPE = 1000, RB_CLI_O_SEED, RB_CLI_O_CAL, RB_CLI_O_CALW, RB_CLI_O_CALL,
-    RB_CLI_O_CALS,
+    RB_CLI_O_CALS, RB_CLI_O_LONG,
     RB_CLI_O_WB, RB_CLI_O_WG, RB_CLI_O_WA, RB_CLI_O_WC,
     RB_CLI_O_AB, RB_CLI_O_AG, RB_CLI_O_AS, RB_CLI_O_AD, RB_CLI_O_AA, RB_CLI_O_AC,
     RB_CLI_O_KB, RB_CLI_O_KG, RB_CLI_O_KS, RB_CLI_O_KA, RB_CLI_O_QC,
     RB_CLI_O_END /* first value free for a command's own options */
 };
 
-/* --pipeline, --seed, --calib, --calib-windows, --calib-len, --calib-skip */
+/* --pipeline, --seed, --calib, --calib-windows, --calib-len, --calib-skip,
+ * --allow-long-ctx */
 #define RB_CLI_PIPELINE_OPTIONS                                                          \
     {"pipeline", required_argument, 0, RB_CLI_O_PIPE},                                   \
     {"seed", required_argument, 0, RB_CLI_O_SEED},                                       \
     {"calib", required_argument, 0, RB_CLI_O_CAL},                                       \
     {"calib-windows", required_argument, 0, RB_CLI_O_CALW},                              \
     {"calib-len", required_argument, 0, RB_CLI_O_CALL},                                  \
-    {"calib-skip", required_argument, 0, RB_CLI_O_CALS}
+    {"calib-skip", required_argument, 0, RB_CLI_O_CALS},                                 \
+    {"allow-long-ctx", no_argument, 0, RB_CLI_O_LONG}
 /* --w-bits, --w-gran, --w-asym, --w-clip */
 #define RB_CLI_WEIGHT_OPTIONS                                                            \
     {"w-bits", required_argument, 0, RB_CLI_O_WB},                                       \
@@ -141,7 +155,9 @@ enum {
     "  --calib-windows N       calibration windows (default 32)\n"                         \
     "  --calib-len N           tokens per calibration window (default 256)\n"          \
     "  --calib-skip N          draw windows only after the corpus's first N tokens\n"      \
-    "                          (calibrate on a scored corpus's unscored tail)\n"
+    "                          (calibrate on a scored corpus's unscored tail)\n"      \
+    "  --allow-long-ctx        allow windows longer than the model's maximum context\n"  \
+    "                          (refused by default; recorded in the result)\n"
 
 /* Defaults: no pipeline, seed 0, 32 windows of 256 tokens, quantizers off. */
 void rb_cli_prep_init(rb_cli_prep *p);
@@ -159,7 +175,9 @@ int rb_cli_prep_finish(rb_cli_prep *p, const rb_config *c, rb_pipeline *pipe, rb
 
 /* Tokenizes the calibration corpus (p->calib, else default_corpus: a name
  * or a file) with cm's tokenizer and draws p->calib_windows windows of
- * p->calib_len tokens with p->seed.  The corpus's path goes to path[cap]. */
+ * p->calib_len tokens with p->seed (refused past the model's maximum
+ * context unless p->allow_long_ctx: rb_ctx_check).  The corpus's path goes
+ * to path[cap]. */
 int rb_cli_build_calib(const rb_cli_prep *p, const rb_cli_model *cm, const char *default_corpus,
                        const char *data_dir, rb_calib *out, char *path, size_t cap,
                        rb_error *err);

@@ -16,6 +16,7 @@
 #include "datasets/registry.h"
 #include "datasets/tasks.h"
 #include "core/calib.h"
+#include "core/context_limit.h"
 #include "core/quant.h"
 #include "eval/perplexity.h"
 #include "eval/zeroshot.h"
@@ -38,7 +39,8 @@ static void eval_usage(FILE *f) {
           "  --limit N               zero-shot: score only the first N items of each task\n"
           "                          (of each subject for mmlu)\n"
           "  --text FILE             any UTF-8 text file as the corpus instead of --task\n"
-          "  --ctx N                 window length in tokens (default: the model's seq_len)\n"
+          "  --ctx N                 window length in tokens (default: the model's seq_len,\n"
+          "                          its maximum context; longer needs --allow-long-ctx)\n"
           "  --max-tokens N          evaluate only the first N tokens of the corpus\n"
           "  --threads N             threads for OpenMP and OpenBLAS (default: all cores)\n"
           "  --data-dir DIR          data directory (default $ROTBENCH_DATA or ../shared)\n"
@@ -118,7 +120,8 @@ int rb_cmd_eval(int argc, char **argv) {
         {"limit", required_argument, 0, 'L'},
         {"num-fewshot", required_argument, 0, O_FEWSHOT},
         {0, 0, 0, 0}};
-    int ch;
+    int ch = rb_cli_check_flag_table(opts); /* the flags' types: eval/eval_flags.c */
+    if (ch) return ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -126,16 +129,16 @@ int rb_cmd_eval(int argc, char **argv) {
         case 'k': tokenizer = optarg; break;
         case 't': task = optarg; break;
         case 'x': text = optarg; break;
-        case 'c': ctx = rb_cli_int("--ctx", optarg, 2, 1 << 20); break;
-        case 'n': max_tokens = rb_cli_int("--max-tokens", optarg, 2, 1L << 40); break;
-        case 'j': threads = rb_cli_int("--threads", optarg, 0, 1024); break;
+        case 'c': ctx = (long)rb_cli_flag("ctx", optarg); break;
+        case 'n': max_tokens = (long)rb_cli_flag("max-tokens", optarg); break;
+        case 'j': threads = (long)rb_cli_flag("threads", optarg); break;
         case 'd': data_dir = optarg; break;
         case 'J': as_json = 1; break;
-        case 'L': limit = rb_cli_int("--limit", optarg, 1, 1L << 40); break;
+        case 'L': limit = (long)rb_cli_flag("limit", optarg); break;
         case O_SAVE: save_path = optarg; break;
-        case O_FEWSHOT: num_fewshot = rb_cli_int("--num-fewshot", optarg, 0, 1000); break;
-        case O_AHB: quant->a_high_bits = (int)rb_cli_bits("--a-high-bits", optarg); break;
-        case O_KHB: quant->kv_high_bits = (int)rb_cli_bits("--kv-high-bits", optarg); break;
+        case O_FEWSHOT: num_fewshot = (long)rb_cli_flag("num-fewshot", optarg); break;
+        case O_AHB: quant->a_high_bits = (int)rb_cli_flag("a-high-bits", optarg); break;
+        case O_KHB: quant->kv_high_bits = (int)rb_cli_flag("kv-high-bits", optarg); break;
         case 'h': eval_usage(stdout); return 0;
         default:
             if (rb_cli_prep_flag(&prep, ch, optarg)) break;
@@ -193,7 +196,13 @@ int rb_cmd_eval(int argc, char **argv) {
         return rb_cli_fail(&err);
     }
     if (max_tokens && (size_t)max_tokens < n_tokens) n_tokens = (size_t)max_tokens;
-    if (!ctx) ctx = cm.model->cfg.seq_len;
+    if (!ctx) ctx = rb_model_max_ctx(&cm.model->cfg);
+    if ((rc = rb_ctx_check(&cm.model->cfg, ctx, prep.allow_long_ctx, "--ctx", cm.model_path,
+                           &err))) {
+        free(tokens);
+        rb_cli_unload(&cm);
+        return rb_cli_fail(&err);
+    }
     /* methods and quantizers */
     rb_pipeline pipeline = {0};
     rb_calib calib = {0};
@@ -230,6 +239,8 @@ int rb_cmd_eval(int argc, char **argv) {
     json_object_object_add(o, "tokenizer_sha256", json_object_new_string(cm.tokenizer_sha256));
     json_object_object_add(o, "task", json_object_new_string(task_name));
     json_object_object_add(o, "ctx", json_object_new_int64(ctx));
+    json_object_object_add(o, "model_max_ctx", json_object_new_int(rb_model_max_ctx(&cm.model->cfg)));
+    json_object_object_add(o, "allow_long_ctx", json_object_new_boolean(prep.allow_long_ctx));
     if (!rc && zeroshot) {
         fprintf(stderr, "eval: %s, %d zero-shot task%s, ctx %ld, %d threads\n", cm.model_path,
                 zs.n, zs.n > 1 ? "s" : "", ctx, nthreads);
@@ -297,6 +308,7 @@ int rb_cmd_eval(int argc, char **argv) {
         json_object_object_add(method, "prepare_seconds", json_object_new_double(t_prep));
         json_object_object_add(o, "method", method);
         json_object_object_add(o, "rotbench_version", json_object_new_string(RB_VERSION));
+        rb_json_null_nonfinite(o); /* standard JSON: "ppl": null, "ppl_nonfinite": "inf" */
         puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     } else {
         if (!zeroshot)

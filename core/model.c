@@ -112,19 +112,23 @@ int rb_config_validate(const rb_config *c, const char *what, rb_error *err) {
         (rc = check_range(err, what, "vocab_size", c->vocab_size, 3, 1 << 22)) ||
         (rc = check_range(err, what, "seq_len", c->seq_len, 1, 1 << 20)))
         return rc;
-    if (c->dim % c->n_heads)
-        return rb_error_set(err, RB_EINVAL, "%s: dim = %d is not a multiple of n_heads = %d",
-                            what, c->dim, c->n_heads);
     if (c->n_heads % c->n_kv_heads)
         return rb_error_set(err, RB_EINVAL,
                             "%s: n_heads = %d is not a multiple of n_kv_heads = %d", what,
                             c->n_heads, c->n_kv_heads);
-    if (c->head_dim != c->dim / c->n_heads || c->head_dim % 2)
-        return rb_error_set(err, RB_EINVAL,
-                            "%s: head_dim = %d must be dim/n_heads (%d) and even (RoPE pairs)",
-                            what, c->head_dim, c->dim / c->n_heads);
+    /* q is n_heads·head_dim wide, which need not be dim (explicit head_dim) */
+    if (c->head_dim < 2 || c->head_dim > (1 << 16) || c->head_dim % 2)
+        return rb_error_set(err, RB_EINVAL, "%s: head_dim = %d must be even (RoPE pairs), 2..%d",
+                            what, c->head_dim, 1 << 16);
     if (!(c->norm_eps > 0) || !(c->rope_theta > 0))
         return rb_error_set(err, RB_EINVAL, "%s: norm_eps and rope_theta must be positive", what);
+    if (c->rope_scaling < RB_ROPE_SCALING_NONE || c->rope_scaling > RB_ROPE_SCALING_FREQ_FACTORS)
+        return rb_error_set(err, RB_EINVAL, "%s: rope_scaling = %d is not a known kind", what,
+                            c->rope_scaling);
+    if ((c->rope_scaling == RB_ROPE_SCALING_LINEAR || c->rope_scaling == RB_ROPE_SCALING_LLAMA3) &&
+        !(c->rope_factor > 0))
+        return rb_error_set(err, RB_EINVAL, "%s: rope scaling factor = %g must be positive", what,
+                            (double)c->rope_factor);
     return RB_OK;
 }
 
@@ -153,6 +157,7 @@ void rb_model_free(rb_model *m) {
     if (m->map) munmap(m->map, m->map_bytes);
     free(m->owned);
     free(m->owned_classifier);
+    free(m->owned_extra);
     free(m->layers);
     free(m);
 }
@@ -187,6 +192,15 @@ int rb_model_load(const char *path, rb_model **out, rb_error *err) {
         close(fd);
         return rb_error_set(err, RB_EIO, "%s: cannot stat: %s", path, strerror(errno));
     }
+    if (!S_ISREG(st.st_mode)) { /* where checkpoint directories will be recognised */
+        close(fd);
+        return rb_error_set(err, RB_EINVAL,
+                            S_ISDIR(st.st_mode)
+                                ? "%s: is a directory, not a model file (rotbench reads llama2.c "
+                                  "v0 .bin checkpoints: give the file itself)"
+                                : "%s: not a regular file",
+                            path);
+    }
     uint64_t size = (uint64_t)st.st_size;
     int32_t h[V0_HEADER_INTS];
     ssize_t got = size >= sizeof h ? pread(fd, h, sizeof h, 0) : 0;
@@ -212,7 +226,11 @@ int rb_model_load(const char *path, rb_model **out, rb_error *err) {
     cfg.head_dim = cfg.n_heads > 0 ? cfg.dim / cfg.n_heads : 0;
     char what[1100];
     snprintf(what, sizeof what, "%s: header", path);
-    int rc = rb_config_validate(&cfg, what, err);
+    int rc = RB_OK;
+    if (cfg.n_heads > 0 && cfg.dim % cfg.n_heads) /* the format's head_dim is dim/n_heads */
+        rc = rb_error_set(err, RB_EINVAL, "%s: dim = %d is not a multiple of n_heads = %d", what,
+                          cfg.dim, cfg.n_heads);
+    if (!rc) rc = rb_config_validate(&cfg, what, err);
     if (rc) {
         close(fd);
         return rc;
@@ -260,6 +278,12 @@ int rb_model_save(const rb_model *m, const char *path, rb_error *err) {
                             "store; put the stages that need them in the same pipeline "
                             "instead of saving",
                             path);
+    if (c->qkv_bias || c->rope_scaling != RB_ROPE_SCALING_NONE || c->rope_theta != 10000.0f ||
+        c->head_dim != c->dim / c->n_heads)
+        return rb_error_set(err, RB_EUNSUPPORTED,
+                            "%s: the llama2.c format cannot store q/k/v biases, RoPE scaling, "
+                            "a rope_theta other than 10000 or a head_dim other than dim/n_heads",
+                            path);
     FILE *f = fopen(path, "wb");
     if (!f) return rb_error_set(err, RB_EIO, "%s: cannot create: %s", path, strerror(errno));
     int32_t h[V0_HEADER_INTS] = {c->dim, c->hidden_dim, c->n_layers,
@@ -296,6 +320,35 @@ int rb_model_save(const rb_model *m, const char *path, rb_error *err) {
     return RB_OK;
 }
 
+/* Floats of the tensors outside the llama2.c payload: the q/k/v biases of
+ * every layer and the RoPE frequency factors. */
+static size_t extra_floats(const rb_config *c) {
+    size_t n = 0;
+    if (c->qkv_bias)
+        n += (size_t)c->n_layers * (size_t)(c->n_heads + 2 * c->n_kv_heads) * c->head_dim;
+    if (c->rope_scaling == RB_ROPE_SCALING_FREQ_FACTORS) n += (size_t)c->head_dim / 2;
+    return n;
+}
+
+/* Allocates m->owned_extra and points the biases and frequency factors into it. */
+static int bind_extra(rb_model *m, rb_error *err) {
+    const rb_config *c = &m->cfg;
+    size_t n = extra_floats(c);
+    if (!n) return RB_OK;
+    float *p = calloc(n, sizeof(float));
+    if (!p) return rb_error_set(err, RB_ENOMEM, "cannot allocate the model's biases");
+    m->owned_extra = p;
+    size_t qdim = (size_t)c->n_heads * c->head_dim, kvdim = (size_t)c->n_kv_heads * c->head_dim;
+    for (int l = 0; c->qkv_bias && l < c->n_layers; l++) {
+        rb_layer *L = &m->layers[l];
+        L->bq = p, p += qdim;
+        L->bk = p, p += kvdim;
+        L->bv = p, p += kvdim;
+    }
+    if (c->rope_scaling == RB_ROPE_SCALING_FREQ_FACTORS) m->rope_freq_factors = p;
+    return RB_OK;
+}
+
 static int model_new_owned(const rb_config *cfg, int shared, rb_model **out, rb_error *err) {
     uint64_t n = rb_llama2c_payload_floats(cfg, shared);
     rb_model *m = model_alloc(cfg, shared);
@@ -307,6 +360,11 @@ static int model_new_owned(const rb_config *cfg, int shared, rb_model **out, rb_
     }
     m->owned = arena;
     bind_weights(m, arena);
+    int rc = bind_extra(m, err);
+    if (rc) {
+        rb_model_free(m);
+        return rc;
+    }
     *out = m;
     return RB_OK;
 }
@@ -340,6 +398,17 @@ int rb_model_synthetic(const rb_config *cfg, int shared, uint64_t seed, rb_model
             else
                 fill_uniform(w, n, 0.0f, 1.0f / sqrtf((float)fan_in), &r);
         }
+    }
+    /* drawn after the v0 payload, so models without biases are unchanged */
+    if (m->owned_extra) {
+        size_t qdim = (size_t)cfg->n_heads * cfg->head_dim;
+        size_t kvdim = (size_t)cfg->n_kv_heads * cfg->head_dim;
+        for (int l = 0; cfg->qkv_bias && l < cfg->n_layers; l++) {
+            fill_uniform(m->layers[l].bq, qdim, 0.0f, 0.1f, &r);
+            fill_uniform(m->layers[l].bk, kvdim, 0.0f, 0.1f, &r);
+            fill_uniform(m->layers[l].bv, kvdim, 0.0f, 0.1f, &r);
+        }
+        if (m->rope_freq_factors) fill_uniform(m->rope_freq_factors, (size_t)cfg->head_dim / 2, 2.0f, 1.0f, &r);
     }
     *out = m;
     return RB_OK;
@@ -376,6 +445,14 @@ int rb_model_clone(const rb_model *src, rb_model **out, rb_error *err) {
             memcpy(*section_slot(m, (section)s, l), *section_slot((rb_model *)src, (section)s, l),
                    sizeof(float) * n);
     }
+    size_t qdim = (size_t)c->n_heads * c->head_dim, kvdim = (size_t)c->n_kv_heads * c->head_dim;
+    for (int l = 0; c->qkv_bias && l < c->n_layers; l++) {
+        memcpy(m->layers[l].bq, src->layers[l].bq, sizeof(float) * qdim);
+        memcpy(m->layers[l].bk, src->layers[l].bk, sizeof(float) * kvdim);
+        memcpy(m->layers[l].bv, src->layers[l].bv, sizeof(float) * kvdim);
+    }
+    if (m->rope_freq_factors)
+        memcpy(m->rope_freq_factors, src->rope_freq_factors, sizeof(float) * (size_t)(c->head_dim / 2));
     *out = m;
     return RB_OK;
 }

@@ -8,8 +8,10 @@
  *     wo [dim][n_heads*head_dim]
  *     ffn_norm [dim]
  *     w1 (gate) [hidden][dim]   w3 (up) [hidden][dim]   w2 (down) [dim][hidden]
+ *     bq [n_heads*head_dim], bk, bv [n_kv_heads*head_dim]  (only when cfg.qkv_bias)
  *   final_norm [dim]
  *   classifier [vocab][dim]   (== token_embedding when the file shares them)
+ *   rope_freq_factors [head_dim/2]  (only for RB_ROPE_SCALING_FREQ_FACTORS)
  *
  * Ownership: the model owns one weight arena (a private copy-on-write mmap of
  * the file, or a malloc'd block for synthetic/untied models).  All weight
@@ -32,10 +34,31 @@ typedef struct rb_config {
     int n_kv_heads;   /* divides n_heads (grouped-query attention) */
     int vocab_size;
     int seq_len;      /* maximum context the model was trained for */
-    int head_dim;     /* dim / n_heads, even (RoPE pairs) */
+    int head_dim;     /* even (RoPE pairs); dim / n_heads unless the checkpoint says
+                       * otherwise (q is n_heads·head_dim wide, wo maps it to dim) */
     float norm_eps;   /* RMSNorm epsilon, 1e-5 */
-    float rope_theta; /* 10000 */
+    float rope_theta; /* 10000 (Llama-2), 500000 (Llama-3) */
+    /* RoPE frequency scaling (HF config's rope_scaling; GGUF's rope_freqs.weight).
+     * RB_ROPE_SCALING_NONE for llama2.c models. */
+    int rope_scaling;            /* rb_rope_scaling */
+    float rope_factor;           /* LINEAR and LLAMA3: factor */
+    float rope_low_freq_factor;  /* LLAMA3 */
+    float rope_high_freq_factor; /* LLAMA3 */
+    int rope_orig_max_pos;       /* LLAMA3: original_max_position_embeddings */
+    int qkv_bias;     /* wq, wk, wv have output biases (Qwen2; Llama attention_bias) */
 } rb_config;
+
+/* How RoPE frequencies are scaled.  LINEAR divides every frequency by
+ * rope_factor (positions / factor); LLAMA3 is Llama-3.1's per-frequency rule
+ * from rope_factor, the low/high frequency factors and rope_orig_max_pos;
+ * FREQ_FACTORS divides frequency i by rb_model.rope_freq_factors[i] as
+ * carried by a GGUF file (llama.cpp's rope_freqs.weight). */
+typedef enum rb_rope_scaling {
+    RB_ROPE_SCALING_NONE = 0,
+    RB_ROPE_SCALING_LINEAR,
+    RB_ROPE_SCALING_LLAMA3,
+    RB_ROPE_SCALING_FREQ_FACTORS
+} rb_rope_scaling;
 
 /* The seven linears of a layer, in a fixed order for iteration. */
 typedef enum rb_linear_id {
@@ -44,6 +67,9 @@ typedef enum rb_linear_id {
 
 typedef struct rb_layer {
     float *attn_norm, *wq, *wk, *wv, *wo, *ffn_norm, *w1, *w2, *w3;
+    /* Output biases of wq [n_heads*head_dim], wk, wv [n_kv_heads*head_dim]:
+     * y = x·Wᵀ + b.  NULL unless cfg.qkv_bias. */
+    float *bq, *bk, *bv;
 } rb_layer;
 
 /* Online transforms the forward applies (QuaRot's R3/R4 and head-wise
@@ -82,6 +108,8 @@ typedef struct rb_model {
     size_t map_bytes;
     float *owned;              /* malloc'd arena (NULL if mmapped) */
     float *owned_classifier;   /* set by rb_model_untie_classifier */
+    float *owned_extra;        /* malloc'd block holding the biases and rope_freq_factors */
+    float *rope_freq_factors;  /* [head_dim/2] when cfg.rope_scaling == FREQ_FACTORS, else NULL */
     char source[1024];         /* file it was loaded from, or "synthetic:..." */
 } rb_model;
 

@@ -181,6 +181,34 @@ static int def_item(const rb_task_def *d, json_object *o, rb_zs_item *it, char *
     return 0;
 }
 
+/* The line s[0..n) as exactly one JSON object, or NULL with why[RB_TASK_WHY]
+ * saying what is wrong. */
+static json_object *parse_line(json_tokener *tk, const char *s, size_t n, char *why) {
+    json_tokener_reset(tk);
+    json_object *o = json_tokener_parse_ex(tk, s, (int)n);
+    enum json_tokener_error e = json_tokener_get_error(tk);
+    size_t end = json_tokener_get_parse_end(tk);
+    if (e == json_tokener_continue) {
+        snprintf(why, RB_TASK_WHY, "truncated JSON: the line ends inside a JSON value "
+                                   "(%zu bytes)", n);
+    } else if (e != json_tokener_success) {
+        snprintf(why, RB_TASK_WHY, "not JSON: %s at byte %zu", json_tokener_error_desc(e),
+                 end + 1);
+    } else {
+        while (end < n && strchr(" \t\r", s[end]) && s[end]) end++;
+        if (end < n)
+            snprintf(why, RB_TASK_WHY, "text after the JSON object at byte %zu: '%.*s'",
+                     end + 1, (int)(n - end > 20 ? 20 : n - end), s + end);
+        else if (!json_object_is_type(o, json_type_object))
+            snprintf(why, RB_TASK_WHY, "expected a JSON object, got a JSON %s",
+                     json_type_to_name(json_object_get_type(o)));
+        else
+            return o;
+    }
+    json_object_put(o);
+    return NULL;
+}
+
 static int load_jsonl(const char *path, const rb_task_def *d, rb_zs_task *out, rb_error *err) {
     memset(out, 0, sizeof *out);
     char *data = NULL;
@@ -197,22 +225,19 @@ static int load_jsonl(const char *path, const rb_task_def *d, rb_zs_task *out, r
         return rb_error_set(err, RB_ENOMEM, "out of memory");
     }
     json_tokener *tk = json_tokener_new();
+    if (!tk) rc = rb_error_set(err, RB_ENOMEM, "out of memory");
     size_t pos = 0, line = 0;
     while (pos < len && !rc) {
         line++;
         size_t n;
         char *s = next_line(data, len, &pos, &n);
         if (n == 0) continue; /* blank lines (a final newline) */
-        json_tokener_reset(tk);
-        json_object *o = json_tokener_parse_ex(tk, s, (int)n);
-        if (!o || json_tokener_get_error(tk) != json_tokener_success ||
-            !json_object_is_type(o, json_type_object)) {
-            rc = rb_error_set(err, RB_EFORMAT, "%s:%zu: not a JSON object (%s)", path, line,
-                              o ? "wrong type" : json_tokener_error_desc(json_tokener_get_error(tk)));
-            json_object_put(o);
+        char why[RB_TASK_WHY];
+        json_object *o = parse_line(tk, s, n, why);
+        if (!o) {
+            rc = rb_error_set(err, RB_EFORMAT, "%s:%zu: %s", path, line, why);
             break;
         }
-        char why[RB_TASK_WHY];
         int bad = def_item(d, o, &t.items[t.n_items], why);
         t.n_items++;
         json_object_put(o);

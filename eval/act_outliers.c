@@ -258,10 +258,12 @@ int rb_outliers_plot_script(const rb_outlier_stage *st, int n_st, const char *ti
                     "point\n# ");
     for (const char *s = title ? title : ""; *s; s++)
         rb_buf_append(&b, *s == '\n' ? "\n# " : s, *s == '\n' ? 3 : 1);
-    rb_buf_printf(&b, "\n# Re-render: gnuplot %s.gp  (writes %s.png and %s.svg in the current "
-                      "directory)\n# Data block columns: layer (%d = classifier input), "
+    rb_buf_puts(&b, "\n# Re-render: gnuplot ");
+    rb_gnuplot_comment(&b, out_base);
+    rb_buf_printf(&b, ".gp  (writes its .png and .svg in the current directory)\n"
+                      "# Data block columns: layer (%d = classifier input), "
                       "max_over_rms, kurtosis\n\n",
-                  out_base, out_base, out_base, L);
+                  L);
     for (int i = 0; i < n_st; i++) {
         const rb_outliers *o = st[i].stats;
         for (int p = 0; p < RB_OUTLIER_POINT_COUNT; p++) {
@@ -293,9 +295,12 @@ int rb_outliers_plot_script(const rb_outlier_stage *st, int n_st, const char *ti
     rb_buf_printf(&b, "set xrange [-0.5:%d.5]\nset xtics (", L);
     for (int l = 0; l < L; l++) rb_buf_printf(&b, "\"%d\" %d, ", l, l);
     rb_buf_printf(&b, "\"cls\" %d)\n", L);
-    rb_buf_printf(&b, "set terminal pngcairo size 1100,650 font \"sans,11\" noenhanced\n"
-                      "set output \"%s.png\"\nplot ",
-                  out_base);
+    char name[4200];
+    snprintf(name, sizeof name, "%s.png", out_base);
+    rb_buf_puts(&b, "set terminal pngcairo size 1100,650 font \"sans,11\" noenhanced\n"
+                    "set output ");
+    rb_gnuplot_quote(&b, name, 0);
+    rb_buf_puts(&b, "\nplot ");
     int first = 1;
     for (int p = 0; p < RB_OUTLIER_POINT_COUNT; p++)
         for (int i = 0; i < n_st; i++) {
@@ -309,9 +314,11 @@ int rb_outliers_plot_script(const rb_outlier_stage *st, int n_st, const char *ti
             snprintf(t, sizeof t, "%s %s", rb_outlier_point_name(p), st[i].name);
             rb_gnuplot_quote(&b, t, 0);
         }
-    rb_buf_printf(&b, "\nset terminal svg size 1100,650 dynamic font \"sans,11\" noenhanced\n"
-                      "set output \"%s.svg\"\nreplot\nset output\n",
-                  out_base);
+    snprintf(name, sizeof name, "%s.svg", out_base);
+    rb_buf_puts(&b, "\nset terminal svg size 1100,650 dynamic font \"sans,11\" noenhanced\n"
+                    "set output ");
+    rb_gnuplot_quote(&b, name, 0);
+    rb_buf_puts(&b, "\nreplot\nset output\n");
     if (!(*out = rb_buf_take(&b))) return rb_error_set(err, RB_ENOMEM, "out of memory");
     return RB_OK;
 }

@@ -21,26 +21,47 @@ int rb_plot_aggregate(json_object *records, const rb_plot_spec *spec, const rb_s
                           err);
 }
 
+/* gnuplot interprets nothing inside a single-quoted string (no backticks, no
+ * @ macros, no escapes) except '' for a quote; such a string cannot span
+ * lines, so control characters become spaces. */
 void rb_gnuplot_quote(rb_buf *b, const char *s, int keep_newlines) {
-    rb_buf_puts(b, "\"");
+    rb_buf_puts(b, "'");
     for (; *s; s++) {
-        if (*s == '"' || *s == '\\') rb_buf_puts(b, "\\");
-        if (*s == '\n' && keep_newlines)
-            rb_buf_puts(b, "\\n");
-        else if (*s == '\n' || *s == '\r')
+        unsigned char c = (unsigned char)*s;
+        if (c == '\'')
+            rb_buf_puts(b, "''");
+        else if (c == '\n' && keep_newlines)
+            rb_buf_puts(b, "'.\"\\n\".'"); /* 'a'."\n".'b': a string expression */
+        else if (c < 0x20 || c == 0x7f)
             rb_buf_puts(b, " ");
         else
             rb_buf_append(b, s, 1);
     }
-    rb_buf_puts(b, "\"");
+    rb_buf_puts(b, "'");
 }
 
-/* A gnuplot double-quoted string on one line. */
+void rb_gnuplot_comment(rb_buf *b, const char *s) {
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        /* a backslash at the end of a line would continue the comment onto the next */
+        rb_buf_append(b, c < 0x20 || c == 0x7f ? " " : c == '\\' ? "/" : s, 1);
+    }
+}
+
+/* A gnuplot string on one line. */
 static void gp_string(rb_buf *b, const char *s) { rb_gnuplot_quote(b, s, 0); }
 
 /* For a script comment: one line. */
-static void gp_comment(rb_buf *b, const char *s) {
-    for (; *s; s++) rb_buf_append(b, (*s == '\n' || *s == '\r') ? " " : s, 1);
+static void gp_comment(rb_buf *b, const char *s) { rb_gnuplot_comment(b, s); }
+
+/* "set output 'BASE.EXT'" and a newline. */
+static void gp_output(rb_buf *b, const char *base, const char *ext) {
+    rb_buf_puts(b, "set output ");
+    rb_buf tmp = {0};
+    rb_buf_printf(&tmp, "%s%s", base, ext);
+    gp_string(b, tmp.s ? tmp.s : "");
+    rb_buf_free(&tmp);
+    rb_buf_puts(b, "\n");
 }
 
 static int parse_number(const char *s, double *x) {
@@ -128,9 +149,10 @@ int rb_plot_script(const rb_agg *agg, const rb_plot_spec *spec, const char *out_
             gp_comment(&b, agg->over[i]);
         }
     }
-    rb_buf_printf(&b, "\n# Re-render: gnuplot %s.gp  (writes %s.png and %s.svg in the current "
-                      "directory)\n# Data block columns: x, mean, std (0 when n = 1), n%s\n\n",
-                  out_base, out_base, out_base,
+    rb_buf_puts(&b, "\n# Re-render: gnuplot ");
+    gp_comment(&b, out_base);
+    rb_buf_printf(&b, ".gp  (writes its .png and .svg in the current directory)\n"
+                      "# Data block columns: x, mean, std (0 when n = 1), n%s\n\n",
                   numeric ? "" : "; x is the category's position (see xtics)");
     size_t n_blocks = 0;
     size_t *block_series = malloc((n_series ? n_series : 1) * sizeof *block_series);
@@ -240,18 +262,18 @@ int rb_plot_script(const rb_agg *agg, const rb_plot_spec *spec, const char *out_
         if (X->n > 6) rb_buf_puts(&b, "set xtics rotate by -30\n");
     }
     if (!spec->series) rb_buf_puts(&b, "set key off\n");
-    rb_buf_printf(&b, "set terminal pngcairo size 960,600 font \"sans,11\" noenhanced\n"
-                      "set output \"%s.png\"\nplot ",
-                  out_base);
+    rb_buf_puts(&b, "set terminal pngcairo size 960,600 font 'sans,11' noenhanced\n");
+    gp_output(&b, out_base, ".png");
+    rb_buf_puts(&b, "plot ");
     for (size_t k = 0; k < n_blocks; k++) {
         if (k) rb_buf_puts(&b, ", \\\n     ");
         rb_buf_printf(&b, "$d%zu using 1:2%s with %s lw 2 pt 7 ps 0.9 title ", k + 1,
                       errorbars ? ":3" : "", errorbars ? "yerrorlines" : "linespoints");
         gp_string(&b, spec->series ? agg->dims[0].labels[block_series[k]] : metric);
     }
-    rb_buf_printf(&b, "\nset terminal svg size 960,600 dynamic font \"sans,11\" noenhanced\n"
-                      "set output \"%s.svg\"\nreplot\nset output\n",
-                  out_base);
+    rb_buf_puts(&b, "\nset terminal svg size 960,600 dynamic font 'sans,11' noenhanced\n");
+    gp_output(&b, out_base, ".svg");
+    rb_buf_puts(&b, "replot\nset output\n");
     free(block_series);
     if (!(*out = rb_buf_take(&b))) return rb_error_set(err, RB_ENOMEM, "out of memory");
     return RB_OK;
@@ -298,8 +320,8 @@ int rb_gnuplot_render(const char *stem, const char *script, const char *gnuplot,
                             "gnuplot %s.gp",
                             prog, strchr(prog, '/') ? "is not an executable file" : "is not in PATH",
                             gp_path, dir, base);
-    char gp_name[4200];
-    snprintf(gp_name, sizeof gp_name, "%s.gp", base);
+    char gp_name[4200]; /* "./": a name starting with '-' is not an option */
+    snprintf(gp_name, sizeof gp_name, "./%s.gp", base);
     char *argv[] = {prog_path, gp_name, NULL};
     char *sout = NULL, *serr = NULL;
     int status = 0;

@@ -55,9 +55,17 @@ int rb_plot_write(const rb_agg *agg, const rb_plot_spec *spec, const char *out, 
  * when there is no file name. */
 int rb_plot_split(const char *out, char *stem, char *base, size_t cap, rb_error *err);
 
-/* Appends s to b as a gnuplot double-quoted string (newlines become "\n"
- * when keep_newlines, else spaces). */
+/* Appends s to b as a gnuplot single-quoted string, in which gnuplot
+ * interprets nothing (no `command` substitution, no @macros, no escapes):
+ * ' is doubled, control characters become spaces, and with keep_newlines a
+ * newline becomes the string expression '...'."\n".'...' (for titles).
+ * Every string from outside (labels, titles, axis names, file names) goes
+ * into a script through this. */
 void rb_gnuplot_quote(rb_buf *b, const char *s, int keep_newlines);
+
+/* Appends s for a script comment: on one line (control characters become
+ * spaces) and without a backslash (which would continue the comment). */
+void rb_gnuplot_comment(rb_buf *b, const char *s);
 
 /* Writes script to STEM.gp (creating the directories) and runs gnuplot
  * (NULL: "gnuplot" from PATH) on it in STEM's directory, where the script

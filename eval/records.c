@@ -196,6 +196,60 @@ const char *rb_record_label(json_object *rec, const char *axis) {
     return json_object_get_string(l);
 }
 
+static int is_nonfinite(json_object *v) {
+    return json_object_is_type(v, json_type_double) && !isfinite(json_object_get_double(v));
+}
+
+static const char *nonfinite_word(double x) { return isnan(x) ? "nan" : x > 0 ? "inf" : "-inf"; }
+
+int rb_json_null_nonfinite(json_object *o) {
+    int n = 0;
+    if (json_object_is_type(o, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(o); i++) {
+            json_object *v = json_object_array_get_idx(o, i);
+            if (is_nonfinite(v)) {
+                json_object_array_put_idx(o, i, NULL);
+                n++;
+            } else {
+                int k = rb_json_null_nonfinite(v);
+                if (k < 0) return -1;
+                n += k;
+            }
+        }
+        return n;
+    }
+    if (!json_object_is_type(o, json_type_object)) return 0;
+    /* the keys first: the object is changed only after walking it */
+    rb_buf keys = {0};
+    size_t n_keys = 0;
+    json_object_object_foreach(o, k, v) {
+        if (is_nonfinite(v)) {
+            rb_buf_append(&keys, k, strlen(k) + 1);
+            n_keys++;
+        } else {
+            int c = rb_json_null_nonfinite(v);
+            if (c < 0) return rb_buf_free(&keys), -1;
+            n += c;
+        }
+    }
+    if (keys.oom) return rb_buf_free(&keys), -1;
+    const char *key = keys.s;
+    for (size_t i = 0; i < n_keys; i++, key += strlen(key) + 1) {
+        char sib[300];
+        snprintf(sib, sizeof sib, "%s_nonfinite", key);
+        const char *why = nonfinite_word(json_object_get_double(json_object_object_get(o, key)));
+        json_object *w = json_object_new_string(why);
+        if (!w || json_object_object_add(o, key, NULL) || json_object_object_add(o, sib, w)) {
+            json_object_put(w);
+            rb_buf_free(&keys);
+            return -1;
+        }
+        n++;
+    }
+    rb_buf_free(&keys);
+    return n;
+}
+
 int rb_record_number(json_object *rec, const char *path, double *out) {
     json_object *o = rec;
     const char *p = path;
@@ -206,8 +260,23 @@ int rb_record_number(json_object *rec, const char *path, double *out) {
         if (n == 0 || n >= sizeof key || !json_object_is_type(o, json_type_object)) return -1;
         memcpy(key, p, n);
         key[n] = 0;
-        if (!json_object_object_get_ex(o, key, &o)) return -1;
-        if (!dot) break;
+        json_object *parent = o;
+        if (!json_object_object_get_ex(parent, key, &o)) return -1;
+        if (!dot) {
+            /* null + "<key>_nonfinite": a non-finite number (rb_json_null_nonfinite) */
+            char sib[300];
+            json_object *w;
+            snprintf(sib, sizeof sib, "%s_nonfinite", key);
+            if (!o && json_object_object_get_ex(parent, sib, &w) &&
+                json_object_is_type(w, json_type_string)) {
+                const char *t = json_object_get_string(w);
+                if (!strcmp(t, "inf") || !strcmp(t, "-inf") || !strcmp(t, "nan")) {
+                    *out = !strcmp(t, "nan") ? NAN : t[0] == '-' ? -INFINITY : INFINITY;
+                    return 0;
+                }
+            }
+            break;
+        }
         p = dot + 1;
     }
     if (!json_object_is_type(o, json_type_double) && !json_object_is_type(o, json_type_int))

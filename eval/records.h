@@ -85,8 +85,16 @@ static inline json_object *rb_records_get(const rb_records *r, size_t i) {
 /* rec.labels[axis] as a string, or NULL when absent / not a string. */
 const char *rb_record_label(json_object *rec, const char *axis);
 
+/* Makes o standard JSON (no NaN/Infinity tokens): every non-finite double,
+ * at any depth, becomes null, and in an object its key K gets a sibling
+ * "K_nonfinite": "inf", "-inf" or "nan" (an array element just becomes
+ * null).  Returns how many were replaced (-1 when out of memory). */
+int rb_json_null_nonfinite(json_object *o);
+
 /* The number at a dotted path ("ppl", "method.prepare_seconds"): 0 and *out
- * set when present and numeric (int or double, NaN/Inf included), else -1. */
+ * set when present and numeric (int or double, NaN/Inf included; a null
+ * with a "<key>_nonfinite" sibling, as rb_json_null_nonfinite writes it,
+ * reads as that value), else -1. */
 int rb_record_number(json_object *rec, const char *path, double *out);
 
 /* A filter on labels: keep records whose labels[axis] equals label. */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/io.h"
+#include "eval/eval_flags.h"
 #include "eval/records.h"
 
 /* ==== config ================================================================ */
@@ -128,7 +129,10 @@ static int flag_name_ok(const char *s) {
     return 1;
 }
 
-static int check_args(const char *file, const char *jpath, json_object *args, rb_error *err) {
+/* An args object: every key an eval flag (eval/eval_flags.h) with a value
+ * of its type; runs ("every run", "the runs with a=x") ends the messages. */
+static int check_args(const char *file, const char *jpath, const char *runs, json_object *args,
+                      rb_error *err) {
     if (!json_object_is_type(args, json_type_object))
         return cfg_err(err, RB_EFORMAT, file, jpath, "expected an object of eval flags, got %s",
                        type_word(args));
@@ -156,6 +160,13 @@ static int check_args(const char *file, const char *jpath, json_object *args, rb
         }
         if (!strcmp(k, "pipeline") && !json_object_is_type(v, json_type_string))
             return cfg_err(err, RB_EFORMAT, file, p, "expected a string, got %s", type_word(v));
+        const rb_flag_spec *f = rb_eval_flag_find(k);
+        rb_error e = {0};
+        if (!f)
+            return cfg_err(err, RB_EFORMAT, file, p,
+                           "unknown eval flag \"%s\" (see rotbench eval --help) (%s)", k, runs);
+        if (rb_flag_check_json(f, v, &e))
+            return cfg_err(err, RB_EFORMAT, file, p, "%s (%s)", e.msg, runs);
     }
     return RB_OK;
 }
@@ -342,7 +353,9 @@ static int parse_axes(rb_sweep_config *cfg, json_object *axes, rb_error *err) {
             if (json_object_object_get_ex(v, "args", &args)) {
                 char r[800];
                 jp_key(r, sizeof r, q, "args");
-                if ((rc = check_args(file, r, args, err))) return rc;
+                char runs[300];
+                snprintf(runs, sizeof runs, "the runs with %s=%s", ax->name, val->label);
+                if ((rc = check_args(file, r, runs, args, err))) return rc;
                 val->args = args;
             }
         }
@@ -458,7 +471,10 @@ int rb_sweep_config_parse(const char *text, size_t len, const char *path, rb_swe
     memset(cfg, 0, sizeof *cfg);
     if (!(cfg->path = strdup(path))) return rb_error_set(err, RB_ENOMEM, "out of memory");
     json_tokener *tok = json_tokener_new();
-    if (!tok) return rb_error_set(err, RB_ENOMEM, "out of memory");
+    if (!tok) {
+        rb_sweep_config_free(cfg); /* frees cfg->path */
+        return rb_error_set(err, RB_ENOMEM, "%s: out of memory", path);
+    }
     json_object *root = json_tokener_parse_ex(tok, text, (int)len);
     enum json_tokener_error e = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);
@@ -499,7 +515,7 @@ int rb_sweep_config_parse(const char *text, size_t len, const char *path, rb_swe
     if (!rc) rc = get_string(path, "", root, "results", 1, 1, &cfg->results, err);
     if (!rc) {
         if (json_object_object_get_ex(root, "base", &v)) {
-            rc = check_args(path, "base", v, err);
+            rc = check_args(path, "base", "every run", v, err);
             cfg->base = v;
         }
     }
@@ -1137,9 +1153,14 @@ static json_object *parse_child_json(const char *s, size_t n, char *why, size_t 
     return NULL;
 }
 
+/* The last lines of a child's stderr; a usage text after an error (a line
+ * "usage: ..." that does not start the output) is left out, so the error
+ * itself is what the report shows. */
 static char *tail_lines(const char *s, size_t max_lines, size_t max_bytes) {
     if (!s) return strdup("");
     size_t n = strlen(s);
+    const char *usage = strstr(s, "\nusage: ");
+    if (usage) n = (size_t)(usage - s);
     while (n && (s[n - 1] == '\n' || s[n - 1] == '\r')) n--;
     size_t b = n, lines = 0;
     while (b > 0 && n - b < max_bytes) {
@@ -1267,6 +1288,7 @@ int rb_sweep_execute(const rb_sweep_config *cfg, const rb_sweep_opts *opts,
                 json_object_object_add(rec, "labels", json_object_get(run->labels));
                 json_object_object_add(rec, "sweep", json_object_new_string(cfg->name));
                 json_object_object_add(rec, "args", json_object_get(run->args));
+                rb_json_null_nonfinite(rec); /* standard JSON whatever the child printed */
                 rb_buf line = {0};
                 rb_buf_puts(&line, json_object_to_json_string_ext(
                                        rec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));

@@ -118,12 +118,25 @@ int rb_spin_rotations_load(rb_spin_rotations *r, const rb_config *c, const char 
     memset(r, 0, sizeof *r);
     FILE *f = fopen(path, "rb");
     if (!f) return rb_error_set(err, RB_EIO, "%s: cannot open the rotations file", path);
-    char magic[8];
+    char magic[8], shown[8 * 4 + 1] = "";
     int32_t hdr[3];
     int rc = RB_OK;
-    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, rot_magic, 8))
-        rc = rb_error_set(err, RB_EFORMAT, "%s: not a rotbench rotations file (magic %.8s)", path,
-                          rot_magic);
+    size_t got = fread(magic, 1, 8, f);
+    for (size_t i = 0; i < got; i++) /* printable as is, the rest as \xNN */
+        snprintf(shown + strlen(shown), sizeof shown - strlen(shown),
+                 magic[i] >= 0x20 && magic[i] < 0x7f && magic[i] != '"' && magic[i] != '\\'
+                     ? "%c" : "\\x%02x",
+                 (unsigned char)magic[i]);
+    if (got != 8)
+        rc = rb_error_set(err, RB_EFORMAT,
+                          "%s: not a rotbench rotations file: %zu bytes, too short for the 8-byte "
+                          "magic \"%.8s\"",
+                          path, got, rot_magic);
+    else if (memcmp(magic, rot_magic, 8))
+        rc = rb_error_set(err, RB_EFORMAT,
+                          "%s: not a rotbench rotations file: its magic is \"%s\", expected "
+                          "\"%.8s\"",
+                          path, shown, rot_magic);
     else if (fread(hdr, sizeof hdr, 1, f) != 1)
         rc = rb_error_set(err, RB_EFORMAT, "%s: truncated header", path);
     else if (hdr[0] != c->dim || hdr[1] != c->head_dim || hdr[2] != c->n_layers)
@@ -167,19 +180,25 @@ int rb_spin_rotations_load(rb_spin_rotations *r, const rb_config *c, const char 
 
 /* ---- effective weights and their chain rule ----------------------------- */
 
-/* Copies every weight tensor (embedding, linears, classifier; not norms) of
- * src into dst (same shapes, dst untied). */
+/* Copies every weight tensor (embedding, linears, q/k/v biases, classifier;
+ * not norms) of src into dst (same shapes, dst untied). */
 static void copy_weights(rb_model *dst, const rb_model *src) {
     const rb_config *c = &src->cfg;
     size_t emb = (size_t)c->vocab_size * c->dim;
+    size_t qdim = (size_t)c->n_heads * c->head_dim, kvdim = (size_t)c->n_kv_heads * c->head_dim;
     memcpy(dst->token_embedding, src->token_embedding, sizeof(float) * emb);
     memcpy(dst->classifier, src->classifier, sizeof(float) * emb);
-    for (int l = 0; l < c->n_layers; l++)
+    for (int l = 0; l < c->n_layers; l++) {
         for (int id = 0; id < RB_LINEAR_COUNT; id++) {
             rb_weight_view d = rb_model_weight(dst, l, (rb_linear_id)id);
             rb_weight_view s = rb_model_weight(src, l, (rb_linear_id)id);
             memcpy(d.w, s.w, sizeof(float) * (size_t)s.rows * s.cols);
         }
+        if (!c->qkv_bias) continue;
+        memcpy(dst->layers[l].bq, src->layers[l].bq, sizeof(float) * qdim);
+        memcpy(dst->layers[l].bk, src->layers[l].bk, sizeof(float) * kvdim);
+        memcpy(dst->layers[l].bv, src->layers[l].bv, sizeof(float) * kvdim);
+    }
 }
 
 /* R2 [n_layers][hd][hd] → [n_layers][n_kv][hd][hd] (rb_rotate_value_heads_each). */
@@ -254,6 +273,11 @@ int rb_spin_rotation_grads(const rb_model *base, const float *R1, const float *R
                                 hd, Gg, dim, 0.0f, GB + (size_t)kv * hd * dim, dim);
                 }
                 add_at_b(a1, w.w, GB, kvdim, dim);
+                /* bv'_g = R2ᵀ·bv_g (R1 does not reach it): dR2 += bv_g·gbv_gᵀ */
+                const float *bv = base->layers[l].bv, *gbv = g->layers[l].bv;
+                for (int kv = 0; bv && kv < c->n_kv_heads; kv++)
+                    cblas_sger(CblasRowMajor, hd, hd, 1.0f, bv + (size_t)kv * hd, 1,
+                               gbv + (size_t)kv * hd, 1, a2l, hd);
             } else if (id == RB_WO) {
                 /* C = R1ᵀ·Wo [dim][qdim]; Wo'_h = C_h·R2: dR2 += C_hᵀ·G_h, G_C_h = G_h·R2ᵀ */
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, dim, qdim, dim, 1.0f, R1, dim,

@@ -4,7 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "core/context_limit.h"
 #include "core/model.h"
 #include "tests/test_util.h"
 
@@ -192,4 +195,30 @@ Test(model, clone_and_untie) {
     cr_expect_eq(memcmp(a->layers[1].w2, b->layers[1].w2, sizeof(float) * 12 * 20), 0);
     rb_model_free(a);
     rb_model_free(b);
+}
+
+/* The one check of a window length against the model's maximum position. */
+Test(model, ctx_check_against_the_maximum_position) {
+    rb_config c = small_cfg(); /* seq_len 16 */
+    rb_error err = {0};
+    cr_expect_eq(rb_model_max_ctx(&c), 16);
+    cr_expect_eq(rb_ctx_check(&c, 16, 0, "--ctx", "m.bin", &err), RB_OK);
+    cr_expect_eq(rb_ctx_check(&c, 2, 0, "--ctx", "m.bin", &err), RB_OK);
+    cr_expect_eq(rb_ctx_check(&c, 17, 0, "--ctx", "m.bin", &err), RB_EINVAL);
+    cr_expect(strstr(err.msg, "--ctx 17") && strstr(err.msg, "m.bin") &&
+                  strstr(err.msg, "16 positions") && strstr(err.msg, "--allow-long-ctx"),
+              "%s", err.msg);
+    cr_expect_eq(rb_ctx_check(&c, 100000, 1, "--ctx", "m.bin", &err), RB_OK);
+    cr_expect_eq(rb_ctx_check(&c, 17, 0, "--calib-len", NULL, &err), RB_EINVAL);
+    cr_expect(strstr(err.msg, "--calib-len 17") && strstr(err.msg, "the model"), "%s", err.msg);
+}
+
+/* A directory given as the model says so (the message comes from rb_model_load,
+ * where checkpoint-directory formats will be recognised). */
+Test(model, a_directory_is_named_as_one) {
+    char dir[512];
+    rb_test_tmp_path("model_dir", dir, sizeof dir);
+    mkdir(dir, 0700);
+    load_expect(dir, RB_EINVAL, "is a directory");
+    rmdir(dir);
 }

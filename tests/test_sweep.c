@@ -629,11 +629,11 @@ Test(sweep, plot_png_or_clear_error) {
     cr_assert_eq(rb_plot_script(&agg, &spec, "p", &script, &err), RB_OK, "%s", err.msg);
     /* series A at c1: 10, 12, 14 (r1) and 7.25 (r2), averaged over row and seed */
     cr_assert(strstr(script, "$d1 << EOD\n# A\n0 10.8125 2.882"), "%s", script);
-    cr_assert(strstr(script, "set xtics (\"c1\" 0, \"c2\" 1)"), "%s", script);
+    cr_assert(strstr(script, "set xtics ('c1' 0, 'c2' 1)"), "%s", script);
     cr_assert(strstr(script, "set logscale y"), "%s", script);
     cr_assert(strstr(script, "with yerrorlines"), "%s", script);
-    cr_assert(strstr(script, "set output \"p.png\""), "%s", script);
-    cr_assert(strstr(script, "set output \"p.svg\""), "%s", script);
+    cr_assert(strstr(script, "set output 'p.png'"), "%s", script);
+    cr_assert(strstr(script, "set output 'p.svg'"), "%s", script);
     free(script);
 
     /* a gnuplot that is not there: a clear error, the script is still written */
@@ -696,13 +696,13 @@ Test(sweep, plot_png_or_clear_error) {
 
 /* ---- running sweeps against a fake rotbench -------------------------------------- */
 
-/* Sleeps, then prints a JSON object; fails with exit 3 when --x is "bad". */
+/* Sleeps, then prints a JSON object; fails with exit 3 when --text is "bad". */
 static const char *FAKE =
     "#!/bin/sh\n"
-    "# fake rotbench for the sweep tests: eval [--x X] ... --json\n"
+    "# fake rotbench for the sweep tests: eval [--text X] ... --json\n"
     "sleep ${FAKE_SLEEP:-0.05}\n"
     "x=none; prev=\n"
-    "for a in \"$@\"; do [ \"$prev\" = --x ] && x=$a; prev=$a; done\n"
+    "for a in \"$@\"; do [ \"$prev\" = --text ] && x=$a; prev=$a; done\n"
     "if [ \"$x\" = bad ]; then echo \"progress...\" >&2; echo \"boom: bad x\" >&2; exit 3; fi\n"
     "echo \"eval: fake\" >&2\n"
     "echo \"{\\\"ppl\\\": $x.5, \\\"argc\\\": $#, \\\"args_seen\\\": \\\"$*\\\"}\"\n";
@@ -742,9 +742,9 @@ Test(sweep, execute_records_and_failures) {
     snprintf(res, sizeof res, "%s/out/res.jsonl", dir);
     char text[4096];
     snprintf(text, sizeof text,
-             "{\"name\": \"ex\", \"results\": \"%s\", \"base\": {\"model\": \"m\", \"flag\": true},"
-             " \"axes\": [{\"name\": \"x\", \"values\": [{\"label\": \"1\", \"args\": {\"x\": 1}},"
-             " {\"label\": \"bad\", \"args\": {\"x\": \"bad\"}}, {\"label\": \"3\", \"args\": {\"x\": 3}}]},"
+             "{\"name\": \"ex\", \"results\": \"%s\", \"base\": {\"model\": \"m\", \"a-static\": true},"
+             " \"axes\": [{\"name\": \"x\", \"values\": [{\"label\": \"1\", \"args\": {\"text\": 1}},"
+             " {\"label\": \"bad\", \"args\": {\"text\": \"bad\"}}, {\"label\": \"3\", \"args\": {\"text\": 3}}]},"
              " {\"name\": \"seed\", \"values\": [{\"label\": \"0\", \"args\": {\"seed\": 0}},"
              " {\"label\": \"1\", \"args\": {\"seed\": 1}}]}]}",
              res);
@@ -765,7 +765,7 @@ Test(sweep, execute_records_and_failures) {
     cr_assert_eq(ev.failed, 2);
     cr_assert_eq(ev.plan_n, 6);
     cr_assert(strstr(ev.last_fail, "exit status 3 | "), "%s", ev.last_fail);
-    cr_assert(strstr(ev.last_fail, "eval --model m --flag --x bad --seed "), "%s", ev.last_fail);
+    cr_assert(strstr(ev.last_fail, "eval --model m --a-static --text bad --seed "), "%s", ev.last_fail);
     cr_assert(strstr(ev.last_fail, "progress...\nboom: bad x"), "%s", ev.last_fail);
 
     rb_records r;
@@ -863,7 +863,7 @@ Test(sweep, resume_after_sigkill, .timeout = 120) {
     rb_buf_printf(&t, "{\"name\": \"kill\", \"results\": \"%s\", \"base\": {\"task\": \"t\"}, \"axes\": [", res);
     rb_buf_puts(&t, "{\"name\": \"x\", \"values\": [");
     for (int i = 0; i < 8; i++)
-        rb_buf_printf(&t, "%s{\"label\": \"%d\", \"args\": {\"x\": %d}}", i ? ", " : "", i, i);
+        rb_buf_printf(&t, "%s{\"label\": \"%d\", \"args\": {\"text\": %d}}", i ? ", " : "", i, i);
     rb_buf_puts(&t, "]}, {\"name\": \"seed\", \"values\": [{\"label\": \"0\", \"args\": {\"seed\": 0}},"
                     " {\"label\": \"1\", \"args\": {\"seed\": 1}}]}]}\n");
     snprintf(cfgp, sizeof cfgp, "%s/kill.json", dir);
@@ -1053,4 +1053,242 @@ Test(sweep, cli_eval_calibration_never_overlaps_scored_tokens, .timeout = 60) {
              rb_test_data_dir(), exe, common);
     st = system(cmd);
     cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "disjoint calibration refused: %d", st);
+}
+
+/* ---- eval flags are typed when the config is loaded ------------------------------- */
+
+/* A config whose base and one axis value carry the given args. */
+static void flag_cfg(char *buf, size_t cap, const char *base, const char *args) {
+    snprintf(buf, cap,
+             HEAD "\"base\": {%s}, \"axes\": [{\"name\": \"a\", \"values\": [{\"label\": \"x\"}, "
+                  "{\"label\": \"y\", \"args\": {%s}}]}]}",
+             base, args);
+}
+
+Test(sweep, config_flags_checked_against_the_eval_flag_table) {
+    static const bad_case bad[] = {
+        {"\"ctx\": 512.7|", "configs/x.json: base.ctx: --ctx expects an integer in 2..1048576, "
+                            "got '512.7' (every run)"},
+        {"|\"frobnicate\": 1", "configs/x.json: axes[0].values[1].args.frobnicate: unknown eval "
+                               "flag \"frobnicate\" (see rotbench eval --help) (the runs with "
+                               "a=y)"},
+        {"|\"ctx\": 512.0", "configs/x.json: axes[0].values[1].args.ctx: --ctx expects an integer"},
+        {"|\"ctx\": \"big\"", "configs/x.json: axes[0].values[1].args.ctx: --ctx expects an integer"},
+        {"|\"ctx\": 1", "configs/x.json: axes[0].values[1].args.ctx: --ctx expects an integer in 2.."},
+        {"|\"ctx\": true", "configs/x.json: axes[0].values[1].args.ctx: --ctx takes a value, got true"},
+        {"|\"w-bits\": 9", "configs/x.json: axes[0].values[1].args.w-bits: --w-bits expects 2..8 or "
+                           "16 (off), got '9'"},
+        {"|\"a-gran\": \"chanel\"", "configs/x.json: axes[0].values[1].args.a-gran: --a-gran "
+                                    "expects one of tensor|channel|token|row|group:N, got 'chanel'"},
+        {"|\"w-gran\": \"group:0\"", "configs/x.json: axes[0].values[1].args.w-gran: --w-gran expects"},
+        {"|\"a-gran\": 3", "configs/x.json: axes[0].values[1].args.a-gran: --a-gran expects one of"},
+        {"|\"a-static\": \"yes\"", "configs/x.json: axes[0].values[1].args.a-static: --a-static is a "
+                                   "switch: give true or false, got \"yes\""},
+        {"|\"a-clip\": 1.5", "configs/x.json: axes[0].values[1].args.a-clip: --a-clip expects a "
+                             "number in (0, 1] or mse, got '1.5'"},
+        {"|\"seed\": -1", "configs/x.json: axes[0].values[1].args.seed: --seed expects an integer"},
+        {"|\"kv-high-bits\": 12", "configs/x.json: axes[0].values[1].args.kv-high-bits: "
+                                  "--kv-high-bits expects 2..8 or 16"},
+    };
+    char text[2048], base[256], args[256];
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        const char *bar = strchr(bad[i].text, '|');
+        snprintf(base, sizeof base, "%.*s", (int)(bar - bad[i].text), bad[i].text);
+        snprintf(args, sizeof args, "%s", bar + 1);
+        flag_cfg(text, sizeof text, base, args);
+        rb_sweep_config cfg;
+        rb_error err = {0};
+        cr_expect_neq(parse_cfg(text, &cfg, &err), RB_OK, "case %zu was accepted: %s", i, text);
+        cr_expect(strncmp(err.msg, bad[i].msg, strlen(bad[i].msg)) == 0,
+                  "case %zu:\n  got      %s\n  expected %s...", i, err.msg, bad[i].msg);
+    }
+    /* every type's good values, as the committed configs write them */
+    static const char *const good[] = {
+        "\"ctx\": \"512\"", "\"ctx\": 512", "\"a-clip\": 0.9", "\"w-clip\": \"mse\"",
+        "\"w-clip\": 1", "\"w-gran\": \"group:32\"", "\"kv-gran\": \"head\"",
+        "\"a-static\": false", "\"a-static\": true", "\"ctx\": false", "\"calib\": 3",
+        "\"w-bits\": 16", "\"allow-long-ctx\": true", "\"seed\": 4611686018427387904",
+        "\"pipeline\": \"\"",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        flag_cfg(text, sizeof text, "", good[i]);
+        rb_sweep_config cfg;
+        rb_error err = {0};
+        cr_expect_eq(parse_cfg(text, &cfg, &err), RB_OK, "%s refused: %s", good[i], err.msg);
+        rb_sweep_config_free(&cfg);
+    }
+    /* the committed configs all load */
+    glob_t g;
+    char pattern[1100];
+    snprintf(pattern, sizeof pattern, "%s/configs/*.json", RB_SOURCE_ROOT);
+    cr_assert_eq(glob(pattern, 0, NULL, &g), 0);
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        rb_sweep_config cfg;
+        rb_error err = {0};
+        cr_expect_eq(rb_sweep_config_load(g.gl_pathv[i], &cfg, &err), RB_OK, "%s", err.msg);
+        rb_sweep_config_free(&cfg);
+    }
+    globfree(&g);
+}
+
+/* rotbench sweep --dry-run stops at a mistyped flag, naming the file and the key. */
+Test(sweep, cli_dry_run_rejects_mistyped_and_unknown_flags, .timeout = 60) {
+    const char *exe = rotbench_exe();
+    char dir[1024], cfgp[1200], cmd[4096], path[1300], text[2048];
+    test_dir("dryflags", dir, sizeof dir);
+    snprintf(cfgp, sizeof cfgp, "%s/c.json", dir);
+    snprintf(path, sizeof path, "%s/err.txt", dir);
+    flag_cfg(text, sizeof text, "\"ctx\": 512.7", "");
+    write_text(cfgp, text);
+    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --dry-run >/dev/null 2>'%s'", exe, cfgp, path);
+    int st = system(cmd);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d", st);
+    char *msg = read_text(path);
+    char want[1600];
+    snprintf(want, sizeof want, "error: %s: base.ctx: --ctx expects an integer in 2..1048576, "
+                                "got '512.7' (every run)\n", cfgp);
+    cr_expect_str_eq(msg, want);
+    free(msg);
+    flag_cfg(text, sizeof text, "", "\"frobnicate\": true");
+    write_text(cfgp, text);
+    st = system(cmd);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d", st);
+    msg = read_text(path);
+    snprintf(want, sizeof want, "error: %s: axes[0].values[1].args.frobnicate: unknown eval flag "
+                                "\"frobnicate\" (see rotbench eval --help) (the runs with a=y)\n",
+             cfgp);
+    cr_expect_str_eq(msg, want);
+    free(msg);
+    cleanup_dir(dir);
+}
+
+/* A failing run's report shows the child's error even when a long usage text follows it. */
+Test(sweep, failed_run_report_shows_the_childs_error_above_its_usage) {
+    char dir[1024], fake[1200], cfgp[1200], res[1200];
+    test_dir("usagefail", dir, sizeof dir);
+    snprintf(fake, sizeof fake, "%s/fake-rotbench", dir);
+    write_text(fake, "#!/bin/sh\n"
+                     "echo 'eval: loading' >&2\n"
+                     "echo \"eval: unrecognized option '--calib-lenn'\" >&2\n"
+                     "echo 'usage: rotbench eval [options]' >&2\n"
+                     "i=0; while [ $i -lt 60 ]; do echo \"  --flag$i   help line $i\" >&2; "
+                     "i=$((i+1)); done\n"
+                     "exit 2\n");
+    cr_assert_eq(chmod(fake, 0755), 0);
+    snprintf(res, sizeof res, "%s/res.jsonl", dir);
+    char text[2048];
+    snprintf(text, sizeof text,
+             "{\"name\": \"u\", \"results\": \"%s\", \"axes\": [{\"name\": \"a\", \"values\": "
+             "[{\"label\": \"x\", \"args\": {\"ctx\": 64}}]}]}",
+             res);
+    snprintf(cfgp, sizeof cfgp, "%s/c.json", dir);
+    write_text(cfgp, text);
+    rb_sweep_config cfg;
+    rb_error err = {0};
+    cr_assert_eq(rb_sweep_config_load(cfgp, &cfg, &err), RB_OK, "%s", err.msg);
+    events ev = {0};
+    rb_sweep_opts o = {.rotbench = fake, .jobs = 1, .progress = collect, .progress_ctx = &ev};
+    rb_sweep_summary sum;
+    cr_assert_eq(rb_sweep_execute(&cfg, &o, &sum, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(ev.failed, 1);
+    cr_expect(strstr(ev.last_fail, "eval: unrecognized option '--calib-lenn'"),
+              "the child's error is missing from the report: %s", ev.last_fail);
+    cr_expect(!strstr(ev.last_fail, "help line 59"), "the usage text is reported: %s",
+              ev.last_fail);
+    rb_sweep_config_free(&cfg);
+    cleanup_dir(dir);
+}
+
+/* ---- non-finite numbers ------------------------------------------------------------ */
+
+/* Results files are standard JSON: a non-finite number becomes null with a
+ * sibling "<key>_nonfinite"; tables read both that and old files with
+ * Infinity/NaN tokens as the same values. */
+Test(sweep, nonfinite_numbers_written_as_null_and_read_back) {
+    json_object *o = json_tokener_parse("{\"ppl\": 1, \"nll\": 2, \"tasks\": {\"piqa\": "
+                                        "{\"acc\": 0.5}}, \"list\": [1, 2]}");
+    cr_assert_not_null(o);
+    json_object_object_add(o, "ppl", json_object_new_double(INFINITY));
+    json_object_object_add(o, "nll", json_object_new_double(NAN));
+    json_object *t = json_object_object_get(json_object_object_get(o, "tasks"), "piqa");
+    json_object_object_add(t, "acc", json_object_new_double(-INFINITY));
+    json_object_array_put_idx(json_object_object_get(o, "list"), 1, json_object_new_double(NAN));
+    cr_expect_eq(rb_json_null_nonfinite(o), 4);
+    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    cr_expect_str_eq(s, "{\"ppl\":null,\"nll\":null,\"tasks\":{\"piqa\":{\"acc\":null,"
+                        "\"acc_nonfinite\":\"-inf\"}},\"list\":[1,null],"
+                        "\"ppl_nonfinite\":\"inf\",\"nll_nonfinite\":\"nan\"}");
+    double v;
+    cr_expect_eq(rb_record_number(o, "ppl", &v), 0);
+    cr_expect(isinf(v) && v > 0);
+    cr_expect_eq(rb_record_number(o, "nll", &v), 0);
+    cr_expect(isnan(v));
+    cr_expect_eq(rb_record_number(o, "tasks.piqa.acc", &v), 0);
+    cr_expect(isinf(v) && v < 0);
+    json_object_put(o);
+
+    /* old (Infinity/NaN tokens) and new files aggregate alike */
+    const char *old_file = "{\"ppl\": Infinity, \"labels\": {\"m\": \"a\"}}\n"
+                           "{\"ppl\": NaN, \"labels\": {\"m\": \"b\"}}\n"
+                           "{\"ppl\": 3, \"labels\": {\"m\": \"c\"}}\n";
+    const char *new_file = "{\"ppl\": null, \"ppl_nonfinite\": \"inf\", \"labels\": {\"m\": \"a\"}}\n"
+                           "{\"ppl\": null, \"ppl_nonfinite\": \"nan\", \"labels\": {\"m\": \"b\"}}\n"
+                           "{\"ppl\": 3, \"labels\": {\"m\": \"c\"}}\n"
+                           "{\"ppl\": null, \"labels\": {\"m\": \"d\"}}\n";
+    const char *files[2] = {old_file, new_file};
+    for (int f = 0; f < 2; f++) {
+        rb_records r;
+        rb_error err = {0};
+        cr_assert_eq(rb_records_parse(files[f], strlen(files[f]), "r.jsonl", &r, &err), RB_OK);
+        const char *axes[1] = {"m"};
+        rb_agg agg;
+        cr_assert_eq(rb_agg_init(&agg, axes, 1, &err), RB_OK);
+        cr_assert_eq(rb_agg_add(&agg, r.items, "ppl", NULL, 0, &err), RB_OK);
+        cr_expect_eq(agg.n_cells, 3, "file %d", f);
+        cr_expect_eq(agg.n_no_metric, (size_t)f, "file %d: a plain null is no number", f);
+        char cell[64];
+        size_t idx[1];
+        const char *want[3] = {"inf", "nan", "3.000"};
+        for (size_t i = 0; i < 3; i++) {
+            idx[0] = i;
+            const rb_agg_cell *c = rb_agg_find(&agg, idx);
+            cr_assert_not_null(c);
+            rb_table_format(c->mean, c->std, c->n, cell, sizeof cell);
+            cr_expect_str_eq(cell, want[i], "file %d, row %zu", f, i);
+        }
+        rb_agg_free(&agg);
+        rb_records_free(&r);
+    }
+}
+
+/* The runner writes a child's non-finite numbers as null too (a child that
+ * still prints Infinity, as rotbench before this change did). */
+Test(sweep, records_of_a_child_printing_infinity_are_standard_json) {
+    char dir[1024], fake[1200], cfgp[1200], res[1200];
+    test_dir("nonfinite", dir, sizeof dir);
+    snprintf(fake, sizeof fake, "%s/fake-rotbench", dir);
+    write_text(fake, "#!/bin/sh\necho '{\"ppl\": Infinity, \"nll\": 800.5}'\n");
+    cr_assert_eq(chmod(fake, 0755), 0);
+    snprintf(res, sizeof res, "%s/res.jsonl", dir);
+    char text[2048];
+    snprintf(text, sizeof text,
+             "{\"name\": \"nf\", \"results\": \"%s\", \"axes\": [{\"name\": \"a\", \"values\": "
+             "[{\"label\": \"x\", \"args\": {\"ctx\": 64}}]}]}",
+             res);
+    snprintf(cfgp, sizeof cfgp, "%s/c.json", dir);
+    write_text(cfgp, text);
+    rb_sweep_config cfg;
+    rb_error err = {0};
+    cr_assert_eq(rb_sweep_config_load(cfgp, &cfg, &err), RB_OK, "%s", err.msg);
+    rb_sweep_opts o = {.rotbench = fake, .jobs = 1};
+    rb_sweep_summary sum;
+    cr_assert_eq(rb_sweep_execute(&cfg, &o, &sum, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(sum.n_done, 1);
+    char *line = read_text(res);
+    cr_expect(!strstr(line, "Infinity") && strstr(line, "\"ppl\":null") &&
+                  strstr(line, "\"ppl_nonfinite\":\"inf\""),
+              "%s", line);
+    free(line);
+    rb_sweep_config_free(&cfg);
+    cleanup_dir(dir);
 }

@@ -726,3 +726,47 @@ Test(zeroshot, malformed_lines_name_file_and_line) {
     load_text("lambada", "lb_bad2.jsonl", "{\"text\": \"fine text\"}\n{\"text\": 5}\n",
               RB_EFORMAT, "2:");
 }
+
+/* A message from a task file load, and whether it says what (and where). */
+static void expect_task_error(const char *task, const char *file, const char *text,
+                              const char *where, const char *what) {
+    char path[512], want[600];
+    rb_test_tmp_path(file, path, sizeof path);
+    cr_assert_eq(rb_test_write_file(path, text, strlen(text)), 0);
+    rb_zs_task t = {0};
+    rb_error err = {0};
+    cr_expect_eq(rb_zs_task_load(task, path, &t, &err), RB_EFORMAT, "%s: %s", file, err.msg);
+    snprintf(want, sizeof want, "%s:%s", path, where);
+    cr_expect(strstr(err.msg, want), "%s: '%s' lacks '%s'", file, err.msg, want);
+    cr_expect(strstr(err.msg, what), "%s: '%s' lacks '%s'", file, err.msg, what);
+    cr_expect(!strstr(err.msg, "(continue)"), "json-c's state instead of the problem: %s",
+              err.msg);
+    rb_zs_task_free(&t);
+}
+
+/* Text after a line's JSON object, and a line that ends inside one, are
+ * errors saying so (json-c stops at the end of the first value and calls a
+ * truncated one "continue"). */
+Test(zeroshot, trailing_text_and_truncated_lines_are_errors) {
+#define BQ "{\"question\": \"q\", \"passage\": \"p\", \"answer\": true}"
+    expect_task_error("boolq", "bq_trail.jsonl", BQ "\n" BQ " trailing words\n" BQ "\n", "2:",
+                      "text after the JSON object");
+    expect_task_error("boolq", "bq_two.jsonl", BQ "\n" BQ BQ "\n", "2:",
+                      "text after the JSON object");
+    expect_task_error("boolq", "bq_trunc.jsonl", BQ "\n{\"question\": \"q\", \"passa\n", "2:",
+                      "truncated");
+    expect_task_error("boolq", "bq_trunc_end.jsonl", BQ "\n" BQ "\n{\"question\": \"q\"", "3:",
+                      "truncated");
+    expect_task_error("lambada", "lb_trail.jsonl", "{\"text\": \"a b\"} x\n", "1:",
+                      "text after the JSON object");
+#undef BQ
+    /* trailing blanks are fine */
+    char path[512];
+    rb_test_tmp_path("bq_blank.jsonl", path, sizeof path);
+    const char *ok = "{\"question\": \"q\", \"passage\": \"p\", \"answer\": true}  \t\r\n";
+    cr_assert_eq(rb_test_write_file(path, ok, strlen(ok)), 0);
+    rb_zs_task t = {0};
+    rb_error err = {0};
+    cr_expect_eq(rb_zs_task_load("boolq", path, &t, &err), RB_OK, "%s", err.msg);
+    rb_zs_task_free(&t);
+}
