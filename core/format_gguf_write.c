@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/forward.h" /* rb_rope_freqs */
 #include "core/formats.h"
 #include "core/gguf.h"
 #include "core/model_save.h"
@@ -61,11 +62,32 @@ int rb_gguf_save(const rb_model *m, const char *path, rb_dtype dt, rb_error *err
         return rb_error_set(err, RB_EUNSUPPORTED,
                             "%s: the model has online transforms, which a GGUF file cannot hold",
                             path);
-    if (c->rope_scaling == RB_ROPE_SCALING_LLAMA3)
-        return rb_error_set(err, RB_EUNSUPPORTED,
-                            "%s: llama3 RoPE scaling is stored by llama.cpp as rope_freqs.weight "
-                            "factors, which rotbench does not compute; save as HF instead",
-                            path);
+    if (c->rope_scaling == RB_ROPE_SCALING_LLAMA3) {
+        /* as llama.cpp stores it: rope_freqs.weight, the divisor of each
+         * frequency (default f_i over the llama3-scaled one), read back as
+         * RB_ROPE_SCALING_FREQ_FACTORS; the same RoPE up to the float
+         * rounding of the divisors */
+        int half = c->head_dim / 2;
+        double *plain = malloc(sizeof(double) * 2 * (size_t)half);
+        float *factors = malloc(sizeof(float) * (size_t)half);
+        if (!plain || !factors) {
+            free(plain);
+            free(factors);
+            return rb_error_set(err, RB_ENOMEM, "%s: out of memory", path);
+        }
+        rb_config flat = *c;
+        flat.rope_scaling = RB_ROPE_SCALING_NONE;
+        rb_rope_freqs(&flat, NULL, plain);
+        rb_rope_freqs(c, NULL, plain + half);
+        for (int i = 0; i < half; i++) factors[i] = (float)(plain[i] / plain[half + i]);
+        rb_model with_factors = *m;
+        with_factors.cfg.rope_scaling = RB_ROPE_SCALING_FREQ_FACTORS;
+        with_factors.rope_freq_factors = factors;
+        int rc = rb_gguf_save(&with_factors, path, dt, err);
+        free(plain);
+        free(factors);
+        return rc;
+    }
     if (dt != RB_DTYPE_F32 && dt != RB_DTYPE_BF16 && dt != RB_DTYPE_F16)
         return rb_error_set(err, RB_EUNSUPPORTED, "%s: GGUF tensors are written as F32, BF16 or F16",
                             path);

@@ -13,6 +13,7 @@
 #include "core/model_open.h"
 #include "core/model_save.h"
 #include "core/safetensors.h"
+#include "tests/ref_forward.h"
 #include "core/tokenizer.h"
 #include "tests/test_models.h"
 #include "tests/test_util.h"
@@ -382,4 +383,84 @@ Test(formats, dtype_conversions_match_the_definitions) {
     float q[32];
     rb_dtype_to_f32(RB_DTYPE_Q8_0, blk, q, 32);
     for (int i = 0; i < 32; i++) cr_expect_eq(q[i], 0.5f * (float)(int8_t)(i * 9 - 128));
+}
+
+/* max |a - b| over max |b|: logits compared relative to their scale. */
+static double rel_to_max(const float *a, const double *b, size_t n) {
+    double d = 0, s = 0;
+    for (size_t i = 0; i < n; i++) {
+        d = fmax(d, fabs((double)a[i] - b[i]));
+        s = fmax(s, fabs(b[i]));
+    }
+    return d / s;
+}
+
+/* Small models of the real families' shapes (the variant features at real
+ * settings, dimensions cut down): each written as HF and as GGUF and read
+ * back gives the in-memory model's logits (bit for bit, except GGUF's llama3
+ * scaling, which it stores as rope_freqs divisors rounded to float), and all
+ * match the float64 reference forward (tests/ref_forward.c) to 1e-5. */
+Test(formats, llama3_qwen2_mistral_shapes_agree_across_formats) {
+    struct {
+        const char *name;
+        rb_config c;
+        int shared;
+    } shapes[] = {
+        {"llama3", {.dim = 32, .hidden_dim = 56, .n_layers = 2, .n_heads = 4, .n_kv_heads = 1,
+                    .vocab_size = 128256, .seq_len = 131072, .head_dim = 8, .norm_eps = 1e-5f,
+                    .rope_theta = 500000.0f, .rope_scaling = RB_ROPE_SCALING_LLAMA3,
+                    .rope_factor = 8.0f, .rope_low_freq_factor = 1.0f,
+                    .rope_high_freq_factor = 4.0f, .rope_orig_max_pos = 8192}, 0},
+        {"qwen2", {.dim = 28, .hidden_dim = 76, .n_layers = 2, .n_heads = 2, .n_kv_heads = 1,
+                   .vocab_size = 151, .seq_len = 32768, .head_dim = 14, .norm_eps = 1e-6f,
+                   .rope_theta = 1000000.0f, .qkv_bias = 1}, 1},
+        {"mistral", {.dim = 32, .hidden_dim = 112, .n_layers = 2, .n_heads = 8, .n_kv_heads = 2,
+                     .vocab_size = 320, .seq_len = 32768, .head_dim = 4, .norm_eps = 1e-5f,
+                     .rope_theta = 1000000.0f}, 0},
+    };
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        rb_model *m;
+        rb_error err;
+        cr_assert_eq(rb_model_synthetic(&shapes[s].c, shapes[s].shared, 40 + s, &m, &err), RB_OK,
+                     "%s: %s", shapes[s].name, err.msg);
+        char hf[64], gg[64];
+        snprintf(hf, sizeof hf, "shape_%s_hf", shapes[s].name);
+        snprintf(gg, sizeof gg, "shape_%s.gguf", shapes[s].name);
+        rb_model_info info;
+        rb_model *h = save_and_open(m, hf, (rb_save_options){RB_FORMAT_HF, RB_DTYPE_F32, 2}, &info);
+        rb_model *g = save_and_open(m, gg, (rb_save_options){RB_FORMAT_GGUF, RB_DTYPE_F32, 0}, &info);
+        int V = m->cfg.vocab_size, T = 48;
+        size_t n = (size_t)T * V;
+        float *lm = rb_test_logits(m, NULL), *lh = rb_test_logits(h, NULL), *lg = rb_test_logits(g, NULL);
+        int32_t tok[48];
+        for (int i = 0; i < T; i++) tok[i] = (int32_t)((i * 37 + 11) % V); /* rb_test_logits' window */
+        double *ref = malloc(sizeof(double) * n);
+        ref_forward(m, tok, T, ref);
+        cr_expect_eq(memcmp(lm, lh, sizeof(float) * n), 0, "%s: HF logits differ", shapes[s].name);
+        if (m->cfg.rope_scaling == RB_ROPE_SCALING_LLAMA3) {
+            cr_expect_eq(g->cfg.rope_scaling, RB_ROPE_SCALING_FREQ_FACTORS, "%s", shapes[s].name);
+            double *lgd = malloc(sizeof(double) * n);
+            for (size_t i = 0; i < n; i++) lgd[i] = lm[i];
+            double d = 0, sc = 0;
+            for (size_t i = 0; i < n; i++) {
+                d = fmax(d, fabs((double)lg[i] - lgd[i]));
+                sc = fmax(sc, fabs(lgd[i]));
+            }
+            cr_expect_lt(d / sc, 1e-6, "%s: GGUF logits differ by %g", shapes[s].name, d / sc);
+            free(lgd);
+        } else {
+            cr_expect_eq(memcmp(lm, lg, sizeof(float) * n), 0, "%s: GGUF logits differ",
+                         shapes[s].name);
+        }
+        double dm = rel_to_max(lm, ref, n), dg = rel_to_max(lg, ref, n);
+        cr_expect_lt(dm, 1e-5, "%s: fp32 forward vs float64 reference %g", shapes[s].name, dm);
+        cr_expect_lt(dg, 1e-5, "%s: GGUF model vs float64 reference %g", shapes[s].name, dg);
+        free(ref);
+        free(lm);
+        free(lh);
+        free(lg);
+        rb_model_free(m);
+        rb_model_free(h);
+        rb_model_free(g);
+    }
 }
