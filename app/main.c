@@ -4,10 +4,11 @@
 
 #include "app/cli.h"
 
-/* app/cmd_sweep.c, app/cmd_table.c, app/cmd_plot.c */
+/* app/cmd_sweep.c, app/cmd_table.c, app/cmd_plot.c, app/cmd_hadamard.c */
 int rb_cmd_sweep(int argc, char **argv);
 int rb_cmd_table(int argc, char **argv);
 int rb_cmd_plot(int argc, char **argv);
+int rb_cmd_hadamard(int argc, char **argv);
 
 static void usage(FILE *f) {
     fputs("usage: rotbench COMMAND [options]\n"
@@ -20,6 +21,7 @@ static void usage(FILE *f) {
           "  table     Markdown/CSV tables (mean ± std over seeds) from a results file\n"
           "  plot      gnuplot line plots (.gp, .png, .svg) from a results file\n"
           "  stats     outlier statistics of the quantizer inputs per layer, before/after a pipeline\n"
+          "  hadamard  which Hadamard construction a transform size uses (--size N [--json])\n"
           "\n"
           "Data (models, corpora) is found in --data-dir, $ROTBENCH_DATA, or ../shared.\n",
           f);
@@ -39,6 +41,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "table")) return rb_cmd_table(argc - 1, argv + 1);
     if (!strcmp(cmd, "plot")) return rb_cmd_plot(argc - 1, argv + 1);
     if (!strcmp(cmd, "stats")) return rb_cmd_stats(argc - 1, argv + 1);
+    if (!strcmp(cmd, "hadamard")) return rb_cmd_hadamard(argc - 1, argv + 1);
     fprintf(stderr, "error: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
