@@ -345,12 +345,59 @@ typedef float tile_vec __attribute__((vector_size(64)));
                 memcpy(Q + (size_t)(a + i) * TILE + 16 * v, &acc[i][v], 64);                 \
     } while (0)
 
-/* Q[k][TILE] = Bf[k][k]·P[k][TILE]; k a multiple of 4. */
+/* Q[k][TILE] = Bf[k][k]·P[k][TILE]; k a multiple of 4.  Every output is
+ * accumulated over b = 0, 1, ..., k-1 in order whatever the blocking or
+ * vector width, so all variants give the same bits.  Chosen at run time by
+ * CPU feature like small_stages (RB_MULTIVERSION's "arch=haswell" clone is
+ * picked by CPU model, so AMD CPUs without AVX-512 got the baseline clone):
+ *   AVX-512: 8 output rows × 2 zmm (16 of the 32 registers);
+ *   AVX2:    2 output rows × 4 ymm (64-byte vectors spilled on every
+ *            update there: 3-4× slower);
+ *   else:    the baseline build of the 8-row blocks. */
 RB_MULTIVERSION
-static void base_tile(float *restrict Q, const float *restrict P, const float *restrict Bf, int k) {
+static void base_tile_generic(float *restrict Q, const float *restrict P, const float *restrict Bf, int k) {
     int a = 0;
     for (; a + 8 <= k; a += 8) BASE_BLOCK(8);
     for (; a < k; a += 4) BASE_BLOCK(4);
+}
+
+#if defined(__x86_64__)
+typedef float tile_vec8 __attribute__((vector_size(32)));
+#define TV8 (TILE / 8)
+/* Q rows [a, a + R) with 8-float vectors: R × TV8 accumulators. */
+#define BASE_BLOCK8(R)                                                                        \
+    do {                                                                                      \
+        tile_vec8 acc[R][TV8];                                                                \
+        for (int i = 0; i < R; i++)                                                           \
+            for (int v = 0; v < TV8; v++) acc[i][v] = (tile_vec8){0};                         \
+        const float *brow = Bf + (size_t)a * k;                                               \
+        for (int b = 0; b < k; b++) {                                                         \
+            tile_vec8 pv[TV8];                                                                \
+            for (int v = 0; v < TV8; v++) memcpy(&pv[v], P + (size_t)b * TILE + 8 * v, 32);   \
+            for (int i = 0; i < R; i++) {                                                     \
+                float sg = brow[(size_t)i * k + b];                                           \
+                for (int v = 0; v < TV8; v++) acc[i][v] += sg * pv[v];                        \
+            }                                                                                 \
+        }                                                                                     \
+        for (int i = 0; i < R; i++)                                                           \
+            for (int v = 0; v < TV8; v++)                                                     \
+                memcpy(Q + (size_t)(a + i) * TILE + 8 * v, &acc[i][v], 32);                  \
+    } while (0)
+
+__attribute__((target("avx2")))
+static void base_tile_avx2(float *restrict Q, const float *restrict P, const float *restrict Bf, int k) {
+    for (int a = 0; a < k; a += 2) BASE_BLOCK8(2);
+}
+#endif
+
+static void base_tile(float *restrict Q, const float *restrict P, const float *restrict Bf, int k) {
+#if defined(__x86_64__)
+    if (!__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2")) {
+        base_tile_avx2(Q, P, Bf, k);
+        return;
+    }
+#endif
+    base_tile_generic(Q, P, Bf, k);
 }
 #else
 static void base_tile(float *restrict Q, const float *restrict P, const float *restrict Bf, int k) {
