@@ -1,60 +1,22 @@
 #include "app/cli.h"
 
 #include <errno.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "base/io.h"
-#include "base/sha256.h"
-#include "core/context_limit.h"
-#include "datasets/registry.h"
-#include "eval/eval_flags.h"
-#include "kernels/linear.h"
-#include "methods/prepare.h"
 
 int rb_cli_load(const char *model, const char *tokenizer, const char *data_dir,
                 int want_tokenizer, int want_hashes, rb_cli_model *out, rb_error *err) {
-    memset(out, 0, sizeof *out);
-    if (!model) model = RB_DEFAULT_MODEL;
-    struct stat st; /* a directory goes to the model loader, which says what it is */
-    int rc = stat(model, &st) == 0 && S_ISDIR(st.st_mode)
-                 ? (snprintf(out->model_path, sizeof out->model_path, "%s", model), RB_OK)
-                 : rb_data_resolve(model, RB_DATA_MODEL, data_dir, out->model_path,
-                                   sizeof out->model_path, err);
-    if (rc) return rc;
-    if ((rc = rb_model_load(out->model_path, &out->model, err))) return rc;
-    if (want_hashes && (rc = rb_sha256_file(out->model_path, out->model_sha256, err))) return rc;
-    if (!want_tokenizer) return RB_OK;
-    if (!tokenizer) {
-        const rb_data_entry *e = rb_data_find(model, RB_DATA_MODEL);
-        if (!e)
-            return rb_error_set(err, RB_EINVAL,
-                                "%s: a model given as a file needs --tokenizer FILE (or a "
-                                "tokenizer name: tok512, llama2)",
-                                model);
-        tokenizer = e->tokenizer;
-    }
-    if ((rc = rb_data_resolve(tokenizer, RB_DATA_TOKENIZER, data_dir, out->tokenizer_path,
-                              sizeof out->tokenizer_path, err)))
-        return rc;
-    if ((rc = rb_tokenizer_load(out->tokenizer_path, &out->tokenizer, err))) return rc;
-    if (rb_tokenizer_vocab_size(out->tokenizer) != out->model->cfg.vocab_size)
-        return rb_error_set(err, RB_EINVAL, "%s has %d tokens but %s has vocab_size %d",
-                            out->tokenizer_path, rb_tokenizer_vocab_size(out->tokenizer),
-                            out->model_path, out->model->cfg.vocab_size);
-    if (want_hashes && (rc = rb_sha256_file(out->tokenizer_path, out->tokenizer_sha256, err)))
-        return rc;
-    return RB_OK;
+    rb_run_spec spec;
+    rb_run_spec_init(&spec);
+    spec.model = model;
+    spec.tokenizer = tokenizer;
+    spec.data_dir = data_dir;
+    return rb_run_load(&spec, want_tokenizer, want_hashes, out, err);
 }
 
-void rb_cli_unload(rb_cli_model *cm) {
-    rb_model_free(cm->model);
-    rb_tokenizer_free(cm->tokenizer);
-    memset(cm, 0, sizeof *cm);
-}
+void rb_cli_unload(rb_cli_model *cm) { rb_run_model_free(cm); }
 
 long rb_cli_int(const char *flag, const char *value, long lo, long hi) {
     char *end;
@@ -77,51 +39,11 @@ long rb_cli_bits(const char *flag, const char *value) {
     return b;
 }
 
-long long rb_cli_flag(const char *name, const char *value) {
-    const rb_flag_spec *f = rb_eval_flag_find(name);
-    if (!f) {
-        fprintf(stderr, "internal error: --%s is not in the eval flag table (eval/eval_flags.c)\n",
-                name);
-        exit(70);
-    }
-    rb_error err = {0};
-    long long v = 0;
-    if (rb_flag_parse(f, value, &v, &err)) {
-        fprintf(stderr, "error: %s\n", err.msg);
-        exit(2);
-    }
-    return v;
-}
-
-int rb_cli_check_flag_table(const struct option *opts) {
-    size_t n_flags, n_opts = 0;
-    const rb_flag_spec *flags = rb_eval_flags(&n_flags);
-    for (; opts[n_opts].name; n_opts++) {
-        const struct option *o = &opts[n_opts];
-        const rb_flag_spec *f = rb_eval_flag_find(o->name);
-        if (strcmp(o->name, "help") &&
-            (!f || (f->type == RB_FLAG_BOOL) != (o->has_arg == no_argument))) {
-            fprintf(stderr, "internal error: --%s %s the eval flag table (eval/eval_flags.c)\n",
-                    o->name, f ? "takes a value unlike in" : "is missing from");
-            return 70;
-        }
-    }
-    for (size_t i = 0; i < n_flags; i++) {
-        size_t j = 0;
-        while (j < n_opts && strcmp(opts[j].name, flags[i].name)) j++;
-        if (j == n_opts) {
-            fprintf(stderr, "internal error: --%s of the eval flag table is not an option\n",
-                    flags[i].name);
-            return 70;
-        }
-    }
-    return 0;
-}
-
 int rb_cli_set_threads(int threads) {
-    if (threads <= 0) threads = omp_get_num_procs();
-    rb_set_threads(threads);
-    return threads;
+    rb_run_spec spec;
+    rb_run_spec_init(&spec);
+    spec.threads = threads;
+    return rb_run_set_threads(&spec);
 }
 
 int rb_cli_fail(const rb_error *err) {
@@ -129,120 +51,101 @@ int rb_cli_fail(const rb_error *err) {
     return 1;
 }
 
-void rb_cli_progress(void *state, size_t done, size_t total, double seconds) {
-    rb_cli_progress_state *p = state;
-    if (done != total && seconds - p->last < 2.0) return;
-    p->last = seconds;
-    fprintf(stderr, "%s: %s %zu/%zu, %.1f s\n", p->label, p->unit ? p->unit : "window", done,
-            total, seconds);
+static void log_line(void *ctx, const char *line) {
+    (void)ctx;
+    fprintf(stderr, "%s\n", line);
+}
+const rb_log rb_cli_log = {log_line, NULL};
+
+/* ---- the run flags ------------------------------------------------------------ */
+
+struct option *rb_cli_run_options(unsigned groups, const struct option *extra) {
+    const rb_run_flag *flags = rb_run_flags();
+    size_t n = 0, n_extra = 0;
+    while (flags[n].name) n++;
+    while (extra && extra[n_extra].name) n_extra++;
+    struct option *o = calloc(n + n_extra + 1, sizeof *o);
+    if (!o) {
+        fputs("error: out of memory\n", stderr);
+        exit(1);
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (flags[i].group & groups)
+            o[k++] = (struct option){flags[i].name,
+                                     flags[i].kind == RB_FIELD_SWITCH ? no_argument
+                                                                     : required_argument,
+                                     0, RB_CLI_O_RUN + (int)i};
+    for (size_t i = 0; i < n_extra; i++) o[k++] = extra[i];
+    return o;
 }
 
-/* ---- flags shared by eval and stats ----------------------------------------- */
-
-void rb_cli_prep_init(rb_cli_prep *p) {
-    memset(p, 0, sizeof *p);
-    p->pipeline = "";
-    p->calib_windows = 32;
-    p->calib_len = 256;
-    p->w_gran = "channel";
-    p->a_gran = "token";
-    p->kv_gran = "head";
-    p->w_clip = p->a_clip = "1";
-    rb_quant_config_init(&p->quant);
-}
-
-void rb_cli_prep_free(rb_cli_prep *p) { rb_quant_config_free(&p->quant); }
-
-int rb_cli_prep_flag(rb_cli_prep *p, int ch, const char *arg) {
-    rb_quant_config *q = &p->quant;
-    switch (ch) {
-    case RB_CLI_O_PIPE: p->pipeline = arg; break;
-    case RB_CLI_O_SEED: p->seed = (long)rb_cli_flag("seed", arg); break;
-    case RB_CLI_O_CAL: p->calib = arg; break;
-    case RB_CLI_O_CALW: p->calib_windows = (long)rb_cli_flag("calib-windows", arg); break;
-    case RB_CLI_O_CALL: p->calib_len = (long)rb_cli_flag("calib-len", arg); break;
-    case RB_CLI_O_CALS: p->calib_skip = (long)rb_cli_flag("calib-skip", arg); break;
-    case RB_CLI_O_LONG: p->allow_long_ctx = 1; break;
-    case RB_CLI_O_WB: q->w.bits = (int)rb_cli_flag("w-bits", arg); break;
-    case RB_CLI_O_WG: rb_cli_flag("w-gran", arg); p->w_gran = arg; break;
-    case RB_CLI_O_WA: q->w.asym = 1; break;
-    case RB_CLI_O_WC: rb_cli_flag("w-clip", arg); p->w_clip = arg; break;
-    case RB_CLI_O_AB: q->a.bits = (int)rb_cli_flag("a-bits", arg); break;
-    case RB_CLI_O_AG: rb_cli_flag("a-gran", arg); p->a_gran = arg; break;
-    case RB_CLI_O_AS: q->a_static = 1; break;
-    case RB_CLI_O_AD: q->a_static = 0; break;
-    case RB_CLI_O_AA: q->a.asym = 1; break;
-    case RB_CLI_O_AC: rb_cli_flag("a-clip", arg); p->a_clip = arg; break;
-    case RB_CLI_O_KB: q->kv.bits = (int)rb_cli_flag("kv-bits", arg); break;
-    case RB_CLI_O_KG: rb_cli_flag("kv-gran", arg); p->kv_gran = arg; break;
-    case RB_CLI_O_KS: q->kv_static = 1; break;
-    case RB_CLI_O_KA: q->kv.asym = 1; break;
-    case RB_CLI_O_QC: q->quantize_classifier = 1; break;
-    default: return 0;
+int rb_cli_run_flag(rb_run_spec *spec, int ch, const char *arg) {
+    const rb_run_flag *flags = rb_run_flags();
+    if (ch < RB_CLI_O_RUN || ch >= RB_CLI_O_END) return 0;
+    size_t n = 0;
+    while (flags[n].name) n++;
+    if ((size_t)(ch - RB_CLI_O_RUN) >= n) return 0;
+    rb_error err = {0};
+    if (rb_run_flag_set(spec, &flags[ch - RB_CLI_O_RUN], arg, &err)) {
+        fprintf(stderr, "error: %s\n", err.msg);
+        exit(2);
     }
     return 1;
 }
 
-int rb_cli_prep_finish(rb_cli_prep *p, const rb_config *c, rb_pipeline *pipe, rb_error *err) {
-    rb_quant_config *q = &p->quant;
-    int rc;
-    if ((rc = rb_quant_parse_gran(p->w_gran, &q->w, "--w-gran", err)) ||
-        (rc = rb_quant_parse_gran(p->a_gran, &q->a, "--a-gran", err)) ||
-        (rc = rb_quant_parse_clip(p->w_clip, &q->w, "--w-clip", err)) ||
-        (rc = rb_quant_parse_clip(p->a_clip, &q->a, "--a-clip", err)))
-        return rc;
-    if (!strcmp(p->kv_gran, "head")) {
-        q->kv.gran = RB_GRAN_GROUP;
-        q->kv.group = c->head_dim;
-    } else if ((rc = rb_quant_parse_gran(p->kv_gran, &q->kv, "--kv-gran", err))) {
-        return rc;
+int rb_cli_parse(int argc, char **argv, unsigned groups, const struct option *extra,
+                 rb_run_spec *spec, int (*own)(void *ctx, int ch, const char *arg), void *ctx,
+                 void (*usage)(FILE *f)) {
+    static const struct option help[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    size_t n_extra = 0;
+    while (extra && extra[n_extra].name) n_extra++;
+    struct option *all = calloc(n_extra + 2, sizeof *all);
+    if (!all) {
+        fputs("error: out of memory\n", stderr);
+        exit(1);
     }
-    if ((rc = rb_pipeline_parse(p->pipeline, pipe, err))) return rc;
-    return rb_pipeline_complete(pipe, q, err);
+    for (size_t i = 0; i < n_extra; i++) all[i] = extra[i];
+    all[n_extra] = help[0];
+    struct option *opts = rb_cli_run_options(groups, all);
+    free(all);
+    int ch, status = -1;
+    optind = 1;
+    while (status < 0 && (ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (ch == 'h') {
+            usage(stdout);
+            status = 0;
+        } else if (!rb_cli_run_flag(spec, ch, optarg) && !(own && own(ctx, ch, optarg))) {
+            usage(stderr);
+            status = 2;
+        }
+    }
+    free(opts);
+    if (status < 0 && optind < argc) {
+        fprintf(stderr, "error: unexpected argument '%s'\n", argv[optind]);
+        status = 2;
+    }
+    return status;
 }
 
-int rb_cli_build_calib(const rb_cli_prep *p, const rb_cli_model *cm, const char *default_corpus,
-                       const char *data_dir, rb_calib *out, char *path, size_t cap,
-                       rb_error *err) {
-    const char *name = p->calib ? p->calib : default_corpus;
-    memset(out, 0, sizeof *out);
-    if (cap) *path = 0;
-    int rc = rb_ctx_check(&cm->model->cfg, p->calib_len, p->allow_long_ctx, "--calib-len",
-                          cm->model_path, err);
-    if (rc) return rc;
-    rc = rb_data_resolve(name, RB_DATA_CORPUS, data_dir, path, cap, err);
-    char *text = NULL;
-    size_t n_text = 0, n = 0;
-    int32_t *tok = NULL;
-    if (!rc) rc = rb_read_file(path, 0, &text, &n_text, err);
-    if (!rc) rc = rb_tokenizer_encode(cm->tokenizer, text, n_text, 1, 0, &tok, &n, err);
-    if (!rc && (size_t)p->calib_skip >= n)
-        rc = rb_error_set(err, RB_EINVAL, "--calib-skip %ld leaves none of its %zu tokens",
-                          p->calib_skip, n);
-    if (!rc)
-        rc = rb_calib_from_tokens(tok + p->calib_skip, n - (size_t)p->calib_skip,
-                                  (int)p->calib_windows, (int)p->calib_len, (uint64_t)p->seed, out,
-                                  err);
-    if (rc) rb_error_prefix(err, "calibration corpus %s: ", cap && *path ? path : name);
-    free(tok);
-    free(text);
-    return rc;
+static void report_progress(void *ctx, const char *what, const char *unit, size_t done,
+                            size_t total, double seconds) {
+    rb_cli_reporter *r = ctx;
+    if (!r->what || strcmp(r->what, what)) { /* a new piece of work */
+        r->what = what;
+        r->last = -10;
+    }
+    if (done != total && seconds - r->last < 2.0) return;
+    r->last = seconds;
+    fprintf(stderr, "%s: %s %zu/%zu, %.1f s\n", what, unit, done, total, seconds);
 }
 
-json_object *rb_cli_quant_spec_json(const rb_quant_spec *s, int is_static, int with_static) {
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "bits", json_object_new_int(s->bits));
-    if (rb_quant_spec_off(s)) return o;
-    static const char *const gran[] = {"tensor", "row", "group"};
-    json_object_object_add(o, "gran", json_object_new_string(gran[s->gran]));
-    if (s->gran == RB_GRAN_GROUP) json_object_object_add(o, "group", json_object_new_int(s->group));
-    json_object_object_add(o, "asym", json_object_new_boolean(s->asym));
-    if (s->clip == RB_CLIP_MSE)
-        json_object_object_add(o, "clip", json_object_new_string("mse"));
-    else
-        json_object_object_add(o, "clip", json_object_new_double(s->clip));
-    if (with_static) json_object_object_add(o, "static", json_object_new_boolean(is_static));
-    return o;
+void rb_cli_reporter_init(rb_cli_reporter *r) {
+    memset(r, 0, sizeof *r);
+    r->report.log = rb_cli_log;
+    r->report.progress = report_progress;
+    r->report.progress_ctx = r;
+    r->last = -10;
 }
 
 int rb_cli_add_where(rb_where *where, size_t *n, size_t cap, char *text) {

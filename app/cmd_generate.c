@@ -82,7 +82,7 @@ int rb_cmd_generate(int argc, char **argv) {
     for (long s = 0; !rc && s < steps; s++) {
         if ((rc = rb_forward(cm.model, &ws, seq, (int)n, NULL, &err))) break;
         int next = argmax(ws.logits + (size_t)(n - 1) * c->vocab_size, c->vocab_size);
-        if (next == RB_TOKEN_BOS || next == RB_TOKEN_EOS) break;
+        if (next == rb_tokenizer_bos(cm.tokenizer) || next == rb_tokenizer_eos(cm.tokenizer)) break;
         size_t len;
         const char *piece = rb_tokenizer_decode(cm.tokenizer, seq[n - 1], next, &len);
         fwrite(piece, 1, len, stdout);

@@ -12,7 +12,7 @@
 #include "eval/act_outliers.h"
 #include "eval/plot.h"
 #include "eval/table.h"
-#include "methods/prepare.h"
+#include "run/stats.h"
 
 static void stats_usage(FILE *f) {
     fputs("usage: rotbench stats [options]\n"
@@ -39,43 +39,6 @@ static void stats_usage(FILE *f) {
           "  --threads N             threads for OpenMP and OpenBLAS (default: all cores)\n"
           "  --data-dir DIR          data directory (default $ROTBENCH_DATA or ../shared)\n",
           f);
-}
-
-static json_object *number_json(double v) {
-    return isfinite(v) ? json_object_new_double(v) : NULL;
-}
-
-/* Appends one record per slot of stage st to arr. */
-static void records_json(json_object *arr, const rb_outlier_stage *st, int top_k, int *ch,
-                         float *val) {
-    const rb_outliers *o = st->stats;
-    rb_error err;
-    for (int l = 0; l <= o->n_layers; l++)
-        for (int p = 0; p < RB_OUTLIER_POINT_COUNT; p++) {
-            if (!rb_outliers_has(o, l, p)) continue;
-            rb_outlier_summary s;
-            rb_outliers_summary(o, l, p, &s, &err);
-            json_object *r = json_object_new_object();
-            json_object_object_add(r, "stage", json_object_new_string(st->name));
-            json_object_object_add(r, "layer", json_object_new_int(l));
-            json_object_object_add(r, "point", json_object_new_string(rb_outlier_point_name(p)));
-            json_object_object_add(r, "width", json_object_new_int(s.width));
-            json_object_object_add(r, "n", json_object_new_int64((int64_t)s.n));
-            json_object_object_add(r, "max_abs", number_json(s.absmax));
-            json_object_object_add(r, "rms", number_json(s.rms));
-            json_object_object_add(r, "max_over_rms", number_json(s.max_over_rms));
-            json_object_object_add(r, "kurtosis", number_json(s.kurtosis));
-            json_object *top = json_object_new_array();
-            int n = rb_outliers_top(o, l, p, top_k, ch, val);
-            for (int t = 0; t < n; t++) {
-                json_object *pair = json_object_new_array();
-                json_object_array_add(pair, json_object_new_int(ch[t]));
-                json_object_array_add(pair, json_object_new_double(val[t]));
-                json_object_array_add(top, pair);
-            }
-            json_object_object_add(r, "top", top);
-            json_object_array_add(arr, r);
-        }
 }
 
 static void print_table(const rb_outlier_stage *st, int n_st, int top_k, int *ch, float *val) {
@@ -106,49 +69,46 @@ static void model_stem(const char *path, char *buf, size_t cap) {
     if (n > 4 && !strcmp(buf + n - 4, ".bin")) buf[n - 4] = 0;
 }
 
+/* stats' own options (besides the run flags). */
+typedef struct stats_opts {
+    const char *baseline, *out_dir, *name, *csv_path, *plot_path;
+    long top_k;
+    int as_json;
+} stats_opts;
+
+enum { O_BASE = RB_CLI_O_END, O_TOP, O_OUTDIR, O_NAME, O_CSV, O_PLOT };
+
+static int stats_flag(void *ctx, int ch, const char *arg) {
+    stats_opts *o = ctx;
+    switch (ch) {
+    case 'J': o->as_json = 1; break;
+    case O_BASE: o->baseline = arg; break;
+    case O_TOP: o->top_k = rb_cli_int("--top", arg, 0, 64); break;
+    case O_OUTDIR: o->out_dir = arg; break;
+    case O_NAME: o->name = arg; break;
+    case O_CSV: o->csv_path = arg; break;
+    case O_PLOT: o->plot_path = arg; break;
+    default: return 0;
+    }
+    return 1;
+}
+
 int rb_cmd_stats(int argc, char **argv) {
-    const char *model = NULL, *tokenizer = NULL, *data_dir = NULL, *baseline_text = NULL;
-    const char *out_dir = NULL, *name = NULL, *csv_path = NULL, *plot_path = NULL;
-    long threads = 0, top_k = 4;
-    int as_json = 0;
-    rb_cli_prep prep;
-    rb_cli_prep_init(&prep);
-    enum { O_BASE = RB_CLI_O_END, O_TOP, O_OUTDIR, O_NAME, O_CSV, O_PLOT };
-    static const struct option opts[] = {
-        RB_CLI_PIPELINE_OPTIONS, RB_CLI_WEIGHT_OPTIONS,
+    rb_run_spec spec;
+    rb_run_spec_init(&spec);
+    stats_opts so = {.top_k = 4};
+    static const struct option extra[] = {
         {"baseline", required_argument, 0, O_BASE}, {"top", required_argument, 0, O_TOP},
         {"out-dir", required_argument, 0, O_OUTDIR}, {"name", required_argument, 0, O_NAME},
         {"csv", required_argument, 0, O_CSV},       {"plot", required_argument, 0, O_PLOT},
-        {"model", required_argument, 0, 'm'},       {"tokenizer", required_argument, 0, 'k'},
-        {"threads", required_argument, 0, 'j'},     {"data-dir", required_argument, 0, 'd'},
-        {"json", no_argument, 0, 'J'},              {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
-    int ch;
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'm': model = optarg; break;
-        case 'k': tokenizer = optarg; break;
-        case 'j': threads = rb_cli_int("--threads", optarg, 0, 1024); break;
-        case 'd': data_dir = optarg; break;
-        case 'J': as_json = 1; break;
-        case O_BASE: baseline_text = optarg; break;
-        case O_TOP: top_k = rb_cli_int("--top", optarg, 0, 64); break;
-        case O_OUTDIR: out_dir = optarg; break;
-        case O_NAME: name = optarg; break;
-        case O_CSV: csv_path = optarg; break;
-        case O_PLOT: plot_path = optarg; break;
-        case 'h': stats_usage(stdout); return 0;
-        default:
-            if (rb_cli_prep_flag(&prep, ch, optarg)) break;
-            stats_usage(stderr);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "error: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
+        {"json", no_argument, 0, 'J'},              {0, 0, 0, 0}};
+    int status = rb_cli_parse(argc, argv, RB_FLAGS_LOAD | RB_FLAGS_PIPELINE | RB_FLAGS_WEIGHTS,
+                              extra, &spec, stats_flag, &so, stats_usage);
+    if (status >= 0) return status;
+    const char *baseline_text = so.baseline, *out_dir = so.out_dir, *name = so.name;
+    const char *csv_path = so.csv_path, *plot_path = so.plot_path;
+    long top_k = so.top_k;
+    int as_json = so.as_json;
     if (name && !out_dir) {
         fprintf(stderr, "error: --name needs --out-dir\n");
         return 2;
@@ -161,68 +121,19 @@ int rb_cmd_stats(int argc, char **argv) {
         fprintf(stderr, "error: --name expects a file name without '/', got '%s'\n", name);
         return 2;
     }
-    if (baseline_text && !*prep.pipeline) {
-        fprintf(stderr, "error: --baseline needs --pipeline (the \"after\" model)\n");
-        return 2;
-    }
-    /* pipelines are checked before anything is loaded: a bad one is a usage error */
     rb_error err = {0};
-    rb_pipeline pipeline = {0}, baseline = {0};
-    if (rb_pipeline_parse(prep.pipeline, &pipeline, &err)) {
-        fprintf(stderr, "error: --pipeline: %s\n", err.msg);
+    if (rb_run_stats_check(&spec, baseline_text, &err)) {
+        fprintf(stderr, "error: %s\n", err.msg);
         return 2;
     }
-    if (baseline_text && rb_pipeline_parse(baseline_text, &baseline, &err)) {
-        fprintf(stderr, "error: --baseline: %s\n", err.msg);
-        return 2;
-    }
-    int nthreads = rb_cli_set_threads((int)threads);
-    rb_cli_model cm;
-    rb_calib calib = {0};
-    rb_model *before_model = NULL;
-    rb_outliers before = {0}, after = {0};
-    char calib_path[1024] = "", pipeline_canon[2048] = "", baseline_canon[2048] = "";
-    int rc = rb_cli_load(model, tokenizer, data_dir, 1, 1, &cm, &err);
-    if (!rc) rc = rb_cli_prep_finish(&prep, &cm.model->cfg, &pipeline, &err);
-    if (!rc && baseline_text) {
-        rc = rb_pipeline_complete(&baseline, &prep.quant, &err);
-        if (rc) rb_error_prefix(&err, "--baseline: ");
-    }
-    if (!rc)
-        rc = rb_cli_build_calib(&prep, &cm, "tinystories", data_dir, &calib, calib_path,
-                                sizeof calib_path, &err);
-    rb_pipeline_format(&pipeline, pipeline_canon, sizeof pipeline_canon);
-    if (baseline_text) rb_pipeline_format(&baseline, baseline_canon, sizeof baseline_canon);
-    if (!rc)
-        fprintf(stderr, "stats: %s, %d calibration windows of %d tokens from %s, %d threads\n",
-                cm.model_path, calib.n_windows, calib.window, calib_path, nthreads);
-    /* before: the model as loaded, or a clone after the baseline stages */
-    const rb_model *bm = cm.model;
-    if (!rc && baseline_text) {
-        rc = rb_model_clone(cm.model, &before_model, &err);
-        if (!rc) rc = rb_prepare_model(before_model, &baseline, &prep.quant, &calib,
-                                       (uint64_t)prep.seed, 1, &err);
-        if (rc) rb_error_prefix(&err, "--baseline: ");
-        bm = before_model;
-    }
-    double t0 = rb_now();
-    if (!rc) rc = rb_outliers_collect(bm, &calib, NULL, &before, &err);
-    if (!rc)
-        fprintf(stderr, "stats: before (%s) collected in %.2f s\n",
-                baseline_text ? baseline_canon : "the model as loaded", rb_now() - t0);
-    rb_model_free(before_model);
-    int n_st = 1;
-    if (!rc && pipeline.n) {
-        rc = rb_prepare_model(cm.model, &pipeline, &prep.quant, &calib, (uint64_t)prep.seed, 1,
-                              &err);
-        t0 = rb_now();
-        if (!rc) rc = rb_outliers_collect(cm.model, &calib, NULL, &after, &err);
-        if (!rc)
-            fprintf(stderr, "stats: after (%s) collected in %.2f s\n", pipeline_canon,
-                    rb_now() - t0);
-        n_st = 2;
-    }
-    rb_outlier_stage stages[2] = {{"before", &before}, {"after", &after}};
+    rb_cli_reporter reporter;
+    rb_cli_reporter_init(&reporter);
+    rb_run_stats st;
+    int rc = rb_run_stats_collect(&spec, baseline_text, &reporter.report, &st, &err);
+    const rb_run_model *cm = &st.model;
+    const rb_outlier_stage *stages = st.stages;
+    int n_st = st.n_stages;
+    const char *pipeline_canon = st.pipeline, *baseline_canon = st.baseline;
     int *top_ch = malloc(sizeof(int) * 64);
     float *top_val = malloc(sizeof(float) * 64);
     if (!rc && (!top_ch || !top_val)) rc = rb_error_set(&err, RB_ENOMEM, "out of memory");
@@ -230,7 +141,7 @@ int rb_cmd_stats(int argc, char **argv) {
     char stem_buf[4096], csv_buf[4200], title[6000];
     if (!rc && out_dir) {
         char mstem[1024];
-        model_stem(cm.model_path, mstem, sizeof mstem);
+        model_stem(cm->model_path, mstem, sizeof mstem);
         snprintf(stem_buf, sizeof stem_buf, "%s/%s_outliers", out_dir, name ? name : mstem);
         snprintf(csv_buf, sizeof csv_buf, "%s.csv", stem_buf);
         if (!csv_path) csv_path = csv_buf;
@@ -245,7 +156,7 @@ int rb_cmd_stats(int argc, char **argv) {
     }
     if (!rc && plot_path) {
         char mstem[1024];
-        model_stem(cm.model_path, mstem, sizeof mstem);
+        model_stem(cm->model_path, mstem, sizeof mstem);
         snprintf(title, sizeof title, "max|x| / rms(x) at the quantizer inputs, %s\n%s%s%s%s",
                  mstem, n_st > 1 ? "before: " : "",
                  baseline_text ? baseline_canon : "the model as loaded",
@@ -256,43 +167,23 @@ int rb_cmd_stats(int argc, char **argv) {
         if (!rc) fprintf(stderr, "stats: wrote the plot %s.{gp,png,svg}\n", stem);
     }
     if (!rc && as_json) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "model", json_object_new_string(cm.model_path));
-        json_object_object_add(o, "model_sha256", json_object_new_string(cm.model_sha256));
-        json_object_object_add(o, "tokenizer", json_object_new_string(cm.tokenizer_path));
-        json_object_object_add(o, "tokenizer_sha256", json_object_new_string(cm.tokenizer_sha256));
-        json_object_object_add(o, "pipeline", json_object_new_string(pipeline_canon));
-        if (baseline_text)
-            json_object_object_add(o, "baseline", json_object_new_string(baseline_canon));
-        json_object_object_add(o, "w", rb_cli_quant_spec_json(&prep.quant.w, 0, 0));
-        json_object_object_add(o, "seed", json_object_new_int64(prep.seed));
-        json_object *cj = json_object_new_object();
-        json_object_object_add(cj, "data", json_object_new_string(calib_path));
-        json_object_object_add(cj, "windows", json_object_new_int64(prep.calib_windows));
-        json_object_object_add(cj, "len", json_object_new_int64(prep.calib_len));
-        json_object_object_add(o, "calib", cj);
-        json_object_object_add(o, "top_k", json_object_new_int64(top_k));
-        json_object_object_add(o, "threads", json_object_new_int(nthreads));
-        json_object *arr = json_object_new_array();
-        for (int i = 0; i < n_st; i++) records_json(arr, &stages[i], (int)top_k, top_ch, top_val);
-        json_object_object_add(o, "records", arr);
-        json_object_object_add(o, "rotbench_version", json_object_new_string(RB_VERSION));
-        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                                   JSON_C_TO_STRING_NOSLASHESCAPE));
-        json_object_put(o);
+        json_object *o = rb_run_stats_record(&spec, &st, (int)top_k);
+        if (!o) {
+            rc = rb_error_set(&err, RB_ENOMEM, "out of memory");
+        } else {
+            puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                       JSON_C_TO_STRING_NOSLASHESCAPE));
+            json_object_put(o);
+        }
     } else if (!rc) {
         printf("# model %s; calibration %d windows of %d tokens from %s, seed %ld\n",
-               cm.model_path, calib.n_windows, calib.window, calib_path, prep.seed);
+               cm->model_path, st.calib_windows, st.calib_len, st.calib_path, spec.seed);
         printf("# before: %s\n", baseline_text ? baseline_canon : "the model as loaded");
         if (n_st > 1) printf("# after:  %s (activation/KV quantizers off)\n", pipeline_canon);
         print_table(stages, n_st, (int)top_k, top_ch, top_val);
     }
     free(top_ch);
     free(top_val);
-    rb_outliers_free(&before);
-    rb_outliers_free(&after);
-    rb_calib_free(&calib);
-    rb_cli_prep_free(&prep);
-    rb_cli_unload(&cm);
+    rb_run_stats_free(&st);
     return rc ? rb_cli_fail(&err) : 0;
 }

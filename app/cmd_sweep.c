@@ -11,7 +11,8 @@
 
 #include "app/cli.h"
 #include "eval/records.h"
-#include "eval/sweep.h"
+#include "base/process.h"
+#include "run/sweep.h"
 
 static void sweep_usage(FILE *f) {
     fputs("usage: rotbench sweep CONFIG [--jobs N] [--resume] [--dry-run] [--rotbench PATH]\n"

@@ -8,6 +8,7 @@
 int rb_cmd_sweep(int argc, char **argv);
 int rb_cmd_table(int argc, char **argv);
 int rb_cmd_plot(int argc, char **argv);
+int rb_cmd_tokenize(int argc, char **argv); /* app/cmd_tokenize.c */
 int rb_cmd_hadamard(int argc, char **argv);
 
 static void usage(FILE *f) {
@@ -21,6 +22,7 @@ static void usage(FILE *f) {
           "  table     Markdown/CSV tables (mean ± std over seeds) from a results file\n"
           "  plot      gnuplot line plots (.gp, .png, .svg) from a results file\n"
           "  stats     outlier statistics of the quantizer inputs per layer, before/after a pipeline\n"
+          "  tokenize  the token ids the evaluator feeds the model (text, corpus or task)\n"
           "  hadamard  which Hadamard construction a transform size uses (--size N [--json])\n"
           "\n"
           "Data (models, corpora) is found in --data-dir, $ROTBENCH_DATA, or ../shared.\n",
@@ -41,6 +43,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "table")) return rb_cmd_table(argc - 1, argv + 1);
     if (!strcmp(cmd, "plot")) return rb_cmd_plot(argc - 1, argv + 1);
     if (!strcmp(cmd, "stats")) return rb_cmd_stats(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tokenize")) return rb_cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "hadamard")) return rb_cmd_hadamard(argc - 1, argv + 1);
     fprintf(stderr, "error: unknown command '%s'\n", cmd);
     usage(stderr);

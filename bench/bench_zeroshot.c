@@ -29,7 +29,7 @@ int main(int argc, char **argv) {
     rb_model *m;
     rb_tokenizer *tok;
     rb_zs_task task;
-    if (rb_model_load(argv[1], &m, &err) || rb_tokenizer_load(argv[2], &tok, &err) ||
+    if (rb_model_load(argv[1], &m, &err) || rb_tokenizer_open(argv[2], &tok, &err) ||
         rb_zs_task_load(argv[3], argv[4], &task, &err))
         return fail(&err);
     int ctx = argc > 7 ? atoi(argv[7]) : m->cfg.seq_len;

@@ -22,6 +22,40 @@ void rb_workspace_free(rb_workspace *ws) {
         free(*bufs[i]);
         *bufs[i] = NULL;
     }
+    free(ws->rope_freq);
+    ws->rope_freq = NULL;
+}
+
+void rb_rope_freqs(const rb_config *c, const float *freq_factors, double *freq) {
+    int hd = c->head_dim;
+    rb_rope_freqs_default(freq, hd, c->rope_theta);
+    switch (c->rope_scaling) {
+    case RB_ROPE_SCALING_LINEAR: rb_rope_freqs_linear(freq, hd, c->rope_factor); break;
+    case RB_ROPE_SCALING_LLAMA3:
+        rb_rope_freqs_llama3(freq, hd, c->rope_factor, c->rope_low_freq_factor,
+                             c->rope_high_freq_factor, c->rope_orig_max_pos);
+        break;
+    case RB_ROPE_SCALING_FREQ_FACTORS:
+        if (freq_factors) rb_rope_freqs_divide(freq, hd, freq_factors);
+        break;
+    default: break;
+    }
+}
+
+void rb_rope_tables_init(const rb_config *c, double *freq, float *cos_tab, float *sin_tab,
+                         int max_pos) {
+    rb_rope_freqs(c, NULL, freq);
+    rb_rope_table_freqs(cos_tab, sin_tab, max_pos, c->head_dim, freq);
+}
+
+void rb_rope_tables_sync(const rb_model *m, double *freq, float *cos_tab, float *sin_tab,
+                         int max_pos) {
+    int half = m->cfg.head_dim / 2;
+    double *now = freq + half;
+    rb_rope_freqs(&m->cfg, m->rope_freq_factors, now);
+    if (memcmp(now, freq, sizeof(double) * (size_t)half) == 0) return;
+    memcpy(freq, now, sizeof(double) * (size_t)half);
+    rb_rope_table_freqs(cos_tab, sin_tab, max_pos, m->cfg.head_dim, freq);
 }
 
 int rb_workspace_init(rb_workspace *ws, const rb_config *c, int max_T, rb_error *err) {
@@ -47,7 +81,12 @@ int rb_workspace_init(rb_workspace *ws, const rb_config *c, int max_T, rb_error 
                                 max_T);
         }
     }
-    rb_rope_table(ws->rope_cos, ws->rope_sin, max_T, c->head_dim, c->rope_theta);
+    if (!(ws->rope_freq = malloc(sizeof(double) * (size_t)(c->head_dim > 0 ? c->head_dim : 1)))) {
+        rb_workspace_free(ws);
+        return rb_error_set(err, RB_ENOMEM, "cannot allocate forward buffers for %d tokens",
+                            max_T);
+    }
+    rb_rope_tables_init(c, ws->rope_freq, ws->rope_cos, ws->rope_sin, max_T);
     return RB_OK;
 }
 
@@ -103,6 +142,105 @@ int rb_forward(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T
     return rb_forward_segments(m, ws, tokens, T, &whole, 1, hooks, err);
 }
 
+int rb_forward_check_tokens(const rb_config *c, const int32_t *tokens, int T, rb_error *err) {
+    for (int t = 0; t < T; t++)
+        if (tokens[t] < 0 || tokens[t] >= c->vocab_size)
+            return rb_error_set(err, RB_EINVAL, "token %d at position %d is outside 0..%d",
+                                tokens[t], t, c->vocab_size - 1);
+    return RB_OK;
+}
+
+void rb_forward_embed(const rb_model *m, const int32_t *tokens, int T, float *x) {
+    int dim = m->cfg.dim;
+    for (int t = 0; t < T; t++)
+        memcpy(x + (size_t)t * dim, m->token_embedding + (size_t)tokens[t] * dim,
+               sizeof(float) * dim);
+}
+
+int rb_forward_head(const rb_model *m, const float *x, float *h, float *logits, int T,
+                    const rb_hooks *hooks, const float **cls_used, rb_error *err) {
+    const rb_config *c = &m->cfg;
+    rb_rmsnorm(h, x, m->final_norm, T, c->dim, c->norm_eps);
+    int rc = rb_hooks_activation(hooks, c->n_layers, RB_ACT_CLASSIFIER_IN, h, T, c->dim, err);
+    if (rc) return rc;
+    const float *cls = rb_hooks_weight(hooks, c->n_layers, RB_LINEAR_COUNT, m->classifier);
+    if (cls_used) *cls_used = cls;
+    rb_linear(logits, h, cls, T, c->dim, c->vocab_size);
+    return RB_OK;
+}
+
+int rb_layer_forward(const rb_model *m, int l, const rb_layer_bufs *b, int T,
+                     const rb_segment *seg, int n_seg, const rb_hooks *hooks, rb_error *err) {
+    const rb_config *c = &m->cfg;
+    const rb_layer *L = &m->layers[l];
+    const int dim = c->dim, hid = c->hidden_dim, hd = c->head_dim;
+    const int qdim = c->n_heads * hd, kvdim = c->n_kv_heads * hd;
+    const size_t nx = sizeof(float) * (size_t)T * dim;
+    const float *w[RB_LINEAR_COUNT];
+    int rc;
+    /* attention */
+    if (b->x_attn) memcpy(b->x_attn, b->x, nx);
+    rb_rmsnorm(b->h_attn, b->x, L->attn_norm, T, dim, c->norm_eps);
+    if ((rc = rb_hooks_activation(hooks, l, RB_ACT_QKV_IN, b->h_attn, T, dim, err))) return rc;
+    w[RB_WQ] = rb_hooks_weight(hooks, l, RB_WQ, L->wq);
+    w[RB_WK] = rb_hooks_weight(hooks, l, RB_WK, L->wk);
+    w[RB_WV] = rb_hooks_weight(hooks, l, RB_WV, L->wv);
+    rb_linear(b->q, b->h_attn, w[RB_WQ], T, dim, qdim);
+    rb_linear(b->k, b->h_attn, w[RB_WK], T, dim, kvdim);
+    rb_linear(b->v, b->h_attn, w[RB_WV], T, dim, kvdim);
+    if (c->qkv_bias) {
+        rb_bias_add(b->q, L->bq, T, qdim);
+        rb_bias_add(b->k, L->bk, T, kvdim);
+        rb_bias_add(b->v, L->bv, T, kvdim);
+    }
+    for (int i = 0; i < n_seg; i++) {
+        size_t r0 = (size_t)seg[i].start;
+        rb_rope(b->q + r0 * qdim, seg[i].len, c->n_heads, hd, seg[i].prefix_len, b->rope_cos,
+                b->rope_sin);
+        rb_rope(b->k + r0 * kvdim, seg[i].len, c->n_kv_heads, hd, seg[i].prefix_len, b->rope_cos,
+                b->rope_sin);
+    }
+    if (m->online.qk_hadamard &&
+        ((rc = rb_hadamard_apply(b->q, (size_t)T * c->n_heads, hd, 1, err)) ||
+         (rc = rb_hadamard_apply(b->k, (size_t)T * c->n_kv_heads, hd, 1, err))))
+        return rb_error_prefix(err, "layer %d online q/k Hadamard: ", l);
+    if (m->online.qk_dense) { /* per head: q_h ← q_h·Wᵀ */
+        const float *W = m->online.qk_dense + (size_t)l * hd * hd;
+        dense_rows(b->q, (size_t)T * c->n_heads, hd, W, b->tmp_qk);
+        dense_rows(b->k, (size_t)T * c->n_kv_heads, hd, W, b->tmp_qk);
+    }
+    if (hooks && hooks->qkv && (rc = hooks->qkv(hooks->ctx, l, b->q, b->k, b->v, T, c, err)))
+        return rb_error_prefix(err, "layer %d qkv: ", l);
+    rb_attention_segments(b->att, b->q, b->k, b->v, seg, n_seg, c->n_heads, c->n_kv_heads, hd,
+                          b->att_scratch, b->threads);
+    if (m->online.o_head_hadamard &&
+        (rc = rb_hadamard_apply(b->att, (size_t)T, c->n_heads, hd, err)))
+        return rb_error_prefix(err, "layer %d online head Hadamard: ", l);
+    if ((rc = rb_hooks_activation(hooks, l, RB_ACT_O_IN, b->att, T, qdim, err))) return rc;
+    /* x += att·Woᵀ : sgemm with beta = 1 accumulates into the residual */
+    w[RB_WO] = rb_hooks_weight(hooks, l, RB_WO, L->wo);
+    rb_linear_acc(b->x, b->att, w[RB_WO], T, qdim, dim);
+    /* feed-forward */
+    if (b->x_ffn) memcpy(b->x_ffn, b->x, nx);
+    rb_rmsnorm(b->h_ffn, b->x, L->ffn_norm, T, dim, c->norm_eps);
+    if ((rc = rb_hooks_activation(hooks, l, RB_ACT_GATE_UP_IN, b->h_ffn, T, dim, err))) return rc;
+    w[RB_W1] = rb_hooks_weight(hooks, l, RB_W1, L->w1);
+    w[RB_W3] = rb_hooks_weight(hooks, l, RB_W3, L->w3);
+    rb_linear(b->a, b->h_ffn, w[RB_W1], T, dim, hid);
+    rb_linear(b->b, b->h_ffn, w[RB_W3], T, dim, hid);
+    if (b->g != b->a) memcpy(b->g, b->a, sizeof(float) * (size_t)T * hid);
+    rb_swiglu(b->g, b->b, (size_t)T * hid);
+    if (m->online.down_hadamard && (rc = rb_hadamard_apply(b->g, (size_t)T, hid, 1, err)))
+        return rb_error_prefix(err, "layer %d online down_proj Hadamard: ", l);
+    if (m->online.down_dense)
+        dense_rows(b->g, (size_t)T, hid, m->online.down_dense + (size_t)l * hid * hid, b->tmp_down);
+    if ((rc = rb_hooks_activation(hooks, l, RB_ACT_DOWN_IN, b->g, T, hid, err))) return rc;
+    w[RB_W2] = rb_hooks_weight(hooks, l, RB_W2, L->w2);
+    rb_linear_acc(b->x, b->g, w[RB_W2], T, hid, dim);
+    if (b->w_used) memcpy(b->w_used, w, sizeof w);
+    return RB_OK;
+}
+
 int rb_forward_segments(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T,
                         const rb_segment *seg, int n_seg, const rb_hooks *hooks, rb_error *err) {
     const rb_config *c = &m->cfg;
@@ -110,69 +248,16 @@ int rb_forward_segments(const rb_model *m, rb_workspace *ws, const int32_t *toke
         return rb_error_set(err, RB_EINVAL, "forward of %d tokens: window holds 1..%d", T,
                             ws->max_T);
     int rc = check_segments(seg, n_seg, T, err);
-    if (rc) return rc;
-    const int dim = c->dim, hid = c->hidden_dim, hd = c->head_dim;
-    const int qdim = c->n_heads * hd, kvdim = c->n_kv_heads * hd;
-    for (int t = 0; t < T; t++)
-        if (tokens[t] < 0 || tokens[t] >= c->vocab_size)
-            return rb_error_set(err, RB_EINVAL, "token %d at position %d is outside 0..%d",
-                                tokens[t], t, c->vocab_size - 1);
-    for (int t = 0; t < T; t++)
-        memcpy(ws->x + (size_t)t * dim, m->token_embedding + (size_t)tokens[t] * dim,
-               sizeof(float) * dim);
-    for (int l = 0; l < c->n_layers; l++) {
-        const rb_layer *L = &m->layers[l];
-        rb_rmsnorm(ws->xb, ws->x, L->attn_norm, T, dim, c->norm_eps);
-        if ((rc = rb_hooks_activation(hooks, l, RB_ACT_QKV_IN, ws->xb, T, dim, err))) return rc;
-        rb_linear(ws->q, ws->xb, rb_hooks_weight(hooks, l, RB_WQ, L->wq), T, dim, qdim);
-        rb_linear(ws->k, ws->xb, rb_hooks_weight(hooks, l, RB_WK, L->wk), T, dim, kvdim);
-        rb_linear(ws->v, ws->xb, rb_hooks_weight(hooks, l, RB_WV, L->wv), T, dim, kvdim);
-        for (int i = 0; i < n_seg; i++) {
-            size_t r0 = (size_t)seg[i].start;
-            rb_rope(ws->q + r0 * qdim, seg[i].len, c->n_heads, hd, seg[i].prefix_len,
-                    ws->rope_cos, ws->rope_sin);
-            rb_rope(ws->k + r0 * kvdim, seg[i].len, c->n_kv_heads, hd, seg[i].prefix_len,
-                    ws->rope_cos, ws->rope_sin);
-        }
-        if (m->online.qk_hadamard &&
-            ((rc = rb_hadamard_apply(ws->q, (size_t)T * c->n_heads, hd, 1, err)) ||
-             (rc = rb_hadamard_apply(ws->k, (size_t)T * c->n_kv_heads, hd, 1, err))))
-            return rb_error_prefix(err, "layer %d online q/k Hadamard: ", l);
-        if (m->online.qk_dense) {
-            /* per head: q_h ← q_h·Wᵀ (att is free until the attention writes it) */
-            const float *W = m->online.qk_dense + (size_t)l * hd * hd;
-            dense_rows(ws->q, (size_t)T * c->n_heads, hd, W, ws->att);
-            dense_rows(ws->k, (size_t)T * c->n_kv_heads, hd, W, ws->att);
-        }
-        if (hooks && hooks->qkv &&
-            (rc = hooks->qkv(hooks->ctx, l, ws->q, ws->k, ws->v, T, c, err)))
-            return rb_error_prefix(err, "layer %d qkv: ", l);
-        rb_attention_segments(ws->att, ws->q, ws->k, ws->v, seg, n_seg, c->n_heads,
-                              c->n_kv_heads, hd, ws->att_scratch, ws->threads);
-        if (m->online.o_head_hadamard &&
-            (rc = rb_hadamard_apply(ws->att, (size_t)T, c->n_heads, hd, err)))
-            return rb_error_prefix(err, "layer %d online head Hadamard: ", l);
-        if ((rc = rb_hooks_activation(hooks, l, RB_ACT_O_IN, ws->att, T, qdim, err))) return rc;
-        /* x += att·Woᵀ : sgemm with beta = 1 accumulates into the residual */
-        rb_linear_acc(ws->x, ws->att, rb_hooks_weight(hooks, l, RB_WO, L->wo), T, qdim, dim);
-        rb_rmsnorm(ws->xb, ws->x, L->ffn_norm, T, dim, c->norm_eps);
-        if ((rc = rb_hooks_activation(hooks, l, RB_ACT_GATE_UP_IN, ws->xb, T, dim, err))) return rc;
-        rb_linear(ws->hb, ws->xb, rb_hooks_weight(hooks, l, RB_W1, L->w1), T, dim, hid);
-        rb_linear(ws->hb2, ws->xb, rb_hooks_weight(hooks, l, RB_W3, L->w3), T, dim, hid);
-        rb_swiglu(ws->hb, ws->hb2, (size_t)T * hid);
-        if (m->online.down_hadamard && (rc = rb_hadamard_apply(ws->hb, (size_t)T, hid, 1, err)))
-            return rb_error_prefix(err, "layer %d online down_proj Hadamard: ", l);
-        if (m->online.down_dense) /* hb2 is free after the SwiGLU */
-            dense_rows(ws->hb, (size_t)T, hid, m->online.down_dense + (size_t)l * hid * hid,
-                       ws->hb2);
-        if ((rc = rb_hooks_activation(hooks, l, RB_ACT_DOWN_IN, ws->hb, T, hid, err))) return rc;
-        rb_linear_acc(ws->x, ws->hb, rb_hooks_weight(hooks, l, RB_W2, L->w2), T, hid, dim);
-    }
-    rb_rmsnorm(ws->xb, ws->x, m->final_norm, T, dim, c->norm_eps);
-    if ((rc = rb_hooks_activation(hooks, c->n_layers, RB_ACT_CLASSIFIER_IN, ws->xb, T, dim, err)))
-        return rc;
-    rb_linear(ws->logits, ws->xb,
-              rb_hooks_weight(hooks, c->n_layers, RB_LINEAR_COUNT, m->classifier),
-              T, dim, c->vocab_size);
-    return RB_OK;
+    if (rc || (rc = rb_forward_check_tokens(c, tokens, T, err))) return rc;
+    rb_rope_tables_sync(m, ws->rope_freq, ws->rope_cos, ws->rope_sin, ws->max_T);
+    /* one set of buffers reused by every layer; the SwiGLU runs in place */
+    rb_layer_bufs b = {.x = ws->x, .h_attn = ws->xb, .h_ffn = ws->xb, .q = ws->q, .k = ws->k,
+                       .v = ws->v, .att = ws->att, .a = ws->hb, .b = ws->hb2, .g = ws->hb,
+                       .tmp_qk = ws->att, .tmp_down = ws->hb2, .rope_cos = ws->rope_cos,
+                       .rope_sin = ws->rope_sin, .att_scratch = ws->att_scratch,
+                       .threads = ws->threads};
+    rb_forward_embed(m, tokens, T, ws->x);
+    for (int l = 0; l < c->n_layers; l++)
+        if ((rc = rb_layer_forward(m, l, &b, T, seg, n_seg, hooks, err))) return rc;
+    return rb_forward_head(m, ws->x, ws->xb, ws->logits, T, hooks, NULL, err);
 }

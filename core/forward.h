@@ -3,19 +3,26 @@
  * rb_forward runs one window of T tokens (positions 0..T-1) through the model:
  *   x = embed(tokens)                                           [T][dim]
  *   per layer: h = rmsnorm(x)·attn_norm → hook(QKV_IN) → q,k,v = h·Wq/Wk/Wvᵀ
- *              → RoPE(q,k) → [online H_hd on q, k] → [online dense per head on q, k]
- *              → hook qkv (KV-cache quantization)
+ *              [+ bq, bk, bv] → RoPE(q,k) → [online H_hd on q, k]
+ *              → [online dense per head on q, k] → hook qkv (KV-cache quantization)
  *              → causal GQA attention → [online H_heads across heads] → hook(O_IN)
  *              → x += ·Woᵀ
  *              h = rmsnorm(x)·ffn_norm → hook(GATE_UP_IN) → a = h·W1ᵀ, b = h·W3ᵀ
  *              → a = silu(a)·b → [online H_hidden] → [online dense] → hook(DOWN_IN)
  *              → x += a·W2ᵀ
  *   h = rmsnorm(x)·final_norm → hook(CLASSIFIER_IN) → logits = h·Clsᵀ  [T][vocab]
+ * q has n_heads·head_dim columns, k and v n_kv_heads·head_dim; head_dim need
+ * not be dim/n_heads (wo maps n_heads·head_dim back to dim).  The biases
+ * (cfg.qkv_bias) are added before RoPE.  RoPE's frequencies follow
+ * cfg.rope_theta and cfg.rope_scaling (rb_rope_freqs).
  * Every linear's weight goes through hooks->weight (if set), which may return
- * a different matrix of the same shape (fake-quantized or rotated weights).
+ * a different matrix of the same shape (fake-quantized or rotated weights);
+ * biases stay fp32 and are not hooked.
  * The bracketed online transforms run when m->online asks for them (QuaRot,
  * ResQ).
  * With hooks == NULL (or all members NULL) it is the plain fp32 forward.
+ * One layer is written once, in rb_layer_forward: rb_forward_segments and
+ * the training forward (core/train.h) both call it, with different buffers.
  */
 #ifndef RB_FORWARD_H
 #define RB_FORWARD_H
@@ -64,6 +71,23 @@ int rb_hooks_activation(const rb_hooks *h, int layer, rb_act_point p, float *x, 
 /* hooks->weight's matrix for a linear, or w itself without hooks. */
 const float *rb_hooks_weight(const rb_hooks *h, int layer, rb_linear_id id, const float *w);
 
+/* The inverse RoPE frequencies of a configuration, freq [head_dim/2]
+ * (kernels/ops.h rules): θ = cfg.rope_theta, then LINEAR / LLAMA3 with the
+ * cfg's factors, or FREQ_FACTORS dividing by freq_factors [head_dim/2]
+ * (rb_model.rope_freq_factors; NULL: left at the default). */
+void rb_rope_freqs(const rb_config *cfg, const float *freq_factors, double *freq);
+
+/* RoPE tables cos/sin [max_pos][head_dim/2] for a model, with freq
+ * [head_dim] doubles: the first half the frequencies the tables hold, the
+ * second scratch.  rb_rope_tables_init builds them from the configuration
+ * (rope_freq_factors unknown: default); rb_rope_tables_sync recomputes m's
+ * frequencies (cheap) and rebuilds the tables only when they differ, so a
+ * workspace follows a model's freq factors. */
+void rb_rope_tables_init(const rb_config *cfg, double *freq, float *cos_tab, float *sin_tab,
+                         int max_pos);
+void rb_rope_tables_sync(const rb_model *m, double *freq, float *cos_tab, float *sin_tab,
+                         int max_pos);
+
 /* Buffers for windows of up to max_T tokens; owned, freed by
  * rb_workspace_free.  `logits` [max_T][vocab] holds the last forward's
  * output. */
@@ -71,6 +95,7 @@ typedef struct rb_workspace {
     int max_T, threads;
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *logits;
     float *rope_cos, *rope_sin; /* [max_T][head_dim/2] */
+    double *rope_freq;          /* [head_dim]: rb_rope_tables_sync */
     float *att_scratch;         /* threads × rb_attention_scratch_floats */
 } rb_workspace;
 
@@ -92,5 +117,45 @@ int rb_forward(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T
  * RB_EINVAL. */
 int rb_forward_segments(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T,
                         const rb_segment *seg, int n_seg, const rb_hooks *hooks, rb_error *err);
+
+/* Where one layer (rb_layer_forward) reads and writes, for T tokens.  The
+ * inference forward points several of them at the same reused buffers; the
+ * training forward gives each layer its own, to keep them for the backward.
+ * Shapes: qdim = n_heads·head_dim, kvdim = n_kv_heads·head_dim. */
+typedef struct rb_layer_bufs {
+    float *x;              /* [T][dim] the residual stream, updated in place */
+    float *x_attn, *x_ffn; /* [T][dim] or NULL: copies of x entering each RMSNorm */
+    float *h_attn, *h_ffn; /* [T][dim] the normed inputs of the linears, after
+                            * their hook (may be one buffer) */
+    float *q, *k, *v;      /* [T][qdim], [T][kvdim], [T][kvdim]: after the bias,
+                            * RoPE, the online q/k transforms and the qkv hook */
+    float *att;            /* [T][qdim] the input of wo, after its hook */
+    float *a, *b;          /* [T][hidden] w1 and w3 outputs */
+    float *g;              /* [T][hidden] the input of w2; g == a computes the
+                            * SwiGLU in place (a is then not kept) */
+    float *tmp_qk;         /* [T][qdim] scratch of the dense q/k transform (may be att) */
+    float *tmp_down;       /* [T][hidden] scratch of the dense down transform
+                            * (may be b when g == a) */
+    const float *rope_cos, *rope_sin; /* rb_rope_tables_* */
+    float *att_scratch;    /* threads × rb_attention_scratch_floats(max keys, hd) */
+    int threads;
+    const float **w_used;  /* [RB_LINEAR_COUNT] or NULL: receives the weights
+                            * (hooks->weight's) the layer multiplied by */
+} rb_layer_bufs;
+
+/* Layer l of m on the T tokens of a packed window (seg as rb_forward_segments;
+ * tilings are not checked here): b->x ← layer(b->x).  Hook errors are passed
+ * through with the layer prefixed. */
+int rb_layer_forward(const rb_model *m, int l, const rb_layer_bufs *b, int T,
+                     const rb_segment *seg, int n_seg, const rb_hooks *hooks, rb_error *err);
+
+/* The steps around the layers, shared by both forwards: RB_EINVAL unless
+ * every token id is below the vocabulary; x [T][dim] ← the embedding rows;
+ * h ← rmsnorm(x)·final_norm, its hook, logits [T][vocab] = h·Clsᵀ (the
+ * classifier hooks->weight gave is stored in *cls_used when not NULL). */
+int rb_forward_check_tokens(const rb_config *cfg, const int32_t *tokens, int T, rb_error *err);
+void rb_forward_embed(const rb_model *m, const int32_t *tokens, int T, float *x);
+int rb_forward_head(const rb_model *m, const float *x, float *h, float *logits, int T,
+                    const rb_hooks *hooks, const float **cls_used, rb_error *err);
 
 #endif

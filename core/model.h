@@ -26,6 +26,8 @@
 
 #include "base/error.h"
 
+typedef struct rb_model rb_model;
+
 typedef struct rb_config {
     int dim;          /* residual width */
     int hidden_dim;   /* FFN width */
@@ -34,7 +36,8 @@ typedef struct rb_config {
     int n_kv_heads;   /* divides n_heads (grouped-query attention) */
     int vocab_size;
     int seq_len;      /* maximum context the model was trained for */
-    int head_dim;     /* dim / n_heads, even (RoPE pairs) */
+    int head_dim;     /* even (RoPE pairs); dim / n_heads unless the checkpoint says
+                       * otherwise (q is n_heads·head_dim wide, wo maps it to dim) */
     float norm_eps;   /* RMSNorm epsilon, 1e-5 */
     float rope_theta; /* 10000 (Llama-2), 500000 (Llama-3) */
     /* RoPE frequency scaling (HF config's rope_scaling; GGUF's rope_freqs.weight).
@@ -94,7 +97,7 @@ typedef struct rb_online_plan {
 /* Whether any online transform is on. */
 int rb_online_plan_active(const rb_online_plan *p);
 
-typedef struct rb_model {
+struct rb_model {
     rb_config cfg;
     rb_online_plan online;
     float *token_embedding;
@@ -110,13 +113,38 @@ typedef struct rb_model {
     float *owned_extra;        /* malloc'd block holding the biases and rope_freq_factors */
     float *rope_freq_factors;  /* [head_dim/2] when cfg.rope_scaling == FREQ_FACTORS, else NULL */
     char source[1024];         /* file it was loaded from, or "synthetic:..." */
-} rb_model;
+};
 
 /* A view of one linear's weight matrix: w[rows][cols], rows = out features. */
 typedef struct rb_weight_view {
     float *w;
     int rows, cols;
 } rb_weight_view;
+
+/* The tensors of a model, in canonical order (llama2.c v0's file order with
+ * the classifier after the final norm, then the tensors v0 cannot hold).
+ * Formats bind their names to these through core/tensor_table.h. */
+typedef enum rb_tensor_kind {
+    RB_TENSOR_EMBED, RB_TENSOR_ATTN_NORM, RB_TENSOR_WQ, RB_TENSOR_WK, RB_TENSOR_WV,
+    RB_TENSOR_WO, RB_TENSOR_FFN_NORM, RB_TENSOR_W1, RB_TENSOR_W2, RB_TENSOR_W3,
+    RB_TENSOR_FINAL_NORM, RB_TENSOR_CLASSIFIER, RB_TENSOR_BQ, RB_TENSOR_BK, RB_TENSOR_BV,
+    RB_TENSOR_ROPE_FREQS, RB_TENSOR_KIND_COUNT
+} rb_tensor_kind;
+
+/* Whether kind k exists once per layer (else once per model). */
+int rb_tensor_per_layer(rb_tensor_kind k);
+/* Whether a model of configuration c (classifier shared or not) has kind k:
+ * the classifier only when untied, the biases only with qkv_bias, the
+ * frequency factors only with RB_ROPE_SCALING_FREQ_FACTORS. */
+int rb_tensor_present(const rb_config *c, int shared_classifier, rb_tensor_kind k);
+/* Shape of one instance: 1-D tensors get ndim 1 and dims[0] = length; 2-D
+ * ones dims = {rows, cols} ([out][in] for linears). */
+void rb_tensor_shape(const rb_config *c, rb_tensor_kind k, int *ndim, int64_t dims[2]);
+/* The model's name for kind k ("token_embedding", "wq", "bq", "rope_freqs", ...). */
+const char *rb_tensor_kind_name(rb_tensor_kind k);
+/* Address of the pointer that holds kind k of layer `layer` (0 for the
+ * per-model kinds); a format binds or fills the tensor through it. */
+float **rb_model_tensor_slot(rb_model *m, rb_tensor_kind k, int layer);
 
 /* Checks a configuration for sane, consistent values (RB_EINVAL with the
  * field, its value and the allowed range). `what` names the source. */
@@ -125,7 +153,19 @@ int rb_config_validate(const rb_config *cfg, const char *what, rb_error *err);
 /* Number of floats of the llama2.c v0 payload for cfg (after the header). */
 uint64_t rb_llama2c_payload_floats(const rb_config *cfg, int shared_classifier);
 
-/* Loads a llama2.c "v0" file (7 int32 header, fp32 arrays).  The header is
+/* A model of configuration cfg with one malloc'd arena for every tensor it
+ * has (uninitialised): what a format fills.  cfg is validated first. */
+int rb_model_new(const rb_config *cfg, int shared_classifier, rb_model **out, rb_error *err);
+
+/* A model of configuration cfg with no weight storage: every slot NULL, for
+ * a format that points the slots into memory it maps itself (and sets
+ * map/map_bytes, which rb_model_free unmaps). */
+int rb_model_alloc(const rb_config *cfg, int shared_classifier, rb_model **out, rb_error *err);
+
+/* llama2.c v0 files (implemented in core/format_llama2c.c; rb_model_open in
+ * core/model_open.h recognises every format).
+ *
+ * Loads a llama2.c "v0" file (7 int32 header, fp32 arrays).  The header is
  * validated and the file size must equal what it implies; weights are checked
  * for NaN/Inf.  The newer "ak42" versioned format is recognised and reported
  * as unsupported.  On success *out is owned by the caller (rb_model_free). */

@@ -26,6 +26,7 @@ int rb_grads_init(rb_grads *g, const rb_config *c, rb_error *err) {
     size_t dim = (size_t)c->dim, hid = (size_t)c->hidden_dim, V = (size_t)c->vocab_size;
     size_t qdim = (size_t)c->n_heads * c->head_dim, kvdim = (size_t)c->n_kv_heads * c->head_dim;
     size_t per_layer = 2 * dim + 2 * qdim * dim + 2 * kvdim * dim + 3 * hid * dim;
+    if (c->qkv_bias) per_layer += qdim + 2 * kvdim;
     g->n_floats = 2 * V * dim + dim + per_layer * (size_t)c->n_layers;
     g->arena = calloc(g->n_floats, sizeof(float));
     g->layers = calloc((size_t)c->n_layers, sizeof *g->layers);
@@ -49,6 +50,10 @@ int rb_grads_init(rb_grads *g, const rb_config *c, rb_error *err) {
         L->w1 = p, p += hid * dim;
         L->w2 = p, p += hid * dim;
         L->w3 = p, p += hid * dim;
+        if (!c->qkv_bias) continue;
+        L->bq = p, p += qdim;
+        L->bk = p, p += kvdim;
+        L->bv = p, p += kvdim;
     }
     return RB_OK;
 }
@@ -77,8 +82,10 @@ void rb_train_ws_free(rb_train_ws *ws) {
     free(ws->tokens);
     free(ws->targets);
     free(ws->w_eff);
+    free(ws->rope_freq);
     ws->tokens = ws->targets = NULL;
     ws->w_eff = NULL;
+    ws->rope_freq = NULL;
 }
 
 int rb_train_ws_init(rb_train_ws *ws, const rb_config *c, int max_T, rb_error *err) {
@@ -112,21 +119,22 @@ int rb_train_ws_init(rb_train_ws *ws, const rb_config *c, int max_T, rb_error *e
     ws->tokens = malloc(sizeof(int32_t) * T);
     ws->targets = malloc(sizeof(int32_t) * T);
     ws->w_eff = calloc(L * RB_LINEAR_COUNT + 1, sizeof *ws->w_eff);
-    if (!ok || !ws->tokens || !ws->targets || !ws->w_eff) {
+    ws->rope_freq = malloc(sizeof(double) * (size_t)(c->head_dim > 0 ? c->head_dim : 1));
+    if (!ok || !ws->tokens || !ws->targets || !ws->w_eff || !ws->rope_freq) {
         rb_train_ws_free(ws);
         return rb_error_set(err, RB_ENOMEM, "cannot allocate training buffers for %d tokens",
                             max_T);
     }
-    rb_rope_table(ws->rope_cos, ws->rope_sin, max_T, c->head_dim, c->rope_theta);
+    rb_rope_tables_init(c, ws->rope_freq, ws->rope_cos, ws->rope_sin, max_T);
     return RB_OK;
 }
 
 /* ---- forward ------------------------------------------------------------ */
 
-/* x [rows][n] ← x·Wᵀ (forward) or x·W (its backward), through tmp. */
-static void dense_rows(float *x, size_t rows, int n, const float *W, int backward, float *tmp) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, backward ? CblasNoTrans : CblasTrans, (int)rows, n,
-                n, 1.0f, x, n, W, n, 0.0f, tmp, n);
+/* x [rows][n] ← x·W: the backward of the forward's x ← x·Wᵀ, through tmp. */
+static void dense_rows_backward(float *x, size_t rows, int n, const float *W, float *tmp) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, n, n, 1.0f, x, n, W, n,
+                0.0f, tmp, n);
     memcpy(x, tmp, sizeof(float) * rows * (size_t)n);
 }
 
@@ -144,83 +152,32 @@ int rb_train_forward(const rb_model *m, rb_train_ws *ws, const int32_t *tokens, 
         return rb_error_set(err, RB_EINVAL, "training buffers were made for another model shape");
     const int dim = c->dim, hid = c->hidden_dim, hd = c->head_dim;
     const int qdim = c->n_heads * hd, kvdim = c->n_kv_heads * hd;
-    for (int t = 0; t < T; t++)
-        if (tokens[t] < 0 || tokens[t] >= c->vocab_size)
-            return rb_error_set(err, RB_EINVAL, "token %d at position %d is outside 0..%d",
-                                tokens[t], t, c->vocab_size - 1);
+    int rc = rb_forward_check_tokens(c, tokens, T, err);
+    if (rc) return rc;
+    rb_rope_tables_sync(m, ws->rope_freq, ws->rope_cos, ws->rope_sin, ws->max_T);
     ws->T = T;
     memcpy(ws->tokens, tokens, sizeof(int32_t) * T);
     for (int t = 0; t < T; t++) ws->targets[t] = t + 1 < T ? tokens[t + 1] : -1;
-    float *x = ws->x;
-    for (int t = 0; t < T; t++)
-        memcpy(x + (size_t)t * dim, m->token_embedding + (size_t)tokens[t] * dim,
-               sizeof(float) * dim);
-    int rc;
+    rb_forward_embed(m, tokens, T, ws->x);
+    rb_segment whole = {0, T, 0, 0};
     for (int l = 0; l < c->n_layers; l++) {
-        const rb_layer *L = &m->layers[l];
-        const float **w = ws->w_eff + (size_t)l * RB_LINEAR_COUNT;
-        float *xa = AT(ws, x_attn, l, dim), *h = AT(ws, h_attn, l, dim);
-        float *q = AT(ws, q, l, qdim), *k = AT(ws, k, l, kvdim), *v = AT(ws, v, l, kvdim);
-        float *att = AT(ws, att, l, qdim);
-        memcpy(xa, x, sizeof(float) * (size_t)T * dim);
-        rb_rmsnorm(h, x, L->attn_norm, T, dim, c->norm_eps);
-        if ((rc = rb_hooks_activation(hooks, l, RB_ACT_QKV_IN, h, T, dim, err))) return rc;
-        w[RB_WQ] = rb_hooks_weight(hooks, l, RB_WQ, L->wq);
-        w[RB_WK] = rb_hooks_weight(hooks, l, RB_WK, L->wk);
-        w[RB_WV] = rb_hooks_weight(hooks, l, RB_WV, L->wv);
-        rb_linear(q, h, w[RB_WQ], T, dim, qdim);
-        rb_linear(k, h, w[RB_WK], T, dim, kvdim);
-        rb_linear(v, h, w[RB_WV], T, dim, kvdim);
-        rb_rope(q, T, c->n_heads, hd, 0, ws->rope_cos, ws->rope_sin);
-        rb_rope(k, T, c->n_kv_heads, hd, 0, ws->rope_cos, ws->rope_sin);
-        if (m->online.qk_hadamard &&
-            ((rc = rb_hadamard_apply(q, (size_t)T * c->n_heads, hd, 1, err)) ||
-             (rc = rb_hadamard_apply(k, (size_t)T * c->n_kv_heads, hd, 1, err))))
-            return rb_error_prefix(err, "layer %d online q/k Hadamard: ", l);
-        if (m->online.qk_dense) {
-            const float *W = m->online.qk_dense + (size_t)l * hd * hd;
-            dense_rows(q, (size_t)T * c->n_heads, hd, W, 0, ws->tmp);
-            dense_rows(k, (size_t)T * c->n_kv_heads, hd, W, 0, ws->tmp);
-        }
-        if (hooks && hooks->qkv && (rc = hooks->qkv(hooks->ctx, l, q, k, v, T, c, err)))
-            return rb_error_prefix(err, "layer %d qkv: ", l);
-        rb_attention(att, q, k, v, T, c->n_heads, c->n_kv_heads, hd, ws->att_scratch,
-                     ws->threads);
-        if (m->online.o_head_hadamard &&
-            (rc = rb_hadamard_apply(att, (size_t)T, c->n_heads, hd, err)))
-            return rb_error_prefix(err, "layer %d online head Hadamard: ", l);
-        if ((rc = rb_hooks_activation(hooks, l, RB_ACT_O_IN, att, T, qdim, err))) return rc;
-        w[RB_WO] = rb_hooks_weight(hooks, l, RB_WO, L->wo);
-        rb_linear_acc(x, att, w[RB_WO], T, qdim, dim);
-
-        float *xf = AT(ws, x_ffn, l, dim), *h2 = AT(ws, h_ffn, l, dim);
-        float *a = AT(ws, a, l, hid), *b = AT(ws, b, l, hid), *g = AT(ws, g, l, hid);
-        memcpy(xf, x, sizeof(float) * (size_t)T * dim);
-        rb_rmsnorm(h2, x, L->ffn_norm, T, dim, c->norm_eps);
-        if ((rc = rb_hooks_activation(hooks, l, RB_ACT_GATE_UP_IN, h2, T, dim, err))) return rc;
-        w[RB_W1] = rb_hooks_weight(hooks, l, RB_W1, L->w1);
-        w[RB_W3] = rb_hooks_weight(hooks, l, RB_W3, L->w3);
-        rb_linear(a, h2, w[RB_W1], T, dim, hid);
-        rb_linear(b, h2, w[RB_W3], T, dim, hid);
-        memcpy(g, a, sizeof(float) * (size_t)T * hid);
-        rb_swiglu(g, b, (size_t)T * hid);
-        if (m->online.down_hadamard && (rc = rb_hadamard_apply(g, (size_t)T, hid, 1, err)))
-            return rb_error_prefix(err, "layer %d online down_proj Hadamard: ", l);
-        if (m->online.down_dense)
-            dense_rows(g, (size_t)T, hid, m->online.down_dense + (size_t)l * hid * hid, 0,
-                       ws->tmp);
-        if ((rc = rb_hooks_activation(hooks, l, RB_ACT_DOWN_IN, g, T, hid, err))) return rc;
-        w[RB_W2] = rb_hooks_weight(hooks, l, RB_W2, L->w2);
-        rb_linear_acc(x, g, w[RB_W2], T, hid, dim);
+        /* every layer keeps its own activations for the backward */
+        rb_layer_bufs b = {.x = ws->x, .x_attn = AT(ws, x_attn, l, dim),
+                           .x_ffn = AT(ws, x_ffn, l, dim), .h_attn = AT(ws, h_attn, l, dim),
+                           .h_ffn = AT(ws, h_ffn, l, dim), .q = AT(ws, q, l, qdim),
+                           .k = AT(ws, k, l, kvdim), .v = AT(ws, v, l, kvdim),
+                           .att = AT(ws, att, l, qdim), .a = AT(ws, a, l, hid),
+                           .b = AT(ws, b, l, hid), .g = AT(ws, g, l, hid), .tmp_qk = ws->tmp,
+                           .tmp_down = ws->tmp, .rope_cos = ws->rope_cos,
+                           .rope_sin = ws->rope_sin, .att_scratch = ws->att_scratch,
+                           .threads = ws->threads,
+                           .w_used = ws->w_eff + (size_t)l * RB_LINEAR_COUNT};
+        if ((rc = rb_layer_forward(m, l, &b, T, &whole, 1, hooks, err))) return rc;
     }
-    memcpy(ws->x_final, x, sizeof(float) * (size_t)T * dim);
-    rb_rmsnorm(ws->h_final, x, m->final_norm, T, dim, c->norm_eps);
-    if ((rc = rb_hooks_activation(hooks, c->n_layers, RB_ACT_CLASSIFIER_IN, ws->h_final, T, dim,
-                                  err)))
+    memcpy(ws->x_final, ws->x, sizeof(float) * (size_t)T * dim);
+    if ((rc = rb_forward_head(m, ws->x, ws->h_final, ws->logits, T, hooks,
+                              &ws->w_eff[(size_t)c->n_layers * RB_LINEAR_COUNT], err)))
         return rc;
-    const float *cls = rb_hooks_weight(hooks, c->n_layers, RB_LINEAR_COUNT, m->classifier);
-    ws->w_eff[(size_t)c->n_layers * RB_LINEAR_COUNT] = cls;
-    rb_linear(ws->logits, ws->h_final, cls, T, dim, c->vocab_size);
     /* the loss and its gradient in one pass; scale 1/(T−1) makes it the mean */
     double total = rb_softmax_xent_backward(ws->dlogits, ws->logits, ws->targets, T,
                                             c->vocab_size, 1.0f / (float)(T - 1));
@@ -257,8 +214,8 @@ int rb_train_backward(const rb_model *m, rb_train_ws *ws, float scale, rb_grads 
         float *a = AT(ws, a, l, hid), *b = AT(ws, b, l, hid), *g = AT(ws, g, l, hid);
         rb_linear_backward(ws->dg, G->w2, dx, g, w[RB_W2], T, hid, dim, 0);
         if (m->online.down_dense)
-            dense_rows(ws->dg, (size_t)T, hid, m->online.down_dense + (size_t)l * hid * hid, 1,
-                       ws->tmp);
+            dense_rows_backward(ws->dg, (size_t)T, hid,
+                                m->online.down_dense + (size_t)l * hid * hid, ws->tmp);
         if (m->online.down_hadamard && (rc = rb_hadamard_apply_t(ws->dg, (size_t)T, hid, 1, err)))
             return rb_error_prefix(err, "layer %d online down_proj Hadamard: ", l);
         rb_swiglu_backward(ws->da, ws->db, ws->dg, a, b, (size_t)T * hid);
@@ -278,8 +235,8 @@ int rb_train_backward(const rb_model *m, rb_train_ws *ws, float scale, rb_grads 
                               c->n_kv_heads, hd, ws->att_bscratch, ws->threads);
         if (m->online.qk_dense) {
             const float *W = m->online.qk_dense + (size_t)l * hd * hd;
-            dense_rows(ws->dq, (size_t)T * c->n_heads, hd, W, 1, ws->tmp);
-            dense_rows(ws->dk, (size_t)T * c->n_kv_heads, hd, W, 1, ws->tmp);
+            dense_rows_backward(ws->dq, (size_t)T * c->n_heads, hd, W, ws->tmp);
+            dense_rows_backward(ws->dk, (size_t)T * c->n_kv_heads, hd, W, ws->tmp);
         }
         if (m->online.qk_hadamard &&
             ((rc = rb_hadamard_apply_t(ws->dq, (size_t)T * c->n_heads, hd, 1, err)) ||
@@ -287,6 +244,11 @@ int rb_train_backward(const rb_model *m, rb_train_ws *ws, float scale, rb_grads 
             return rb_error_prefix(err, "layer %d online q/k Hadamard: ", l);
         rb_rope_backward(ws->dq, T, c->n_heads, hd, 0, ws->rope_cos, ws->rope_sin);
         rb_rope_backward(ws->dk, T, c->n_kv_heads, hd, 0, ws->rope_cos, ws->rope_sin);
+        if (c->qkv_bias) { /* q = h·Wqᵀ + bq, ... before RoPE */
+            rb_bias_backward(G->bq, ws->dq, T, qdim);
+            rb_bias_backward(G->bk, ws->dk, T, kvdim);
+            rb_bias_backward(G->bv, ws->dv, T, kvdim);
+        }
         rb_linear_backward(dh, G->wq, ws->dq, h, w[RB_WQ], T, dim, qdim, 0);
         rb_linear_backward(dh, G->wk, ws->dk, h, w[RB_WK], T, dim, kvdim, 1);
         rb_linear_backward(dh, G->wv, ws->dv, h, w[RB_WV], T, dim, kvdim, 1);

@@ -1,13 +1,13 @@
 /* A training forward and its backward pass: the gradient of the
  * next-token cross-entropy of one window with respect to every weight.
  *
- * rb_train_forward computes exactly what rb_forward computes (same kernels,
- * same hooks, same online transforms, in the same order) and additionally
- * keeps what the backward needs, per layer:
+ * rb_train_forward computes exactly what rb_forward computes: it runs the
+ * same rb_layer_forward (core/forward.h) on every layer, with buffers of its
+ * own per layer, so it keeps what the backward needs (as llm.c does):
  *   x_attn, x_ffn [T][dim]     the residual stream entering each RMSNorm
  *   h_attn, h_ffn [T][dim]     the normed inputs of the linears, after the
  *                              activation hook (what the linears saw)
- *   q [T][n_heads*hd], k, v [T][n_kv*hd]   after RoPE, the online q/k
+ *   q [T][n_heads*hd], k, v [T][n_kv*hd]   after the biases, RoPE, the online q/k
  *                              transforms and the qkv hook (the attention's
  *                              inputs)
  *   att [T][n_heads*hd]        the input of wo, after the head Hadamard and
@@ -31,6 +31,10 @@
  *   - The online transforms of m->online are differentiated exactly:
  *     Hadamards through their transposes (rb_hadamard_apply_t), dense ones
  *     through dy·W.
+ *   - The q/k/v biases (cfg.qkv_bias) get gradients: Σ_t of dq, dk, dv
+ *     once RoPE's backward has turned them back to the linears' outputs
+ *     (the bias is added before RoPE).  RoPE's backward rotates by the same
+ *     (scaled) angles in reverse, so every rope_scaling is differentiated.
  *   - The classifier gets its own gradient even when the model ties it to
  *     the embedding; the gradient of a tied matrix is the sum of the two.
  */
@@ -45,7 +49,7 @@
 
 /* Gradients with the model's shapes (rb_model.h), in one owned arena; the
  * classifier [vocab][dim] always has its own block.  The rb_layer pointers
- * name the gradient of each tensor. */
+ * name the gradient of each tensor (bq, bk, bv only when cfg.qkv_bias). */
 typedef struct rb_grads {
     rb_config cfg;
     float *arena;
@@ -74,6 +78,7 @@ typedef struct rb_train_ws {
     float *x, *x_final, *h_final, *logits;
     float *dx, *dh, *dq, *dk, *dv, *datt, *da, *db, *dg, *dlogits, *tmp;
     float *rope_cos, *rope_sin, *att_scratch, *att_bscratch;
+    double *rope_freq; /* [head_dim]: rb_rope_tables_sync */
     const float **w_eff; /* [n_layers*RB_LINEAR_COUNT + 1]: the weights the forward used */
     int have_forward;    /* a forward ran since the last backward */
 } rb_train_ws;

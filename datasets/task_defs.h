@@ -33,6 +33,8 @@ typedef enum rb_task_gold {
 
 typedef struct rb_task_def {
     const char *name;          /* "piqa" */
+    int suite;                 /* position in the suite "zeroshot" (1, 2, ...: the order
+                                  of its record and average); 0: not in it */
     rb_task_format format;
     rb_zs_kind kind;           /* RB_ZS_PARTIAL: the choices are contexts and
                                   `context` renders the shared continuation */
@@ -49,6 +51,14 @@ typedef struct rb_task_def {
 
 /* The definition of task `name`, or NULL. */
 const rb_task_def *rb_task_def_find(const char *name);
+/* The i-th definition (table order), NULL past the last. */
+const rb_task_def *rb_task_def_at(size_t i);
+/* The names of all tasks, ", "-separated in table order, into buf[cap]
+ * (returned), for messages and --help. */
+const char *rb_task_def_names(char *buf, size_t cap);
+/* The tasks of the suite "zeroshot" (the ones the rotation papers average),
+ * in suite order: up to cap names into names; returns the count. */
+int rb_task_suite(const char **names, int cap);
 
 enum { RB_TASK_WHY = 160 };
 

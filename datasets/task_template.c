@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "datasets/task_defs.h"
-#include "eval/records.h" /* rb_buf */
 
 /* The json value at a dotted path, or NULL. */
 static json_object *at_path(json_object *o, const char *path, size_t len) {

@@ -286,15 +286,14 @@ static int read_labels_file(const char *path, rb_zs_task *out, rb_error *err) {
     return rc;
 }
 
-const char *rb_zs_task_names(void) {
-    return "hellaswag, piqa, arc_easy, arc_challenge, openbookqa, boolq, winogrande, lambada";
-}
+const char *rb_zs_task_names(char *buf, size_t cap) { return rb_task_def_names(buf, cap); }
 
 int rb_zs_task_load(const char *name, const char *path, rb_zs_task *out, rb_error *err) {
     const rb_task_def *d = rb_task_def_find(name);
+    char names[256];
     if (!d)
         return rb_error_set(err, RB_EINVAL, "unknown zero-shot task '%s' (known: %s)", name,
-                            rb_zs_task_names());
+                            rb_zs_task_names(names, sizeof names));
     if (d->format == RB_TASK_HELLASWAG_TXT) return rb_hellaswag_load(path, out, err);
     int rc = load_jsonl(path, d, out, err);
     if (!rc && d->gold == RB_GOLD_LABELS_FILE && (rc = read_labels_file(path, out, err)))

@@ -29,7 +29,8 @@ int rb_zs_task_load(const char *name, const char *path, rb_zs_task *out, rb_erro
 
 int rb_hellaswag_load(const char *path, rb_zs_task *out, rb_error *err);
 
-/* The task names rb_zs_task_load knows, comma separated. */
-const char *rb_zs_task_names(void);
+/* The task names rb_zs_task_load knows (datasets/task_defs.c), ", "-separated
+ * into buf[cap] (returned). */
+const char *rb_zs_task_names(char *buf, size_t cap);
 
 #endif

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/progress.h"
 #include "core/forward.h"
 
 typedef struct rb_ppl_result {
@@ -23,10 +24,8 @@ typedef struct rb_ppl_result {
     double seconds;    /* wall time of the forwards and scoring */
 } rb_ppl_result;
 
-/* Called after each window with (windows done, windows total); may be NULL. */
-typedef void (*rb_progress_fn)(void *ctx, size_t done, size_t total, double seconds);
-
-/* max_windows = 0 means all.  Runs with ws (max_T ≥ ctx). */
+/* max_windows = 0 means all.  Runs with ws (max_T ≥ ctx).  progress (may be
+ * NULL) is called after each window with (windows done, windows total). */
 int rb_perplexity(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
                   const int32_t *tokens, size_t n_tokens, int ctx, size_t max_windows,
                   rb_progress_fn progress, void *progress_ctx, rb_ppl_result *out,

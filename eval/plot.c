@@ -1,5 +1,6 @@
 #include "eval/plot.h"
 
+#include "base/process.h"
 #include "eval/table.h"
 
 #include <errno.h>

@@ -16,9 +16,10 @@
 
 #include <json-c/json.h>
 
+#include "base/buf.h"
 #include "base/error.h"
-#include "eval/records.h"
-#include "eval/sweep.h"
+#include "eval/aggregate.h"
+#include "eval/sweep_config.h"
 
 typedef struct rb_plot_spec {
     const char *x;

@@ -7,6 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/buf.h"
+#include "base/process.h"
+
 /* Decimals for a value: 2 at >= 10, else 4 significant digits; -1 means
  * exponent form. */
 static int decimals_for(double m) {

@@ -14,8 +14,8 @@
 #include <json-c/json.h>
 
 #include "base/error.h"
-#include "eval/records.h"
-#include "eval/sweep.h"
+#include "eval/aggregate.h"
+#include "eval/sweep_config.h"
 
 typedef struct rb_table_spec {
     const char *rows, *cols;

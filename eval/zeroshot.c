@@ -38,14 +38,18 @@ int rb_zs_argmax(const double *score, const double *len, int n) {
 
 /* ---- scoring ---------------------------------------------------------------- */
 
+size_t rb_zs_context_end(const char *context, size_t len) {
+    while (len && (context[len - 1] == ' ' || context[len - 1] == '\t' ||
+                   context[len - 1] == '\n' || context[len - 1] == '\r'))
+        len--;
+    return len;
+}
+
 int rb_zs_encode(const rb_tokenizer *tok, const char *context, const char *cont_text,
                  int32_t **tokens, size_t *n, size_t *n_cont, rb_error *err) {
     size_t lc = strlen(context), lk = strlen(cont_text);
     /* move the context's trailing whitespace onto the continuation */
-    size_t ctx_len = lc;
-    while (ctx_len && (context[ctx_len - 1] == ' ' || context[ctx_len - 1] == '\t' ||
-                       context[ctx_len - 1] == '\n' || context[ctx_len - 1] == '\r'))
-        ctx_len--;
+    size_t ctx_len = rb_zs_context_end(context, lc);
     char *whole_text = malloc(lc + lk + 1);
     if (!whole_text) return rb_error_set(err, RB_ENOMEM, "out of memory");
     memcpy(whole_text, context, lc);

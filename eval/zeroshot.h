@@ -74,7 +74,7 @@
 
 #include "core/forward.h"
 #include "core/tokenizer.h"
-#include "eval/perplexity.h" /* rb_progress_fn */
+#include "base/progress.h"
 
 enum { RB_ZS_MAX_CHOICES = 8 };
 
@@ -105,6 +105,12 @@ void rb_zs_task_free(rb_zs_task *t);
  * continuation. */
 int rb_zs_request(const rb_zs_task *task, const rb_zs_item *item, int c, const char **ctx,
                   char **cont, rb_error *err);
+
+/* The length of context[0..len) without its trailing white space (space,
+ * tab, newline, carriage return): rb_zs_encode tokenizes context[0..end)
+ * with BOS, the whole text context + cont_text with BOS, and when those do
+ * not share the context's tokens, context[end..] + cont_text alone. */
+size_t rb_zs_context_end(const char *context, size_t len);
 
 /* The window for one choice: *tokens (malloc'd, caller frees) = [BOS,
  * context tokens, continuation tokens] of length *n, the last *n_cont being

@@ -16,6 +16,13 @@ void rb_linear_backward(float *dx, float *dw, const float *dy, const float *x, c
                     n_in, 1.0f, dw, n_in);
 }
 
+void rb_bias_backward(float *db, const float *dy, int T, int n) {
+    for (int t = 0; t < T; t++) {
+        const float *d = dy + (size_t)t * n;
+        for (int j = 0; j < n; j++) db[j] += d[j];
+    }
+}
+
 static double inv_rms(const float *x, int cols, float eps) {
     double ss = 0;
     for (int c = 0; c < cols; c++) ss += (double)x[c] * x[c];

@@ -32,6 +32,20 @@ void rb_linear_ref(float *y, const float *x, const float *w, int T, int n_in, in
         }
 }
 
+void rb_bias_add(float *y, const float *b, int T, int n) {
+#pragma omp parallel for schedule(static) if (T * (long)n > 65536)
+    for (int t = 0; t < T; t++) {
+        float *yt = y + (size_t)t * n;
+#pragma omp simd
+        for (int j = 0; j < n; j++) yt[j] += b[j];
+    }
+}
+
+void rb_bias_add_ref(float *y, const float *b, int T, int n) {
+    for (int t = 0; t < T; t++)
+        for (int j = 0; j < n; j++) y[(size_t)t * n + j] = (float)((double)y[(size_t)t * n + j] + b[j]);
+}
+
 const char *rb_blas_kernels(void) { return openblas_get_corename(); }
 
 int rb_blas_threads(void) { return openblas_get_num_threads(); }

@@ -12,6 +12,10 @@ void rb_linear(float *y, const float *x, const float *w, int T, int n_in, int n_
 void rb_linear_acc(float *y, const float *x, const float *w, int T, int n_in, int n_out);
 void rb_linear_ref(float *y, const float *x, const float *w, int T, int n_in, int n_out);
 
+/* y [T][n] += b [n] on every row: a linear's output bias (y = x·Wᵀ + b). */
+void rb_bias_add(float *y, const float *b, int T, int n);
+void rb_bias_add_ref(float *y, const float *b, int T, int n);
+
 /* The name of the kernel set OpenBLAS chose ("Haswell", "SkylakeX", ...). */
 const char *rb_blas_kernels(void);
 

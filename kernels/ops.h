@@ -17,13 +17,34 @@ void rb_swiglu(float *a, const float *b, size_t n);
 void rb_swiglu_ref(float *a, const float *b, size_t n);
 
 /* RoPE on x [T][n_heads*head_dim], token t at position pos0+t, interleaved
- * pairs (x[2i], x[2i+1]) of each head rotated by angle pos·θ^(-2i/head_dim).
- * cos_tab/sin_tab are [max_pos][head_dim/2] from rb_rope_table. */
+ * pairs (x[2i], x[2i+1]) of each head rotated by angle pos·f_i, with the
+ * inverse frequencies f_i (i < head_dim/2) of one of the rules below
+ * (default f_i = θ^(-2i/head_dim)).  cos_tab/sin_tab are
+ * [max_pos][head_dim/2] from rb_rope_table_freqs. */
 void rb_rope(float *x, int T, int n_heads, int head_dim, int pos0, const float *cos_tab,
              const float *sin_tab);
-void rb_rope_ref(float *x, int T, int n_heads, int head_dim, int pos0, float theta);
-/* Fills cos_tab/sin_tab [max_pos][head_dim/2] (computed in double). */
-void rb_rope_table(float *cos_tab, float *sin_tab, int max_pos, int head_dim, float theta);
+/* The definition: angles pos·freq[i] in double, libm cos/sin. */
+void rb_rope_ref(float *x, int T, int n_heads, int head_dim, int pos0, const double *freq);
+/* Fills cos_tab/sin_tab [max_pos][head_dim/2] with cos/sin(pos·freq[i])
+ * (computed in double). */
+void rb_rope_table_freqs(float *cos_tab, float *sin_tab, int max_pos, int head_dim,
+                         const double *freq);
+
+/* Inverse RoPE frequencies freq [head_dim/2], in double:
+ *   default:  freq[i] = θ^(-2i/head_dim)
+ *   linear:   the default / factor (positions divided by factor)
+ *   llama3:   Llama-3.1's rule (Hugging Face's "llama3" rope_scaling) on the
+ *             default: with wavelength λ_i = 2π/freq[i] and L = orig_max_pos,
+ *             λ_i < L/high: unchanged; λ_i > L/low: / factor; in between
+ *             (1−s)·freq/factor + s·freq with s = (L/λ_i − low)/(high − low)
+ *             (high ≤ low: no smoothed band, everything from L/high up divided)
+ *   divide:   freq[i] /= factors[i] (llama.cpp's rope_freqs tensor)
+ * Reference-style loops (one pow per frequency); no fast twin needed. */
+void rb_rope_freqs_default(double *freq, int head_dim, double theta);
+void rb_rope_freqs_linear(double *freq, int head_dim, double factor);
+void rb_rope_freqs_llama3(double *freq, int head_dim, double factor, double low_freq_factor,
+                          double high_freq_factor, double orig_max_pos);
+void rb_rope_freqs_divide(double *freq, int head_dim, const float *factors);
 
 /* Causal grouped-query attention for one window:
  *   q [T][n_heads*hd], k, v [T][n_kv*hd] → out [T][n_heads*hd],

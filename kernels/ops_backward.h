@@ -22,6 +22,10 @@
 void rb_linear_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
                         int T, int n_in, int n_out, int accumulate_dx);
 
+/* y [T][n] += b [n] (rb_bias_add): db [n] += Σ_t dy[t]  (rows in order, so
+ * the sum is the same for any thread count). */
+void rb_bias_backward(float *db, const float *dy, int T, int n);
+
 /* y[r] = x[r] · w / sqrt(mean(x[r]²) + eps)   (rb_rmsnorm):
  *   dx [rows][cols] += r·(w⊙dy) − r³/cols · x · Σ_c x_c w_c dy_c
  *   dw [cols] += Σ_rows dy ⊙ x · r      (dw may be NULL)

@@ -19,12 +19,11 @@ void rb_swiglu_ref(float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) a[i] = (float)(a[i] / (1.0 + exp(-(double)a[i])) * b[i]);
 }
 
-void rb_rope_ref(float *x, int T, int n_heads, int head_dim, int pos0, float theta) {
+void rb_rope_ref(float *x, int T, int n_heads, int head_dim, int pos0, const double *freq) {
     for (int t = 0; t < T; t++)
         for (int h = 0; h < n_heads; h++)
             for (int i = 0; i < head_dim; i += 2) {
-                double freq = pow((double)theta, -(double)i / head_dim);
-                double ang = (pos0 + t) * freq;
+                double ang = (pos0 + t) * freq[i / 2];
                 float *p = x + (size_t)t * n_heads * head_dim + (size_t)h * head_dim + i;
                 double a = p[0], b = p[1];
                 p[0] = (float)(a * cos(ang) - b * sin(ang));

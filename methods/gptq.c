@@ -73,8 +73,7 @@ static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
             if (rc) rb_error_prefix(err, "layer %d %s: ", l, rb_linear_name((rb_linear_id)id));
         }
         for (int p = 0; p < RB_ACT_CLASSIFIER_IN; p++) rb_hessian_free(&cc.h[p]);
-        if (ctx->verbose && !rc)
-            fprintf(stderr, "gptq: layer %d/%d done, %.1f s\n", l + 1, c->n_layers, rb_now() - t0);
+        if (!rc) rb_logf(ctx->log, "gptq: layer %d/%d done, %.1f s", l + 1, c->n_layers, rb_now() - t0);
     }
     rb_workspace_free(&ws);
     return rc;

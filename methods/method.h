@@ -16,6 +16,7 @@
 
 #include "core/calib.h"
 #include "base/error.h"
+#include "base/progress.h"
 #include "core/model.h"
 #include "core/quant.h"
 
@@ -53,7 +54,7 @@ typedef struct rb_stage_ctx {
     const rb_calib *calib;   /* calibration windows (may be NULL if no stage needs them) */
     rb_quant_config *quant;  /* weight/activation/KV quantizer settings */
     uint64_t seed;           /* the run's seed (rotations, sampling) */
-    int verbose;             /* progress on stderr when nonzero */
+    const rb_log *log;       /* progress lines ("gptq: layer 2/6 done, 0.4 s"); may be NULL */
 } rb_stage_ctx;
 
 typedef struct rb_method {

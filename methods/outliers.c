@@ -7,7 +7,8 @@
  * are `scale` times larger and the outputs are unchanged.  With ffn=1 also
  * `count` FFN channels per layer: w3 (up) rows × scale, w2 (down) columns ÷
  * scale, so down_proj inputs carry outliers too.  The fp32 logits are
- * unchanged up to rounding (tests check 1e-5 relative). */
+ * unchanged up to rounding (tests check 1e-5 relative).  Only input columns
+ * of wq/wk/wv change, so their output biases (cfg.qkv_bias) stay as they are. */
 #include <stdlib.h>
 
 #include "base/rng.h"

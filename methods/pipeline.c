@@ -15,20 +15,13 @@ static int option_index(const rb_method *m, const char *name) {
 
 double rb_opt_get(const rb_method *m, const rb_stage_opts *o, const char *name) {
     int i = option_index(m, name);
-    if (i < 0) {
-        fprintf(stderr, "rotbench: method %s has no option %s (programming error)\n", m->name, name);
-        abort();
-    }
+    if (i < 0) abort(); /* a name the method does not declare: a programming error */
     return o->set[i] ? o->value[i] : m->options[i].def;
 }
 
 const char *rb_opt_get_text(const rb_method *m, const rb_stage_opts *o, const char *name) {
     int i = option_index(m, name);
-    if (i < 0 || m->options[i].type != RB_OPT_TEXT) {
-        fprintf(stderr, "rotbench: method %s has no text option %s (programming error)\n",
-                m->name, name);
-        abort();
-    }
+    if (i < 0 || m->options[i].type != RB_OPT_TEXT) abort(); /* a programming error */
     return o->set[i] ? o->text + (size_t)o->value[i] : "";
 }
 
@@ -166,7 +159,7 @@ void rb_pipeline_format(const rb_pipeline *p, char *buf, size_t cap) {
 int rb_pipeline_apply(const rb_pipeline *p, rb_stage_ctx *ctx, rb_error *err) {
     for (int s = 0; s < p->n; s++) {
         const rb_method *m = p->stages[s].method;
-        if (ctx->verbose) fprintf(stderr, "pipeline: stage %d/%d %s\n", s + 1, p->n, m->name);
+        rb_logf(ctx->log, "pipeline: stage %d/%d %s", s + 1, p->n, m->name);
         int rc = m->apply(ctx, &p->stages[s].opts, err);
         if (rc) return rb_error_prefix(err, "%s: ", m->name);
     }

@@ -1,7 +1,5 @@
 /* The preparation of a model for one evaluation (DESIGN.md data flow 3-4):
  * pipeline stages, implicit RTN, static calibration. */
-#include <stdio.h>
-
 #include "methods/prepare.h"
 
 extern const rb_method rb_method_rtn;
@@ -19,10 +17,10 @@ int rb_pipeline_complete(rb_pipeline *p, const rb_quant_config *q, rb_error *err
 }
 
 int rb_prepare_model(rb_model *m, const rb_pipeline *p, rb_quant_config *q,
-                     const rb_calib *calib, uint64_t seed, int verbose, rb_error *err) {
+                     const rb_calib *calib, uint64_t seed, const rb_log *log, rb_error *err) {
     int rc = rb_quant_config_check(q, &m->cfg, err);
     if (rc) return rc;
-    rb_stage_ctx ctx = {m, calib, q, seed, verbose};
+    rb_stage_ctx ctx = {m, calib, q, seed, log};
     if ((rc = rb_pipeline_apply(p, &ctx, err))) return rc;
     return rb_quant_calibrate(q, m, calib, err);
 }

@@ -10,8 +10,9 @@
 int rb_pipeline_complete(rb_pipeline *p, const rb_quant_config *q, rb_error *err);
 
 /* Checks q against m, applies p's stages to m (in place) with calib, then
- * calibrates q's static activation/KV parameters on the transformed model. */
+ * calibrates q's static activation/KV parameters on the transformed model.
+ * The stages report progress through log (may be NULL: silent). */
 int rb_prepare_model(rb_model *m, const rb_pipeline *p, rb_quant_config *q,
-                     const rb_calib *calib, uint64_t seed, int verbose, rb_error *err);
+                     const rb_calib *calib, uint64_t seed, const rb_log *log, rb_error *err);
 
 #endif

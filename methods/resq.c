@@ -371,11 +371,11 @@ static int resq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
         q->v_split = head;
         q->k_split = key == KEY_PCA ? head : (rb_quant_split){0, 0};
     }
-    if (!rc && ctx->verbose)
-        fprintf(stderr,
+    if (!rc)
+        rb_logf(ctx->log,
                 "resq: %d of %d residual, %d of %d per head, %d of %d down_proj channels high; "
                 "rotations %.2f s, covariances over %ld tokens %.2f s, bases %.2f s, fusing "
-                "%.2f s\n",
+                "%.2f s",
                 r, c->dim, rh, hd, rd, hid, t1 - t0, n_tokens, t2 - t1, t3 - t2,
                 rb_now() - t3);
     rb_resq_blocks_free(&b_res);

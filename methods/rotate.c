@@ -91,8 +91,11 @@ int rb_rotate_value_heads(rb_model *m, const float *R2, rb_error *err) {
     if (!tmp) return rb_error_set(err, RB_ENOMEM, "cannot allocate the rotation buffer");
     for (int l = 0; l < c->n_layers; l++) {
         rb_weight_view wv = rb_model_weight(m, l, RB_WV), wo = rb_model_weight(m, l, RB_WO);
-        for (int g = 0; g < c->n_kv_heads; g++)
+        float *bv = m->layers[l].bv;
+        for (int g = 0; g < c->n_kv_heads; g++) {
             mul_left_t(wv.w + (size_t)g * hd * wv.cols, hd, wv.cols, R2, tmp);
+            if (bv) mul_left_t(bv + (size_t)g * hd, hd, 1, R2, tmp); /* v_g = x·Wv_gᵀ + b_g */
+        }
         for (int h = 0; h < c->n_heads; h++)
             mul_right(wo.w + (size_t)h * hd, wo.rows, hd, wo.cols, R2, tmp);
     }
@@ -108,8 +111,12 @@ int rb_rotate_value_heads_each(rb_model *m, const float *R, rb_error *err) {
     for (int l = 0; l < c->n_layers; l++) {
         rb_weight_view wv = rb_model_weight(m, l, RB_WV), wo = rb_model_weight(m, l, RB_WO);
         const float *Rl = R + (size_t)l * c->n_kv_heads * hd * hd;
-        for (int g = 0; g < c->n_kv_heads; g++)
-            mul_left_t(wv.w + (size_t)g * hd * wv.cols, hd, wv.cols, Rl + (size_t)g * hd * hd, tmp);
+        float *bv = m->layers[l].bv;
+        for (int g = 0; g < c->n_kv_heads; g++) {
+            const float *Rg = Rl + (size_t)g * hd * hd;
+            mul_left_t(wv.w + (size_t)g * hd * wv.cols, hd, wv.cols, Rg, tmp);
+            if (bv) mul_left_t(bv + (size_t)g * hd, hd, 1, Rg, tmp);
+        }
         for (int h = 0; h < c->n_heads; h++)
             mul_right(wo.w + (size_t)h * hd, wo.rows, hd, wo.cols,
                       Rl + (size_t)(h / group) * hd * hd, tmp);

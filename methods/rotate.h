@@ -7,9 +7,12 @@
  *   W·R1, writers W [dim][in] (wo, w2) become R1ᵀ·W, the embedding rows E·R1.
  *   RMSNorm commutes with R1 only when its weight is 1, so the norm weights
  *   are folded into the readers first (rb_rotate_fuse_norms).
- *   value rotation R2 [hd][hd]: every kv head's v rows become R2ᵀ·Wv_g and
- *   every query head's wo columns Wo_h·R2, so the attention output of each
- *   head is att_h·R2 and o_proj's output is unchanged.
+ *   value rotation R2 [hd][hd]: every kv head's v rows become R2ᵀ·Wv_g (and
+ *   its bias, when the model has one, R2ᵀ·bv_g: v_g = x·Wv_gᵀ + bv_g becomes
+ *   v_g·R2) and every query head's wo columns Wo_h·R2, so the attention
+ *   output of each head is att_h·R2 and o_proj's output is unchanged.
+ *   Input-side transforms (R1, norm folding) leave the q/k/v biases alone;
+ *   the online q/k transforms run after RoPE, so after the biases too.
  *   online transforms (rb_model.online, applied inside rb_forward): their
  *   inverses are folded into w2 (down) and wo (across heads); q·k is
  *   unchanged by the same rotation of q and k, so R3 needs no weight change.

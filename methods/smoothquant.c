@@ -7,8 +7,8 @@
  *   qkv input   ← attn_norm weights     (wq, wk, wv columns × s)
  *   gate/up in  ← ffn_norm weights      (w1, w3 columns × s)
  *   fc_fc=1 also:
- *   o_proj in   ← wv rows (per kv-head channel; with GQA the query heads that
- *                 share a kv head share the scale)   (wo columns × s)
+ *   o_proj in   ← wv rows and bv (per kv-head channel; with GQA the query
+ *                 heads that share a kv head share the scale)   (wo columns × s)
  *   down in     ← w3 rows                            (w2 columns × s)
  * Channel maxima come from the calibration windows on the model as it is
  * when the stage runs.  fc_fc is refused after online Hadamards at those
@@ -103,6 +103,7 @@ static int smoothquant_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_err
                 }
                 float s = smooth_scale(xmax, wmax, alpha);
                 scale_row(wv.w, wv.cols, g * hd + e, 1.0f / s);
+                if (L->bv) L->bv[g * hd + e] *= 1.0f / s; /* the channel is x·wᵀ + b */
                 for (int h = g * group; h < (g + 1) * group; h++)
                     scale_col(wo.w, wo.rows, wo.cols, h * hd + e, s);
             }

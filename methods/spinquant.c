@@ -17,8 +17,8 @@
  *   3. the learned R1, R2 are fused into the weights (save_rotations=FILE
  *      keeps them for a later run).
  * Weights stay in full precision: a later stage (gptq, rtn) quantizes them
- * ("spinquant,gptq").  Progress (iteration, loss, seconds) goes to stderr
- * when the run is verbose; loss_log=FILE writes the loss curve as CSV. */
+ * ("spinquant,gptq").  Progress (iteration, loss, seconds) goes to the
+ * stage's log (ctx->log); loss_log=FILE writes the loss curve as CSV. */
 #include "methods/spinquant.h"
 
 #include <cblas.h>
@@ -180,19 +180,25 @@ int rb_spin_rotations_load(rb_spin_rotations *r, const rb_config *c, const char 
 
 /* ---- effective weights and their chain rule ----------------------------- */
 
-/* Copies every weight tensor (embedding, linears, classifier; not norms) of
- * src into dst (same shapes, dst untied). */
+/* Copies every weight tensor (embedding, linears, q/k/v biases, classifier;
+ * not norms) of src into dst (same shapes, dst untied). */
 static void copy_weights(rb_model *dst, const rb_model *src) {
     const rb_config *c = &src->cfg;
     size_t emb = (size_t)c->vocab_size * c->dim;
+    size_t qdim = (size_t)c->n_heads * c->head_dim, kvdim = (size_t)c->n_kv_heads * c->head_dim;
     memcpy(dst->token_embedding, src->token_embedding, sizeof(float) * emb);
     memcpy(dst->classifier, src->classifier, sizeof(float) * emb);
-    for (int l = 0; l < c->n_layers; l++)
+    for (int l = 0; l < c->n_layers; l++) {
         for (int id = 0; id < RB_LINEAR_COUNT; id++) {
             rb_weight_view d = rb_model_weight(dst, l, (rb_linear_id)id);
             rb_weight_view s = rb_model_weight(src, l, (rb_linear_id)id);
             memcpy(d.w, s.w, sizeof(float) * (size_t)s.rows * s.cols);
         }
+        if (!c->qkv_bias) continue;
+        memcpy(dst->layers[l].bq, src->layers[l].bq, sizeof(float) * qdim);
+        memcpy(dst->layers[l].bk, src->layers[l].bk, sizeof(float) * kvdim);
+        memcpy(dst->layers[l].bv, src->layers[l].bv, sizeof(float) * kvdim);
+    }
 }
 
 /* R2 [n_layers][hd][hd] → [n_layers][n_kv][hd][hd] (rb_rotate_value_heads_each). */
@@ -267,6 +273,11 @@ int rb_spin_rotation_grads(const rb_model *base, const float *R1, const float *R
                                 hd, Gg, dim, 0.0f, GB + (size_t)kv * hd * dim, dim);
                 }
                 add_at_b(a1, w.w, GB, kvdim, dim);
+                /* bv'_g = R2ᵀ·bv_g (R1 does not reach it): dR2 += bv_g·gbv_gᵀ */
+                const float *bv = base->layers[l].bv, *gbv = g->layers[l].bv;
+                for (int kv = 0; bv && kv < c->n_kv_heads; kv++)
+                    cblas_sger(CblasRowMajor, hd, hd, 1.0f, bv + (size_t)kv * hd, 1,
+                               gbv + (size_t)kv * hd, 1, a2l, hd);
             } else if (id == RB_WO) {
                 /* C = R1ᵀ·Wo [dim][qdim]; Wo'_h = C_h·R2: dR2 += C_hᵀ·G_h, G_C_h = G_h·R2ᵀ */
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, dim, qdim, dim, 1.0f, R1, dim,
@@ -383,7 +394,8 @@ static void to_float(float *dst, const double *src, size_t n) {
 }
 
 typedef struct learn_opts {
-    int iters, schedule, windows, batch, verbose;
+    int iters, schedule, windows, batch;
+    const rb_log *log; /* progress lines; may be NULL */
     double lr;
     const char *loss_log;
 } learn_opts;
@@ -441,8 +453,8 @@ static int learn(const rb_model *base, rb_spin_rotations *r, const rb_calib *cal
             rc = rb_cayley_step(r->R2 + o2, gR2 + o2, c->head_dim, lr, err);
         }
         double t = now_s() - t0;
-        if (!rc && o->verbose)
-            fprintf(stderr, "spinquant: iteration %d/%d loss %.5f lr %.4g %.2f s\n", it + 1,
+        if (!rc)
+            rb_logf(o->log, "spinquant: iteration %d/%d loss %.5f lr %.4g %.2f s", it + 1,
                     o->iters, loss, lr, t);
         if (!rc && log) fprintf(log, "%d,%.8g,%.6g,%.4f\n", it + 1, loss, lr, t);
     }
@@ -455,9 +467,8 @@ static int learn(const rb_model *base, rb_spin_rotations *r, const rb_calib *cal
                                                    c->head_dim);
             e2 = e > e2 ? e : e2;
         }
-        if (o->verbose)
-            fprintf(stderr, "spinquant: %d iterations in %.2f s; max |RᵀR - I|: R1 %.2g, R2 %.2g\n",
-                    o->iters, now_s() - t0, e1, e2);
+        rb_logf(o->log, "spinquant: %d iterations in %.2f s; max |RᵀR - I|: R1 %.2g, R2 %.2g",
+                o->iters, now_s() - t0, e1, e2);
     }
     rb_grads_free(&g);
     rb_train_ws_free(&ws);
@@ -476,12 +487,12 @@ static int spinquant_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error
     const char *save = rb_opt_get_text(me, opt, "save_rotations");
     learn_opts lo = {(int)rb_opt_get(me, opt, "iters"), (int)rb_opt_get(me, opt, "schedule"),
                      (int)rb_opt_get(me, opt, "windows"), (int)rb_opt_get(me, opt, "batch"),
-                     ctx->verbose, rb_opt_get(me, opt, "lr"), rb_opt_get_text(me, opt, "loss_log")};
+                     ctx->log, rb_opt_get(me, opt, "lr"), rb_opt_get_text(me, opt, "loss_log")};
     if (!*load && lo.iters > 0 && (!ctx->calib || ctx->calib->n_windows < 1))
         return rb_error_set(err, RB_EINVAL, "learning the rotations needs calibration windows");
-    if (!*load && lo.iters > 0 && !rb_quant_config_active(ctx->quant) && ctx->verbose)
-        fprintf(stderr, "spinquant: warning: activations and KV cache are not quantized; the "
-                        "fp32 loss does not depend on the rotations\n");
+    if (!*load && lo.iters > 0 && !rb_quant_config_active(ctx->quant))
+        rb_logf(ctx->log, "spinquant: warning: activations and KV cache are not quantized; the "
+                          "fp32 loss does not depend on the rotations");
     int rc = rb_rotate_fuse_norms(m, err);
     if (!rc && rb_opt_get(me, opt, "online"))
         rc = rb_rotate_online(m, (int)rb_opt_get(me, opt, "r3"), (int)rb_opt_get(me, opt, "r4"),

@@ -46,14 +46,51 @@ static void rmsnorm(double *y, const double *x, const float *g, int n, double ep
     for (int i = 0; i < n; i++) y[i] = x[i] * r * wread(g, (size_t)i, d, c->eps);
 }
 
-static void rope(double *v, int n_heads, int hd, int pos, double theta) {
+/* The inverse frequency of pair i (dimensions 2i, 2i+1) of a head, written
+ * from the definitions rather than from kernels/rope.c:
+ *   Hugging Face's default:  1 / θ^(2i/hd)
+ *   "linear" rope_scaling:   the default / factor
+ *   "llama3" rope_scaling:   wavelen = 2π/f; with old = original_max_position_embeddings,
+ *                            low_wavelen = old/low_freq_factor, high_wavelen = old/high_freq_factor:
+ *                            wavelen > low_wavelen → f/factor; else, unless wavelen <
+ *                            high_wavelen (→ f), smooth = (old/wavelen − low)/(high − low),
+ *                            (1 − smooth)·f/factor + smooth·f
+ *   llama.cpp's rope_freqs:  θ_i = pos·θ^(−2i/hd) / freq_factors[i] */
+static double inv_freq(const rb_model *m, int i) {
+    const rb_config *c = &m->cfg;
+    double f = 1.0 / pow((double)c->rope_theta, (double)(2 * i) / c->head_dim);
+    switch (c->rope_scaling) {
+    case RB_ROPE_SCALING_LINEAR: return f / c->rope_factor;
+    case RB_ROPE_SCALING_FREQ_FACTORS: return f / m->rope_freq_factors[i];
+    case RB_ROPE_SCALING_LLAMA3: {
+        double old = c->rope_orig_max_pos, lo = c->rope_low_freq_factor;
+        double hi = c->rope_high_freq_factor, factor = c->rope_factor;
+        double wavelen = 2.0 * 3.14159265358979323846 / f;
+        double scaled = wavelen > old / lo ? f / factor : f;
+        int medium = !(wavelen < old / hi) && !(wavelen > old / lo);
+        if (!medium) return scaled;
+        double smooth = (old / wavelen - lo) / (hi - lo);
+        return (1.0 - smooth) * scaled / factor + smooth * scaled;
+    }
+    default: return f;
+    }
+}
+
+static void rope(double *v, int n_heads, int hd, int pos, const rb_model *m) {
     for (int h = 0; h < n_heads; h++)
         for (int i = 0; i < hd; i += 2) {
-            double ang = pos * pow(theta, -(double)i / hd);
+            double ang = pos * inv_freq(m, i / 2);
             double a = v[h * hd + i], b = v[h * hd + i + 1];
             v[h * hd + i] = a * cos(ang) - b * sin(ang);
             v[h * hd + i + 1] = a * sin(ang) + b * cos(ang);
         }
+}
+
+/* y[o] += b[o]: a bias (perturbable like the weights). */
+static void add_bias(double *y, const float *bias, int n, const ref_ctx *c) {
+    if (!bias) return;
+    const ref_delta *d = delta_of(c, bias);
+    for (int o = 0; o < n; o++) y[o] += wread(bias, (size_t)o, d, c->eps);
 }
 
 /* v[j·stride] for j < n ← Σ_j' M[j][j'] v[j'·stride] (M [n][n] floats, or the
@@ -108,8 +145,13 @@ static void forward(const rb_model *m, const int32_t *tokens, int T, double *log
             matvec(qt, L->wq, xb, qd, D, rc);
             matvec(kt, L->wk, xb, kvd, D, rc);
             matvec(v + (size_t)t * kvd, L->wv, xb, kvd, D, rc);
-            rope(qt, nh, hd, t, c->rope_theta);
-            rope(kt, nkv, hd, t, c->rope_theta);
+            if (c->qkv_bias) {
+                add_bias(qt, L->bq, qd, rc);
+                add_bias(kt, L->bk, kvd, rc);
+                add_bias(v + (size_t)t * kvd, L->bv, kvd, rc);
+            }
+            rope(qt, nh, hd, t, m);
+            rope(kt, nkv, hd, t, m);
             /* online transforms on every head: H first, then the dense one */
             for (int h = 0; h < nh + nkv; h++) {
                 double *head = h < nh ? qt + h * hd : kt + (h - nh) * hd;

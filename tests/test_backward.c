@@ -241,7 +241,9 @@ Test(backward, rope) {
     double *ind = malloc(sizeof(double) * n), *dyd = malloc(sizeof(double) * n);
     double *fd = malloc(sizeof(double) * n);
     float cs[7 * 3], sn[7 * 3];
-    rb_rope_table(cs, sn, pos0 + T, hd, 10000.0f);
+    double freq[3];
+    rb_rope_freqs_default(freq, hd, 10000.0);
+    rb_rope_table_freqs(cs, sn, pos0 + T, hd, freq);
     fill(x, n, -1, 1, &r);
     fill(dy, n, -1, 1, &r);
     memcpy(g, dy, sizeof(float) * n);
@@ -359,15 +361,19 @@ typedef struct model_case {
     int dim, hidden, layers, heads, kv, vocab, T;
     int online; /* 0 none; 1 Hadamards R3, R4, heads; 2 R3 + dense q/k + dense down + heads */
     int untie;
+    int arch; /* 0: rb_test_synth of the sizes above; k > 0: rb_test_arch_model(k − 1)
+               * (its own dim, hidden, heads; layers and vocab from above) */
 } model_case;
 
 static rb_model *case_model(const model_case *mc) {
-    rb_model *m = rb_test_synth(mc->dim, mc->hidden, mc->layers, mc->heads, mc->kv, mc->vocab, 7);
+    rb_model *m = mc->arch ? rb_test_arch_model((rb_test_arch)(mc->arch - 1), mc->layers, mc->vocab, 7)
+                           : rb_test_synth(mc->dim, mc->hidden, mc->layers, mc->heads, mc->kv,
+                                           mc->vocab, 7);
     rb_error err = {0};
     if (mc->untie) cr_assert_eq(rb_model_untie_classifier(m, &err), RB_OK);
     if (mc->online == 1) cr_assert_eq(rb_rotate_online(m, 1, 1, 1, &err), RB_OK, "%s", err.msg);
     if (mc->online == 2) {
-        int L = mc->layers, hd = mc->dim / mc->heads, H = mc->hidden;
+        int L = mc->layers, hd = m->cfg.head_dim, H = m->cfg.hidden_dim;
         float *qk = malloc(sizeof(float) * L * hd * hd), *down = malloc(sizeof(float) * L * H * H);
         for (int l = 0; l < L; l++) {
             cr_assert_eq(rb_rotation_matrix(RB_ROT_RANDOM_ORTHOGONAL, hd, 10 + l, qk + l * hd * hd, &err), RB_OK);
@@ -408,6 +414,15 @@ static int model_tensors(const rb_model *m, const rb_grads *g, tensor_ref *out) 
             *t = (tensor_ref){"", w.w, gw.w, NULL, (size_t)w.rows * w.cols};
             snprintf(t->name, sizeof t->name, "layer %d %s", l, rb_linear_name((rb_linear_id)id));
         }
+        if (!c->qkv_bias) continue;
+        const float *bias[3] = {m->layers[l].bq, m->layers[l].bk, m->layers[l].bv};
+        const float *gb[3] = {g->layers[l].bq, g->layers[l].bk, g->layers[l].bv};
+        for (int k = 0; k < 3; k++) {
+            t = &out[n++];
+            *t = (tensor_ref){"", bias[k], gb[k], NULL,
+                              (size_t)(k ? c->n_kv_heads : c->n_heads) * c->head_dim};
+            snprintf(t->name, sizeof t->name, "layer %d b%c", l, "qkv"[k]);
+        }
     }
     out[n++] = (tensor_ref){"final_norm", m->final_norm, g->final_norm, NULL, (size_t)c->dim};
     if (!m->classifier_shared)
@@ -439,7 +454,7 @@ static void check_model_gradient(const model_case *mc) {
                  mc->name, loss, ref);
     cr_assert_eq(rb_train_backward(m, &ws, 1.0f, &g, &err), RB_OK, "%s", err.msg);
 
-    tensor_ref ts[4 + 32 * 9];
+    tensor_ref ts[4 + 32 * 12];
     int nt = model_tensors(m, &g, ts);
     for (int i = 0; i < nt; i++) {
         const tensor_ref *t = &ts[i];
@@ -470,23 +485,39 @@ static void check_model_gradient(const model_case *mc) {
 }
 
 Test(backward, model_gqa_odd_heads_tied, .timeout = 120) {
-    model_case mc = {"gqa 3/1 heads, tied", 24, 40, 2, 3, 1, 31, 9, 0, 0};
+    model_case mc = {"gqa 3/1 heads, tied", 24, 40, 2, 3, 1, 31, 9, 0, 0, 0};
     check_model_gradient(&mc);
 }
 
 Test(backward, model_mha_five_heads_untied, .timeout = 120) {
-    model_case mc = {"mha 5 heads, untied", 40, 36, 2, 5, 5, 29, 8, 0, 1};
+    model_case mc = {"mha 5 heads, untied", 40, 36, 2, 5, 5, 29, 8, 0, 1, 0};
     check_model_gradient(&mc);
 }
 
 Test(backward, model_online_hadamards, .timeout = 120) {
     /* head_dim 12 and hidden 56 = 28·2: Kronecker sizes whose H is not symmetric */
-    model_case mc = {"online Hadamards", 48, 56, 2, 4, 2, 37, 9, 1, 1};
+    model_case mc = {"online Hadamards", 48, 56, 2, 4, 2, 37, 9, 1, 1, 0};
     check_model_gradient(&mc);
 }
 
 Test(backward, model_online_dense, .timeout = 120) {
-    model_case mc = {"online dense q/k and down", 48, 40, 2, 4, 2, 37, 9, 2, 1};
+    model_case mc = {"online dense q/k and down", 48, 40, 2, 4, 2, 37, 9, 2, 1, 0};
+    check_model_gradient(&mc);
+}
+
+/* Biases, untied classifier, GQA, llama3 RoPE scaling and head_dim 16 with
+ * dim 48, with QuaRot's online Hadamards on top: the bias gradients and the
+ * scaled RoPE's backward against finite differences of the float64
+ * reference (which computes the scaled frequencies itself). */
+Test(backward, model_all_architecture_variants, .timeout = 120) {
+    model_case mc = {"biases, untied, GQA, llama3 RoPE, head_dim 16 ≠ 48/4, online", 0, 0, 2, 0,
+                     0, 37, 24, 1, 0, 1 + RB_TEST_ALL};
+    check_model_gradient(&mc);
+}
+
+Test(backward, model_qwen2_biases_tied, .timeout = 120) {
+    model_case mc = {"qwen2-shaped: biases, tied, GQA 3:1", 0, 0, 2, 0, 0, 31, 12, 0, 0,
+                     1 + RB_TEST_QWEN2};
     check_model_gradient(&mc);
 }
 

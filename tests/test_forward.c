@@ -10,6 +10,7 @@
 #include "core/tokenizer.h"
 #include "eval/perplexity.h"
 #include "tests/ref_forward.h"
+#include "tests/test_models.h"
 #include "tests/test_util.h"
 
 static rb_model *synth(int dim, int hidden, int layers, int heads, int kv, int vocab, int shared,
@@ -77,6 +78,133 @@ Test(forward, matches_float64_reference_on_odd_shapes) {
     }
 }
 
+/* The fp32 forward's logits [T][vocab] of m (malloc'd). */
+static float *fp32_logits(const rb_model *m, const int32_t *tok, int T) {
+    size_t n = (size_t)T * m->cfg.vocab_size;
+    rb_workspace ws;
+    rb_error err;
+    cr_assert_eq(rb_workspace_init(&ws, &m->cfg, T, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(rb_forward(m, &ws, tok, T, NULL, &err), RB_OK, "%s", err.msg);
+    float *out = malloc(sizeof(float) * n);
+    memcpy(out, ws.logits, sizeof(float) * n);
+    rb_workspace_free(&ws);
+    return out;
+}
+
+/* The fp32 forward of m against the float64 reference (left in ref [T][vocab]
+ * when not NULL): the max difference relative to the largest logit. */
+static double forward_vs_ref(const rb_model *m, const int32_t *tok, int T, double *ref_out) {
+    size_t n = (size_t)T * m->cfg.vocab_size;
+    float *lg = fp32_logits(m, tok, T);
+    double *ref = ref_out ? ref_out : malloc(sizeof(double) * n);
+    ref_forward(m, tok, T, ref);
+    double d = logits_rel_diff(lg, ref, n);
+    if (!ref_out) free(ref);
+    free(lg);
+    return d;
+}
+
+/* With the variant's feature switched off (cfg edited), the fp32 logits must
+ * leave the reference's (made with it) by more than 1e-3. */
+static void expect_feature_matters(rb_model *m, const rb_config *off, const int32_t *tok, int T,
+                                   const double *ref, const char *what) {
+    rb_config saved = m->cfg;
+    m->cfg = *off;
+    float *lg = fp32_logits(m, tok, T);
+    m->cfg = saved;
+    double d = logits_rel_diff(lg, ref, (size_t)T * saved.vocab_size);
+    cr_expect_gt(d, 1e-3, "%s changes the logits by only %g", what, d);
+    free(lg);
+}
+
+/* Llama-3-, Qwen2- and Mistral-shaped models and one with every variant at
+ * once (biases, untied, GQA, llama3 RoPE scaling, head_dim ≠ dim/n_heads):
+ * the fp32 forward matches the float64 reference to 1e-5.  Each variant's
+ * feature must matter: without it the reference's logits move by > 1e-3. */
+Test(forward, architecture_variants_match_float64_reference) {
+    const int T = 48, V = 67;
+    int32_t tok[48];
+    random_tokens(tok, T, V, 31);
+    for (int a = 0; a < RB_TEST_ARCH_COUNT; a++) {
+        rb_model *m = rb_test_arch_model((rb_test_arch)a, 2, V, 300 + a);
+        double *ref = malloc(sizeof(double) * T * V);
+        double d = forward_vs_ref(m, tok, T, ref);
+        cr_expect_lt(d, 1e-5, "%s: logits differ by %g (relative to max)", rb_test_arch_name(a), d);
+        cr_log_info("%s: fp32 vs float64 logits: %.2e relative to the largest", rb_test_arch_name(a),
+                    d);
+        rb_config off = m->cfg;
+        off.rope_scaling = RB_ROPE_SCALING_NONE;
+        if (m->cfg.rope_scaling == RB_ROPE_SCALING_LLAMA3)
+            expect_feature_matters(m, &off, tok, T, ref, "the llama3 scaling");
+        off = m->cfg;
+        off.qkv_bias = 0;
+        if (m->cfg.qkv_bias) expect_feature_matters(m, &off, tok, T, ref, "the biases");
+        free(ref);
+        rb_model_free(m);
+    }
+}
+
+/* Linear scaling and llama.cpp's frequency factors; the workspace is made
+ * from the configuration alone and follows the model's factors. */
+Test(forward, linear_and_freq_factor_rope_match_float64_reference) {
+    const int T = 40, V = 53;
+    int32_t tok[40];
+    random_tokens(tok, T, V, 41);
+    int kinds[] = {RB_ROPE_SCALING_LINEAR, RB_ROPE_SCALING_FREQ_FACTORS};
+    for (int i = 0; i < 2; i++) {
+        rb_config c = rb_test_arch_config(RB_TEST_MISTRAL, 2, V);
+        c.rope_theta = 10000.0f;
+        c.rope_scaling = kinds[i];
+        c.rope_factor = 4.0f;
+        rb_model *m;
+        rb_error err;
+        cr_assert_eq(rb_model_synthetic(&c, 0, 50 + i, &m, &err), RB_OK, "%s", err.msg);
+        double d = forward_vs_ref(m, tok, T, NULL);
+        cr_expect_lt(d, 1e-5, "scaling %d: logits differ by %g", kinds[i], d);
+        cr_log_info("rope_scaling %d: fp32 vs float64 logits: %.2e", kinds[i], d);
+        rb_model_free(m);
+    }
+}
+
+/* rb_forward_segments of tok [T] in ws against a plain rb_forward of each
+ * segment's [prefix, tokens] in one (both workspaces of at least 64 tokens). */
+static void expect_segments_match(const rb_model *m, const int32_t *tok, int T,
+                                  const rb_segment *seg, int n_seg, rb_workspace *ws,
+                                  rb_workspace *one) {
+    int V = m->cfg.vocab_size;
+    rb_error err;
+    cr_assert_eq(rb_forward_segments(m, ws, tok, T, seg, n_seg, NULL, &err), RB_OK, "%s",
+                 err.msg);
+    for (int s = 0; s < n_seg; s++) {
+        int P = seg[s].prefix_len, L = seg[s].len;
+        int32_t w[64];
+        memcpy(w, tok + seg[s].prefix_start, sizeof(int32_t) * (size_t)P);
+        memcpy(w + P, tok + seg[s].start, sizeof(int32_t) * (size_t)L);
+        cr_assert_eq(rb_forward(m, one, w, P + L, NULL, &err), RB_OK);
+        float d = rb_test_rel_maxdiff(ws->logits + (size_t)seg[s].start * V,
+                                      one->logits + (size_t)P * V, (size_t)L * V, 1e-3);
+        cr_expect_lt(d, 1e-5, "segment %d: %g", s, d);
+    }
+}
+
+/* A packed window on the variant model: prefixes shift RoPE positions and
+ * every segment still equals its own window. */
+Test(forward, packed_segments_on_variant_model) {
+    rb_model *m = rb_test_arch_model(RB_TEST_ALL, 2, 50, 23);
+    rb_segment seg[] = {{0, 11, 0, 0}, {11, 5, 0, 11}, {16, 9, 0, 0}, {25, 4, 16, 3}};
+    int n_seg = 4, T = 29;
+    int32_t tok[29];
+    random_tokens(tok, T, 50, 24);
+    rb_workspace ws, one;
+    rb_error err;
+    cr_assert_eq(rb_workspace_init(&ws, &m->cfg, 64, &err), RB_OK);
+    cr_assert_eq(rb_workspace_init(&one, &m->cfg, 64, &err), RB_OK);
+    expect_segments_match(m, tok, T, seg, n_seg, &ws, &one);
+    rb_workspace_free(&ws);
+    rb_workspace_free(&one);
+    rb_model_free(m);
+}
+
 Test(forward, rejects_bad_windows_and_tokens) {
     rb_model *m = synth(12, 20, 1, 2, 1, 7, 1, 1);
     rb_workspace ws;
@@ -100,25 +228,14 @@ Test(forward, packed_segments_equal_separate_windows) {
     rb_model *m = synth(24, 40, 2, 6, 2, 50, 0, 21);
     rb_segment seg[] = {{0, 11, 0, 0}, {11, 5, 0, 11}, {16, 1, 0, 11}, {17, 9, 0, 0},
                         {26, 4, 17, 3}, {30, 7, 0, 11}};
-    int n_seg = 6, T = 37, V = 50;
+    int n_seg = 6, T = 37;
     int32_t tok[37];
-    random_tokens(tok, T, V, 22);
+    random_tokens(tok, T, 50, 22);
     rb_workspace ws, one;
     rb_error err;
     cr_assert_eq(rb_workspace_init(&ws, &m->cfg, 64, &err), RB_OK);
     cr_assert_eq(rb_workspace_init(&one, &m->cfg, 64, &err), RB_OK);
-    cr_assert_eq(rb_forward_segments(m, &ws, tok, T, seg, n_seg, NULL, &err), RB_OK, "%s",
-                 err.msg);
-    for (int s = 0; s < n_seg; s++) {
-        int P = seg[s].prefix_len, L = seg[s].len;
-        int32_t w[64];
-        memcpy(w, tok + seg[s].prefix_start, sizeof(int32_t) * (size_t)P);
-        memcpy(w + P, tok + seg[s].start, sizeof(int32_t) * (size_t)L);
-        cr_assert_eq(rb_forward(m, &one, w, P + L, NULL, &err), RB_OK);
-        float d = rb_test_rel_maxdiff(ws.logits + (size_t)seg[s].start * V,
-                                      one.logits + (size_t)P * V, (size_t)L * V, 1e-3);
-        cr_expect_lt(d, 1e-5, "segment %d: %g", s, d);
-    }
+    expect_segments_match(m, tok, T, seg, n_seg, &ws, &one);
     /* bad tilings are errors */
     rb_segment gap[] = {{0, 5, 0, 0}, {6, 3, 0, 0}};
     cr_expect_eq(rb_forward_segments(m, &ws, tok, 9, gap, 2, NULL, &err), RB_EINVAL);

@@ -74,11 +74,87 @@ Test(kernels, rope_matches_reference) {
         float *x = rand_array(n, -1, 1, &r), *y = malloc(4 * n);
         float *ct = malloc(4 * (size_t)T * hd / 2), *st = malloc(4 * (size_t)T * hd / 2);
         memcpy(y, x, 4 * n);
-        rb_rope_table(ct, st, T, hd, 10000.0f);
+        double freq[64];
+        rb_rope_freqs_default(freq, hd, 10000.0);
+        rb_rope_table_freqs(ct, st, T, hd, freq);
         rb_rope(x, T, heads, hd, 0, ct, st);
-        rb_rope_ref(y, T, heads, hd, 0, 10000.0f);
+        rb_rope_ref(y, T, heads, hd, 0, freq);
         cr_expect_lt(rb_test_rel_maxdiff(x, y, n, 1e-3), 2e-6, "head_dim %d", hd);
         free(x); free(y); free(ct); free(st);
+    }
+}
+
+/* RoPE with scaled frequencies (the tables hold any frequencies) and many
+ * positions, against the reference at an offset pos0. */
+Test(kernels, rope_scaled_frequencies_match_reference) {
+    rb_rng r;
+    rb_rng_seed(&r, 14);
+    int hd = 128, heads = 2, T = 19, pos0 = 1000;
+    double freq[64];
+    rb_rope_freqs_default(freq, hd, 500000.0);
+    rb_rope_freqs_llama3(freq, hd, 8.0, 1.0, 4.0, 8192.0);
+    size_t n = (size_t)T * heads * hd;
+    float *x = rand_array(n, -1, 1, &r), *y = malloc(4 * n);
+    float *ct = malloc(4 * (size_t)(pos0 + T) * hd / 2), *st = malloc(4 * (size_t)(pos0 + T) * hd / 2);
+    memcpy(y, x, 4 * n);
+    rb_rope_table_freqs(ct, st, pos0 + T, hd, freq);
+    rb_rope(x, T, heads, hd, pos0, ct, st);
+    rb_rope_ref(y, T, heads, hd, pos0, freq);
+    cr_expect_lt(rb_test_rel_maxdiff(x, y, n, 1e-3), 2e-6);
+    free(x); free(y); free(ct); free(st);
+}
+
+/* Llama-3.1's published setting (θ 500000, head_dim 128, factor 8, low 1,
+ * high 4, 8192 original positions): wavelengths below 8192/4 keep their
+ * frequency, those above 8192 are divided by 8, those in between lie
+ * strictly between the two and decrease with i; linear divides all by the
+ * factor; frequency factors divide each. */
+Test(kernels, rope_frequency_rules) {
+    const double pi = 3.14159265358979323846;
+    int hd = 128, n_kept = 0, n_div = 0, n_mid = 0;
+    double base[64], l3[64], lin[64], ff[64];
+    float factors[64];
+    rb_rope_freqs_default(base, hd, 500000.0);
+    for (int i = 0; i < 64; i++) {
+        cr_assert_float_eq(base[i], pow(500000.0, -2.0 * i / hd), 1e-15 * base[i]);
+        l3[i] = lin[i] = ff[i] = base[i];
+        factors[i] = 1.0f + 0.25f * (float)(i % 5);
+    }
+    rb_rope_freqs_llama3(l3, hd, 8.0, 1.0, 4.0, 8192.0);
+    rb_rope_freqs_linear(lin, hd, 4.0);
+    rb_rope_freqs_divide(ff, hd, factors);
+    for (int i = 0; i < 64; i++) {
+        double wavelen = 2 * pi / base[i];
+        cr_expect_float_eq(lin[i], base[i] / 4.0, 1e-15 * base[i]);
+        cr_expect_float_eq(ff[i], base[i] / factors[i], 1e-15 * base[i]);
+        if (wavelen < 2048.0) {
+            cr_expect_eq(l3[i], base[i], "i %d kept", i);
+            n_kept++;
+        } else if (wavelen > 8192.0) {
+            cr_expect_float_eq(l3[i], base[i] / 8.0, 1e-15 * base[i], "i %d divided", i);
+            n_div++;
+        } else {
+            cr_expect(l3[i] < base[i] && l3[i] > base[i] / 8.0, "i %d between", i);
+            if (i > 0) cr_expect_lt(l3[i], l3[i - 1]);
+            n_mid++;
+        }
+    }
+    /* the three bands of the real model: 2π·500000^(2i/128) crosses 2048 and 8192 */
+    cr_expect(n_kept > 0 && n_div > 0 && n_mid > 0, "bands %d %d %d", n_kept, n_mid, n_div);
+}
+
+Test(kernels, bias_add_matches_reference) {
+    rb_rng r;
+    rb_rng_seed(&r, 15);
+    for (int i = 0; i < N_SIZES; i++) {
+        int n = sizes[i], T = 1 + (i * 37) % 300;
+        size_t tn = (size_t)T * n;
+        float *y = rand_array(tn, -2, 2, &r), *y2 = malloc(4 * tn), *b = rand_array(n, -1, 1, &r);
+        memcpy(y2, y, 4 * tn);
+        rb_bias_add(y, b, T, n);
+        rb_bias_add_ref(y2, b, T, n);
+        cr_expect_lt(rb_test_rel_maxdiff(y, y2, tn, 1e-3), 1e-7, "n %d T %d", n, T);
+        free(y); free(y2); free(b);
     }
 }
 

@@ -25,6 +25,59 @@ Test(methods, smoothquant_and_outliers_preserve_fp_logits) {
     }
 }
 
+/* The same on models with q/k/v biases, an untied classifier, GQA, llama3
+ * RoPE scaling and head_dim ≠ dim/n_heads (RB_TEST_ALL), and the Qwen2- and
+ * Mistral-shaped ones: fc_fc must scale bv with wv's rows. */
+Test(methods, smoothquant_and_outliers_preserve_variant_models) {
+    const rb_test_arch archs[] = {RB_TEST_ALL, RB_TEST_ALL_HD, RB_TEST_QWEN2, RB_TEST_MISTRAL};
+    const char *pipelines[] = {"smoothquant:alpha=0.5", "smoothquant:alpha=0.5:fc_fc=1",
+                               "smoothquant:alpha=1:fc_fc=1", "outliers:count=8:scale=100:ffn=1",
+                               "outliers:scale=30,smoothquant:alpha=0.5:fc_fc=1"};
+    for (int i = 0; i < 4; i++) {
+        rb_model *m = rb_test_arch_model(archs[i], 2, 37, 40 + i);
+        for (size_t k = 0; k < sizeof pipelines / sizeof *pipelines; k++)
+            rb_test_expect_preserved(pipelines[k], m);
+        rb_model_free(m);
+    }
+}
+
+/* RTN and GPTQ quantize the weight matrices only: the biases stay fp32,
+ * bit for bit. */
+Test(methods, rtn_and_gptq_leave_biases_in_fp32) {
+    const char *pipelines[] = {"rtn", "gptq", "quarot,gptq"};
+    rb_model *m = rb_test_arch_model(RB_TEST_ALL, 2, 37, 9);
+    const rb_config *c = &m->cfg;
+    size_t qdim = (size_t)c->n_heads * c->head_dim, kvdim = (size_t)c->n_kv_heads * c->head_dim;
+    for (int k = 0; k < 3; k++) {
+        rb_model *t;
+        rb_error err;
+        cr_assert_eq(rb_model_clone(m, &t, &err), RB_OK);
+        rb_pipeline p;
+        cr_assert_eq(rb_pipeline_parse(pipelines[k], &p, &err), RB_OK, "%s", err.msg);
+        rb_quant_config q;
+        rb_quant_config_init(&q);
+        q.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
+        rb_calib calib;
+        rb_test_random_calib(&calib, c->vocab_size, 4, 32, 5);
+        cr_assert_eq(rb_prepare_model(t, &p, &q, &calib, 0, 0, &err), RB_OK, "%s: %s",
+                     pipelines[k], err.msg);
+        for (int l = 0; l < c->n_layers; l++) {
+            cr_expect_eq(memcmp(t->layers[l].bq, m->layers[l].bq, sizeof(float) * qdim), 0,
+                         "%s: layer %d bq", pipelines[k], l);
+            cr_expect_eq(memcmp(t->layers[l].bk, m->layers[l].bk, sizeof(float) * kvdim), 0,
+                         "%s: layer %d bk", pipelines[k], l);
+            /* quarot rotates bv by R2 (an output-side transform), rtn/gptq leave it */
+            if (k < 2)
+                cr_expect_eq(memcmp(t->layers[l].bv, m->layers[l].bv, sizeof(float) * kvdim), 0,
+                             "%s: layer %d bv", pipelines[k], l);
+        }
+        rb_calib_free(&calib);
+        rb_quant_config_free(&q);
+        rb_model_free(t);
+    }
+    rb_model_free(m);
+}
+
 Test(methods, outliers_make_outliers) {
     rb_model *m = rb_test_synth(64, 172, 2, 8, 4, 64, 2);
     rb_calib calib;

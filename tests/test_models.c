@@ -20,6 +20,42 @@ rb_model *rb_test_synth(int dim, int hidden, int layers, int heads, int kv, int 
     return m;
 }
 
+static const char *const arch_names[RB_TEST_ARCH_COUNT] = {"llama3", "qwen2", "mistral", "all",
+                                                           "all_hd"};
+
+const char *rb_test_arch_name(rb_test_arch a) { return arch_names[a]; }
+
+rb_config rb_test_arch_config(rb_test_arch a, int layers, int vocab) {
+    /* dim, hidden, heads, kv, head_dim, theta, llama3, bias, tied */
+    static const struct { int dim, hid, nh, nkv, hd; float theta; int llama3, bias, tied; } t[] = {
+        [RB_TEST_LLAMA3] = {64, 96, 4, 2, 16, 500000.0f, 1, 0, 0},
+        [RB_TEST_QWEN2] = {48, 80, 6, 2, 8, 1000000.0f, 0, 1, 1},
+        [RB_TEST_MISTRAL] = {64, 112, 8, 2, 8, 1000000.0f, 0, 0, 0},
+        [RB_TEST_ALL] = {48, 64, 4, 2, 16, 500000.0f, 1, 1, 0},
+        [RB_TEST_ALL_HD] = {64, 96, 4, 2, 16, 500000.0f, 1, 1, 0}};
+    rb_config c = {.dim = t[a].dim, .hidden_dim = t[a].hid, .n_layers = layers,
+                   .n_heads = t[a].nh, .n_kv_heads = t[a].nkv, .vocab_size = vocab,
+                   .seq_len = 256, .head_dim = t[a].hd, .norm_eps = 1e-5f,
+                   .rope_theta = t[a].theta, .qkv_bias = t[a].bias};
+    if (t[a].llama3) {
+        c.rope_scaling = RB_ROPE_SCALING_LLAMA3;
+        c.rope_factor = 8.0f;
+        c.rope_low_freq_factor = 1.0f;
+        c.rope_high_freq_factor = 4.0f;
+        c.rope_orig_max_pos = 256;
+    }
+    return c;
+}
+
+rb_model *rb_test_arch_model(rb_test_arch a, int layers, int vocab, uint64_t seed) {
+    rb_config c = rb_test_arch_config(a, layers, vocab);
+    rb_model *m;
+    rb_error err;
+    cr_assert_eq(rb_model_synthetic(&c, a == RB_TEST_QWEN2, seed, &m, &err), RB_OK, "%s: %s",
+                 arch_names[a], err.msg);
+    return m;
+}
+
 rb_model *rb_test_stories_or_synth(void) {
     const char *path = rb_test_data_path("models/stories260K/stories260K.bin");
     rb_model *m;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/io.h"
+#include "base/process.h"
 #include "eval/sweep.h"
 #include "tests/test_util.h"
 

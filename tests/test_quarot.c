@@ -34,6 +34,28 @@ Test(quarot, preserves_stories260K_and_the_outlier_model) {
     rb_model_free(m);
 }
 
+/* Biases (R2 rotates bv), untied classifier, GQA, llama3 RoPE scaling, and
+ * head_dim 16 on dim 48 (q 64 wide: R1 is 48, R2 and R3 16, the head-wise
+ * Hadamard 4); Mistral's GQA 4:1; Qwen2's 6 heads have no Hadamard, so its
+ * head-wise transform is off. */
+Test(quarot, preserves_architecture_variants) {
+    const int seeds[] = {2};
+    rb_model *m = rb_test_arch_model(RB_TEST_ALL, 2, 53, 60);
+    expect_all_kinds_preserve(m, NULL, seeds, 1);
+    expect_all_kinds_preserve(m, "outliers:count=4:scale=20", seeds, 1);
+    rb_model_free(m);
+    const rb_test_arch archs[] = {RB_TEST_ALL_HD, RB_TEST_LLAMA3, RB_TEST_MISTRAL};
+    for (int i = 0; i < 3; i++) {
+        m = rb_test_arch_model(archs[i], 2, 53, 61 + i);
+        rb_test_expect_preserved("quarot:seed=3", m);
+        rb_model_free(m);
+    }
+    m = rb_test_arch_model(RB_TEST_QWEN2, 2, 53, 64);
+    rb_test_expect_preserved("quarot:heads=0", m);
+    rb_test_expect_preserved("quarot:rotation=random_orthogonal:heads=0:seed=4", m);
+    rb_model_free(m);
+}
+
 Test(quarot, preserves_models_needing_every_hadamard_order) {
     const int seeds[] = {3, 11};
     for (const int *k = rb_hadamard_base_orders; *k; k++) {

@@ -42,6 +42,22 @@ Test(resq, preserves_stories260K_and_the_outlier_model) {
     rb_model_free(m);
 }
 
+/* Biases (the value bases rotate bv), untied classifier, GQA, llama3 RoPE
+ * scaling (the key basis acts after RoPE), head_dim ≠ dim/n_heads; and the
+ * Qwen2-shaped model (tied, biases, 6 heads). */
+Test(resq, preserves_architecture_variants) {
+    const rb_test_arch archs[] = {RB_TEST_ALL, RB_TEST_QWEN2};
+    const char *stages[] = {"resq", "resq:key=hadamard:rotation=random_hadamard",
+                            "resq:fraction=0.25:down=pca:seed=7",
+                            "outliers:count=4:scale=20,resq:down=pca"};
+    for (int i = 0; i < 2; i++) {
+        rb_model *m = rb_test_arch_model(archs[i], 2, 61, 70 + i);
+        for (size_t k = 0; k < sizeof stages / sizeof *stages; k++)
+            rb_test_expect_preserved(stages[k], m);
+        rb_model_free(m);
+    }
+}
+
 Test(resq, preserves_synthetic_models_of_awkward_sizes) {
     /* dim, hidden, heads, kv heads.  Subspaces: dim 64 → 56 + 8 (Hadamard
      * 28·2 and 8); dim 96 → 84 + 12 (84 has no Hadamard: random orthogonal);

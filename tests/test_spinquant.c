@@ -83,14 +83,18 @@ Test(spinquant, cayley_step_is_orthogonal_and_descends) {
     cr_expect_lt(frob_dot(G, R, n * n), frob_dot(G, R0, n * n));
 }
 
-/* A base model as the stage builds it: norms folded, online Hadamards on. */
-static rb_model *spin_base(void) {
-    /* dim 32 (R1), head_dim 8 (R2, R3), 4 heads over 2 kv heads, hidden 40 = 20·2 (R4) */
-    rb_model *m = rb_test_synth(32, 40, 2, 4, 2, 29, 11);
+/* A base model as the stage builds it from m: norms folded, online
+ * Hadamards on. */
+static rb_model *spin_base_of(rb_model *m) {
     rb_error err = {0};
     cr_assert_eq(rb_rotate_fuse_norms(m, &err), RB_OK, "%s", err.msg);
     cr_assert_eq(rb_rotate_online(m, 1, 1, 1, &err), RB_OK, "%s", err.msg);
     return m;
+}
+
+static rb_model *spin_base(void) {
+    /* dim 32 (R1), head_dim 8 (R2, R3), 4 heads over 2 kv heads, hidden 40 = 20·2 (R4) */
+    return spin_base_of(rb_test_synth(32, 40, 2, 4, 2, 29, 11));
 }
 
 /* The perturbations of every weight tensor of `at` along the matching
@@ -108,6 +112,9 @@ static int deltas(const rb_model *at, const rb_model *dir, int values_only, ref_
             d[n++] = (ref_delta){rb_model_weight(at, l, (rb_linear_id)id).w,
                                  rb_model_weight(dir, l, (rb_linear_id)id).w, 0};
         }
+    /* bv' = R2ᵀ·bv is linear in R2 and does not depend on R1 */
+    for (int l = 0; values_only && c->qkv_bias && l < c->n_layers; l++)
+        d[n++] = (ref_delta){at->layers[l].bv, dir->layers[l].bv, 0};
     return n;
 }
 
@@ -115,8 +122,21 @@ static void to_f(float *d, const double *s, size_t n) {
     for (size_t i = 0; i < n; i++) d[i] = (float)s[i];
 }
 
+static void check_rotation_grads(rb_model *base);
+
 Test(spinquant, rotation_gradients_match_finite_differences, .timeout = 120) {
-    rb_model *base = spin_base(), *work, *dir;
+    check_rotation_grads(spin_base());
+}
+
+/* With q/k/v biases (R2 reaches bv), untied classifier, GQA, llama3 RoPE
+ * scaling and head_dim 16 ≠ 48/4. */
+Test(spinquant, rotation_gradients_on_variant_model, .timeout = 120) {
+    check_rotation_grads(spin_base_of(rb_test_arch_model(RB_TEST_ALL, 2, 29, 12)));
+}
+
+/* Checks rb_spin_rotation_grads at random R1, R2 on base (freed). */
+static void check_rotation_grads(rb_model *base) {
+    rb_model *work, *dir;
     const rb_config *c = &base->cfg;
     rb_error err = {0};
     cr_assert_eq(rb_model_clone(base, &work, &err), RB_OK);
@@ -152,7 +172,7 @@ Test(spinquant, rotation_gradients_match_finite_differences, .timeout = 120) {
      * direction D = Ω·R (Ω skew) both sides vanish; a general direction
      * checks the Euclidean gradient itself. */
     const double h = 1e-6;
-    ref_delta d[2 + 2 * 2 * RB_LINEAR_COUNT];
+    ref_delta d[2 + 2 * 2 * RB_LINEAR_COUNT + 2];
     for (int which = 0; which < 2; which++)
         for (int tangent = 0; tangent < 2; tangent++) {
             size_t n = which ? n2 : n1;
@@ -291,6 +311,17 @@ Test(spinquant, preserves_the_fp32_model, .timeout = 120) {
     rb_test_expect_preserved("spinquant:iters=0", m);
     rb_test_expect_preserved("spinquant:iters=2:online=0", m);
     rb_model_free(m);
+}
+
+/* Biases, untied classifier, GQA, llama3 RoPE scaling, head_dim ≠ dim/n_heads. */
+Test(spinquant, preserves_variant_models, .timeout = 120) {
+    const rb_test_arch archs[] = {RB_TEST_ALL, RB_TEST_ALL_HD};
+    for (int i = 0; i < 2; i++) {
+        rb_model *m = rb_test_arch_model(archs[i], 2, 29, 80 + i);
+        rb_test_expect_preserved("spinquant:iters=0", m);
+        rb_test_expect_preserved("spinquant:iters=2:online=0", m);
+        rb_model_free(m);
+    }
 }
 
 static void write_bytes(const char *path, const void *p, size_t n) {

@@ -16,7 +16,7 @@
 #include "base/io.h"
 #include "core/tokenizer.h"
 #include "eval/act_outliers.h"
-#include "eval/sweep.h"
+#include "base/process.h"
 #include "methods/prepare.h"
 #include "tests/test_util.h"
 

@@ -1,4 +1,4 @@
-#include "app/eval_zeroshot.h"
+#include "run/zeroshot.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -7,13 +7,21 @@
 
 #include "base/sha256.h"
 #include "datasets/registry.h"
+#include "datasets/task_defs.h"
 #include "datasets/tasks.h"
 #include "eval/zeroshot.h"
 
-int rb_cli_zs_parse(const char *text, rb_zs_list *out, rb_error *err) {
+int rb_run_zs_parse(const char *text, rb_zs_list *out, rb_error *err) {
     memset(out, 0, sizeof *out);
-    char buf[512];
-    if (strcmp(text, "zeroshot") == 0) text = RB_ZS_SUITE;
+    char buf[512], suite[512] = "", names[256];
+    if (strcmp(text, "zeroshot") == 0) {
+        const char *tasks[RB_ZS_MAX_TASKS];
+        int n = rb_task_suite(tasks, RB_ZS_MAX_TASKS);
+        for (int i = 0; i < n; i++)
+            snprintf(suite + strlen(suite), sizeof suite - strlen(suite), "%s%s", i ? "," : "",
+                     tasks[i]);
+        text = suite;
+    }
     if (strlen(text) >= sizeof buf) return rb_error_set(err, RB_EINVAL, "--task list too long");
     snprintf(buf, sizeof buf, "%s", text);
     int others = 0;
@@ -34,7 +42,7 @@ int rb_cli_zs_parse(const char *text, rb_zs_list *out, rb_error *err) {
         return rb_error_set(err, RB_EINVAL,
                             "--task %s mixes zero-shot tasks (%s) with other names: run "
                             "perplexity and zero-shot separately",
-                            text, rb_zs_task_names());
+                            text, rb_zs_task_names(names, sizeof names));
     return RB_OK;
 }
 
@@ -42,8 +50,10 @@ static void add_d(json_object *o, const char *k, double v) {
     json_object_object_add(o, k, json_object_new_double(v));
 }
 
-int rb_cli_zs_run(const rb_cli_model *cm, const rb_hooks *hooks, const rb_zs_list *list,
-                  const char *data_dir, size_t limit, int ctx, json_object *rec, rb_error *err) {
+int rb_run_zeroshot(const rb_run_model *cm, const rb_hooks *hooks, const rb_zs_list *list,
+                    const char *data_dir, size_t limit, int ctx, const rb_run_report *report,
+                    json_object *rec, rb_error *err) {
+    const rb_log *log = rb_run_log(report);
     /* zero-shot packs many items' windows into one forward of up to
      * PACK_TOKENS tokens (eval/zeroshot.h); each window stays ≤ ctx */
     enum { PACK_TOKENS = 2048 };
@@ -68,10 +78,10 @@ int rb_cli_zs_run(const rb_cli_model *cm, const rb_hooks *hooks, const rb_zs_lis
         rb_sha256_update(&all, line, strlen(line));
         json_object_array_add(files, json_object_new_string(path));
         size_t n = limit && limit < task.n_items ? limit : task.n_items;
-        fprintf(stderr, "eval: %s (%s): %zu items%s\n", name, path, n, limit ? " (--limit)" : "");
-        rb_cli_progress_state progress = {name, -10, "item"};
+        rb_logf(log, "eval: %s (%s): %zu items%s", name, path, n, limit ? " (--limit)" : "");
+        rb_run_progress progress = {report, name, "item"};
         rb_zs_result r = {0};
-        rc = rb_zeroshot(cm->model, &ws, hooks, cm->tokenizer, &task, limit, ctx, rb_cli_progress,
+        rc = rb_zeroshot(cm->model, &ws, hooks, cm->tokenizer, &task, limit, ctx, rb_run_progress_fn,
                          &progress, NULL, &r, err);
         int greedy = task.kind == RB_ZS_GREEDY;
         rb_zs_task_free(&task);
@@ -81,16 +91,16 @@ int rb_cli_zs_run(const rb_cli_model *cm, const rb_hooks *hooks, const rb_zs_lis
         }
         double ips = (double)r.n_items / r.seconds;
         if (greedy)
-            fprintf(stderr, "eval: %s acc %.4f ± %.4f (greedy match), ppl %.4f, %zu items in "
-                    "%.2f s, %.1f items/s\n", name, r.acc, r.acc_stderr, r.ppl, r.n_items,
+            rb_logf(log, "eval: %s acc %.4f ± %.4f (greedy match), ppl %.4f, %zu items in "
+                    "%.2f s, %.1f items/s", name, r.acc, r.acc_stderr, r.ppl, r.n_items,
                     r.seconds, ips);
         else
-            fprintf(stderr, "eval: %s acc %.4f ± %.4f, acc_norm %.4f ± %.4f, %zu items in %.2f "
-                    "s, %.1f items/s\n", name, r.acc, r.acc_stderr, r.acc_norm,
+            rb_logf(log, "eval: %s acc %.4f ± %.4f, acc_norm %.4f ± %.4f, %zu items in %.2f "
+                    "s, %.1f items/s", name, r.acc, r.acc_stderr, r.acc_norm,
                     r.acc_norm_stderr, r.n_items, r.seconds, ips);
         if (r.n_cont_truncated)
-            fprintf(stderr, "eval: warning: %s: %zu choices have continuations longer than the "
-                    "%d-token window and were scored by their last %d tokens\n", name,
+            rb_logf(log, "eval: warning: %s: %zu choices have continuations longer than the "
+                    "%d-token window and were scored by their last %d tokens", name,
                     r.n_cont_truncated, ctx, ctx);
         json_object *t = json_object_new_object();
         json_object_object_add(t, "n_items", json_object_new_int64((int64_t)r.n_items));
@@ -141,8 +151,8 @@ int rb_cli_zs_run(const rb_cli_model *cm, const rb_hooks *hooks, const rb_zs_lis
     add_d(rec, "items_per_second", (double)items / seconds);
     add_d(rec, "tokens_per_second", (double)tokens / seconds);
     if (k > 1)
-        fprintf(stderr, "eval: average of %d tasks: acc %.4f ± %.4f, acc_norm %.4f ± %.4f, %zu "
-                "items in %.2f s, %.1f items/s\n", k, sum_acc / k, sqrt(var_acc) / k,
+        rb_logf(log, "eval: average of %d tasks: acc %.4f ± %.4f, acc_norm %.4f ± %.4f, %zu "
+                "items in %.2f s, %.1f items/s", k, sum_acc / k, sqrt(var_acc) / k,
                 sum_norm / k, sqrt(var_norm) / k, items, seconds, (double)items / seconds);
     return RB_OK;
 }

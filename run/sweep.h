@@ -1,0 +1,81 @@
+/* Running a sweep: each run of a config (eval/sweep_expand.h) becomes a run
+ * spec (run/flags.h) and the spec a child `rotbench eval ... --json`; the
+ * children run --jobs at a time (base/process.h) and each finished run's
+ * record is appended to the results file (durability rules below).  The
+ * library reports through the event callback; app/cmd_sweep.c prints. */
+#ifndef RB_RUN_SWEEP_H
+#define RB_RUN_SWEEP_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+
+#include "base/error.h"
+#include "eval/sweep.h"
+
+/* The child's argv (NULL-terminated, malloc'd strings; free with
+ * rb_sweep_argv_free): rotbench eval <flags> [--threads T] --json, the flags
+ * written from the run spec its args make (run/flags.h: every setting that
+ * differs from the default, in the flag table's order).  --threads T is
+ * added when threads > 0 and the args have no "threads".  RB_EINVAL when
+ * the args are no valid run (an unknown flag, a bad value). */
+int rb_sweep_argv(const rb_sweep_run *run, const char *rotbench, int threads, char ***argv,
+                  rb_error *err);
+void rb_sweep_argv_free(char **argv);
+
+typedef enum rb_sweep_event_kind {
+    RB_SWEEP_WARN, /* message */
+    RB_SWEEP_PLAN, /* n runs to do, skipped already done; before the first start */
+    RB_SWEEP_DONE, /* run finished and recorded: record, seconds */
+    RB_SWEEP_FAIL, /* run failed: message, command, stderr_tail, seconds */
+} rb_sweep_event_kind;
+
+typedef struct rb_sweep_event {
+    rb_sweep_event_kind kind;
+    size_t k;                  /* DONE/FAIL: runs finished so far, this one included */
+    size_t n;                  /* runs to do in this invocation */
+    size_t skipped;            /* PLAN: runs already in the results file */
+    const rb_sweep_run *run;   /* DONE/FAIL */
+    const char *message;       /* WARN text; FAIL reason ("exit status 1", ...) */
+    const char *command;       /* FAIL: shell-quoted command line */
+    const char *stderr_tail;   /* FAIL: the last lines of the child's stderr */
+    json_object *record;       /* DONE: the record appended */
+    double seconds;            /* DONE/FAIL: wall time of the run */
+} rb_sweep_event;
+
+typedef void (*rb_sweep_progress_fn)(void *ctx, const rb_sweep_event *ev);
+
+typedef struct rb_sweep_opts {
+    const char *rotbench; /* the program to run as `rotbench eval` */
+    int jobs;             /* runs in parallel (>= 1) */
+    int threads;          /* --threads for each run (0: omit) */
+    int resume;           /* skip runs whose key is in the results file */
+    rb_sweep_progress_fn progress;
+    void *progress_ctx;
+} rb_sweep_opts;
+
+typedef struct rb_sweep_summary {
+    size_t n_runs;    /* in the cross product */
+    size_t n_skipped; /* already in the results file (resume) */
+    size_t n_done;
+    size_t n_failed;
+    double seconds;
+} rb_sweep_summary;
+
+/* Marks the runs still to do: todo[i] = 1 unless run i's key is in the
+ * results file (resume).  Without resume a results file with any content is
+ * an error ("results file exists, use --resume").  Read warnings go to the
+ * progress callback (may be NULL). */
+int rb_sweep_pending(const rb_sweep_config *cfg, const rb_sweep_run *runs, size_t n_runs,
+                     int resume, unsigned char *todo, size_t *n_todo,
+                     rb_sweep_progress_fn progress, void *progress_ctx, rb_error *err);
+
+/* Runs the pending runs, appending each record (the child's JSON object plus
+ * "run_key", "labels", "sweep" and "args") to cfg->results as one line with
+ * one write(2) on an O_APPEND descriptor, then fsync.  The results file is
+ * locked (flock) for the duration; a partial last line is truncated first.
+ * Failed runs are reported through progress and counted; the return value
+ * is an error only for what stops the sweep (config, results file I/O). */
+int rb_sweep_execute(const rb_sweep_config *cfg, const rb_sweep_opts *opts,
+                     rb_sweep_summary *summary, rb_error *err);
+
+#endif

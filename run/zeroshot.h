@@ -1,0 +1,42 @@
+/* The zero-shot half of a run: --task with one or more zero-shot task names
+ * (comma separated) or "zeroshot" for the suite (datasets/task_defs.c says
+ * which tasks and in which order), scored with eval/zeroshot.h and summarised
+ * into the result record. */
+#ifndef RB_RUN_ZEROSHOT_H
+#define RB_RUN_ZEROSHOT_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+
+#include "base/error.h"
+#include "core/forward.h"
+#include "run/prepare.h"
+#include "run/report.h"
+
+enum { RB_ZS_MAX_TASKS = 16 };
+
+typedef struct rb_zs_list {
+    char names[RB_ZS_MAX_TASKS][32];
+    int n; /* 0: --task names no zero-shot task (a perplexity corpus) */
+} rb_zs_list;
+
+/* Parses --task text.  RB_EINVAL when it mixes zero-shot and other names,
+ * repeats a task, or names too many. */
+int rb_run_zs_parse(const char *text, rb_zs_list *out, rb_error *err);
+
+/* Loads and scores every task of the list (each with `limit` items when
+ * limit > 0; choices see at most ctx tokens), reporting progress ("<task>"
+ * items) and one summary line per task, and adds the result fields to rec:
+ *   "data", "data_sha256"  (one task: its file and hash; several: the list of
+ *                           files, and the sha256 of "name sha256\n" lines)
+ *   "tasks": {name: {n_items, acc, acc_stderr, acc_norm, acc_norm_stderr, n_cont_truncated,
+ *                    [ppl for lambada], seconds, items_per_second, data_sha256}}
+ *   "n_items", "acc", "acc_stderr", "acc_norm", "acc_norm_stderr": the
+ *       unweighted average over the tasks (stderr of the mean of
+ *       independent task estimates: sqrt(Σ se²)/k); one task: its numbers
+ *   "n_tokens", "seconds", "items_per_second", "tokens_per_second". */
+int rb_run_zeroshot(const rb_run_model *m, const rb_hooks *hooks, const rb_zs_list *list,
+                    const char *data_dir, size_t limit, int ctx, const rb_run_report *report,
+                    json_object *rec, rb_error *err);
+
+#endif

@@ -1,0 +1,29 @@
+/* libFuzzer target: the results reader (rb_records_parse) and the field
+ * accessors the table and plot writers use on what it returns. */
+#include <stdlib.h>
+
+#include "eval/records.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    rb_records r;
+    rb_error err = {0};
+    if (rb_records_parse((const char *)data, size, "fuzz.jsonl", &r, &err) != RB_OK) {
+        if (!err.msg[0]) abort();
+        return 0;
+    }
+    if (r.keep_bytes > size || r.n_issues > r.n_lines) abort();
+    volatile double sum = 0;
+    for (size_t i = 0; i < rb_records_count(&r); i++) {
+        json_object *rec = rb_records_get(&r, i);
+        if (!json_object_is_type(rec, json_type_object)) abort(); /* records are objects */
+        double v;
+        if (rb_record_number(rec, "ppl", &v) == 0) sum += v;
+        if (rb_record_number(rec, "metrics.acc", &v) == 0) sum += v;
+        if (rb_record_number(rec, "method.prepare_seconds", &v) == 0) sum += v;
+        const char *l = rb_record_label(rec, "method");
+        if (l) sum += l[0];
+    }
+    (void)sum;
+    rb_records_free(&r);
+    return 0;
+}

@@ -1,0 +1,6 @@
+/* libFuzzer target: the piqa task loader (datasets/tasks.c; see fuzz_task.h). */
+#include "tests/fuzz/fuzz_task.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    return fuzz_task("piqa", data, size);
+}

@@ -1,0 +1,103 @@
+/* The sweep through the rotbench binary: --dry-run, tables, errors, the
+ * calibration overlap rule. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <glob.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/io.h"
+#include "base/process.h"
+#include "eval/aggregate.h"
+#include "eval/plot.h"
+#include "eval/records.h"
+#include "eval/table.h"
+#include "run/sweep.h"
+#include "tests/sweep_fixtures.h"
+#include "tests/test_util.h"
+
+Test(sweep_cli, cli_dry_run_table_and_errors, .timeout = 60) {
+    const char *exe = rotbench_exe();
+    char dir[1024], cfgp[1200], cmd[4096];
+    test_dir("cli", dir, sizeof dir);
+    snprintf(cfgp, sizeof cfgp, "%s/bad.json", dir);
+    write_text(cfgp, HEAD "\"axes\": [{\"name\": \"a\", \"values\": [{\"label\": \"x\"}]}, "
+                          "{\"name\": \"b\", \"values\": [{\"args\": {}}]}]}");
+    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --dry-run 2>'%s/err.txt'", exe, cfgp, dir);
+    int st = system(cmd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d", st);
+    char path[1300];
+    snprintf(path, sizeof path, "%s/err.txt", dir);
+    char *msg = read_text(path);
+    char want[1400];
+    snprintf(want, sizeof want, "error: %s: axes[1].values[0]: missing \"label\"\n", cfgp);
+    cr_assert_str_eq(msg, want);
+    free(msg);
+
+    /* --dry-run prints the command lines */
+    snprintf(cfgp, sizeof cfgp, "%s/ok.json", dir);
+    write_text(cfgp, HEAD "\"base\": {\"ctx\": 64}, \"axes\": [{\"name\": \"a\", \"values\": "
+                          "[{\"label\": \"x\", \"args\": {\"pipeline\": \"p:q=1\"}}, "
+                          "{\"label\": \"y\", \"args\": {\"a-static\": true}}]}]}");
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' sweep ok.json --dry-run --rotbench /x/rb --jobs 64 "
+                              ">out.txt 2>err.txt", dir, exe);
+    st = system(cmd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    msg = read_text(path);
+    cr_assert_str_eq(msg, "/x/rb eval --ctx 64 --pipeline p:q=1 --threads 1 --json\n"
+                          "/x/rb eval --ctx 64 --a-static --threads 1 --json\n");
+    free(msg);
+    snprintf(path, sizeof path, "%s/r.jsonl", dir);
+    cr_assert_neq(access(path, F_OK), 0, "a dry run wrote the results file");
+
+    /* table and CSV through the command line */
+    snprintf(path, sizeof path, "%s/fix.jsonl", dir);
+    write_text(path, FIXTURE);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' table fix.jsonl --rows row --cols col --split model "
+                              "--where model=B --out t.csv 2>err.txt", dir, exe);
+    st = system(cmd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+    snprintf(path, sizeof path, "%s/t.csv", dir);
+    msg = read_text(path);
+    cr_assert_str_eq(msg, "split,row,col,mean,std,n\nB,r1,c1,100.5,0.7071067812,2\n");
+    free(msg);
+    snprintf(path, sizeof path, "%s/err.txt", dir);
+    msg = read_text(path);
+    cr_assert(strstr(msg, "warning: fix.jsonl:11: partial last line"), "%s", msg);
+    free(msg);
+    cleanup_dir(dir);
+}
+
+/* eval refuses calibration windows drawn from the tokens it scores, and
+ * accepts the same corpus past --calib-skip. */
+Test(sweep_cli, cli_eval_calibration_never_overlaps_scored_tokens, .timeout = 60) {
+    rb_test_require_data("datasets/wikitext2/wikitext-2-raw-v1.test.joined.txt");
+    rb_test_require_data("models/stories260K/stories260K.bin");
+    const char *exe = rotbench_exe();
+    char cmd[4096];
+    const char *common = "eval --task wikitext2 --max-tokens 2048 --calib wikitext2 "
+                         "--calib-windows 4 --pipeline rtn --w-bits 4 --threads 1";
+    snprintf(cmd, sizeof cmd, "ROTBENCH_DATA='%s' '%s' %s >/dev/null 2>&1", rb_test_data_dir(),
+             exe, common);
+    int st = system(cmd);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1, "overlapping calibration accepted: %d", st);
+    snprintf(cmd, sizeof cmd, "ROTBENCH_DATA='%s' '%s' %s --calib-skip 2047 >/dev/null 2>&1",
+             rb_test_data_dir(), exe, common);
+    st = system(cmd);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1, "one overlapping token accepted: %d", st);
+    snprintf(cmd, sizeof cmd, "ROTBENCH_DATA='%s' '%s' %s --calib-skip 2048 >/dev/null 2>&1",
+             rb_test_data_dir(), exe, common);
+    st = system(cmd);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "disjoint calibration refused: %d", st);
+}
