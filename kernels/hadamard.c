@@ -13,8 +13,9 @@
  *        in L1), the rest over the whole group;
  *   2. when k > 1, Y = B_k·X along the k axis (X a row as [k][M]): the columns
  *      (row, offset in [0, M)) are gathered in tiles [k][32], each multiplied
- *      by B_k (±1 as floats; 8 outputs × 32 columns in registers, like a GEMM
- *      micro-kernel) and scattered back.
+ *      by B_k (±1 as floats; 8 outputs × 32 columns in registers on AVX-512,
+ *      2 × 32 on AVX2, like a GEMM micro-kernel) and scattered back; the
+ *      scratch tiles are allocated per call, one pair per thread.
  *   The 1/√n goes into the scatter, or into the last butterfly pass (k = 1).
  * Rows are split over OpenMP threads in fixed groups (the rows whose columns
  * share tiles, and short rows batched to ~4096 floats); with fewer groups than
