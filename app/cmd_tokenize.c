@@ -58,11 +58,10 @@ static int tokenizer_path(const char *model, const char *tokenizer, const char *
         snprintf(path, cap, "%s", model);
         return RB_OK;
     }
-    if (ends_with(model, ".gguf"))
-        return rb_error_set(err, RB_EUNSUPPORTED,
-                            "%s: GGUF embedded tokenizers are not wired into `tokenize` yet; "
-                            "pass --tokenizer FILE",
-                            model);
+    if (ends_with(model, ".gguf")) { /* its embedded vocabulary (rb_tokenizer_open reads it) */
+        snprintf(path, cap, "%s", model);
+        return RB_OK;
+    }
     const rb_data_entry *e = rb_data_find(model, RB_DATA_MODEL);
     if (!e)
         return rb_error_set(err, RB_EINVAL,

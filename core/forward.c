@@ -109,7 +109,9 @@ static void dense_rows(float *x, size_t rows, int n, const float *W, float *tmp)
 }
 
 /* Segments must tile [0, T) in order; a prefix is the beginning of an earlier
- * segment that has no prefix itself (so its positions are 0..prefix_len-1). */
+ * segment that has no prefix itself (so its positions are 0..prefix_len-1),
+ * a second prefix part the beginning of an earlier segment whose only prefix
+ * is the same first part (positions prefix_len..). */
 static int check_segments(const rb_segment *seg, int n_seg, int T, rb_error *err) {
     int next = 0;
     for (int i = 0; i < n_seg; i++) {
@@ -120,6 +122,8 @@ static int check_segments(const rb_segment *seg, int n_seg, int T, rb_error *err
                                 "window at %d",
                                 i, s->start, s->len, T, next);
         next += s->len;
+        if (s->prefix_len == 0 && s->prefix2_len != 0)
+            return rb_error_set(err, RB_EINVAL, "segment %d: a second prefix without a first", i);
         if (s->prefix_len == 0) continue;
         int ok = 0;
         for (int j = 0; j < i && !ok; j++)
@@ -130,6 +134,18 @@ static int check_segments(const rb_segment *seg, int n_seg, int T, rb_error *err
                                 "segment %d: prefix [%d, +%d) is not the beginning of an earlier "
                                 "segment without a prefix",
                                 i, s->prefix_start, s->prefix_len);
+        if (s->prefix2_len == 0) continue;
+        ok = 0;
+        for (int j = 0; j < i && !ok; j++)
+            ok = seg[j].prefix2_len == 0 && seg[j].start == s->prefix2_start &&
+                 seg[j].prefix_start == s->prefix_start && seg[j].prefix_len == s->prefix_len &&
+                 s->prefix2_len > 0 && s->prefix2_len <= seg[j].len;
+        if (!ok)
+            return rb_error_set(err, RB_EINVAL,
+                                "segment %d: second prefix [%d, +%d) is not the beginning of an "
+                                "earlier segment with the same first prefix [%d, +%d)",
+                                i, s->prefix2_start, s->prefix2_len, s->prefix_start,
+                                s->prefix_len);
     }
     if (next != T)
         return rb_error_set(err, RB_EINVAL, "segments cover %d of the window's %d tokens", next, T);
@@ -138,7 +154,7 @@ static int check_segments(const rb_segment *seg, int n_seg, int T, rb_error *err
 
 int rb_forward(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T,
                const rb_hooks *hooks, rb_error *err) {
-    rb_segment whole = {0, T, 0, 0};
+    rb_segment whole = {0, T, 0, 0, 0, 0};
     return rb_forward_segments(m, ws, tokens, T, &whole, 1, hooks, err);
 }
 
@@ -195,10 +211,9 @@ int rb_layer_forward(const rb_model *m, int l, const rb_layer_bufs *b, int T,
     }
     for (int i = 0; i < n_seg; i++) {
         size_t r0 = (size_t)seg[i].start;
-        rb_rope(b->q + r0 * qdim, seg[i].len, c->n_heads, hd, seg[i].prefix_len, b->rope_cos,
-                b->rope_sin);
-        rb_rope(b->k + r0 * kvdim, seg[i].len, c->n_kv_heads, hd, seg[i].prefix_len, b->rope_cos,
-                b->rope_sin);
+        int pos0 = seg[i].prefix_len + seg[i].prefix2_len;
+        rb_rope(b->q + r0 * qdim, seg[i].len, c->n_heads, hd, pos0, b->rope_cos, b->rope_sin);
+        rb_rope(b->k + r0 * kvdim, seg[i].len, c->n_kv_heads, hd, pos0, b->rope_cos, b->rope_sin);
     }
     if (m->online.qk_hadamard &&
         ((rc = rb_hadamard_apply(b->q, (size_t)T * c->n_heads, hd, 1, err)) ||

@@ -110,7 +110,8 @@ int rb_forward(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T
 
 /* rb_forward of a packed window (kernels/ops.h rb_segment): the segments tile
  * [0, T) in order; a segment's prefix is the beginning of an earlier segment
- * that has no prefix.  Each segment's rows of ws->logits equal rb_forward of
+ * that has no prefix (its second prefix part, if any, the beginning of an
+ * earlier segment with the same first prefix).  Each segment's rows of ws->logits equal rb_forward of
  * [its prefix, its tokens] alone when the hooks treat rows independently
  * (per-token or static quantizers; see rb_hooks.window_dependent).  RoPE
  * positions reach prefix_len + len - 1 < ws->max_T.  Bad tilings are

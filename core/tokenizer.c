@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/tok_gguf.h"
 #include "core/tok_json.h"
 
 int rb_tokenizer_wrap(const rb_tokenizer *t, rb_tokenizer **out, rb_error *err) {
@@ -44,6 +45,16 @@ static int open_json(const char *path, rb_tokenizer **out, rb_error *err) {
     return rb_tokenizer_wrap(&t, out, err);
 }
 
+/* A GGUF file (its embedded vocabulary): the magic "GGUF". */
+static int looks_like_gguf(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    char m[4] = {0};
+    size_t got = fread(m, 1, 4, f);
+    fclose(f);
+    return got == 4 && !memcmp(m, "GGUF", 4);
+}
+
 /* A tokenizer.json by name, or by content: the first non-blank byte is '{'. */
 static int looks_like_json(const char *path) {
     size_t n = strlen(path);
@@ -74,6 +85,7 @@ int rb_tokenizer_open(const char *path, rb_tokenizer **out, rb_error *err) {
         free(p);
         return rc;
     }
+    if (looks_like_gguf(path)) return rb_gguf_tokenizer_open(path, out, err);
     return looks_like_json(path) ? open_json(path, out, err) : rb_tokenizer_load(path, out, err);
 }
 

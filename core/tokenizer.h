@@ -38,7 +38,8 @@ enum { RB_TOKEN_UNK = 0, RB_TOKEN_BOS = 1, RB_TOKEN_EOS = 2 };
 
 typedef enum rb_tokenizer_kind { RB_TOK_LLAMA2C = 1, RB_TOK_HF = 2 } rb_tokenizer_kind;
 
-/* Opens `path` (file or directory, see above).  Malformed or unsupported
+/* Opens `path` (file or directory, see above; a GGUF file, by its magic,
+ * gives its embedded vocabulary: core/tok_gguf.h).  Malformed or unsupported
  * content is RB_EFORMAT / RB_EUNSUPPORTED with the file and the field. */
 int rb_tokenizer_open(const char *path, rb_tokenizer **out, rb_error *err);
 

@@ -159,7 +159,7 @@ int rb_train_forward(const rb_model *m, rb_train_ws *ws, const int32_t *tokens, 
     memcpy(ws->tokens, tokens, sizeof(int32_t) * T);
     for (int t = 0; t < T; t++) ws->targets[t] = t + 1 < T ? tokens[t + 1] : -1;
     rb_forward_embed(m, tokens, T, ws->x);
-    rb_segment whole = {0, T, 0, 0};
+    rb_segment whole = {0, T, 0, 0, 0, 0};
     for (int l = 0; l < c->n_layers; l++) {
         /* every layer keeps its own activations for the backward */
         rb_layer_bufs b = {.x = ws->x, .x_attn = AT(ws, x_attn, l, dim),

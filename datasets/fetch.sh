@@ -50,6 +50,15 @@ with open(sys.argv[2], "w", encoding="utf-8") as f:
     for r in pq.read_table(sys.argv[1]).to_pylist():
         f.write(json.dumps(r, ensure_ascii=False) + "\n")' "$d/arc_$lc/test.parquet" "$out"
 done
+# MMLU: the original release tar (data/{dev,test,val}/<subject>_<split>.csv)
+if [ ! -d "$d/mmlu/test" ]; then
+  mkdir -p "$d/mmlu"
+  get "https://people.eecs.berkeley.edu/~hendrycks/data.tar" "$d/mmlu/data.tar"
+  tar -xf "$d/mmlu/data.tar" -C "$d/mmlu" --strip-components=1 data/dev data/test data/val
+fi
+mmlu_test=$(cat "$d"/mmlu/test/*_test.csv | sha256sum | cut -d' ' -f1)
+[ "$mmlu_test" = fa58faff5210aee66e8791f191a56016fa3d33be6b7f484a1463ae5984b834e0 ] ||
+  echo "MISMATCH: $d/mmlu/test (concatenated sha256 $mmlu_test)" >&2
 # verify what is there against the manifest
 cd "$dir"
 sed -n 's/^| [^|]* | [^|]* | \([^ |]*\) | \([0-9a-f]\{64\}\) |.*/\2  \1/p' \

@@ -15,6 +15,7 @@ static const rb_flag_spec flags[] = {
     {"task", RB_FLAG_TEXT, 0, 0, NULL},
     {"text", RB_FLAG_TEXT, 0, 0, NULL},
     {"limit", RB_FLAG_INT, 1, BIG40, NULL},
+    {"num-fewshot", RB_FLAG_INT, 0, 1000, NULL},
     {"ctx", RB_FLAG_INT, 2, 1 << 20, NULL},
     {"allow-long-ctx", RB_FLAG_BOOL, 0, 0, NULL},
     {"max-tokens", RB_FLAG_INT, 2, BIG40, NULL},

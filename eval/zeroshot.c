@@ -23,6 +23,32 @@ double rb_zs_stderr(double p, size_t n) {
     return sqrt(p * (1.0 - p) / (double)(n - 1));
 }
 
+void rb_zs_pool(const rb_zs_result *r, int k, rb_zs_result *out) {
+    rb_zs_result o = {0};
+    double hits = 0, hits_norm = 0, var = 0, var_norm = 0;
+    for (int i = 0; i < k; i++) {
+        double n = (double)r[i].n_items;
+        o.n_items += r[i].n_items;
+        hits += r[i].acc * n;
+        hits_norm += r[i].acc_norm * n;
+        var += (n - 1) * n * r[i].acc_stderr * r[i].acc_stderr;
+        var_norm += (n - 1) * n * r[i].acc_norm_stderr * r[i].acc_norm_stderr;
+        o.n_forwarded += r[i].n_forwarded;
+        o.n_cont_truncated += r[i].n_cont_truncated;
+        o.n_ctx_truncated += r[i].n_ctx_truncated;
+        o.seconds += r[i].seconds;
+    }
+    double N = (double)o.n_items;
+    o.acc = hits / N;
+    o.acc_norm = hits_norm / N;
+    /* lm-eval divides by Σn - k, which is 0 with one item per task: then
+     * the sample stderr of all the items together (what the pooled formula
+     * approximates) */
+    o.acc_stderr = N > k ? sqrt(var / (N - k) / N) : rb_zs_stderr(o.acc, o.n_items);
+    o.acc_norm_stderr = N > k ? sqrt(var_norm / (N - k) / N) : rb_zs_stderr(o.acc_norm, o.n_items);
+    *out = o;
+}
+
 int rb_zs_argmax(const double *score, const double *len, int n) {
     int best = 0;
     double bv = 0;
@@ -220,6 +246,8 @@ typedef struct zs_choice {
     size_t n, n_cont;
     int row0; /* row of the packed logits predicting the first continuation token */
     int rest; /* row predicting continuation token 1 (rows rest + j - 1 for j ≥ 1) */
+    int win;  /* place_alone: start of its window segment, in pack `epoch` */
+    int epoch;
 } zs_choice;
 
 typedef struct zs_packer {
@@ -230,14 +258,33 @@ typedef struct zs_packer {
     size_t *ch_item;  /* item index of each */
     int *ch_index;    /* choice index of each */
     int n_ch;
+    int base_start, base_len; /* the last untruncated context segment (no
+                                 prefix) placed; base_len 0: none */
+    int epoch;                /* flushes so far */
 } zs_packer;
+
+static int add_segment2(zs_packer *p, const int32_t *tok, int len, int prefix_start,
+                        int prefix_len, int prefix2_start, int prefix2_len) {
+    memcpy(p->tokens + p->T, tok, sizeof(int32_t) * (size_t)len);
+    p->seg[p->n_seg++] =
+        (rb_segment){p->T, len, prefix_start, prefix_len, prefix2_start, prefix2_len};
+    p->T += len;
+    return p->T - len;
+}
 
 static int add_segment(zs_packer *p, const int32_t *tok, int len, int prefix_start,
                        int prefix_len) {
-    memcpy(p->tokens + p->T, tok, sizeof(int32_t) * (size_t)len);
-    p->seg[p->n_seg++] = (rb_segment){p->T, len, prefix_start, prefix_len};
-    p->T += len;
-    return p->T - len;
+    return add_segment2(p, tok, len, prefix_start, prefix_len, 0, 0);
+}
+
+/* The number of leading tokens[0..P) equal to the pack's base context
+ * (0 without a base or when share is off). */
+static size_t base_common(const zs_packer *p, const int32_t *tokens, size_t P, int share) {
+    if (!share || p->base_len == 0) return 0;
+    size_t l = 0, bl = (size_t)p->base_len;
+    const int32_t *b = p->tokens + p->base_start;
+    while (l < P && l < bl && tokens[l] == b[l]) l++;
+    return l;
 }
 
 /* Whether an item's choices can share one context segment: the same context
@@ -260,23 +307,104 @@ static void queue_choice(zs_packer *p, const zs_choice *c, size_t item, int inde
     p->ch_index[p->n_ch++] = index;
 }
 
-/* One segment for the context, one per choice with the context as prefix. */
-static void place_shared(zs_packer *p, zs_choice *c, int n, size_t item) {
+/* One segment for the context, one per choice with the context as prefix.
+ * With L > 0 the context's first L tokens are the pack's base context's:
+ * only the rest is placed (prefix: the base's L), and the choices see both
+ * parts (two-part prefix); L = P places nothing for the context. */
+static void place_shared(zs_packer *p, zs_choice *c, int n, size_t item, size_t L) {
     size_t P = c[0].n - c[0].n_cont;
-    int cs = add_segment(p, c[0].tokens, (int)P, 0, 0);
+    int p1 = p->base_start, l1 = (int)P, p2 = 0, l2 = 0;
+    if (L == 0) {
+        p1 = add_segment(p, c[0].tokens, (int)P, 0, 0);
+        p->base_start = p1;
+        p->base_len = (int)P;
+    } else if (L < P) {
+        l1 = (int)L;
+        l2 = (int)(P - L);
+        p2 = add_segment(p, c[0].tokens + L, l2, p1, l1);
+    }
+    int last = l2 ? p2 + l2 - 1 : p1 + l1 - 1;
     for (int i = 0; i < n; i++) {
-        c[i].row0 = cs + (int)P - 1;
-        c[i].rest = c[i].n_cont > 1
-                        ? add_segment(p, c[i].tokens + P, (int)c[i].n_cont - 1, cs, (int)P)
-                        : -1;
+        c[i].row0 = last;
+        c[i].rest = c[i].n_cont > 1 ? add_segment2(p, c[i].tokens + P, (int)c[i].n_cont - 1, p1,
+                                                   l1, p2, l2)
+                                    : -1;
         queue_choice(p, &c[i], item, i);
     }
 }
 
-/* The choice's own window (the last max_len tokens before its final one). */
-static void place_alone(zs_packer *p, zs_choice *c, size_t item, int index, int max_len) {
+/* Whether every choice of an item is one token after the same context:
+ * then the item needs only the rows of its context window. */
+static int single_token(const zs_choice *c, int n) {
+    for (int i = 0; i < n; i++)
+        if (c[i].n_cont != 1 || c[i].n != c[0].n ||
+            memcmp(c[i].tokens, c[0].tokens, sizeof(int32_t) * (c[0].n - 1)) != 0)
+            return 0;
+    return 1;
+}
+
+/* Where a single-token item's context (tokens[0..P), its window the last
+ * w ≤ P of them) goes: *L > 0 tokens shared with the pack's base (when
+ * `share` and the window is whole), else its own segment; returns the
+ * tokens it adds to the pack. */
+static size_t context_need(const zs_packer *p, const int32_t *tokens, size_t P, size_t w,
+                           int share, size_t *L) {
+    *L = w == P ? base_common(p, tokens, P, share) : 0;
+    return w - *L;
+}
+
+/* Places a single-token item: see context_need. */
+static void place_context(zs_packer *p, zs_choice *c, int n, size_t item, size_t P, size_t w,
+                          size_t L) {
+    int last;
+    if (L == P) {
+        last = p->base_start + (int)P - 1; /* the whole context lies in the base */
+    } else if (L > 0) {
+        int s0 = add_segment(p, c[0].tokens + L, (int)(P - L), p->base_start, (int)L);
+        last = s0 + (int)(P - L) - 1;
+    } else {
+        int s0 = add_segment(p, c[0].tokens + (P - w), (int)w, 0, 0);
+        last = s0 + (int)w - 1;
+        if (w == P) {
+            p->base_start = s0;
+            p->base_len = (int)w;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        c[i].row0 = last;
+        c[i].rest = -1;
+        queue_choice(p, &c[i], item, i);
+    }
+}
+
+/* The window a choice needs alone (the last max_len tokens before its final
+ * one): 0 tokens when an earlier choice `same` of the item (NULL: none) has
+ * the same window in this pack, else the window's length.  Reads only
+ * same's placement (its tokens may be freed by a flush). */
+static size_t alone_need(const zs_packer *p, const zs_choice *c, const zs_choice *same,
+                         int max_len) {
+    return same && same->epoch == p->epoch ? 0 : window_of(c->n, max_len);
+}
+
+/* An earlier choice of c[0..g) with the same window (the same tokens before
+ * the final one: truncated choices whose continuations differ only in their
+ * last token), or NULL. */
+static const zs_choice *same_window(const zs_choice *c, int g) {
+    for (int h = 0; h < g; h++)
+        if (c[h].n == c[g].n &&
+            memcmp(c[h].tokens, c[g].tokens, sizeof(int32_t) * (c[g].n - 1)) == 0)
+            return &c[h];
+    return NULL;
+}
+
+/* The choice's own window, or the identical window of `same` in this pack. */
+static void place_alone(zs_packer *p, zs_choice *c, const zs_choice *same, size_t item,
+                        int index, int max_len) {
     size_t w = window_of(c->n, max_len), start = c->n - 1 - w;
-    int s0 = add_segment(p, c->tokens + start, (int)w, 0, 0);
+    int s0 = alone_need(p, c, same, max_len) ? add_segment(p, c->tokens + start, (int)w, 0, 0)
+                                             : same->win;
+    c->win = s0;
+    c->epoch = p->epoch;
     c->row0 = s0 + (int)(w - c->n_cont);
     c->rest = c->row0 + 1;
     queue_choice(p, c, item, index);
@@ -304,6 +432,8 @@ static int flush(zs_packer *p, const rb_model *m, rb_workspace *ws, const rb_hoo
     }
     for (int k = 0; k < p->n_ch; k++) free(p->ch[k].tokens);
     p->T = p->n_seg = p->n_ch = 0;
+    p->base_len = 0;
+    p->epoch++;
     return rc;
 }
 
@@ -338,7 +468,7 @@ int rb_zeroshot(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
     int rc = !p.tokens || !p.seg || !p.ch || !p.ch_item || !p.ch_index || !lp || !greedy
                  ? rb_error_set(err, RB_ENOMEM, "out of memory")
                  : RB_OK;
-    size_t fwd = 0, n_cut = 0;
+    size_t fwd = 0, n_cut = 0, n_ctx_cut = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         const rb_zs_item *it = &task->items[i];
         zs_choice c[RB_ZS_MAX_CHOICES] = {{0}};
@@ -355,23 +485,55 @@ int rb_zeroshot(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
             }
             if (rc) rb_error_prefix(err, "%s item %zu choice %d: ", task->name, i + 1, k);
         }
-        size_t need = 0;
-        int shared = !rc && pack && can_share(c, it->n_choices, max_len, &need) && need <= cap;
+        for (int k = 0; k < it->n_choices && !rc; k++)
+            if (c[k].n - 1 > (size_t)max_len) {
+                n_ctx_cut++;
+                break;
+            }
+        int placed = 0, single = !rc && pack && single_token(c, it->n_choices);
+        if (single) {
+            /* one segment (or a tail after the base) for all choices */
+            size_t P = c[0].n - 1, w = window_of(c[0].n, max_len), L;
+            size_t need = context_need(&p, c[0].tokens, P, w, task->shared_prefix > 0, &L);
+            if (p.T + need > cap || p.n_ch + it->n_choices > (int)cap) {
+                rc = flush(&p, m, ws, hooks, lp, greedy, err);
+                if (!rc && progress) progress(progress_ctx, i, n, rb_now() - t0);
+                need = context_need(&p, c[0].tokens, P, w, 0, &L);
+            }
+            if (!rc) {
+                fwd += need;
+                place_context(&p, c, it->n_choices, i, P, w, L);
+                placed = it->n_choices;
+            }
+        }
+        size_t need = 0, L = 0;
+        int shared = !rc && !single && pack && can_share(c, it->n_choices, max_len, &need) &&
+                     need <= cap;
+        if (shared) {
+            L = base_common(&p, c[0].tokens, c[0].n - c[0].n_cont, task->shared_prefix > 0);
+            need -= L;
+        }
+        /* identical windows, found before a flush frees placed tokens */
+        const zs_choice *same_as[RB_ZS_MAX_CHOICES] = {0};
+        for (int g = 0; g < it->n_choices && !rc && !single && !shared && pack; g++)
+            same_as[g] = same_window(c, g);
         /* placement groups: the whole item when shared, else each choice */
-        int placed = 0;
-        for (int g = 0; g < (shared ? 1 : it->n_choices) && !rc; g++) {
-            if (!shared) need = window_of(c[g].n, max_len);
+        for (int g = 0; g < (shared ? 1 : it->n_choices) && !rc && !single; g++) {
+            const zs_choice *same = same_as[g];
+            if (!shared) need = alone_need(&p, &c[g], same, max_len);
             if (p.T + need > cap || p.n_ch + it->n_choices > (int)cap) {
                 rc = flush(&p, m, ws, hooks, lp, greedy, err);
                 if (!rc && progress) progress(progress_ctx, i, n, rb_now() - t0);
                 if (rc) break;
+                if (shared) need += L, L = 0; /* the base went with the flush */
+                if (!shared) need = alone_need(&p, &c[g], same, max_len);
             }
             fwd += need;
             if (shared) {
-                place_shared(&p, c, it->n_choices, i);
+                place_shared(&p, c, it->n_choices, i, L);
                 placed = it->n_choices;
             } else {
-                place_alone(&p, &c[g], i, g, max_len);
+                place_alone(&p, &c[g], same, i, g, max_len);
                 placed = g + 1;
                 /* window-dependent hooks: every choice its own forward */
                 if (!pack) rc = flush(&p, m, ws, hooks, lp, greedy, err);
@@ -413,6 +575,7 @@ int rb_zeroshot(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
     out->ppl = task->kind == RB_ZS_GREEDY ? exp(-lp_total / (double)n) : 0.0;
     out->n_forwarded = fwd;
     out->n_cont_truncated = n_cut;
+    out->n_ctx_truncated = n_ctx_cut;
     out->seconds = rb_now() - t0;
     return RB_OK;
 }

@@ -59,6 +59,13 @@
  * (rb_forward_segments): the context of an item is forwarded once and every
  * choice's continuation attends to it as a shared prefix, so an item with 4
  * choices costs its context plus its continuations, not 4 whole windows.
+ * Items whose choices are all one token (MMLU's " A".." D") need only their
+ * context's rows: one segment, also when it is left-truncated (every choice
+ * then has the same window).  When the task declares a shared_prefix, such
+ * an item's context shares its longest common token prefix with the last
+ * untruncated context placed in the same pack (segment prefix), so MMLU's
+ * description and shots are forwarded once per packed window, not once per
+ * item.
  * Choices that need truncation, and partial scoring (different contexts),
  * get a segment of their own.  Each choice's log-probs are those of a
  * separate forward of its window (up to float summation order); hooks marked
@@ -88,9 +95,13 @@ typedef struct rb_zs_item {
 typedef enum rb_zs_kind { RB_ZS_CHOICE = 0, RB_ZS_PARTIAL, RB_ZS_GREEDY } rb_zs_kind;
 
 typedef struct rb_zs_task {
-    char name[32];         /* "hellaswag", ... */
+    char name[64];         /* "hellaswag", "mmlu_abstract_algebra", ... */
     rb_zs_kind kind;
     const char *delimiter; /* static string, " " */
+    size_t shared_prefix;  /* bytes at the start of every item's context that
+                              are the same text (MMLU's description and
+                              shots); 0: none.  Lets rb_zeroshot share them
+                              across items (see "Speed"). */
     rb_zs_item *items;     /* owned [n_items] */
     size_t n_items;
 } rb_zs_task;
@@ -150,6 +161,8 @@ typedef struct rb_zs_result {
                                            contexts counted once) */
     size_t n_cont_truncated;            /* choices scored by their last max_len
                                            tokens (see "Long continuations") */
+    size_t n_ctx_truncated;             /* items with a choice whose window was
+                                           left-truncated (see "Truncation") */
     double seconds;                     /* tokenization, forwards and scoring */
 } rb_zs_result;
 
@@ -166,5 +179,15 @@ int rb_zeroshot(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
 
 /* sqrt(p(1-p)/(n-1)); 0 for n < 2. */
 double rb_zs_stderr(double p, size_t n);
+
+/* A group of tasks as lm-evaluation-harness 0.4 aggregates one
+ * (aggregate_subtask_metrics with weight_by_size, pooled_sample_stderr in
+ * lm_eval/api/metrics.py): acc and acc_norm are the means over the tasks
+ * weighted by n_items (= the fraction over all their items), each stderr
+ * sqrt(Σ (n_i-1) n_i se_i² / (Σ n_i - k) / Σ n_i) over the k tasks; counts,
+ * tokens and seconds add up; ppl is 0.  k ≥ 1, every n_i ≥ 1.  When every
+ * n_i is 1 (Σ n_i = k: lm-eval would divide by zero) the stderrs are
+ * rb_zs_stderr over all Σ n_i items. */
+void rb_zs_pool(const rb_zs_result *r, int k, rb_zs_result *out);
 
 #endif

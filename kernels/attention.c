@@ -23,18 +23,18 @@ size_t rb_attention_scratch_floats(int T, int head_dim) {
 }
 
 /* One head of one segment: queries rows [start, start+len) of q, keys and
- * values the segment's prefix rows [pre, pre+pre_len) followed by its own rows
- * up to the query (causal).  Keys are gathered into kt/vt [hd][padded(n_keys)]
+ * values the segment's prefix rows (rb_segment_key_row) followed by its own
+ * rows up to the query (causal).  Keys are gathered into kt/vt [hd][padded(n_keys)]
  * in that order, so a segment is computed exactly like a window holding its
  * prefix and its own tokens alone. */
 RB_MULTIVERSION
 static void attention_head(float *out, const float *q, const float *k, const float *v,
                            const rb_segment *sg, int qdim, int kvdim, int hd, float *kt,
                            float *vt, float *s) {
-    const int nk = sg->prefix_len + sg->len, Tp = padded(nk);
+    const int nk = rb_segment_keys(sg), Tp = padded(nk), P = nk - sg->len;
     for (int e = 0; e < hd; e++) {
         for (int j = 0; j < nk; j++) {
-            int row = j < sg->prefix_len ? sg->prefix_start + j : sg->start + j - sg->prefix_len;
+            int row = rb_segment_key_row(sg, j);
             kt[(size_t)e * Tp + j] = k[(size_t)row * kvdim + e];
             vt[(size_t)e * Tp + j] = v[(size_t)row * kvdim + e];
         }
@@ -43,7 +43,7 @@ static void attention_head(float *out, const float *q, const float *k, const flo
     const float scale = 1.0f / sqrtf((float)hd);
     for (int i = 0; i < sg->len; i++) {
         const float *qi = q + (size_t)(sg->start + i) * qdim;
-        int n = sg->prefix_len + i + 1;
+        int n = P + i + 1;
         for (int j0 = 0; j0 < n; j0 += KB) {
             float acc[KB] = {0};
             for (int e = 0; e < hd; e++) {
@@ -81,14 +81,14 @@ void rb_attention_segments(float *out, const float *q, const float *k, const flo
     int qdim = n_heads * hd, kvdim = n_kv_heads * hd, group = n_heads / n_kv_heads;
     int max_keys = 0;
     for (int i = 0; i < n_seg; i++)
-        if (seg[i].prefix_len + seg[i].len > max_keys) max_keys = seg[i].prefix_len + seg[i].len;
+        if (rb_segment_keys(&seg[i]) > max_keys) max_keys = rb_segment_keys(&seg[i]);
     size_t per = rb_attention_scratch_floats(max_keys, hd);
     long tasks = (long)n_seg * n_heads;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (long task = 0; task < tasks; task++) {
         float *kt = scratch + per * (size_t)omp_get_thread_num();
         const rb_segment *sg = &seg[task / n_heads];
-        int h = (int)(task % n_heads), g = h / group, Tp = padded(sg->prefix_len + sg->len);
+        int h = (int)(task % n_heads), g = h / group, Tp = padded(rb_segment_keys(sg));
         attention_head(out + (size_t)h * hd, q + (size_t)h * hd, k + (size_t)g * hd,
                        v + (size_t)g * hd, sg, qdim, kvdim, hd, kt, kt + (size_t)hd * Tp,
                        kt + 2 * (size_t)hd * Tp);
@@ -97,6 +97,6 @@ void rb_attention_segments(float *out, const float *q, const float *k, const flo
 
 void rb_attention(float *out, const float *q, const float *k, const float *v, int T,
                   int n_heads, int n_kv_heads, int hd, float *scratch, int threads) {
-    rb_segment whole = {0, T, 0, 0};
+    rb_segment whole = {0, T, 0, 0, 0, 0};
     rb_attention_segments(out, q, k, v, &whole, 1, n_heads, n_kv_heads, hd, scratch, threads);
 }

@@ -59,16 +59,31 @@ void rb_attention_ref(float *out, const float *q, const float *k, const float *v
 /* A packed window holds several sequences that may share a prefix (zero-shot
  * scoring: one context, then each choice's continuation).  Segment tokens
  * [start, start+len) of the window see the prefix rows [prefix_start,
- * prefix_start+prefix_len) (which precede start) and then their own rows,
- * causally; token start+i sits at position prefix_len+i.  A plain window is
+ * prefix_start+prefix_len), then the rows [prefix2_start,
+ * prefix2_start+prefix2_len) (both precede start; prefix2_len 0: none), and
+ * then their own rows, causally; token start+i sits at position
+ * prefix_len+prefix2_len+i.  (Two prefix parts: MMLU's shared few-shot
+ * prefix, then one item's question, then each choice.)  A plain window is
  * the one segment {0, T, 0, 0}. */
 typedef struct rb_segment {
     int start, len;
     int prefix_start, prefix_len;
+    int prefix2_start, prefix2_len;
 } rb_segment;
 
+/* The keys segment s's last row sees, and the window row of its key j. */
+static inline int rb_segment_keys(const rb_segment *s) {
+    return s->prefix_len + s->prefix2_len + s->len;
+}
+static inline int rb_segment_key_row(const rb_segment *s, int j) {
+    if (j < s->prefix_len) return s->prefix_start + j;
+    j -= s->prefix_len;
+    if (j < s->prefix2_len) return s->prefix2_start + j;
+    return s->start + j - s->prefix2_len;
+}
+
 /* rb_attention over segments: rows outside every segment are not written.
- * scratch: rb_attention_scratch_floats(max over segments of prefix_len+len,
+ * scratch: rb_attention_scratch_floats(max over segments of rb_segment_keys,
  * hd) floats per thread × threads.  Each segment's output equals
  * rb_attention of a window holding its prefix and its own tokens. */
 void rb_attention_segments(float *out, const float *q, const float *k, const float *v,

@@ -37,15 +37,15 @@ void rb_attention_segments_ref(float *out, const float *q, const float *k, const
     int qdim = n_heads * hd, kvdim = n_kv_heads * hd, group = n_heads / n_kv_heads;
     for (int si = 0; si < n_seg; si++) {
         const rb_segment *sg = &seg[si];
-        int nk = sg->prefix_len + sg->len;
+        int nk = rb_segment_keys(sg), P = nk - sg->len;
         double *s = malloc(sizeof(double) * (size_t)nk);
         for (int h = 0; h < n_heads; h++) {
             int g = h / group;
             for (int i = 0; i < sg->len; i++) {
-                int qi = sg->start + i, n = sg->prefix_len + i + 1;
+                int qi = sg->start + i, n = P + i + 1;
                 double mx = -INFINITY, sum = 0;
                 for (int j = 0; j < n; j++) {
-                    int kj = j < sg->prefix_len ? sg->prefix_start + j : sg->start + j - sg->prefix_len;
+                    int kj = rb_segment_key_row(sg, j);
                     double d = 0;
                     for (int e = 0; e < hd; e++)
                         d += (double)q[(size_t)qi * qdim + h * hd + e] * k[(size_t)kj * kvdim + g * hd + e];
@@ -56,7 +56,7 @@ void rb_attention_segments_ref(float *out, const float *q, const float *k, const
                 for (int e = 0; e < hd; e++) {
                     double o = 0;
                     for (int j = 0; j < n; j++) {
-                        int kj = j < sg->prefix_len ? sg->prefix_start + j : sg->start + j - sg->prefix_len;
+                        int kj = rb_segment_key_row(sg, j);
                         o += s[j] * v[(size_t)kj * kvdim + g * hd + e];
                     }
                     out[(size_t)qi * qdim + h * hd + e] = (float)(o / sum);
@@ -69,7 +69,7 @@ void rb_attention_segments_ref(float *out, const float *q, const float *k, const
 
 void rb_attention_ref(float *out, const float *q, const float *k, const float *v, int T,
                       int n_heads, int n_kv_heads, int hd) {
-    rb_segment whole = {0, T, 0, 0};
+    rb_segment whole = {0, T, 0, 0, 0, 0};
     rb_attention_segments_ref(out, q, k, v, &whole, 1, n_heads, n_kv_heads, hd);
 }
 

@@ -28,6 +28,8 @@ int rb_run_eval_check(const rb_run_spec *s, rb_error *err) {
         return rb_error_set(err, RB_EINVAL,
                             "--limit applies to the zero-shot tasks (%s, or zeroshot for all)",
                             rb_zs_task_names(names, sizeof names));
+    if (s->num_fewshot && !zs.n)
+        return rb_error_set(err, RB_EINVAL, "--num-fewshot applies to the zero-shot tasks (mmlu)");
     if (s->max_tokens && zs.n)
         return rb_error_set(err, RB_EINVAL, "--max-tokens applies to perplexity; use --limit for %s",
                             s->task);
@@ -235,7 +237,8 @@ int rb_run_eval(const rb_run_spec *s, const rb_run_report *report, json_object *
     if (!rc && zeroshot) {
         rb_logf(log, "eval: %s, %d zero-shot task%s, ctx %ld, %d threads", m.model_path, zs.n,
                 zs.n > 1 ? "s" : "", ctx, nthreads);
-        rc = rb_run_zeroshot(&m, use_hooks, &zs, s->data_dir, (size_t)s->limit, (int)ctx, report,
+        rc = rb_run_zeroshot(&m, use_hooks, &zs, s->data_dir, (size_t)s->limit, (int)ctx,
+                             (int)s->num_fewshot, report,
                              o, err);
     } else if (!rc) {
         rb_logf(log, "eval: %s on %s: %zu tokens (tokenized in %.2f s), ctx %ld, %d threads",

@@ -23,6 +23,7 @@ static const rb_run_flag flags[] = {
     LONG("ctx", RB_FLAGS_EVAL, ctx),
     LONG("max-tokens", RB_FLAGS_EVAL, max_tokens),
     LONG("limit", RB_FLAGS_EVAL, limit),
+    LONG("num-fewshot", RB_FLAGS_EVAL, num_fewshot),
     TEXT("save-model", RB_FLAGS_EVAL, save_model),
     TEXT("pipeline", RB_FLAGS_PIPELINE, pipeline),
     LONG("seed", RB_FLAGS_PIPELINE, seed),

@@ -21,6 +21,7 @@ typedef struct rb_run_spec {
     long ctx;               /* --ctx window in tokens (0: the model's maximum context) */
     long max_tokens;        /* --max-tokens: perplexity on the first N tokens (0: all) */
     long limit;             /* --limit: zero-shot on the first N items of each task (0: all) */
+    long num_fewshot;       /* --num-fewshot: few-shot examples before each item (0; mmlu only) */
     const char *save_model; /* --save-model FILE: the transformed model, before evaluating */
     /* methods, calibration */
     const char *pipeline;   /* --pipeline STAGES ("": none) */

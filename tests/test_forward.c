@@ -176,9 +176,10 @@ static void expect_segments_match(const rb_model *m, const int32_t *tok, int T,
     cr_assert_eq(rb_forward_segments(m, ws, tok, T, seg, n_seg, NULL, &err), RB_OK, "%s",
                  err.msg);
     for (int s = 0; s < n_seg; s++) {
-        int P = seg[s].prefix_len, L = seg[s].len;
+        int P1 = seg[s].prefix_len, P = P1 + seg[s].prefix2_len, L = seg[s].len;
         int32_t w[64];
-        memcpy(w, tok + seg[s].prefix_start, sizeof(int32_t) * (size_t)P);
+        memcpy(w, tok + seg[s].prefix_start, sizeof(int32_t) * (size_t)P1);
+        memcpy(w + P1, tok + seg[s].prefix2_start, sizeof(int32_t) * (size_t)(P - P1));
         memcpy(w + P, tok + seg[s].start, sizeof(int32_t) * (size_t)L);
         cr_assert_eq(rb_forward(m, one, w, P + L, NULL, &err), RB_OK);
         float d = rb_test_rel_maxdiff(ws->logits + (size_t)seg[s].start * V,
@@ -191,7 +192,8 @@ static void expect_segments_match(const rb_model *m, const int32_t *tok, int T,
  * every segment still equals its own window. */
 Test(forward, packed_segments_on_variant_model) {
     rb_model *m = rb_test_arch_model(RB_TEST_ALL, 2, 50, 23);
-    rb_segment seg[] = {{0, 11, 0, 0}, {11, 5, 0, 11}, {16, 9, 0, 0}, {25, 4, 16, 3}};
+    rb_segment seg[] = {{0, 11, 0, 0, 0, 0}, {11, 5, 0, 11, 0, 0}, {16, 9, 0, 0, 0, 0},
+                        {25, 4, 16, 3, 0, 0}};
     int n_seg = 4, T = 29;
     int32_t tok[29];
     random_tokens(tok, T, 50, 24);
@@ -226,10 +228,13 @@ Test(forward, rejects_bad_windows_and_tokens) {
  * segment the logits of a plain forward of [its prefix, its tokens]. */
 Test(forward, packed_segments_equal_separate_windows) {
     rb_model *m = synth(24, 40, 2, 6, 2, 50, 0, 21);
-    rb_segment seg[] = {{0, 11, 0, 0}, {11, 5, 0, 11}, {16, 1, 0, 11}, {17, 9, 0, 0},
-                        {26, 4, 17, 3}, {30, 7, 0, 11}};
-    int n_seg = 6, T = 37;
-    int32_t tok[37];
+    /* ..., then a context sharing the first 6 tokens of the first (4 more)
+     * and a choice after both (two-part prefix) */
+    rb_segment seg[] = {{0, 11, 0, 0, 0, 0},  {11, 5, 0, 11, 0, 0}, {16, 1, 0, 11, 0, 0},
+                        {17, 9, 0, 0, 0, 0},  {26, 4, 17, 3, 0, 0}, {30, 7, 0, 11, 0, 0},
+                        {37, 4, 0, 6, 0, 0},  {41, 3, 0, 6, 37, 4}};
+    int n_seg = 8, T = 44;
+    int32_t tok[44];
     random_tokens(tok, T, 50, 22);
     rb_workspace ws, one;
     rb_error err;
@@ -237,13 +242,17 @@ Test(forward, packed_segments_equal_separate_windows) {
     cr_assert_eq(rb_workspace_init(&one, &m->cfg, 64, &err), RB_OK);
     expect_segments_match(m, tok, T, seg, n_seg, &ws, &one);
     /* bad tilings are errors */
-    rb_segment gap[] = {{0, 5, 0, 0}, {6, 3, 0, 0}};
+    rb_segment gap[] = {{0, 5, 0, 0, 0, 0}, {6, 3, 0, 0, 0, 0}};
     cr_expect_eq(rb_forward_segments(m, &ws, tok, 9, gap, 2, NULL, &err), RB_EINVAL);
-    rb_segment bad_prefix[] = {{0, 5, 0, 0}, {5, 3, 1, 2}};
+    rb_segment bad_prefix[] = {{0, 5, 0, 0, 0, 0}, {5, 3, 1, 2, 0, 0}};
     cr_expect_eq(rb_forward_segments(m, &ws, tok, 8, bad_prefix, 2, NULL, &err), RB_EINVAL);
     cr_expect(strstr(err.msg, "prefix") != NULL, "%s", err.msg);
-    rb_segment long_prefix[] = {{0, 5, 0, 0}, {5, 3, 0, 6}};
+    rb_segment long_prefix[] = {{0, 5, 0, 0, 0, 0}, {5, 3, 0, 6, 0, 0}};
     cr_expect_eq(rb_forward_segments(m, &ws, tok, 8, long_prefix, 2, NULL, &err), RB_EINVAL);
+    /* a second prefix part must continue the same first part */
+    rb_segment bad_second[] = {{0, 5, 0, 0, 0, 0}, {5, 2, 0, 3, 0, 0}, {7, 2, 0, 4, 5, 2}};
+    cr_expect_eq(rb_forward_segments(m, &ws, tok, 9, bad_second, 3, NULL, &err), RB_EINVAL);
+    cr_expect(strstr(err.msg, "second prefix") != NULL, "%s", err.msg);
     rb_workspace_free(&ws);
     rb_workspace_free(&one);
     rb_model_free(m);

@@ -185,10 +185,12 @@ Test(kernels, attention_segments_match_reference_and_separate_windows) {
     rb_rng_seed(&r, 15);
     int nh = 6, nkv = 2, hd = 10, qdim = nh * hd, kvdim = nkv * hd;
     /* window: context A (9), choices of A (4, 1, 7), a plain sequence (5),
-     * context B (3), a choice of B's first 2 tokens (6) */
-    rb_segment seg[] = {{0, 9, 0, 0},  {9, 4, 0, 9},   {13, 1, 0, 9}, {14, 7, 0, 9},
-                        {21, 5, 0, 0}, {26, 3, 0, 0}, {29, 6, 26, 2}};
-    int n_seg = 7, T = 35, threads = omp_get_max_threads();
+     * context B (3), a choice of B's first 2 tokens (6), a context C sharing
+     * A's first 5 tokens (4 more), a choice of C (A's 5, C's 4, then 3) */
+    rb_segment seg[] = {{0, 9, 0, 0, 0, 0},   {9, 4, 0, 9, 0, 0},   {13, 1, 0, 9, 0, 0},
+                        {14, 7, 0, 9, 0, 0},  {21, 5, 0, 0, 0, 0},  {26, 3, 0, 0, 0, 0},
+                        {29, 6, 26, 2, 0, 0}, {35, 4, 0, 5, 0, 0},  {39, 3, 0, 5, 35, 4}};
+    int n_seg = 9, T = 42, threads = omp_get_max_threads();
     float *q = rand_array((size_t)T * qdim, -2, 2, &r), *k = rand_array((size_t)T * kvdim, -2, 2, &r);
     float *v = rand_array((size_t)T * kvdim, -1, 1, &r);
     float *a = calloc((size_t)T * qdim, 4), *b = calloc((size_t)T * qdim, 4);
@@ -197,12 +199,14 @@ Test(kernels, attention_segments_match_reference_and_separate_windows) {
     rb_attention_segments_ref(b, q, k, v, seg, n_seg, nh, nkv, hd);
     cr_expect_lt(rb_test_rel_maxdiff(a, b, (size_t)T * qdim, 1e-3), 1e-5);
     for (int s = 0; s < n_seg; s++) {
-        /* gather [prefix, own] into a plain window */
-        int P = seg[s].prefix_len, L = seg[s].len, W = P + L;
+        /* gather [prefix, second prefix, own] into a plain window */
+        int P1 = seg[s].prefix_len, P = P1 + seg[s].prefix2_len, L = seg[s].len, W = P + L;
         float *wq = malloc(4 * (size_t)W * qdim), *wk = malloc(4 * (size_t)W * kvdim);
         float *wv = malloc(4 * (size_t)W * kvdim), *wo = malloc(4 * (size_t)W * qdim);
         for (int j = 0; j < W; j++) {
-            int row = j < P ? seg[s].prefix_start + j : seg[s].start + j - P;
+            int row = j < P1 ? seg[s].prefix_start + j
+                      : j < P ? seg[s].prefix2_start + j - P1
+                              : seg[s].start + j - P;
             memcpy(wq + (size_t)j * qdim, q + (size_t)row * qdim, 4 * (size_t)qdim);
             memcpy(wk + (size_t)j * kvdim, k + (size_t)row * kvdim, 4 * (size_t)kvdim);
             memcpy(wv + (size_t)j * kvdim, v + (size_t)row * kvdim, 4 * (size_t)kvdim);
