@@ -4,11 +4,12 @@
 
 #include "app/cli.h"
 
-/* app/cmd_sweep.c, app/cmd_table.c, app/cmd_plot.c */
+/* app/cmd_sweep.c, app/cmd_table.c, app/cmd_plot.c, app/cmd_hadamard.c */
 int rb_cmd_sweep(int argc, char **argv);
 int rb_cmd_table(int argc, char **argv);
 int rb_cmd_plot(int argc, char **argv);
 int rb_cmd_tokenize(int argc, char **argv); /* app/cmd_tokenize.c */
+int rb_cmd_hadamard(int argc, char **argv);
 
 static void usage(FILE *f) {
     fputs("usage: rotbench COMMAND [options]\n"
@@ -22,6 +23,7 @@ static void usage(FILE *f) {
           "  plot      gnuplot line plots (.gp, .png, .svg) from a results file\n"
           "  stats     outlier statistics of the quantizer inputs per layer, before/after a pipeline\n"
           "  tokenize  the token ids the evaluator feeds the model (text, corpus or task)\n"
+          "  hadamard  which Hadamard construction a transform size uses (--size N [--json])\n"
           "\n"
           "Data (models, corpora) is found in --data-dir, $ROTBENCH_DATA, or ../shared.\n",
           f);
@@ -42,6 +44,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "plot")) return rb_cmd_plot(argc - 1, argv + 1);
     if (!strcmp(cmd, "stats")) return rb_cmd_stats(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return rb_cmd_tokenize(argc - 1, argv + 1);
+    if (!strcmp(cmd, "hadamard")) return rb_cmd_hadamard(argc - 1, argv + 1);
     fprintf(stderr, "error: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

@@ -13,8 +13,9 @@
  *        in L1), the rest over the whole group;
  *   2. when k > 1, Y = B_k·X along the k axis (X a row as [k][M]): the columns
  *      (row, offset in [0, M)) are gathered in tiles [k][32], each multiplied
- *      by B_k (±1 as floats; 8 outputs × 32 columns in registers, like a GEMM
- *      micro-kernel) and scattered back.
+ *      by B_k (±1 as floats; 8 outputs × 32 columns in registers on AVX-512,
+ *      2 × 32 on AVX2, like a GEMM micro-kernel) and scattered back; the
+ *      scratch tiles are allocated per call, one pair per thread.
  *   The 1/√n goes into the scatter, or into the last butterfly pass (k = 1).
  * Rows are split over OpenMP threads in fixed groups (the rows whose columns
  * share tiles, and short rows batched to ~4096 floats); with fewer groups than
@@ -34,39 +35,86 @@
 #include "kernels/simd.h"
 
 #define TILE 32            /* columns per tile of the base multiply */
-#define MAX_K 172          /* largest base order */
 #define FWHT_BLOCK 4096    /* floats transformed together while in L1 */
 
 /* ---- sizes ----------------------------------------------------------------- */
 
-static int is_base_order(int k) {
-    for (const int *o = rb_hadamard_base_orders; *o; o++)
-        if (*o == k) return 1;
+/* The factorisation of n with the smallest reachable base k (1 or not a
+ * power of two), or 0 when none. */
+static int choose(int n, int *k, int *m) {
+    if (n < 1) return 0;
+    int top = 0;
+    while (top < 30 && n % (1 << (top + 1)) == 0) top++;
+    for (int e = top; e >= 0; e--) {
+        int kk = n >> e;
+        if (kk > RB_HADAMARD_MAX_BASE) break;
+        if ((kk == 1 || (kk & (kk - 1))) && rb_hadamard_order_info(kk, NULL, NULL) == RB_OK) {
+            *k = kk;
+            *m = e;
+            return 1;
+        }
+    }
     return 0;
 }
 
+void rb_hadamard_nearest(int n, int *below, int *above) {
+    int k, m;
+    *below = *above = 0;
+    for (int v = n - 1; v >= 1; v--)
+        if (choose(v, &k, &m)) {
+            *below = v;
+            break;
+        }
+    for (int v = n < 0 ? 1 : n + 1; v > 0 && v <= (1 << 30); v++)
+        if (choose(v, &k, &m)) {
+            *above = v;
+            break;
+        }
+}
+
 static int unsupported(int n, rb_error *err) {
-    char list[160];
-    size_t len = 0;
-    list[0] = 0;
-    for (const int *o = rb_hadamard_base_orders; *o; o++)
-        len += (size_t)snprintf(list + len, sizeof list - len, "%s%d", len ? ", " : "", *o);
+    if (n < 1) return rb_error_set(err, RB_EINVAL, "Hadamard size %d is not supported: sizes start at 1", n);
+    int t = 0, u = n;
+    while (u % 2 == 0) {
+        u /= 2;
+        t++;
+    }
+    int below, above;
+    rb_hadamard_nearest(n, &below, &above);
+    char why[300];
+    if (t < 2)
+        snprintf(why, sizeof why, "Hadamard matrices exist only for orders 1, 2 and multiples of 4");
+    else
+        snprintf(why, sizeof why,
+                 "no base order k = %d·2^j (2 <= j <= %d, k <= %d) is reached by Paley I (k-1 a prime "
+                 "power), Paley II (k/2-1 a prime power), Williamson (156, 172) or a Kronecker "
+                 "product of reachable orders",
+                 u, t, RB_HADAMARD_MAX_BASE);
     return rb_error_set(err, RB_EINVAL,
-                        "Hadamard size %d is not supported: need n = k·2^m (m >= 0) with k in {%s}",
-                        n, list);
+                        "Hadamard size %d = %d·2^%d is not supported: %s (the transforms need n = "
+                        "k·2^m with a Hadamard base k); nearest supported sizes: %d below, %d above",
+                        n, u, t, why, below, above);
 }
 
 int rb_hadamard_factor(int n, int *k, int *m, rb_error *err) {
-    if (n < 1) return unsupported(n, err);
-    int top = 0;
-    while (top < 30 && n % (1 << (top + 1)) == 0) top++;
-    for (int e = top; e >= 0; e--)
-        if (is_base_order(n >> e)) {
-            *k = n >> e;
-            *m = e;
-            return RB_OK;
-        }
-    return unsupported(n, err);
+    return choose(n, k, m) ? RB_OK : unsupported(n, err);
+}
+
+int rb_hadamard_describe(int n, char *buf, size_t cap) {
+    int k, m;
+    rb_error err = {0};
+    if (cap) buf[0] = 0;
+    int rc = rb_hadamard_factor(n, &k, &m, &err);
+    if (rc) {
+        snprintf(buf, cap, "%s", err.msg);
+        return rc;
+    }
+    char how[400];
+    rb_hadamard_order_describe(k, how, sizeof how);
+    if (k == 1) snprintf(buf, cap, "%d = 2^%d (Sylvester)", n, m);
+    else if (m == 0) snprintf(buf, cap, "%d = %s", n, how);
+    else snprintf(buf, cap, "%d = %d · 2^%d, %d = %s", n, k, m, k, how);
+    return RB_OK;
 }
 
 /* ---- Walsh-Hadamard butterflies ------------------------------------------- */
@@ -298,12 +346,59 @@ typedef float tile_vec __attribute__((vector_size(64)));
                 memcpy(Q + (size_t)(a + i) * TILE + 16 * v, &acc[i][v], 64);                 \
     } while (0)
 
-/* Q[k][TILE] = Bf[k][k]·P[k][TILE]; k a multiple of 4. */
+/* Q[k][TILE] = Bf[k][k]·P[k][TILE]; k a multiple of 4.  Every output is
+ * accumulated over b = 0, 1, ..., k-1 in order whatever the blocking or
+ * vector width, so all variants give the same bits.  Chosen at run time by
+ * CPU feature like small_stages (RB_MULTIVERSION's "arch=haswell" clone is
+ * picked by CPU model, so AMD CPUs without AVX-512 got the baseline clone):
+ *   AVX-512: 8 output rows × 2 zmm (16 of the 32 registers);
+ *   AVX2:    2 output rows × 4 ymm (64-byte vectors spilled on every
+ *            update there: 3-4× slower);
+ *   else:    the baseline build of the 8-row blocks. */
 RB_MULTIVERSION
-static void base_tile(float *restrict Q, const float *restrict P, const float *restrict Bf, int k) {
+static void base_tile_generic(float *restrict Q, const float *restrict P, const float *restrict Bf, int k) {
     int a = 0;
     for (; a + 8 <= k; a += 8) BASE_BLOCK(8);
     for (; a < k; a += 4) BASE_BLOCK(4);
+}
+
+#if defined(__x86_64__)
+typedef float tile_vec8 __attribute__((vector_size(32)));
+#define TV8 (TILE / 8)
+/* Q rows [a, a + R) with 8-float vectors: R × TV8 accumulators. */
+#define BASE_BLOCK8(R)                                                                        \
+    do {                                                                                      \
+        tile_vec8 acc[R][TV8];                                                                \
+        for (int i = 0; i < R; i++)                                                           \
+            for (int v = 0; v < TV8; v++) acc[i][v] = (tile_vec8){0};                         \
+        const float *brow = Bf + (size_t)a * k;                                               \
+        for (int b = 0; b < k; b++) {                                                         \
+            tile_vec8 pv[TV8];                                                                \
+            for (int v = 0; v < TV8; v++) memcpy(&pv[v], P + (size_t)b * TILE + 8 * v, 32);   \
+            for (int i = 0; i < R; i++) {                                                     \
+                float sg = brow[(size_t)i * k + b];                                           \
+                for (int v = 0; v < TV8; v++) acc[i][v] += sg * pv[v];                        \
+            }                                                                                 \
+        }                                                                                     \
+        for (int i = 0; i < R; i++)                                                           \
+            for (int v = 0; v < TV8; v++)                                                     \
+                memcpy(Q + (size_t)(a + i) * TILE + 8 * v, &acc[i][v], 32);                  \
+    } while (0)
+
+__attribute__((target("avx2")))
+static void base_tile_avx2(float *restrict Q, const float *restrict P, const float *restrict Bf, int k) {
+    for (int a = 0; a < k; a += 2) BASE_BLOCK8(2);
+}
+#endif
+
+static void base_tile(float *restrict Q, const float *restrict P, const float *restrict Bf, int k) {
+#if defined(__x86_64__)
+    if (!__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2")) {
+        base_tile_avx2(Q, P, Bf, k);
+        return;
+    }
+#endif
+    base_tile_generic(Q, P, Bf, k);
 }
 #else
 static void base_tile(float *restrict Q, const float *restrict P, const float *restrict Bf, int k) {
@@ -332,11 +427,9 @@ static inline __attribute__((always_inline)) void scatter_row(float *dst, const 
 
 /* The base multiply over columns [c0, c1) of x, c0 a multiple of TILE:
  * column j is (row j / M, offset j % M), its k entries at
- * x[(j / M)·row_len + b·M + j % M]. */
+ * x[(j / M)·row_len + b·M + j % M].  P and Q: scratch of k·TILE floats each. */
 static void base_cols(float *x, size_t c0, size_t c1, size_t row_len, int k, size_t M,
-                      const float *Bf, float s) {
-    _Alignas(64) float P[MAX_K * TILE];
-    _Alignas(64) float Q[MAX_K * TILE];
+                      const float *Bf, float s, float *P, float *Q) {
     for (size_t s0 = c0; s0 < c1; s0 += TILE) {
         size_t nt = c1 - s0 < TILE ? c1 - s0 : TILE;
         size_t r = s0 / M, c = s0 % M;
@@ -387,38 +480,6 @@ static void base_cols(float *x, size_t c0, size_t c1, size_t row_len, int k, siz
     }
 }
 
-/* The base matrices as floats (the operand of base_tile): a second static
- * cache next to hadamard_orders.c's, filled once (pthread_once) on the first
- * transform with k > 1 and read-only afterwards. */
-#define BASE_FLOATS 97649 /* Σ k² over rb_hadamard_base_orders */
-static float base_f32_storage[2][BASE_FLOATS]; /* [0]: B_k, [1]: B_kᵀ */
-static const float *base_f32_of[2][16];
-static pthread_once_t base_f32_once = PTHREAD_ONCE_INIT;
-
-static void base_f32_build(void) {
-    size_t off = 0;
-    for (int o = 0; o < 16 && rb_hadamard_base_orders[o]; o++) {
-        int k = rb_hadamard_base_orders[o];
-        const signed char *B = rb_hadamard_base(k);
-        if (off + (size_t)k * k > BASE_FLOATS) break; /* cannot happen with the orders above */
-        for (int a = 0; a < k; a++)
-            for (int b = 0; b < k; b++) {
-                base_f32_storage[0][off + (size_t)a * k + b] = B[(size_t)a * k + b];
-                base_f32_storage[1][off + (size_t)a * k + b] = B[(size_t)b * k + a];
-            }
-        base_f32_of[0][o] = base_f32_storage[0] + off;
-        base_f32_of[1][o] = base_f32_storage[1] + off;
-        off += (size_t)k * k;
-    }
-}
-
-static const float *base_f32(int k, int transpose) {
-    pthread_once(&base_f32_once, base_f32_build);
-    for (int o = 0; o < 16 && rb_hadamard_base_orders[o]; o++)
-        if (rb_hadamard_base_orders[o] == k) return base_f32_of[transpose][o];
-    return NULL;
-}
-
 static size_t gcd_size(size_t a, size_t b) { return b ? gcd_size(b, a % b) : a; }
 
 /* H_n (transpose = 0) or H_nᵀ = (B_kᵀ ⊗ S_{2^m})/√n (transpose = 1): the
@@ -434,7 +495,16 @@ static int hadamard_apply(float *x, size_t rows, int n, int inner, int transpose
     int L = 1 << m;
     size_t M = (size_t)L * inner, row_len = (size_t)n * inner;
     float s = (float)(1.0 / sqrt((double)n));
-    const float *Bf = k > 1 ? base_f32(k, transpose) : NULL;
+    const float *Bf = k > 1 ? rb_hadamard_base_f32(k, transpose) : NULL;
+    /* scratch of the base multiply: a gathered tile P and its product Q,
+     * k·TILE floats each, per thread */
+    int threads = omp_get_max_threads();
+    size_t per_thread = 2 * (size_t)k * TILE;
+    float *scratch = k > 1 ? malloc(sizeof(float) * per_thread * (size_t)threads) : NULL;
+    if (k > 1 && (!Bf || !scratch)) {
+        free(scratch);
+        return rb_error_set(err, RB_ENOMEM, "Hadamard %d: out of memory for the base matrix of order %d", n, k);
+    }
     /* rows per group: a multiple of TILE columns when M < TILE, so that tiles
      * never straddle two groups; short rows batched to about FWHT_BLOCK floats */
     size_t group = k > 1 && M % TILE ? TILE / gcd_size(M % TILE, TILE) : 1;
@@ -449,7 +519,10 @@ static int hadamard_apply(float *x, size_t rows, int n, int inner, int transpose
         for (long g = 0; g < ng; g++) {
             size_t r0 = (size_t)g * group, r1 = r0 + group < rows ? r0 + group : rows;
             fwht(x + r0 * row_len, (r1 - r0) * row_len, M, inner, k == 1, s);
-            if (k > 1) base_cols(x, r0 * M, r1 * M, row_len, k, M, Bf, s);
+            if (k > 1) {
+                float *P = scratch + per_thread * (size_t)omp_get_thread_num();
+                base_cols(x, r0 * M, r1 * M, row_len, k, M, Bf, s, P, P + per_thread / 2);
+            }
         }
     } else {
         /* fewer groups than threads (e.g. one long row): the tiles of the base
@@ -462,10 +535,12 @@ static int hadamard_apply(float *x, size_t rows, int n, int inner, int transpose
 #pragma omp for schedule(static)
             for (long t = 0; t < nt; t++) {
                 size_t c0 = (size_t)t * TILE, c1 = c0 + TILE < rows * M ? c0 + TILE : rows * M;
-                base_cols(x, c0, c1, row_len, k, M, Bf, s);
+                float *P = scratch + per_thread * (size_t)omp_get_thread_num();
+                base_cols(x, c0, c1, row_len, k, M, Bf, s, P, P + per_thread / 2);
             }
         }
     }
+    free(scratch);
     return RB_OK;
 }
 
@@ -482,6 +557,7 @@ int rb_hadamard_matrix(int n, float *H, rb_error *err) {
     int rc = rb_hadamard_factor(n, &k, &m, err);
     if (rc) return rc;
     const signed char *B = rb_hadamard_base(k);
+    if (!B) return rb_error_set(err, RB_ENOMEM, "Hadamard %d: out of memory for the base matrix of order %d", n, k);
     int L = 1 << m;
     float s = (float)(1.0 / sqrt((double)n));
     /* H[a·L + b][a'·L + b'] = B[a][a']·(-1)^popcount(b & b')·s, row by row */

@@ -1,19 +1,22 @@
-/* The ±1 base matrices B_k of kernels/hadamard.h, built by construction:
+/* The ±1 base matrices B_k of kernels/hadamard.h, built by construction.
  *
- *   k    construction
- *   1    [1]
- *   12   Paley I,  q = 11          (q ≡ 3 mod 4 prime power, order q + 1)
- *   20   Paley I,  q = 19
- *   28   Paley I,  q = 27 = 3^3    (GF(27) = GF(3)[x]/(x^3 - x - 1))
- *   44   Paley I,  q = 43
- *   60   Paley I,  q = 59
- *   108  Paley I,  q = 107
- *   140  Paley I,  q = 139
- *   36   Paley II, q = 17          (q ≡ 1 mod 4 prime power, order 2(q + 1))
- *   52   Paley II, q = 25 = 5^2    (GF(25) = GF(5)[x]/(x^2 - 2))
- *   40   Sylvester doubling of B_20: [[B, B], [B, -B]]
- *   156  Williamson, m = 39        (first rows found by tools/find_williamson.c)
- *   172  Williamson, m = 43        (likewise)
+ * Which construction an order k uses is decided by number theory alone, in
+ * this order of preference (rb_hadamard_order_info):
+ *   Sylvester   k = 2^j: S_1 = [1], S_2j = [[S_j, S_j], [S_j, -S_j]]
+ *   Paley I     k = q + 1, q ≡ 3 mod 4 a prime power (k ≡ 0 mod 4)
+ *   Paley II    k = 2(q + 1), q ≡ 1 mod 4 a prime power (k ≡ 4 mod 8)
+ *   Williamson  k = 156 (m = 39) and 172 (m = 43), from stored first rows
+ *   Kronecker   k = a·b, B_k = B_a ⊗ B_b with both reachable: a the
+ *               largest power of two that works (a Sylvester factor), else
+ *               the smallest a ≥ 3 with a ≤ b
+ * up to RB_HADAMARD_MAX_BASE.  Paley fields are GF(p^e) of
+ * kernels/hadamard_gf.h (not only primes).  The anchors, the orders of
+ * rb_hadamard_base_orders that predate these rules, come out as before:
+ *   1 Sylvester; 12, 20, 28 (q = 27 = 3^3), 44, 60, 108, 140 Paley I;
+ *   36, 52 (q = 25 = 5^2) Paley II; 40 = 2 ⊗ 20 (the Sylvester doubling
+ *   [[B_20, B_20], [B_20, -B_20]]); 156, 172 Williamson.
+ * (tests/test_hadamard.c checks their bytes against hashes recorded before
+ * the rules were generalised.)
  *
  * Paley I: with χ the quadratic character of GF(q) (χ(0) = 0), the
  * Jacobsthal matrix Q[x][y] = χ(x - y) is antisymmetric for q ≡ 3 mod 4;
@@ -26,104 +29,142 @@
  *      [-B,  A, -D,  C],
  *      [-C,  D,  A, -B],
  *      [-D, -C,  B,  A]].
+ * Kronecker: (B_a ⊗ B_b)[i·b + j][i'·b + j'] = B_a[i][i']·B_b[j][j'].
+ * Field elements are numbered as in hadamard_gf.h; row/column 0 of the
+ * Paley core is the point at infinity, 1 + x the element x.
  *
- * Storage: every matrix lives in one static array, filled once on the first
- * call of rb_hadamard_base (pthread_once, so concurrent first calls are
- * safe) and read-only afterwards.  This and its float copy in hadamard.c
- * (built the same way) are the Hadamard module's only static state.
- * tests/test_hadamard.c checks B·Bᵀ = k·I exactly for every order. */
+ * Static state, both deliberate:
+ *   - the table of constructions for k ≤ RB_HADAMARD_MAX_BASE, filled once
+ *     (pthread_once) and read-only afterwards;
+ *   - the cache of built matrices (int8, and their float copies and
+ *     transposes for the fast transform), a list guarded by a mutex; entries
+ *     are built on first use and live until the process ends (never freed,
+ *     never moved), so the pointers handed out stay valid. */
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/hadamard.h"
+#include "kernels/hadamard_gf.h"
 
 const int rb_hadamard_base_orders[] = {1, 12, 20, 28, 36, 40, 44, 52, 60, 108, 140, 156, 172, 0};
 
-#define N_ORDERS 13
-/* Σ k² over the orders above */
-#define STORAGE (1 + 144 + 400 + 784 + 1296 + 1600 + 1936 + 2704 + 3600 + 11664 + 19600 + 24336 + 29584)
+static int is_pow2(int k) { return k > 0 && (k & (k - 1)) == 0; }
 
-static signed char storage[STORAGE];
-static const signed char *base_of[N_ORDERS];
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+/* ---- which construction each order uses ------------------------------------ */
 
-/* ---- finite fields GF(p^e), elements as integers 0..q-1 (base-p digits are
- * the coefficients of 1, x, x², ...) ------------------------------------- */
+static rb_hadamard_order plan[RB_HADAMARD_MAX_BASE + 1];
+static pthread_once_t plan_once = PTHREAD_ONCE_INIT;
 
-typedef struct {
-    int p, e, q;
-    int poly[4]; /* x^e = Σ poly[i]·x^i (the reduction rule) */
-} gf;
-
-static void gf_digits(const gf *f, int a, int *d) {
-    for (int i = 0; i < f->e; i++) {
-        d[i] = a % f->p;
-        a /= f->p;
+static void plan_build(void) {
+    for (int k = 1; k <= RB_HADAMARD_MAX_BASE; k++) {
+        rb_hadamard_order *o = &plan[k];
+        o->k = k;
+        o->kind = RB_HADAMARD_NONE;
+        for (const int *a = rb_hadamard_base_orders; *a; a++) o->anchor |= *a == k;
+        int p, e;
+        if (is_pow2(k)) {
+            o->kind = RB_HADAMARD_SYLVESTER;
+        } else if (k % 4 == 0 && rb_gf_prime_power(k - 1, &p, &e)) {
+            *o = (rb_hadamard_order){k, RB_HADAMARD_PALEY1, k - 1, p, e, 0, 0, o->anchor};
+        } else if (k % 8 == 4 && rb_gf_prime_power(k / 2 - 1, &p, &e)) {
+            *o = (rb_hadamard_order){k, RB_HADAMARD_PALEY2, k / 2 - 1, p, e, 0, 0, o->anchor};
+        } else if (k == 156 || k == 172) {
+            o->kind = RB_HADAMARD_WILLIAMSON;
+            o->a = k / 4;
+        } else {
+            int a = k & -k; /* the largest power of two with k / a reachable */
+            while (a > 1 && !plan[k / a].kind) a /= 2;
+            if (a == 1) /* else the smallest factor c ≤ k / c with both reachable */
+                for (int c = 3; c <= k / c; c++)
+                    if (k % c == 0 && plan[c].kind && plan[k / c].kind) {
+                        a = c;
+                        break;
+                    }
+            if (a > 1) {
+                o->kind = RB_HADAMARD_KRONECKER;
+                o->a = a;
+                o->b = k / a;
+            }
+        }
     }
 }
 
-static int gf_pack(const gf *f, const int *d) {
-    int a = 0;
-    for (int i = f->e - 1; i >= 0; i--) a = a * f->p + d[i];
-    return a;
+int rb_hadamard_order_info(int k, rb_hadamard_order *info, rb_error *err) {
+    if (k < 1 || k > RB_HADAMARD_MAX_BASE)
+        return rb_error_set(err, RB_EINVAL, "Hadamard base order %d is outside [1, %d]", k,
+                            RB_HADAMARD_MAX_BASE);
+    pthread_once(&plan_once, plan_build);
+    if (!plan[k].kind)
+        return rb_error_set(err, RB_EINVAL,
+                            "no construction reaches a Hadamard matrix of order %d", k);
+    if (info) *info = plan[k];
+    return RB_OK;
 }
 
-static int gf_sub(const gf *f, int a, int b) {
-    int da[4], db[4];
-    gf_digits(f, a, da);
-    gf_digits(f, b, db);
-    for (int i = 0; i < f->e; i++) da[i] = (da[i] - db[i] + f->p) % f->p;
-    return gf_pack(f, da);
-}
-
-static int gf_mul(const gf *f, int a, int b) {
-    int da[4], db[4], prod[8] = {0};
-    gf_digits(f, a, da);
-    gf_digits(f, b, db);
-    for (int i = 0; i < f->e; i++)
-        for (int j = 0; j < f->e; j++) prod[i + j] = (prod[i + j] + da[i] * db[j]) % f->p;
-    for (int k = 2 * f->e - 2; k >= f->e; k--) { /* x^k = x^(k-e)·Σ poly[i]·x^i */
-        for (int i = 0; i < f->e; i++)
-            prod[k - f->e + i] = (prod[k - f->e + i] + prod[k] * f->poly[i]) % f->p;
-        prod[k] = 0;
+int rb_hadamard_order_describe(int k, char *buf, size_t cap) {
+    rb_hadamard_order o;
+    if (cap) buf[0] = 0;
+    if (rb_hadamard_order_info(k, &o, NULL)) return RB_EINVAL;
+    char q[48] = "";
+    if (o.kind == RB_HADAMARD_PALEY1 || o.kind == RB_HADAMARD_PALEY2) {
+        if (o.e > 1) snprintf(q, sizeof q, "q=%d=%d^%d", o.q, o.p, o.e);
+        else snprintf(q, sizeof q, "q=%d", o.q);
     }
-    return gf_pack(f, prod);
+    switch (o.kind) {
+    case RB_HADAMARD_SYLVESTER: snprintf(buf, cap, "Sylvester"); break;
+    case RB_HADAMARD_PALEY1: snprintf(buf, cap, "Paley I %s", q); break;
+    case RB_HADAMARD_PALEY2: snprintf(buf, cap, "Paley II %s", q); break;
+    case RB_HADAMARD_WILLIAMSON: snprintf(buf, cap, "Williamson m=%d", o.a); break;
+    case RB_HADAMARD_KRONECKER: {
+        char da[200], db[200];
+        rb_hadamard_order_describe(o.a, da, sizeof da);
+        rb_hadamard_order_describe(o.b, db, sizeof db);
+        snprintf(buf, cap, "Kronecker %d ⊗ %d (%d = %s, %d = %s)", o.a, o.b, o.a, da, o.b, db);
+        break;
+    }
+    default: break;
+    }
+    return RB_OK;
 }
 
-/* chi[a] = quadratic character of a: 0, 1 (nonzero square) or -1. */
-static void gf_chi(const gf *f, signed char *chi) {
-    for (int a = 0; a < f->q; a++) chi[a] = -1;
-    chi[0] = 0;
-    for (int a = 1; a < f->q; a++) chi[gf_mul(f, a, a)] = 1;
-}
+/* ---- constructions ------------------------------------------------------- */
 
 /* Q[x][y] = χ(x - y) for the field f, into the core of an order q+1 matrix
  * (index 0 is the point at infinity). */
-static void paley_core(const gf *f, signed char *S, int n) {
-    signed char chi[140];
-    gf_chi(f, chi);
+static int paley_core(const rb_gf *f, signed char *S, int n) {
+    signed char *chi = malloc((size_t)f->q);
+    if (!chi) return RB_ENOMEM;
+    rb_gf_chi(f, chi);
     for (int x = 0; x < f->q; x++)
-        for (int y = 0; y < f->q; y++) S[(size_t)(x + 1) * n + (y + 1)] = chi[gf_sub(f, x, y)];
+        for (int y = 0; y < f->q; y++) S[(size_t)(x + 1) * n + (y + 1)] = chi[rb_gf_sub(f, x, y)];
+    free(chi);
+    return RB_OK;
 }
 
 /* Paley I: B = I + [[0, 1ᵀ], [-1, Q]], order q + 1 (q ≡ 3 mod 4). */
-static void paley1(const gf *f, signed char *B) {
+static int paley1(const rb_gf *f, signed char *B) {
     int n = f->q + 1;
-    paley_core(f, B, n);
+    if (paley_core(f, B, n)) return RB_ENOMEM;
     B[0] = 0;
     for (int j = 1; j < n; j++) {
         B[j] = 1;
         B[(size_t)j * n] = -1;
     }
     for (int i = 0; i < n; i++) B[(size_t)i * n + i] += 1;
+    return RB_OK;
 }
 
 /* Paley II: C = [[0, 1ᵀ], [1, Q]], B = C ⊗ [[1,1],[1,-1]] + I ⊗ [[1,-1],[-1,-1]],
- * order 2(q + 1) (q ≡ 1 mod 4).  C is built in the first (q+1)² bytes of
- * scratch. */
-static void paley2(const gf *f, signed char *B, signed char *C) {
+ * order 2(q + 1) (q ≡ 1 mod 4). */
+static int paley2(const rb_gf *f, signed char *B) {
     int c = f->q + 1, n = 2 * c;
-    paley_core(f, C, c);
+    signed char *C = malloc((size_t)c * c);
+    if (!C || paley_core(f, C, c)) {
+        free(C);
+        return RB_ENOMEM;
+    }
     C[0] = 0;
     for (int j = 1; j < c; j++) C[j] = C[(size_t)j * c] = 1;
     static const signed char P[2][2] = {{1, 1}, {1, -1}}, D[2][2] = {{1, -1}, {-1, -1}};
@@ -133,19 +174,14 @@ static void paley2(const gf *f, signed char *B, signed char *C) {
                 for (int v = 0; v < 2; v++)
                     B[(size_t)(2 * i + u) * n + (2 * j + v)] =
                         (signed char)(C[(size_t)i * c + j] * P[u][v] + (i == j ? D[u][v] : 0));
+    free(C);
+    return RB_OK;
 }
 
-/* [[B, B], [B, -B]] of order 2h from B of order h. */
-static void sylvester_double(const signed char *B, int h, signed char *out) {
-    int n = 2 * h;
-    for (int i = 0; i < h; i++)
-        for (int j = 0; j < h; j++) {
-            signed char b = B[(size_t)i * h + j];
-            out[(size_t)i * n + j] = b;
-            out[(size_t)i * n + j + h] = b;
-            out[(size_t)(i + h) * n + j] = b;
-            out[(size_t)(i + h) * n + j + h] = (signed char)-b;
-        }
+/* S_k[i][j] = (-1)^popcount(i & j), k a power of two. */
+static void sylvester(int k, signed char *B) {
+    for (int i = 0; i < k; i++)
+        for (int j = 0; j < k; j++) B[(size_t)i * k + j] = __builtin_parity((unsigned)(i & j)) ? -1 : 1;
 }
 
 /* First rows of Williamson matrices ('+' = 1, '-' = -1), symmetric
@@ -182,35 +218,100 @@ static void williamson(const char *const rows[4], int m, signed char *B) {
         }
 }
 
-static void build_all(void) {
-    static signed char scratch[26 * 26];
-    signed char *next = storage;
-    for (int o = 0; o < N_ORDERS; o++) {
-        int k = rb_hadamard_base_orders[o];
-        signed char *B = next;
-        next += (size_t)k * k;
-        base_of[o] = B;
-        switch (k) {
-        case 1: B[0] = 1; break;
-        case 12: paley1(&(gf){11, 1, 11, {0}}, B); break;
-        case 20: paley1(&(gf){19, 1, 19, {0}}, B); break;
-        case 28: paley1(&(gf){3, 3, 27, {1, 1, 0}}, B); break; /* x^3 = x + 1 */
-        case 44: paley1(&(gf){43, 1, 43, {0}}, B); break;
-        case 60: paley1(&(gf){59, 1, 59, {0}}, B); break;
-        case 108: paley1(&(gf){107, 1, 107, {0}}, B); break;
-        case 140: paley1(&(gf){139, 1, 139, {0}}, B); break;
-        case 36: paley2(&(gf){17, 1, 17, {0}}, B, scratch); break;
-        case 52: paley2(&(gf){5, 2, 25, {2, 0}}, B, scratch); break; /* x^2 = 2 */
-        case 40: sylvester_double(base_of[2], 20, B); break; /* base_of[2] is B_20 */
-        case 156: williamson(williamson39, 39, B); break;
-        case 172: williamson(williamson43, 43, B); break;
-        }
+static int build(const rb_hadamard_order *o, signed char *B, rb_error *err);
+
+/* B_a ⊗ B_b. */
+static int kronecker(int a, int b, signed char *B, rb_error *err) {
+    signed char *A = malloc((size_t)a * a), *C = malloc((size_t)b * b);
+    int rc = A && C ? RB_OK : rb_error_set(err, RB_ENOMEM, "Hadamard base %d: out of memory", a * b);
+    if (!rc) rc = build(&plan[a], A, err);
+    if (!rc) rc = build(&plan[b], C, err);
+    int k = a * b;
+    for (int i = 0; !rc && i < a; i++)
+        for (int j = 0; j < b; j++)
+            for (int i2 = 0; i2 < a; i2++)
+                for (int j2 = 0; j2 < b; j2++)
+                    B[(size_t)(i * b + j) * k + (size_t)(i2 * b + j2)] =
+                        (signed char)(A[(size_t)i * a + i2] * C[(size_t)j * b + j2]);
+    free(A);
+    free(C);
+    return rc;
+}
+
+static int build(const rb_hadamard_order *o, signed char *B, rb_error *err) {
+    rb_gf f;
+    int rc;
+    switch (o->kind) {
+    case RB_HADAMARD_SYLVESTER: sylvester(o->k, B); return RB_OK;
+    case RB_HADAMARD_PALEY1:
+    case RB_HADAMARD_PALEY2:
+        if ((rc = rb_gf_init(&f, o->q, err))) return rc;
+        rc = o->kind == RB_HADAMARD_PALEY1 ? paley1(&f, B) : paley2(&f, B);
+        return rc ? rb_error_set(err, rc, "Hadamard base %d: out of memory", o->k) : RB_OK;
+    case RB_HADAMARD_WILLIAMSON: williamson(o->a == 39 ? williamson39 : williamson43, o->a, B); return RB_OK;
+    case RB_HADAMARD_KRONECKER: return kronecker(o->a, o->b, B, err);
+    default: return rb_error_set(err, RB_EINVAL, "no construction reaches a Hadamard matrix of order %d", o->k);
     }
 }
 
+int rb_hadamard_base_build(int k, signed char *B, rb_error *err) {
+    int rc = rb_hadamard_order_info(k, NULL, err);
+    return rc ? rc : build(&plan[k], B, err);
+}
+
+/* ---- the cache --------------------------------------------------------------- */
+
+typedef struct cached {
+    int k;
+    signed char *b;
+    float *f[2]; /* B_k and B_kᵀ as floats, filled on first request */
+    struct cached *next;
+} cached;
+
+static cached *cache_head;
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The entry of k, built if new; NULL when out of memory.  Caller holds the lock. */
+static cached *cache_get(int k) {
+    for (cached *c = cache_head; c; c = c->next)
+        if (c->k == k) return c;
+    cached *c = calloc(1, sizeof *c);
+    signed char *b = malloc((size_t)k * k);
+    if (!c || !b || build(&plan[k], b, NULL)) {
+        free(c);
+        free(b);
+        return NULL;
+    }
+    c->k = k;
+    c->b = b;
+    c->next = cache_head;
+    cache_head = c;
+    return c;
+}
+
+/* k is a base order the transforms use: reachable, and 1 or not a power of two. */
+static int is_base(int k) {
+    return rb_hadamard_order_info(k, NULL, NULL) == RB_OK && (k == 1 || !is_pow2(k));
+}
+
 const signed char *rb_hadamard_base(int k) {
-    pthread_once(&once, build_all);
-    for (int o = 0; o < N_ORDERS; o++)
-        if (rb_hadamard_base_orders[o] == k) return base_of[o];
-    return NULL;
+    if (!is_base(k)) return NULL;
+    pthread_mutex_lock(&cache_lock);
+    cached *c = cache_get(k);
+    pthread_mutex_unlock(&cache_lock);
+    return c ? c->b : NULL;
+}
+
+const float *rb_hadamard_base_f32(int k, int transpose) {
+    if (!is_base(k)) return NULL;
+    transpose = !!transpose;
+    pthread_mutex_lock(&cache_lock);
+    cached *c = cache_get(k);
+    if (c && !c->f[transpose] && (c->f[transpose] = malloc(sizeof(float) * (size_t)k * k)))
+        for (int a = 0; a < k; a++)
+            for (int b = 0; b < k; b++)
+                c->f[transpose][(size_t)a * k + b] = transpose ? c->b[(size_t)b * k + a] : c->b[(size_t)a * k + b];
+    const float *out = c ? c->f[transpose] : NULL;
+    pthread_mutex_unlock(&cache_lock);
+    return out;
 }

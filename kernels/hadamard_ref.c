@@ -21,6 +21,7 @@ int rb_hadamard_apply_ref(float *x, size_t rows, int n, int inner, rb_error *err
     if (inner < 1)
         return rb_error_set(err, RB_EINVAL, "Hadamard transform: inner stride %d < 1", inner);
     const signed char *B = rb_hadamard_base(k);
+    if (!B) return rb_error_set(err, RB_ENOMEM, "Hadamard reference %d: out of memory for the base matrix", n);
     int L = 1 << m;
     double scale = 1.0 / sqrt((double)n);
     double *y = malloc(sizeof(double) * (size_t)n);
@@ -33,7 +34,7 @@ int rb_hadamard_apply_ref(float *x, size_t rows, int n, int inner, rb_error *err
                 double acc = 0;
                 for (int j = 0; j < n; j++) {
                     int aj = j / L, bj = j % L;
-                    int sign = B[ai * k + aj] * (parity((unsigned)(bi & bj)) ? -1 : 1);
+                    int sign = B[(size_t)ai * k + aj] * (parity((unsigned)(bi & bj)) ? -1 : 1);
                     acc += sign * (double)col[(size_t)j * inner];
                 }
                 y[i] = acc * scale;

@@ -1,7 +1,10 @@
-/* Hadamard transforms and rotation matrices: the base matrices are Hadamard,
- * the explicit matrices orthogonal, the fast transform agrees with the scalar
- * reference and with the explicit matrix, sizes outside the supported forms
- * are refused, and rotations are orthogonal and reproducible for a seed. */
+/* Hadamard transforms and rotation matrices: the base matrices are Hadamard
+ * (every order the constructions reach up to 1000, plus the model sizes'),
+ * the anchors' matrices are the ones recorded before the constructions were
+ * generalised, the explicit matrices orthogonal, the fast transform agrees
+ * with the scalar reference and with the explicit matrix, sizes outside the
+ * supported forms are refused with the nearest supported sizes, and
+ * rotations are orthogonal and reproducible for a seed. */
 #include <cblas.h>
 #include <criterion/criterion.h>
 #include <math.h>
@@ -9,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/sha256.h"
 #include "kernels/hadamard.h"
+#include "kernels/hadamard_gf.h"
 #include "kernels/linear.h"
 #include "kernels/rotation.h"
 #include "tests/test_util.h"
@@ -119,11 +124,173 @@ Test(hadamard, base_orders_are_hadamard) {
     cr_assert_null(rb_hadamard_base(2)); /* powers of two come from Sylvester */
 }
 
+/* The anchors' matrices byte for byte, and H_n for some of their sizes
+ * float for float: sha256 recorded from the code before the general
+ * constructions (commit 24c4b44), which committed QuaRot numbers depend on. */
+Test(hadamard, anchor_matrices_are_unchanged) {
+    static const struct { int k; const char *hex; } base[] = {
+        {1, "4bf5122f344554c53bde2ebb8cd2b7e3d1600ad631c385a5d7cce23c7785459a"},
+        {12, "db7478025ce74776a8a2669368885b71737288dabf1e23985366a367b4f78ab9"},
+        {20, "d04b560308676ee7cb59dd0f11653ead6c5f5efcbe97f1b57fe11bd39ee46faa"},
+        {28, "1f861bb05e411db840005722898d32c36305700d241aca724ed7722b07bd2066"},
+        {36, "1a7aed2f42a8c71de2ae13e765a6df2c2023519ef899b00d5d0baa7ee26f341b"},
+        {40, "3c2e966aff899a31dcc64a9536d7f95ee8b86b6b1d0f35991fef2de1b351cf96"},
+        {44, "7608149d896734a0526d38f2538474511db07117b2551d012c30cd4f07e6a477"},
+        {52, "0f34f05b9d09382de51a5eaad9abb9b255cede34414878c8d141458f1dc213cc"},
+        {60, "91a505ae266d3871fefff665af8234c0af0e225d5b5438311f0a63a803939a2f"},
+        {108, "7deb180ca8331131e11b581731bbc5a32d5d2c0a6c1e19b9e79c1a6718fee996"},
+        {140, "902eb66771c67a6bb94b14a2e76ed61dd7750a6e5ef6ba36d100274666339d8f"},
+        {156, "e3f7e85a8b8f166799f2fc37a9de14e2f8d1421a712fe9d16000cacbade8b54c"},
+        {172, "a38fcda7525518faca8718e2bd84175141949bd06dd0c8bc6cf2ee4700af548a"}};
+    static const struct { int n; const char *hex; } dense[] = {
+        {12, "31d029080ba8b9c182bbe144b23c4de1e7bd1d58567a79ee5332c56a78c1619b"},
+        {24, "287c5e415b1589a44e2007b4338777d953536bb7b15402873ba7472d6db86aeb"},
+        {40, "d746110aa40ced1bb49ce7d05445869df14733ed55f629bf85cfe386b9d63030"},
+        {108, "0c507bcd0bf603d0f758e05f27655cfb1d13599d79c706d91c59cfc30559511a"},
+        {140, "04cb519b6a5f2a0575c79b32e5774f453a3e48278f2475a2c9de21ed1dafd73f"},
+        {156, "4635279b560a80535a5e5c255966aa6f57d5d4aca3c6dbede1a781004978ebc2"},
+        {172, "2bb849e86f942edbc4c4df43b2a0865e65a98db19f8094e3155a5d8e6e135501"},
+        {344, "261b335cfe3334ad9ecd2d68e8c86c9c074ca52fd3a657f283a3f8bef1198a48"},
+        {688, "cdbdeb4102fbdf762148ed201a44f3376988f87b9aee2e25e702d0100c9761c8"}};
+    char hex[65];
+    for (size_t i = 0; i < sizeof base / sizeof *base; i++) {
+        int k = base[i].k;
+        rb_sha256_hex(rb_hadamard_base(k), (size_t)k * k, hex);
+        cr_expect_str_eq(hex, base[i].hex, "B_%d changed", k);
+        rb_hadamard_order o;
+        cr_assert_eq(rb_hadamard_order_info(k, &o, NULL), RB_OK);
+        cr_expect(o.anchor, "%d not flagged as an anchor", k);
+    }
+    for (size_t i = 0; i < sizeof dense / sizeof *dense; i++) {
+        int n = dense[i].n;
+        float *H = malloc(sizeof(float) * (size_t)n * n);
+        cr_assert_eq(rb_hadamard_matrix(n, H, NULL), RB_OK);
+        rb_sha256_hex(H, sizeof(float) * (size_t)n * n, hex);
+        cr_expect_str_eq(hex, dense[i].hex, "H_%d changed", n);
+        free(H);
+    }
+}
+
+/* Exactly B·Bᵀ = k·I in integers, with rows packed as bits (1 for -1): the
+ * dot product of rows i, j is k - 2·popcount(row_i xor row_j). */
+static int hadamard_defects(const signed char *B, int k) {
+    int words = (k + 63) / 64, bad = 0;
+    unsigned long long *bits = calloc((size_t)k * words, sizeof *bits);
+    cr_assert(bits);
+    for (int i = 0; i < k; i++)
+        for (int j = 0; j < k; j++) {
+            signed char v = B[(size_t)i * k + j];
+            if (v != 1 && v != -1) bad++;
+            if (v < 0) bits[(size_t)i * words + j / 64] |= 1ull << (j % 64);
+        }
+    for (int i = 0; i < k; i++)
+        for (int j = 0; j < k; j++) {
+            long diff = 0;
+            for (int w = 0; w < words; w++)
+                diff += __builtin_popcountll(bits[(size_t)i * words + w] ^ bits[(size_t)j * words + w]);
+            bad += k - 2 * diff != (i == j ? k : 0);
+        }
+    free(bits);
+    return bad;
+}
+
+/* Every order up to 1000 that some construction claims (and the model sizes'
+ * orders above it) is a Hadamard matrix; no construction claims an order
+ * for which none exists (odd > 1, 2 mod 4), nor the orders these
+ * constructions are known not to reach (92, 116: Williamson's, 668). */
+Test(hadamard, every_reached_order_is_hadamard, .timeout = 240) {
+    static const int extra[] = {1460 /* Paley II, q = 729 = 3^6 */, 1332 /* Paley I, q = 11^3 */,
+                                1904 /* 28 ⊗ 68 */, 2048 /* Sylvester */, 1848 /* 2 ⊗ 924 */};
+    int reached = 0, kinds[8] = {0};
+    signed char *B = malloc((size_t)2048 * 2048);
+    cr_assert(B);
+    for (int i = 1; i <= 1000 + (int)(sizeof extra / sizeof *extra); i++) {
+        int k = i <= 1000 ? i : extra[i - 1001];
+        rb_hadamard_order o;
+        rb_error err = {0};
+        if (rb_hadamard_order_info(k, &o, &err) != RB_OK) {
+            cr_expect(strstr(err.msg, "no construction"), "%d: %s", k, err.msg);
+            cr_expect_null(rb_hadamard_base(k));
+            continue;
+        }
+        cr_expect(k <= 2 || k % 4 == 0, "order %d claimed, but no Hadamard matrix of it exists", k);
+        cr_assert_eq(o.k, k);
+        kinds[o.kind]++;
+        reached++;
+        cr_assert_eq(rb_hadamard_base_build(k, B, &err), RB_OK, "%d: %s", k, err.msg);
+        int bad = hadamard_defects(B, k);
+        char how[400];
+        rb_hadamard_order_describe(k, how, sizeof how);
+        cr_expect_eq(bad, 0, "B_%d (%s): %d defects in B·Bᵀ = k·I", k, how, bad);
+        if (k > 200 && k != 924 && k != 1904) continue; /* the cache keeps what it builds */
+        const signed char *cached = rb_hadamard_base(k);
+        if (k == 1 || (k & (k - 1))) {
+            cr_assert(cached, "%d not cached", k);
+            cr_expect_eq(memcmp(cached, B, (size_t)k * k), 0, "B_%d: cache and build differ", k);
+        } else {
+            cr_expect_null(cached, "power of two %d handed out as a base", k);
+        }
+    }
+    free(B);
+    cr_expect(kinds[RB_HADAMARD_PALEY1] && kinds[RB_HADAMARD_PALEY2] && kinds[RB_HADAMARD_KRONECKER] &&
+                  kinds[RB_HADAMARD_WILLIAMSON] == 2 && kinds[RB_HADAMARD_SYLVESTER] == 11,
+              "constructions used: Paley I %d, Paley II %d, Kronecker %d, Williamson %d, Sylvester %d",
+              kinds[RB_HADAMARD_PALEY1], kinds[RB_HADAMARD_PALEY2], kinds[RB_HADAMARD_KRONECKER],
+              kinds[RB_HADAMARD_WILLIAMSON], kinds[RB_HADAMARD_SYLVESTER]);
+    cr_expect_geq(reached, 200, "only %d orders reached", reached);
+    static const int not_reached[] = {92, 116, 668, 184, 3, 6, 14, 1002};
+    for (size_t i = 0; i < sizeof not_reached / sizeof *not_reached; i++)
+        cr_expect_eq(rb_hadamard_order_info(not_reached[i], NULL, NULL), RB_EINVAL, "%d claimed",
+                     not_reached[i]);
+    cr_expect_eq(rb_hadamard_order_info(0, NULL, NULL), RB_EINVAL);
+    cr_expect_eq(rb_hadamard_order_info(RB_HADAMARD_MAX_BASE + 4, NULL, NULL), RB_EINVAL);
+}
+
+/* Paley I and II over GF(p^e): the fields are fields (every nonzero element
+ * has an inverse, multiplication distributes), for the prime powers the
+ * constructions up to 4096 use. */
+Test(hadamard, prime_power_fields) {
+    static const int qs[] = {9, 25, 27, 49, 81, 121, 125, 243, 343, 729, 1331, 2187};
+    for (size_t i = 0; i < sizeof qs / sizeof *qs; i++) {
+        rb_gf f;
+        rb_error err = {0};
+        cr_assert_eq(rb_gf_init(&f, qs[i], &err), RB_OK, "%s", err.msg);
+        cr_assert_eq(f.q, qs[i]);
+        int q = f.q, step = q > 200 ? 7 : 1, squares = 0;
+        for (int a = 1; a < q; a += step) {
+            int inv = 0;
+            for (int b = 1; b < q && !inv; b++) inv = rb_gf_mul(&f, a, b) == 1;
+            cr_expect(inv, "GF(%d): %d has no inverse", q, a);
+            for (int b = 0; b < q; b += step) {
+                int c = (a * 7 + b * 3) % q;
+                cr_expect_eq(rb_gf_mul(&f, a, rb_gf_add(&f, b, c)),
+                             rb_gf_add(&f, rb_gf_mul(&f, a, b), rb_gf_mul(&f, a, c)),
+                             "GF(%d): not distributive at %d, %d, %d", q, a, b, c);
+                cr_expect_eq(rb_gf_add(&f, rb_gf_sub(&f, a, b), b), a);
+            }
+        }
+        signed char *chi = malloc((size_t)(unsigned)q);
+        rb_gf_chi(&f, chi);
+        for (int a = 1; a < q; a++) squares += chi[a] == 1;
+        cr_expect_eq(squares, (q - 1) / 2, "GF(%d): %d nonzero squares", q, squares);
+        free(chi);
+    }
+    int p, e;
+    cr_expect(rb_gf_prime_power(2187, &p, &e) && p == 3 && e == 7);
+    cr_expect(!rb_gf_prime_power(91, NULL, NULL) && !rb_gf_prime_power(1, NULL, NULL));
+    cr_expect(rb_gf_prime_power(461, &p, &e) && p == 461 && e == 1);
+    rb_gf f;
+    cr_expect_eq(rb_gf_init(&f, 100, NULL), RB_EINVAL);
+}
+
 Test(hadamard, factor_uses_largest_power_of_two) {
     static const int cases[][3] = {{1, 1, 0},      {2, 1, 1},       {4096, 1, 12},  {12, 12, 0},
                                    {24, 12, 1},    {40, 20, 1},     {172, 172, 0},  {344, 172, 1},
                                    {11008, 172, 6}, {5120, 20, 8},  {14336, 28, 9}, {624, 156, 2},
-                                   {216, 108, 1},  {1 << 30, 1, 30}, {60 * 1024, 60, 10}};
+                                   {216, 108, 1},  {1 << 30, 1, 30}, {60 * 1024, 60, 10},
+                                   /* new orders: Qwen2.5-7B/72B FFN, 0.5B FFN, GF(49), Kronecker */
+                                   {18944, 148, 7}, {29568, 924, 5}, {4864, 76, 6}, {100, 100, 0},
+                                   {1904, 1904, 0}, {1904 * 4, 1904, 2}, {1536, 12, 7}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         int k = -1, m = -1;
         rb_error err = {0};
@@ -134,19 +301,44 @@ Test(hadamard, factor_uses_largest_power_of_two) {
 }
 
 Test(hadamard, unsupported_sizes_are_refused) {
-    /* (13·8 = 104 = 52·2 is supported; 13·2 is not) */
-    static const int bad[] = {7, 22, 13 * 2, 0, -4, 3, 100, 11008 * 3, 172 * 3};
+    /* no Hadamard matrix (odd, 2 mod 4: 14 is Qwen2.5-0.5B's head count), or
+     * none of the constructions reaches any k = u·2^j: 92 = 4·23 and 184,
+     * 668 = 4·167 and 1336 (668·4 = 2672 is Paley I, q = 2671) */
+    static const int bad[] = {7, 22, 13 * 2, 0, -4, 3, 14, 92, 184, 668, 1336};
     float x[64] = {0};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         int n = bad[i], k, m;
         rb_error err = {0};
         cr_assert_eq(rb_hadamard_factor(n, &k, &m, &err), RB_EINVAL, "n = %d accepted", n);
-        cr_expect(strstr(err.msg, "k·2^m") && strstr(err.msg, "172") && strstr(err.msg, "12, 20"),
-                  "message does not list the forms: %s", err.msg);
+        char size[32];
+        snprintf(size, sizeof size, "size %d", n);
+        cr_expect(strstr(err.msg, size), "message does not name the size: %s", err.msg);
+        if (n >= 1) {
+            cr_expect(strstr(err.msg, "k·2^m") && strstr(err.msg, "nearest supported sizes"),
+                      "message does not give the form and the nearest sizes: %s", err.msg);
+            int below, above;
+            rb_hadamard_nearest(n, &below, &above);
+            char want[96];
+            snprintf(want, sizeof want, "%d below, %d above", below, above);
+            cr_expect(strstr(err.msg, want), "message lacks \"%s\": %s", want, err.msg);
+            /* they are supported, and nothing between them and n is */
+            cr_expect(below < n && above > n && rb_hadamard_factor(above, &k, &m, NULL) == RB_OK &&
+                          (below == 0 || rb_hadamard_factor(below, &k, &m, NULL) == RB_OK),
+                      "n %d: nearest %d, %d", n, below, above);
+            for (int v = below + 1; v < above; v++)
+                cr_expect(v == n || rb_hadamard_factor(v, &k, &m, NULL) != RB_OK,
+                          "n %d: %d is supported and nearer than %d/%d", n, v, below, above);
+        }
         memset(&err, 0, sizeof err);
         cr_expect_eq(rb_hadamard_apply(x, 1, n, 1, &err), RB_EINVAL, "apply n = %d", n);
         cr_expect_eq(rb_hadamard_apply_ref(x, 1, n, 1, &err), RB_EINVAL, "ref n = %d", n);
         cr_expect_eq(rb_hadamard_matrix(n, x, &err), RB_EINVAL, "matrix n = %d", n);
+    }
+    /* refused before the general constructions, supported now */
+    static const int now_ok[] = {100, 11008 * 3, 172 * 3, 18944, 29568, 4864, 2672};
+    for (size_t i = 0; i < sizeof now_ok / sizeof *now_ok; i++) {
+        int k, m;
+        cr_expect_eq(rb_hadamard_factor(now_ok[i], &k, &m, NULL), RB_OK, "%d refused", now_ok[i]);
     }
     rb_error err = {0};
     cr_expect_eq(rb_hadamard_apply(x, 1, 8, 0, &err), RB_EINVAL);
@@ -188,7 +380,10 @@ static int shapes(shape *out, int cap) {
     static const int ns[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384,
                              12, 20, 28, 36, 40, 44, 52, 60, 108, 140, 156, 172,
                              24, 48, 80, 112, 144, 208, 240, 344, 432, 560, 624, 688,
-                             12 * 256, 20 * 64, 172 * 64, 28 * 512};
+                             12 * 256, 20 * 64, 172 * 64, 28 * 512,
+                             /* new orders: Paley II over primes and GF(49), Paley I over
+                              * GF(11^3), Kronecker 28 ⊗ 68, Qwen2.5's FFN bases */
+                             148, 924, 100, 76, 1332, 1904, 148 * 8, 76 * 64};
     static const int inners[] = {1, 3, 8, 64, 2, 4, 16, 5};
     static const size_t rows_list[] = {1, 3, 7, 33};
     int c = 0;
@@ -229,7 +424,8 @@ Test(hadamard, fast_matches_reference, .timeout = 240) {
 Test(hadamard, fast_matches_matrix_and_inverts) {
     rb_rng r;
     rb_rng_seed(&r, 13);
-    static const int ns[] = {1, 2, 8, 64, 512, 2048, 12, 24, 40, 52, 172, 344, 156 * 4, 108 * 2, 20 * 32};
+    static const int ns[] = {1, 2, 8, 64, 512, 2048, 12, 24, 40, 52, 172, 344, 156 * 4, 108 * 2, 20 * 32,
+                             148, 148 * 4, 924, 100 * 2};
     for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) {
         int n = ns[i], rows = 5, inner = 3;
         size_t len = (size_t)rows * n * inner;
@@ -284,7 +480,7 @@ Test(hadamard, transpose_matches_matrix_and_inverts) {
     rb_rng r;
     rb_rng_seed(&r, 17);
     static const int ns[] = {1, 2, 64, 12, 20, 28, 36, 40, 44, 52, 60, 108, 140, 156, 172,
-                             344, 156 * 4, 20 * 32, 172 * 64};
+                             344, 156 * 4, 20 * 32, 172 * 64, 148 * 2, 924, 100, 1904};
     int asymmetric = 0;
     for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) {
         int n = ns[i], rows = 3, inner = n > 4096 ? 1 : 3;
@@ -326,7 +522,9 @@ Test(hadamard, result_does_not_depend_on_threads) {
     static const shape cases[] = {{4096, 37, 1}, {11008, 9, 1}, {172, 101, 1}, {688, 50, 3},
                                   {32, 257, 64}, {12, 1000, 5}, {5120, 21, 1},
                                   /* one group of rows: tiles shared out over threads */
-                                  {11008, 1, 1}, {688, 3, 3}, {344, 1, 5}, {14336, 1, 2}};
+                                  {11008, 1, 1}, {688, 3, 3}, {344, 1, 5}, {14336, 1, 2},
+                                  /* new orders, one of them wider than the old MAX_K */
+                                  {18944, 3, 1}, {18944, 1, 1}, {924, 40, 2}, {1904, 9, 1}};
     int threads = omp_get_max_threads();
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         size_t len = cases[i].rows * (size_t)cases[i].n * cases[i].inner;
@@ -393,11 +591,11 @@ Test(hadamard, rotations_are_orthogonal_and_seeded, .timeout = 120) {
         }
         free(a); free(b); free(c);
     }
-    float R[100 * 100];
+    float R[92 * 92];
     rb_error err = {0};
-    cr_expect_eq(rb_rotation_matrix(RB_ROT_HADAMARD, 100, 1, R, &err), RB_EINVAL);
-    cr_expect(strstr(err.msg, "k·2^m"), "%s", err.msg);
-    cr_expect_eq(rb_rotation_matrix(RB_ROT_RANDOM_HADAMARD, 100, 1, R, &err), RB_EINVAL);
+    cr_expect_eq(rb_rotation_matrix(RB_ROT_HADAMARD, 92, 1, R, &err), RB_EINVAL);
+    cr_expect(strstr(err.msg, "k·2^m") && strstr(err.msg, "88 below, 96 above"), "%s", err.msg);
+    cr_expect_eq(rb_rotation_matrix(RB_ROT_RANDOM_HADAMARD, 92, 1, R, &err), RB_EINVAL);
     cr_expect_eq(rb_rotation_matrix(RB_ROT_RANDOM_ORTHOGONAL, 0, 1, R, &err), RB_EINVAL);
 }
 
