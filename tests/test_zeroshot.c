@@ -14,6 +14,7 @@
 #include "eval/zeroshot.h"
 #include "test_models.h"
 #include "test_util.h"
+#include "zs_packed_check.h"
 
 /* log p(tokens[k] | tokens[start..k)) for k in [n-n_cont, n), from a plain
  * forward over tokens[start .. n-1), float64 log-softmax. */
@@ -459,44 +460,16 @@ Test(zeroshot, winogrande_and_lambada) {
     rb_tokenizer_free(tk);
 }
 
-/* Scores every item of `t` with rb_zeroshot (packed windows of pack_T tokens,
- * choices truncated to max_len) and with the one-forward-per-choice
- * reference; expects equal log-prob sums (the packed forward's GEMMs and
- * attention see the same rows and keys, so only float summation order can
- * differ), equal acc, and, with exact, bit-identical sums. */
+/* rb_test_expect_packed_equals_per_choice; and sharing the context forwards
+ * fewer tokens than one window per choice (when no choice needs truncation,
+ * which disables sharing). */
 static void expect_packed_equals_reference(const rb_model *m, const rb_tokenizer *tk,
                                            const rb_zs_task *t, const rb_hooks *hooks,
                                            int pack_T, int max_len, int exact) {
-    rb_error err;
-    rb_workspace ws, one;
-    cr_assert_eq(rb_workspace_init(&ws, &m->cfg, pack_T, &err), RB_OK);
-    cr_assert_eq(rb_workspace_init(&one, &m->cfg, max_len, &err), RB_OK);
-    double (*per)[RB_ZS_MAX_CHOICES] = calloc(t->n_items, sizeof *per);
     rb_zs_result r;
-    cr_assert_eq(rb_zeroshot(m, &ws, hooks, tk, t, 0, max_len, NULL, NULL, per, &r, &err), RB_OK,
-                 "%s", err.msg);
-    size_t hits = 0, fwd = 0;
-    double worst = 0;
-    for (size_t i = 0; i < t->n_items; i++) {
-        double lp[RB_ZS_MAX_CHOICES];
-        cr_assert_eq(rb_zs_score_item(m, &one, hooks, tk, t, &t->items[i], max_len, lp, NULL,
-                                      &fwd, &err),
-                     RB_OK, "%s", err.msg);
-        for (int c = 0; c < t->items[i].n_choices; c++) {
-            double d = fabs(per[i][c] - lp[c]) / (1 + fabs(lp[c]));
-            worst = d > worst ? d : worst;
-            if (exact) cr_expect_eq(per[i][c], lp[c], "item %zu choice %d", i, c);
-        }
-        hits += rb_zs_argmax(lp, NULL, t->items[i].n_choices) == t->items[i].gold;
-    }
-    cr_expect_lt(worst, 2e-6, "packed vs per-choice: max relative difference %g", worst);
-    cr_expect_eq(r.acc, (double)hits / (double)t->n_items);
-    /* sharing the context forwards fewer tokens than one window per choice
-     * (when no choice needs truncation, which disables sharing) */
+    size_t fwd;
+    rb_test_expect_packed_equals_per_choice(m, tk, t, hooks, pack_T, max_len, exact, &r, &fwd);
     if (!exact && max_len >= 60) cr_expect_lt(r.n_forwarded, fwd);
-    free(per);
-    rb_workspace_free(&ws);
-    rb_workspace_free(&one);
 }
 
 Test(zeroshot, shared_context_packing_equals_per_choice_scoring) {
