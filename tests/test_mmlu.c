@@ -289,14 +289,6 @@ Test(mmlu, pool_weights_by_size_as_lm_eval) {
 
 /* ---- scoring ------------------------------------------------------------------ */
 
-static rb_tokenizer *tok512(void) {
-    const char *path = rb_test_require_data("models/stories260K/tok512.bin");
-    rb_tokenizer *t;
-    rb_error err;
-    cr_assert_eq(rb_tokenizer_load(path, &t, &err), RB_OK, "%s", err.msg);
-    return t;
-}
-
 /* rb_test_expect_packed_equals_per_choice on t; returns the tokens forwarded
  * packed, with those forwarded one request alone in *alone_tokens and the
  * truncated contexts in *truncated. */
@@ -313,7 +305,7 @@ static size_t expect_shared_equals_alone(const rb_model *m, const rb_tokenizer *
  * share the description and shots, and some all of their text). */
 Test(mmlu, shared_prefix_packing_equals_scoring_each_request_alone) {
     rb_model *m = rb_test_synth(32, 48, 2, 4, 2, 512, 23);
-    rb_tokenizer *tk = tok512();
+    rb_tokenizer *tk = rb_test_tok512();
     char dir[512];
     make_fixture(dir, sizeof dir);
     rb_zs_task t;

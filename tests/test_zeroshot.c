@@ -107,16 +107,8 @@ Test(zeroshot, argmax_and_stderr) {
     cr_expect_eq(rb_zs_stderr(1.0, 1), 0.0);
 }
 
-static rb_tokenizer *tok512(void) {
-    const char *path = rb_test_require_data("models/stories260K/tok512.bin");
-    rb_tokenizer *t;
-    rb_error err;
-    cr_assert_eq(rb_tokenizer_load(path, &t, &err), RB_OK, "%s", err.msg);
-    return t;
-}
-
 Test(zeroshot, encode_splits_like_lm_eval) {
-    rb_tokenizer *t = tok512();
+    rb_tokenizer *t = rb_test_tok512();
     rb_error err;
     const char *ctx = "Once upon a time, there was a girl. she", *cont = " liked the park.";
     int32_t *all, *c, *w;
@@ -158,7 +150,7 @@ static void set_item(rb_zs_item *it, const char *ctx, int gold, int n, const cha
 }
 
 Test(zeroshot, acc_and_acc_norm_differ_with_lengths) {
-    rb_tokenizer *t = tok512();
+    rb_tokenizer *t = rb_test_tok512();
     rb_model *m = rb_test_synth(16, 24, 2, 4, 2, 512, 11);
     rb_error err;
     rb_zs_task task = {.delimiter = " ", .n_items = 2};
@@ -410,7 +402,7 @@ Test(zeroshot, winogrande_and_lambada) {
     cr_expect_str_eq(t.items[0].context, "got the prize.");
     cr_expect_eq(t.items[0].gold, 0);
     /* partial scoring: log p(" got the prize." | context_i) */
-    rb_tokenizer *tk = tok512();
+    rb_tokenizer *tk = rb_test_tok512();
     rb_model *m = rb_test_synth(16, 24, 2, 4, 2, 512, 5);
     rb_workspace ws;
     rb_error err;
@@ -474,7 +466,7 @@ static void expect_packed_equals_reference(const rb_model *m, const rb_tokenizer
 
 Test(zeroshot, shared_context_packing_equals_per_choice_scoring) {
     rb_model *m = rb_test_synth(32, 48, 2, 4, 2, 512, 17);
-    rb_tokenizer *tk = tok512();
+    rb_tokenizer *tk = rb_test_tok512();
     char path[512];
     rb_test_tmp_path("hs_pack.txt", path, sizeof path);
     cr_assert_eq(rb_test_write_file(path, fixture, strlen(fixture)), 0);
@@ -663,7 +655,7 @@ Test(zeroshot, prompts_are_the_lm_eval_strings) {
 
 /* LAMBADA's greedy match covers exactly the tokens of " " + last word. */
 Test(zeroshot, lambada_scores_only_the_last_word_tokens) {
-    rb_tokenizer *tk = tok512();
+    rb_tokenizer *tk = rb_test_tok512();
     rb_error err;
     int32_t *toks;
     size_t n, nk;
