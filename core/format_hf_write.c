@@ -21,6 +21,17 @@ static const char *st_dtype(rb_dtype dt) {
     return dt == RB_DTYPE_BF16 ? "BF16" : dt == RB_DTYPE_F16 ? "F16" : "F32";
 }
 
+/* Writes o, pretty-printed, to dir/name and releases o (also on failure). */
+static int write_json_file(const char *dir, const char *name, json_object *o, rb_error *err) {
+    char path[1400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int rc = json_object_to_file_ext(path, o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE)
+                 ? rb_error_set(err, RB_EIO, "%s: cannot write", path)
+                 : RB_OK;
+    json_object_put(o);
+    return rc;
+}
+
 static int write_config(const rb_model *m, const char *dir, rb_dtype dt, rb_error *err) {
     const rb_config *c = &m->cfg;
     json_object *o = json_object_new_object();
@@ -61,13 +72,7 @@ static int write_config(const rb_model *m, const char *dir, rb_dtype dt, rb_erro
                            json_object_new_string(dt == RB_DTYPE_BF16  ? "bfloat16"
                                                   : dt == RB_DTYPE_F16 ? "float16"
                                                                        : "float32"));
-    char path[1400];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    int rc = json_object_to_file_ext(path, o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE)
-                 ? rb_error_set(err, RB_EIO, "%s: cannot write", path)
-                 : RB_OK;
-    json_object_put(o);
-    return rc;
+    return write_json_file(dir, "config.json", o, err);
 }
 
 static void shard_name(char *buf, size_t cap, int k, int n) {
@@ -131,13 +136,7 @@ static int write_index(const char *dir, const tensor_ref *t, size_t n, int n_sha
     json_object_object_add(meta, "total_size", json_object_new_int64((int64_t)total));
     json_object_object_add(o, "metadata", meta);
     json_object_object_add(o, "weight_map", wm);
-    char path[1400];
-    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
-    int rc = json_object_to_file_ext(path, o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE)
-                 ? rb_error_set(err, RB_EIO, "%s: cannot write", path)
-                 : RB_OK;
-    json_object_put(o);
-    return rc;
+    return write_json_file(dir, "model.safetensors.index.json", o, err);
 }
 
 int rb_hf_save(const rb_model *m, const char *dir, rb_dtype dt, int shards, rb_error *err) {

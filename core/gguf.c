@@ -1,14 +1,10 @@
 /* GGUF parsing and validation (see core/gguf.h). */
 #include "core/gguf.h"
+#include "base/io.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 enum { MAX_ARRAY_DEPTH = 4, MAX_NAME = 256 };
 
@@ -348,27 +344,14 @@ int rb_gguf_parse(const unsigned char *buf, uint64_t size, const char *what, rb_
 
 int rb_gguf_open(const char *path, rb_gguf *g, rb_error *err) {
     memset(g, 0, sizeof *g);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return rb_error_set(err, RB_EIO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return rb_error_set(err, RB_EIO, "%s: not a regular file", path);
-    }
-    uint64_t size = (uint64_t)sb.st_size;
-    void *map = NULL;
-    if (size) {
-        map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-        if (map == MAP_FAILED) {
-            close(fd);
-            return rb_error_set(err, RB_EIO, "%s: mmap failed: %s", path, strerror(errno));
-        }
-    }
-    close(fd);
+    void *map;
+    uint64_t size;
+    int rc = rb_map_file(path, &map, &size, err);
+    if (rc) return rc;
     static const unsigned char empty[1];
-    int rc = rb_gguf_parse(map ? map : empty, size, path, g, err);
+    rc = rb_gguf_parse(map ? map : empty, size, path, g, err);
     if (rc) {
-        if (map) munmap(map, size);
+        rb_unmap_file(map, size);
         return rc;
     }
     g->map = map;
@@ -376,7 +359,7 @@ int rb_gguf_open(const char *path, rb_gguf *g, rb_error *err) {
 }
 
 void rb_gguf_close(rb_gguf *g) {
-    if (g->map) munmap(g->map, g->size);
+    rb_unmap_file(g->map, g->size);
     free(g->kv);
     free(g->t);
     memset(g, 0, sizeof *g);

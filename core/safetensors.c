@@ -1,15 +1,12 @@
 /* safetensors parsing and validation (see core/safetensors.h). */
 #include "core/safetensors.h"
+#include "base/io.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* The format caps its header at 100 MB. */
 #define MAX_HEADER_BYTES (100ull * 1000 * 1000)
@@ -229,27 +226,14 @@ int rb_safetensors_parse(const unsigned char *buf, uint64_t size, const char *wh
 
 int rb_safetensors_open(const char *path, rb_safetensors *st, rb_error *err) {
     memset(st, 0, sizeof *st);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return rb_error_set(err, RB_EIO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return rb_error_set(err, RB_EIO, "%s: not a regular file", path);
-    }
-    uint64_t size = (uint64_t)sb.st_size;
-    void *map = NULL;
-    if (size) {
-        map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-        if (map == MAP_FAILED) {
-            close(fd);
-            return rb_error_set(err, RB_EIO, "%s: mmap failed: %s", path, strerror(errno));
-        }
-    }
-    close(fd);
+    void *map;
+    uint64_t size;
+    int rc = rb_map_file(path, &map, &size, err);
+    if (rc) return rc;
     static const unsigned char empty[1];
-    int rc = rb_safetensors_parse(map ? map : empty, size, path, st, err);
+    rc = rb_safetensors_parse(map ? map : empty, size, path, st, err);
     if (rc) {
-        if (map) munmap(map, size);
+        rb_unmap_file(map, size);
         return rc;
     }
     st->map = map;
@@ -263,7 +247,7 @@ const rb_st_tensor *rb_safetensors_find(const rb_safetensors *st, const char *na
 }
 
 void rb_safetensors_close(rb_safetensors *st) {
-    if (st->map) munmap(st->map, st->size);
+    rb_unmap_file(st->map, st->size);
     free(st->t);
     free(st->names);
     memset(st, 0, sizeof *st);

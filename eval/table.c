@@ -183,12 +183,45 @@ static void caption(rb_buf *b, const rb_agg *agg, const rb_table_spec *spec, siz
     rb_buf_puts(b, "; — = no result.*\n");
 }
 
-int rb_table_markdown(const rb_agg *agg, const rb_table_spec *spec, char **out, rb_error *err) {
-    *out = NULL;
+/* How a table reads its aggregation: with a split axis, dims are (split,
+ * rows, columns), else (rows, columns). */
+typedef struct {
+    int split;                  /* nonzero when dims[0] is the split axis */
+    const rb_agg_dim *rows, *cols;
+    size_t n_split;             /* split labels, 1 without a split */
+} table_axes;
+
+/* Fills *ax from agg for spec; RB_EINVAL when agg has the wrong dims. */
+static int table_axes_of(const rb_agg *agg, const rb_table_spec *spec, table_axes *ax,
+                         rb_error *err) {
     size_t off = spec->split ? 1 : 0;
     if (agg->n_dims != off + 2) return rb_error_set(err, RB_EINVAL, "table: wrong aggregation");
-    const rb_agg_dim *R = &agg->dims[off], *C = &agg->dims[off + 1];
-    size_t n_split = spec->split ? agg->dims[0].n : 1;
+    ax->split = spec->split != NULL;
+    ax->rows = &agg->dims[off];
+    ax->cols = &agg->dims[off + 1];
+    ax->n_split = spec->split ? agg->dims[0].n : 1;
+    return RB_OK;
+}
+
+/* The cell at split s (ignored without a split), row r, column c; NULL when
+ * the aggregation has none there. */
+static const rb_agg_cell *table_cell(const rb_agg *agg, const table_axes *ax, size_t s, size_t r,
+                                     size_t c) {
+    size_t idx[3];
+    if (ax->split)
+        idx[0] = s, idx[1] = r, idx[2] = c;
+    else
+        idx[0] = r, idx[1] = c;
+    return rb_agg_find(agg, idx);
+}
+
+int rb_table_markdown(const rb_agg *agg, const rb_table_spec *spec, char **out, rb_error *err) {
+    *out = NULL;
+    table_axes ax = {0};
+    int rc = table_axes_of(agg, spec, &ax, err);
+    if (rc) return rc;
+    const rb_agg_dim *R = ax.rows, *C = ax.cols;
+    size_t n_split = ax.n_split;
     size_t nmin = (size_t)-1, nmax = 0;
     for (size_t i = 0; i < agg->n_cells; i++) {
         if (agg->cells[i].n < nmin) nmin = agg->cells[i].n;
@@ -226,12 +259,7 @@ int rb_table_markdown(const rb_agg *agg, const rb_table_spec *spec, char **out, 
             md_cell(&b, R->labels[r]);
             rb_buf_puts(&b, " |");
             for (size_t c = 0; c < C->n; c++) {
-                size_t idx[3];
-                if (spec->split)
-                    idx[0] = s, idx[1] = r, idx[2] = c;
-                else
-                    idx[0] = r, idx[1] = c;
-                const rb_agg_cell *cell = rb_agg_find(agg, idx);
+                const rb_agg_cell *cell = table_cell(agg, &ax, s, r, c);
                 char text[160];
                 rb_table_format(cell ? cell->mean : NAN, cell ? cell->std : NAN,
                                 cell ? cell->n : 0, text, sizeof text);
@@ -260,21 +288,17 @@ static void csv_field(rb_buf *b, const char *s) {
 
 int rb_table_csv(const rb_agg *agg, const rb_table_spec *spec, char **out, rb_error *err) {
     *out = NULL;
-    size_t off = spec->split ? 1 : 0;
-    if (agg->n_dims != off + 2) return rb_error_set(err, RB_EINVAL, "table: wrong aggregation");
-    const rb_agg_dim *R = &agg->dims[off], *C = &agg->dims[off + 1];
-    size_t n_split = spec->split ? agg->dims[0].n : 1;
+    table_axes ax = {0};
+    int rc = table_axes_of(agg, spec, &ax, err);
+    if (rc) return rc;
+    const rb_agg_dim *R = ax.rows, *C = ax.cols;
+    size_t n_split = ax.n_split;
     rb_buf b = {0};
     rb_buf_puts(&b, "split,row,col,mean,std,n\n");
     for (size_t s = 0; s < n_split; s++)
         for (size_t r = 0; r < R->n; r++)
             for (size_t c = 0; c < C->n; c++) {
-                size_t idx[3];
-                if (spec->split)
-                    idx[0] = s, idx[1] = r, idx[2] = c;
-                else
-                    idx[0] = r, idx[1] = c;
-                const rb_agg_cell *cell = rb_agg_find(agg, idx);
+                const rb_agg_cell *cell = table_cell(agg, &ax, s, r, c);
                 if (!cell) continue;
                 if (spec->split) csv_field(&b, agg->dims[0].labels[s]);
                 rb_buf_puts(&b, ",");

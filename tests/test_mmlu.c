@@ -16,6 +16,7 @@
 #include "eval/zeroshot.h"
 #include "test_models.h"
 #include "test_util.h"
+#include "zs_packed_check.h"
 
 /* ---- fixtures: one subject per group ------------------------------------------
  * abstract_algebra (stem): LF, a multi-line quoted question with spaces and
@@ -288,48 +289,14 @@ Test(mmlu, pool_weights_by_size_as_lm_eval) {
 
 /* ---- scoring ------------------------------------------------------------------ */
 
-static rb_tokenizer *tok512(void) {
-    const char *path = rb_test_require_data("models/stories260K/tok512.bin");
-    rb_tokenizer *t;
-    rb_error err;
-    cr_assert_eq(rb_tokenizer_load(path, &t, &err), RB_OK, "%s", err.msg);
-    return t;
-}
-
-/* rb_zeroshot (packed, shared prefix) against rb_zs_score_item (one
- * forward per choice) on every item; the tolerance of test_zeroshot.c's
- * packed tests.  Returns the tokens forwarded packed. */
+/* rb_test_expect_packed_equals_per_choice on t; returns the tokens forwarded
+ * packed, with those forwarded one request alone in *alone_tokens and the
+ * truncated contexts in *truncated. */
 static size_t expect_shared_equals_alone(const rb_model *m, const rb_tokenizer *tk,
                                          const rb_zs_task *t, int pack_T, int max_len,
                                          size_t *alone_tokens, size_t *truncated) {
-    rb_error err;
-    rb_workspace ws, one;
-    cr_assert_eq(rb_workspace_init(&ws, &m->cfg, pack_T, &err), RB_OK);
-    cr_assert_eq(rb_workspace_init(&one, &m->cfg, max_len, &err), RB_OK);
-    double(*per)[RB_ZS_MAX_CHOICES] = calloc(t->n_items, sizeof *per);
     rb_zs_result r;
-    cr_assert_eq(rb_zeroshot(m, &ws, NULL, tk, t, 0, max_len, NULL, NULL, per, &r, &err), RB_OK,
-                 "%s", err.msg);
-    size_t hits = 0, fwd = 0;
-    double worst = 0;
-    for (size_t i = 0; i < t->n_items; i++) {
-        double lp[RB_ZS_MAX_CHOICES];
-        cr_assert_eq(rb_zs_score_item(m, &one, NULL, tk, t, &t->items[i], max_len, lp, NULL,
-                                      &fwd, &err),
-                     RB_OK, "%s", err.msg);
-        for (int c = 0; c < 4; c++) {
-            double d = fabs(per[i][c] - lp[c]) / (1 + fabs(lp[c]));
-            worst = d > worst ? d : worst;
-        }
-        hits += rb_zs_argmax(lp, NULL, 4) == t->items[i].gold;
-    }
-    cr_expect_lt(worst, 2e-6, "%s pack %d window %d: max relative difference %g", t->name, pack_T,
-                 max_len, worst);
-    cr_expect_eq(r.acc, (double)hits / (double)t->n_items);
-    free(per);
-    rb_workspace_free(&ws);
-    rb_workspace_free(&one);
-    *alone_tokens = fwd;
+    rb_test_expect_packed_equals_per_choice(m, tk, t, NULL, pack_T, max_len, 0, &r, alone_tokens);
     *truncated = r.n_ctx_truncated;
     return r.n_forwarded;
 }
@@ -338,7 +305,7 @@ static size_t expect_shared_equals_alone(const rb_model *m, const rb_tokenizer *
  * share the description and shots, and some all of their text). */
 Test(mmlu, shared_prefix_packing_equals_scoring_each_request_alone) {
     rb_model *m = rb_test_synth(32, 48, 2, 4, 2, 512, 23);
-    rb_tokenizer *tk = tok512();
+    rb_tokenizer *tk = rb_test_tok512();
     char dir[512];
     make_fixture(dir, sizeof dir);
     rb_zs_task t;

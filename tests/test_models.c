@@ -110,3 +110,11 @@ void rb_test_expect_preserved(const char *pipeline_text, const rb_model *m) {
     rb_calib_free(&calib);
     rb_model_free(t);
 }
+
+rb_tokenizer *rb_test_tok512(void) {
+    const char *path = rb_test_require_data("models/stories260K/tok512.bin");
+    rb_tokenizer *t;
+    rb_error err;
+    cr_assert_eq(rb_tokenizer_load(path, &t, &err), RB_OK, "%s", err.msg);
+    return t;
+}

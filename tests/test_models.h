@@ -8,6 +8,7 @@
 #include "core/calib.h"
 #include "core/forward.h"
 #include "core/model.h"
+#include "core/tokenizer.h"
 
 /* A synthetic model (shared classifier, seq_len 128, head_dim dim/heads). */
 rb_model *rb_test_synth(int dim, int hidden, int layers, int heads, int kv, int vocab,
@@ -33,6 +34,9 @@ rb_model *rb_test_arch_model(rb_test_arch a, int layers, int vocab, uint64_t see
 /* stories260K from the data directory; a synthetic model of its shape when
  * the file is missing outside CI (fails under CI=true). */
 rb_model *rb_test_stories_or_synth(void);
+/* The stories260K tokenizer (tok512.bin) from the data directory; skips the
+ * test when it is missing (see rb_test_require_data).  The caller frees it. */
+rb_tokenizer *rb_test_tok512(void);
 /* `windows` windows of `len` seeded random token ids below vocab. */
 void rb_test_random_calib(rb_calib *c, int vocab, int windows, int len, uint64_t seed);
 /* The logits [48][vocab] of a fixed 48-token window (malloc'd), through

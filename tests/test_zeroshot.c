@@ -14,6 +14,7 @@
 #include "eval/zeroshot.h"
 #include "test_models.h"
 #include "test_util.h"
+#include "zs_packed_check.h"
 
 /* log p(tokens[k] | tokens[start..k)) for k in [n-n_cont, n), from a plain
  * forward over tokens[start .. n-1), float64 log-softmax. */
@@ -106,16 +107,8 @@ Test(zeroshot, argmax_and_stderr) {
     cr_expect_eq(rb_zs_stderr(1.0, 1), 0.0);
 }
 
-static rb_tokenizer *tok512(void) {
-    const char *path = rb_test_require_data("models/stories260K/tok512.bin");
-    rb_tokenizer *t;
-    rb_error err;
-    cr_assert_eq(rb_tokenizer_load(path, &t, &err), RB_OK, "%s", err.msg);
-    return t;
-}
-
 Test(zeroshot, encode_splits_like_lm_eval) {
-    rb_tokenizer *t = tok512();
+    rb_tokenizer *t = rb_test_tok512();
     rb_error err;
     const char *ctx = "Once upon a time, there was a girl. she", *cont = " liked the park.";
     int32_t *all, *c, *w;
@@ -157,7 +150,7 @@ static void set_item(rb_zs_item *it, const char *ctx, int gold, int n, const cha
 }
 
 Test(zeroshot, acc_and_acc_norm_differ_with_lengths) {
-    rb_tokenizer *t = tok512();
+    rb_tokenizer *t = rb_test_tok512();
     rb_model *m = rb_test_synth(16, 24, 2, 4, 2, 512, 11);
     rb_error err;
     rb_zs_task task = {.delimiter = " ", .n_items = 2};
@@ -409,7 +402,7 @@ Test(zeroshot, winogrande_and_lambada) {
     cr_expect_str_eq(t.items[0].context, "got the prize.");
     cr_expect_eq(t.items[0].gold, 0);
     /* partial scoring: log p(" got the prize." | context_i) */
-    rb_tokenizer *tk = tok512();
+    rb_tokenizer *tk = rb_test_tok512();
     rb_model *m = rb_test_synth(16, 24, 2, 4, 2, 512, 5);
     rb_workspace ws;
     rb_error err;
@@ -459,49 +452,21 @@ Test(zeroshot, winogrande_and_lambada) {
     rb_tokenizer_free(tk);
 }
 
-/* Scores every item of `t` with rb_zeroshot (packed windows of pack_T tokens,
- * choices truncated to max_len) and with the one-forward-per-choice
- * reference; expects equal log-prob sums (the packed forward's GEMMs and
- * attention see the same rows and keys, so only float summation order can
- * differ), equal acc, and, with exact, bit-identical sums. */
+/* rb_test_expect_packed_equals_per_choice; and sharing the context forwards
+ * fewer tokens than one window per choice (when no choice needs truncation,
+ * which disables sharing). */
 static void expect_packed_equals_reference(const rb_model *m, const rb_tokenizer *tk,
                                            const rb_zs_task *t, const rb_hooks *hooks,
                                            int pack_T, int max_len, int exact) {
-    rb_error err;
-    rb_workspace ws, one;
-    cr_assert_eq(rb_workspace_init(&ws, &m->cfg, pack_T, &err), RB_OK);
-    cr_assert_eq(rb_workspace_init(&one, &m->cfg, max_len, &err), RB_OK);
-    double (*per)[RB_ZS_MAX_CHOICES] = calloc(t->n_items, sizeof *per);
     rb_zs_result r;
-    cr_assert_eq(rb_zeroshot(m, &ws, hooks, tk, t, 0, max_len, NULL, NULL, per, &r, &err), RB_OK,
-                 "%s", err.msg);
-    size_t hits = 0, fwd = 0;
-    double worst = 0;
-    for (size_t i = 0; i < t->n_items; i++) {
-        double lp[RB_ZS_MAX_CHOICES];
-        cr_assert_eq(rb_zs_score_item(m, &one, hooks, tk, t, &t->items[i], max_len, lp, NULL,
-                                      &fwd, &err),
-                     RB_OK, "%s", err.msg);
-        for (int c = 0; c < t->items[i].n_choices; c++) {
-            double d = fabs(per[i][c] - lp[c]) / (1 + fabs(lp[c]));
-            worst = d > worst ? d : worst;
-            if (exact) cr_expect_eq(per[i][c], lp[c], "item %zu choice %d", i, c);
-        }
-        hits += rb_zs_argmax(lp, NULL, t->items[i].n_choices) == t->items[i].gold;
-    }
-    cr_expect_lt(worst, 2e-6, "packed vs per-choice: max relative difference %g", worst);
-    cr_expect_eq(r.acc, (double)hits / (double)t->n_items);
-    /* sharing the context forwards fewer tokens than one window per choice
-     * (when no choice needs truncation, which disables sharing) */
+    size_t fwd;
+    rb_test_expect_packed_equals_per_choice(m, tk, t, hooks, pack_T, max_len, exact, &r, &fwd);
     if (!exact && max_len >= 60) cr_expect_lt(r.n_forwarded, fwd);
-    free(per);
-    rb_workspace_free(&ws);
-    rb_workspace_free(&one);
 }
 
 Test(zeroshot, shared_context_packing_equals_per_choice_scoring) {
     rb_model *m = rb_test_synth(32, 48, 2, 4, 2, 512, 17);
-    rb_tokenizer *tk = tok512();
+    rb_tokenizer *tk = rb_test_tok512();
     char path[512];
     rb_test_tmp_path("hs_pack.txt", path, sizeof path);
     cr_assert_eq(rb_test_write_file(path, fixture, strlen(fixture)), 0);
@@ -690,7 +655,7 @@ Test(zeroshot, prompts_are_the_lm_eval_strings) {
 
 /* LAMBADA's greedy match covers exactly the tokens of " " + last word. */
 Test(zeroshot, lambada_scores_only_the_last_word_tokens) {
-    rb_tokenizer *tk = tok512();
+    rb_tokenizer *tk = rb_test_tok512();
     rb_error err;
     int32_t *toks;
     size_t n, nk;
