@@ -3,7 +3,9 @@
  * MAX_RUNS runs (larger ones are valid but only slow to expand). */
 #include <stdlib.h>
 
+#include "base/process.h" /* rb_shell_join */
 #include "eval/sweep.h"
+#include "run/sweep.h"     /* rb_sweep_argv */
 
 enum { MAX_RUNS = 256 };
 
