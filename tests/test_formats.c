@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "core/dtype.h"
 #include "core/gguf.h"
@@ -17,6 +20,34 @@
 #include "core/tokenizer.h"
 #include "tests/test_models.h"
 #include "tests/test_util.h"
+
+/* The files written by tests/fixtures/make_*_fixture(s).py, an independent
+ * standard-library writer: generated on first use (the repository keeps no
+ * model files, only the generators and the expected values), under a lock
+ * because Criterion runs tests in parallel. */
+static void need_python_fixtures(void) {
+    char lock[1024], probe[3][1024];
+    snprintf(lock, sizeof lock, "%s/tests/fixtures/.generate.lock", RB_SOURCE_ROOT);
+    snprintf(probe[0], sizeof probe[0], "%s/tests/fixtures/llama_mixed.gguf", RB_SOURCE_ROOT);
+    snprintf(probe[1], sizeof probe[1], "%s/tests/fixtures/qwen2_f16/model.safetensors",
+             RB_SOURCE_ROOT);
+    snprintf(probe[2], sizeof probe[2],
+             "%s/tests/fixtures/llama_bf16_sharded/model-00002-of-00002.safetensors",
+             RB_SOURCE_ROOT);
+    int fd = open(lock, O_CREAT | O_RDWR, 0644);
+    cr_assert(fd >= 0, "%s: cannot open", lock);
+    cr_assert_eq(flock(fd, LOCK_EX), 0);
+    if (access(probe[0], R_OK) || access(probe[1], R_OK) || access(probe[2], R_OK)) {
+        char cmd[2400];
+        snprintf(cmd, sizeof cmd,
+                 "cd '%s' && python3 tests/fixtures/make_gguf_fixture.py >/dev/null && "
+                 "python3 tests/fixtures/make_hf_fixtures.py >/dev/null",
+                 RB_SOURCE_ROOT);
+        cr_assert_eq(system(cmd), 0, "generating the fixtures failed: %s", cmd);
+    }
+    flock(fd, LOCK_UN);
+    close(fd);
+}
 
 static rb_model *open_ok(const char *path, rb_model_info *info) {
     rb_model *m = NULL;
@@ -196,6 +227,7 @@ static void check_file(const char *dir, const char *exp, const char *arch, const
 }
 
 Test(formats, python_written_llama_bf16_sharded) {
+    need_python_fixtures();
     check_fixture("llama_bf16_sharded", "LlamaForCausalLM", "BF16");
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/tests/fixtures/llama_bf16_sharded", RB_SOURCE_ROOT);
@@ -215,6 +247,7 @@ Test(formats, python_written_llama_bf16_sharded) {
 }
 
 Test(formats, python_written_qwen2_f16_biases) {
+    need_python_fixtures();
     check_fixture("qwen2_f16", "Qwen2ForCausalLM", "F16");
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/tests/fixtures/qwen2_f16", RB_SOURCE_ROOT);
@@ -226,6 +259,7 @@ Test(formats, python_written_qwen2_f16_biases) {
 }
 
 Test(formats, python_written_gguf_q8_0_f16_bf16) {
+    need_python_fixtures();
     char path[1024], exp[1024];
     snprintf(path, sizeof path, "%s/tests/fixtures/llama_mixed.gguf", RB_SOURCE_ROOT);
     snprintf(exp, sizeof exp, "%s/tests/fixtures/llama_mixed.expected.f32", RB_SOURCE_ROOT);
