@@ -204,12 +204,20 @@ def task_seeds(out):
             write(out, "task_" + task, "trailing", lines[0].rstrip(b"\n") + b" trailing\n")
 
 
+def gguf_model_seeds(out):
+    """stories260K.gguf (written by llama.cpp) for the whole-file GGUF target."""
+    p = data_file("models/stories260K/stories260K.gguf")
+    if p:
+        with open(p, "rb") as f:
+            write(out, "gguf_model", "stories260K.gguf", f.read())
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     out = sys.argv[1]
     for make in (model_seeds, tokenizer_seeds, encode_seeds, sweep_seeds, records_seeds,
-                 rotation_seeds, task_seeds):
+                 rotation_seeds, task_seeds, gguf_model_seeds):
         make(out)
 
 
