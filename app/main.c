@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "app/cli.h"
+#include "base/build_info.h"
 
 /* app/cmd_sweep.c, app/cmd_table.c, app/cmd_plot.c, app/cmd_hadamard.c */
 int rb_cmd_sweep(int argc, char **argv);
@@ -25,6 +26,8 @@ static void usage(FILE *f) {
           "  tokenize  the token ids the evaluator feeds the model (text, corpus or task)\n"
           "  hadamard  which Hadamard construction a transform size uses (--size N [--json])\n"
           "\n"
+          "rotbench --version: the build (version, git revision, configure time) and\n"
+          "whether MPI sweeps are built in.\n"
           "Data (models, corpora) is found in --data-dir, $ROTBENCH_DATA, or ../shared.\n",
           f);
 }
@@ -34,6 +37,11 @@ int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("rotbench %s\nMPI sweeps (sweep --mpi): %s\n", rb_build_id(),
+               rb_build_has_mpi() ? rb_build_mpi() : "not built in (no libopenmpi-dev at configure time)");
+        return 0;
     }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "eval")) return rb_cmd_eval(argc - 1, argv + 1);
