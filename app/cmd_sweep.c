@@ -12,14 +12,25 @@
 #include "app/cli.h"
 #include "eval/records.h"
 #include "base/process.h"
+#include "eval/sweep_shard.h"
 #include "run/sweep.h"
+#include "run/sweep_mpi.h"
 
 static void sweep_usage(FILE *f) {
-    fputs("usage: rotbench sweep CONFIG [--jobs N] [--resume] [--dry-run] [--rotbench PATH]\n"
+    fputs("usage: rotbench sweep CONFIG [--jobs N] [--threads T] [--resume] [--dry-run]\n"
+          "                      [--shard K/N | --mpi [--lost-after S]] [--rotbench PATH]\n"
           "  Runs `rotbench eval ... --json` for every point of the config's cross product\n"
           "  and appends one JSON line per finished run to the config's \"results\" file\n"
           "  (relative to the current directory).\n"
           "  --jobs N         runs in parallel (default 1); each gets --threads max(1, cores/N)\n"
+          "  --threads T      --threads of every run (default: cores/N; with --mpi each\n"
+          "                   worker's runs get the cores of its own node)\n"
+          "  --shard K/N      only shard K of N (0 <= K < N; runs assigned by their key),\n"
+          "                   into results/x.shard-K-of-N.jsonl (Slurm job arrays)\n"
+          "  --mpi            under mpirun: rank 0 hands out the runs one at a time to the\n"
+          "                   other ranks and writes the results file (README: clusters)\n"
+          "  --lost-after S   with --mpi: a worker silent for S seconds is lost and its run\n"
+          "                   retried elsewhere (default 60)\n"
           "  --resume         skip the runs already in the results file (without it an\n"
           "                   existing, non-empty results file is an error)\n"
           "  --dry-run        print the command lines of the runs to do, run nothing\n"
@@ -38,6 +49,7 @@ static void on_event(void *vctx, const rb_sweep_event *ev) {
     case RB_SWEEP_PLAN:
         fprintf(stderr, "sweep: %zu runs to do", ev->n);
         if (ev->skipped) fprintf(stderr, ", %zu already in the results file", ev->skipped);
+        if (ev->other_shards) fprintf(stderr, ", %zu left to the other shards", ev->other_shards);
         fputc('\n', stderr);
         break;
     case RB_SWEEP_DONE: {
@@ -45,12 +57,26 @@ static void on_event(void *vctx, const rb_sweep_event *ev) {
         double ppl;
         if (!rb_record_number(ev->record, "ppl", &ppl)) fprintf(stderr, " ppl=%.4f", ppl);
         if (!rb_record_number(ev->record, "acc", &ppl)) fprintf(stderr, " acc=%.4f", ppl);
-        fprintf(stderr, " (%.1f s)\n", ev->seconds);
+        if (ev->rank >= 0)
+            fprintf(stderr, " (%.1f s, rank %d on %s)\n", ev->seconds, ev->rank, ev->host);
+        else
+            fprintf(stderr, " (%.1f s)\n", ev->seconds);
         break;
     }
+    case RB_SWEEP_LOST:
+        fprintf(stderr, "rank %d on %s LOST: %s%s%s\n", ev->rank, ev->host, ev->message,
+                ev->run ? "; its run: " : "", ev->run ? ev->run->label_text : "");
+        break;
+    case RB_SWEEP_RETRY:
     case RB_SWEEP_FAIL:
-        fprintf(stderr, "[%zu/%zu] %s FAILED: %s (%.1f s)\n  command: %s\n", ev->k, ev->n,
-                ev->run->label_text, ev->message, ev->seconds, ev->command);
+        if (ev->kind == RB_SWEEP_RETRY)
+            fprintf(stderr, "[retry] %s failed", ev->run->label_text);
+        else
+            fprintf(stderr, "[%zu/%zu] %s FAILED", ev->k, ev->n, ev->run->label_text);
+        if (ev->rank >= 0) fprintf(stderr, " on rank %d (%s)", ev->rank, ev->host);
+        fprintf(stderr, ": %s (%.1f s)%s\n  command: %s\n", ev->message, ev->seconds,
+                ev->kind == RB_SWEEP_RETRY ? "; it goes once more to another rank" : "",
+                ev->command);
         if (ev->stderr_tail && *ev->stderr_tail) {
             fputs("  stderr (last lines):\n", stderr);
             const char *s = ev->stderr_tail;
@@ -76,14 +102,64 @@ static int n_cores(void) {
     return n > 0 ? (int)n : 1;
 }
 
+/* The last lines of a sweep; 1 when runs failed. */
+static int report_summary(const rb_sweep_config *cfg, const rb_sweep_summary *sum) {
+    fprintf(stderr, "sweep %s: %zu done, %zu skipped (already in %s), %zu failed", cfg->name,
+            sum->n_done, sum->n_skipped, cfg->results, sum->n_failed);
+    if (sum->n_other_shards) fprintf(stderr, ", %zu left to the other shards", sum->n_other_shards);
+    if (sum->n_retried) fprintf(stderr, ", %zu retried", sum->n_retried);
+    if (sum->n_lost_ranks) fprintf(stderr, ", %zu rank%s lost", sum->n_lost_ranks,
+                                   sum->n_lost_ranks > 1 ? "s" : "");
+    fprintf(stderr, ", in %.1f s\n", sum->seconds);
+    if (!sum->n_failed) return 0;
+    fprintf(stderr, "error: %zu run%s failed (see above); rerun with --resume to retry them\n",
+            sum->n_failed, sum->n_failed > 1 ? "s" : "");
+    return 1;
+}
+
+/* --shard: the config's results file becomes the shard's. */
+static int use_shard_results(rb_sweep_config *cfg, const rb_shard *shard, rb_error *err) {
+    char *p = rb_shard_results_path(cfg->results, shard);
+    if (!p) return rb_error_set(err, RB_ENOMEM, "out of memory");
+    free(cfg->results);
+    cfg->results = p;
+    return RB_OK;
+}
+
+/* --mpi: every rank comes here; rank 0 prints. */
+static int run_mpi(const char *config_path, const char *rotbench, int threads, int resume,
+                   double lost_after) {
+    rb_error err = {0};
+    rb_sweep_config cfg;
+    rb_sweep_opts o = {.rotbench = rotbench, .jobs = 1, .threads = threads, .resume = resume,
+                       .progress = on_event, .progress_ctx = NULL};
+    rb_sweep_mpi_opts mo = {.lost_after = lost_after, .beat_seconds = lost_after / 6 < 1 ? lost_after / 6 : 1};
+    rb_sweep_summary sum;
+    int rank = 0;
+    int rc = rb_sweep_mpi(NULL, NULL, config_path, &cfg, &o, &mo, &sum, &rank, &err);
+    if (rc) {
+        fprintf(stderr, "error: rank %d: %s\n", rank, err.msg);
+        rc = 1;
+    } else if (rank == 0) {
+        rc = report_summary(&cfg, &sum);
+    }
+    rb_sweep_config_free(&cfg);
+    return rc;
+}
+
 int rb_cmd_sweep(int argc, char **argv) {
-    long jobs = 1;
-    int resume = 0, dry_run = 0;
-    const char *rotbench = NULL;
+    long jobs = 1, threads_opt = 0;
+    int resume = 0, dry_run = 0, mpi = 0;
+    double lost_after = 60;
+    const char *rotbench = NULL, *shard_text = NULL;
     static const struct option opts[] = {{"jobs", required_argument, 0, 'j'},
                                          {"resume", no_argument, 0, 'r'},
                                          {"dry-run", no_argument, 0, 'n'},
                                          {"rotbench", required_argument, 0, 'p'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"shard", required_argument, 0, 's'},
+                                         {"mpi", no_argument, 0, 'M'},
+                                         {"lost-after", required_argument, 0, 'L'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int ch;
@@ -94,6 +170,10 @@ int rb_cmd_sweep(int argc, char **argv) {
         case 'r': resume = 1; break;
         case 'n': dry_run = 1; break;
         case 'p': rotbench = optarg; break;
+        case 't': threads_opt = rb_cli_int("--threads", optarg, 1, 1024); break;
+        case 's': shard_text = optarg; break;
+        case 'M': mpi = 1; break;
+        case 'L': lost_after = rb_cli_int("--lost-after", optarg, 1, 86400); break;
         case 'h': sweep_usage(stdout); return 0;
         default: sweep_usage(stderr); return 2;
         }
@@ -116,10 +196,24 @@ int rb_cmd_sweep(int argc, char **argv) {
         rotbench = self;
     }
     rb_error err = {0};
+    rb_shard shard = {0};
+    if (shard_text && rb_shard_parse(shard_text, &shard, &err)) {
+        rb_cli_fail(&err);
+        return 2;
+    }
+    if (mpi && (shard_text || dry_run)) {
+        fprintf(stderr, "error: --mpi does not go with %s\n", shard_text ? "--shard" : "--dry-run");
+        return 2;
+    }
+    if (mpi) return run_mpi(config_path, rotbench, (int)threads_opt, resume, lost_after);
     rb_sweep_config cfg;
     if (rb_sweep_config_load(config_path, &cfg, &err)) return rb_cli_fail(&err);
+    if (shard.n && use_shard_results(&cfg, &shard, &err)) {
+        rb_sweep_config_free(&cfg);
+        return rb_cli_fail(&err);
+    }
     int cores = n_cores();
-    int threads = cores / (int)jobs;
+    int threads = threads_opt ? (int)threads_opt : cores / (int)jobs;
     if (threads < 1) threads = 1;
     int rc = 0;
     if (dry_run) {
@@ -131,7 +225,8 @@ int rb_cmd_sweep(int argc, char **argv) {
         }
         unsigned char *todo = calloc(n_runs ? n_runs : 1, 1);
         if (!todo || rb_sweep_pending(&cfg, runs, n_runs, resume, todo, &n_todo, on_event, NULL,
-                                      &err)) {
+                                      &err) ||
+            (rb_shard_filter(&shard, runs, n_runs, todo, &n_todo), 0)) {
             if (!todo) rb_error_set(&err, RB_ENOMEM, "out of memory");
             rc = rb_cli_fail(&err);
         } else {
@@ -158,19 +253,14 @@ int rb_cmd_sweep(int argc, char **argv) {
     fprintf(stderr, "sweep %s: %s, results in %s, %ld job%s x %d thread%s\n", cfg.name,
             config_path, cfg.results, jobs, jobs > 1 ? "s" : "", threads, threads > 1 ? "s" : "");
     rb_sweep_opts o = {.rotbench = rotbench, .jobs = (int)jobs, .threads = threads,
-                       .resume = resume, .progress = on_event, .progress_ctx = NULL};
+                       .resume = resume, .shard = shard, .progress = on_event,
+                       .progress_ctx = NULL};
     rb_sweep_summary sum;
     if (rb_sweep_execute(&cfg, &o, &sum, &err)) {
         rb_sweep_config_free(&cfg);
         return rb_cli_fail(&err);
     }
-    fprintf(stderr, "sweep %s: %zu done, %zu skipped (already in %s), %zu failed, in %.1f s\n",
-            cfg.name, sum.n_done, sum.n_skipped, cfg.results, sum.n_failed, sum.seconds);
-    if (sum.n_failed) {
-        fprintf(stderr, "error: %zu run%s failed (see above); rerun with --resume to retry them\n",
-                sum.n_failed, sum.n_failed > 1 ? "s" : "");
-        rc = 1;
-    }
+    rc = report_summary(&cfg, &sum);
     rb_sweep_config_free(&cfg);
     return rc;
 }

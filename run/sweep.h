@@ -11,6 +11,7 @@
 
 #include "base/error.h"
 #include "eval/sweep.h"
+#include "eval/sweep_shard.h"
 
 /* The child's argv (NULL-terminated, malloc'd strings; free with
  * rb_sweep_argv_free): rotbench eval <flags> [--threads T] --json, the flags
@@ -26,7 +27,11 @@ typedef enum rb_sweep_event_kind {
     RB_SWEEP_WARN, /* message */
     RB_SWEEP_PLAN, /* n runs to do, skipped already done; before the first start */
     RB_SWEEP_DONE, /* run finished and recorded: record, seconds */
-    RB_SWEEP_FAIL, /* run failed: message, command, stderr_tail, seconds */
+    RB_SWEEP_FAIL, /* run failed: message, command, stderr_tail, seconds, host, rank */
+    RB_SWEEP_RETRY, /* (MPI) run failed or was lost; it goes once more to another
+                       rank: the FAIL fields, then the run is pending again */
+    RB_SWEEP_LOST,  /* (MPI) a worker rank stopped answering: rank, host, message;
+                       its run (when it had one) follows as RETRY or FAIL */
 } rb_sweep_event_kind;
 
 typedef struct rb_sweep_event {
@@ -34,12 +39,15 @@ typedef struct rb_sweep_event {
     size_t k;                  /* DONE/FAIL: runs finished so far, this one included */
     size_t n;                  /* runs to do in this invocation */
     size_t skipped;            /* PLAN: runs already in the results file */
+    size_t other_shards;       /* PLAN: runs left to the other shards (--shard) */
     const rb_sweep_run *run;   /* DONE/FAIL */
     const char *message;       /* WARN text; FAIL reason ("exit status 1", ...) */
     const char *command;       /* FAIL: shell-quoted command line */
     const char *stderr_tail;   /* FAIL: the last lines of the child's stderr */
     json_object *record;       /* DONE: the record appended */
     double seconds;            /* DONE/FAIL: wall time of the run */
+    const char *host;          /* DONE/FAIL/RETRY/LOST: where the run ran */
+    int rank;                  /* DONE/FAIL/RETRY/LOST: MPI rank, -1 when local */
 } rb_sweep_event;
 
 typedef void (*rb_sweep_progress_fn)(void *ctx, const rb_sweep_event *ev);
@@ -49,6 +57,8 @@ typedef struct rb_sweep_opts {
     int jobs;             /* runs in parallel (>= 1) */
     int threads;          /* --threads for each run (0: omit) */
     int resume;           /* skip runs whose key is in the results file */
+    rb_shard shard;       /* only this shard's runs (shard.n == 0: all); cfg->results
+                             should be the shard's file (rb_shard_results_path) */
     rb_sweep_progress_fn progress;
     void *progress_ctx;
 } rb_sweep_opts;
@@ -56,8 +66,11 @@ typedef struct rb_sweep_opts {
 typedef struct rb_sweep_summary {
     size_t n_runs;    /* in the cross product */
     size_t n_skipped; /* already in the results file (resume) */
+    size_t n_other_shards; /* left to the other shards (--shard) */
     size_t n_done;
     size_t n_failed;
+    size_t n_retried;    /* (MPI) attempts that failed or were lost and went again */
+    size_t n_lost_ranks; /* (MPI) worker ranks that stopped answering */
     double seconds;
 } rb_sweep_summary;
 

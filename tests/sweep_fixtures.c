@@ -153,6 +153,8 @@ void collect(void *ctx, const rb_sweep_event *ev) {
         snprintf(e->last_fail, sizeof e->last_fail, "%s | %s | %s", ev->message, ev->command,
                  ev->stderr_tail);
         break;
+    case RB_SWEEP_RETRY: e->retry++; break;
+    case RB_SWEEP_LOST: e->lost++; break;
     }
 }
 

@@ -40,7 +40,7 @@ void fixture_agg(rb_records *r, rb_agg *agg, const rb_table_spec *spec);
 extern const char *FAKE;
 void write_fake(const char *dir, char *path, size_t cap);
 typedef struct events {
-    size_t done, failed, warn, plan_n, plan_skipped;
+    size_t done, failed, warn, plan_n, plan_skipped, retry, lost;
     char last_fail[2048];
 } events;
 void collect(void *ctx, const rb_sweep_event *ev);
