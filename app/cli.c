@@ -1,9 +1,14 @@
 #include "app/cli.h"
 
 #include <errno.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "eval/records_merge.h"
+#include "eval/sweep_shard.h"
 
 
 int rb_cli_load(const char *model, const char *tokenizer, const char *data_dir,
@@ -44,6 +49,37 @@ int rb_cli_set_threads(int threads) {
     rb_run_spec_init(&spec);
     spec.threads = threads;
     return rb_run_set_threads(&spec);
+}
+
+int rb_cli_load_results(char *const *sources, size_t n, const char *results, rb_records *recs,
+                        const char **label) {
+    rb_error err = {0};
+    rb_merge_info info;
+    char *shards = NULL;
+    const char *defaults[2];
+    size_t nd = 0;
+    if (!n) {
+        shards = rb_shard_results_glob(results);
+        glob_t g;
+        int have_shards = shards && glob(shards, 0, NULL, &g) == 0;
+        if (have_shards) globfree(&g);
+        if (!have_shards || access(results, F_OK) == 0) defaults[nd++] = results;
+        if (have_shards) defaults[nd++] = shards;
+        *label = results;
+    } else {
+        *label = n == 1 ? sources[0] : "the results files";
+    }
+    int rc = n ? rb_records_merge((const char *const *)sources, n, recs, &info, &err)
+               : rb_records_merge(defaults, nd, recs, &info, &err);
+    free(shards);
+    if (rc) return rb_cli_fail(&err);
+    for (size_t i = 0; i < recs->n_issues; i++) fprintf(stderr, "warning: %s\n", recs->issues[i].msg);
+    if (info.n_files > 1 || info.n_duplicates)
+        fprintf(stderr, "note: %zu results files merged, %zu records%s%zu identical duplicate%s "
+                        "dropped\n",
+                info.n_files, rb_records_count(recs), ", ", info.n_duplicates,
+                info.n_duplicates == 1 ? "" : "s");
+    return 0;
 }
 
 int rb_cli_fail(const rb_error *err) {

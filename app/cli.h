@@ -45,6 +45,15 @@ extern const rb_log rb_cli_log;
  * nonzero when it is malformed or there are too many. */
 int rb_cli_add_where(rb_where *where, size_t *n, size_t cap, char *text);
 
+/* Reads the results files sources[0..n) (paths or globs, merged:
+ * eval/records_merge.h) into *recs, printing their ignored lines as
+ * warnings and a note on dropped duplicates.  With n == 0 the default is
+ * results (a config's file) and its shards' files (x.shard-*-of-*.jsonl),
+ * whichever exist.  *label: how messages name the sources (static or one of
+ * the arguments).  Prints the error and returns 1 on failure. */
+int rb_cli_load_results(char *const *sources, size_t n, const char *results, rb_records *recs,
+                        const char **label);
+
 /* Re-executes the program with OPENBLAS_CORETYPE=SkylakeX when the CPU has
  * AVX-512 and no core type was chosen (see app/blas_kernels.c). */
 void rb_cli_choose_blas_kernels(char **argv);

@@ -1,4 +1,4 @@
-/* rotbench plot: line plots (gnuplot script + PNG + SVG) from a results file. */
+/* rotbench plot: line plots (gnuplot script + PNG + SVG) from results files. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,17 +12,20 @@
 enum { MAX_WHERE = 32 };
 
 static void plot_usage(FILE *f) {
-    fputs("usage: rotbench plot RESULTS --x AXIS [--series AXIS] [--metric M] [--where AXIS=LABEL]...\n"
+    fputs("usage: rotbench plot RESULTS... --x AXIS [--series AXIS] [--metric M] [--where AXIS=LABEL]...\n"
           "                     [--logy] [--logx] [--title T] --out FILE.png\n"
-          "       rotbench plot [RESULTS] --config CONFIG [--name PLOT] [--metric M]\n"
+          "       rotbench plot [RESULTS...] --config CONFIG [--name PLOT] [--metric M]\n"
           "                     [--where AXIS=LABEL]... [--out-dir DIR]\n"
           "  The metric (default ppl) against the x axis's labels (numeric when they all are\n"
           "  numbers, else categorical), one line per series label; other axes (seeds) are\n"
           "  averaged, with ± sample std error bars.  Writes FILE.gp (a standalone gnuplot\n"
           "  script with the data inline) and renders FILE.png and FILE.svg with gnuplot.\n"
           "  The --config form renders the config's \"plots\" (or only PLOT) from RESULTS\n"
-          "  (default: the config's results file) into DIR/<config name>_<plot name>.{gp,png,svg}\n"
-          "  (DIR default: plots).  $ROTBENCH_GNUPLOT overrides the gnuplot program.\n",
+          "  (default: the config's results file and its shards' files) into\n"
+          "  DIR/<config name>_<plot name>.{gp,png,svg}\n"
+          "  (DIR default: plots).  $ROTBENCH_GNUPLOT overrides the gnuplot program.\n"
+          "  RESULTS: one or more files or globs, merged (conflicting records of a run are an\n"
+          "  error).\n",
           f);
 }
 
@@ -47,13 +50,6 @@ static int render(json_object *items, const char *results, const rb_plot_spec *s
     size_t n = strlen(stem);
     if (n > 4 && !strcmp(stem + n - 4, ".png")) stem[n - 4] = 0;
     fprintf(stderr, "wrote %s.gp, %s.png, %s.svg\n", stem, stem, stem);
-    return 0;
-}
-
-static int load_records(const char *path, rb_records *recs) {
-    rb_error err = {0};
-    if (rb_records_read(path, 0, recs, &err)) return rb_cli_fail(&err);
-    for (size_t i = 0; i < recs->n_issues; i++) fprintf(stderr, "warning: %s\n", recs->issues[i].msg);
     return 0;
 }
 
@@ -93,11 +89,9 @@ int rb_cmd_plot(int argc, char **argv) {
         default: plot_usage(stderr); return 2;
         }
     }
-    if (argc - optind > 1) {
-        fprintf(stderr, "error: give one RESULTS file\n");
-        return 2;
-    }
-    const char *results = optind < argc ? argv[optind] : NULL;
+    char *const *sources = argv + optind; /* RESULTS...: files or globs, merged */
+    size_t n_sources = (size_t)(argc - optind);
+    const char *results = n_sources ? sources[0] : NULL;
     const char *gnuplot = getenv("ROTBENCH_GNUPLOT");
     if (gnuplot && !*gnuplot) gnuplot = NULL;
 
@@ -112,7 +106,7 @@ int rb_cmd_plot(int argc, char **argv) {
             return 2;
         }
         rb_records recs;
-        int rc = load_records(results, &recs);
+        int rc = rb_cli_load_results(sources, n_sources, NULL, &recs, &results);
         if (rc) return rc;
         rb_plot_spec spec = {.x = x, .series = series, .metric = metric, .where = where,
                              .n_where = n_where, .logy = logy, .logx = logx, .title = title,
@@ -129,14 +123,14 @@ int rb_cmd_plot(int argc, char **argv) {
     }
     rb_sweep_config cfg;
     if (rb_sweep_config_load(config, &cfg, &err)) return rb_cli_fail(&err);
-    if (!results) results = cfg.results;
     if (!cfg.n_plots) {
         fprintf(stderr, "error: %s has no \"plots\"\n", config);
         rb_sweep_config_free(&cfg);
         return 1;
     }
     rb_records recs;
-    int rc = load_records(results, &recs), found = 0, loaded = !rc;
+    int rc = rb_cli_load_results(sources, n_sources, cfg.results, &recs, &results), found = 0,
+        loaded = !rc;
     for (size_t p = 0; p < cfg.n_plots && !rc; p++) {
         const rb_sweep_plot *pl = &cfg.plots[p];
         if (name && strcmp(name, pl->name)) continue;

@@ -1,4 +1,4 @@
-/* rotbench table: Markdown / CSV tables from a results file. */
+/* rotbench table: Markdown / CSV tables from results files. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,26 +12,21 @@
 enum { MAX_WHERE = 32 };
 
 static void table_usage(FILE *f) {
-    fputs("usage: rotbench table RESULTS --rows AXIS --cols AXIS [--split AXIS] [--metric M]\n"
+    fputs("usage: rotbench table RESULTS... --rows AXIS --cols AXIS [--split AXIS] [--metric M]\n"
           "                      [--where AXIS=LABEL]... [--format md|csv] [--out FILE]\n"
-          "       rotbench table [RESULTS] --config CONFIG [--name TABLE] [--metric M]\n"
+          "       rotbench table [RESULTS...] --config CONFIG [--name TABLE] [--metric M]\n"
           "                      [--where AXIS=LABEL]... [--out-dir DIR]\n"
           "  Cells are the mean of the metric (default ppl) over the records with those\n"
           "  labels, \"mean ± std\" (sample std) when there are several (seeds), \"—\" when none.\n"
           "  The first form prints one table (one per SPLIT label) as Markdown or CSV to stdout\n"
           "  or FILE (.csv implies --format csv).  The --config form renders the config's\n"
-          "  \"tables\" (or only TABLE) from RESULTS (default: the config's results file) into\n"
+          "  \"tables\" (or only TABLE) from RESULTS (default: the config's results file and\n"
+          "  its shards' files, x.shard-K-of-N.jsonl, whichever exist) into\n"
           "  DIR/<config name>_<table name>.md and .csv (DIR default: results) and prints\n"
-          "  the Markdown.\n",
+          "  the Markdown.\n"
+          "  RESULTS: one or more files or globs ('results/x.shard-*.jsonl'), merged; records\n"
+          "  of the same run that differ (in anything but provenance and timings) are an error.\n",
           f);
-}
-
-/* Reads a results file, printing its ignored lines as warnings. */
-static int load_records(const char *path, rb_records *recs) {
-    rb_error err = {0};
-    if (rb_records_read(path, 0, recs, &err)) return rb_cli_fail(&err);
-    for (size_t i = 0; i < recs->n_issues; i++) fprintf(stderr, "warning: %s\n", recs->issues[i].msg);
-    return 0;
 }
 
 static void agg_notes(const char *path, const rb_agg *agg, const char *metric) {
@@ -87,11 +82,9 @@ int rb_cmd_table(int argc, char **argv) {
         default: table_usage(stderr); return 2;
         }
     }
-    if (argc - optind > 1) {
-        fprintf(stderr, "error: give one RESULTS file\n");
-        return 2;
-    }
-    const char *results = optind < argc ? argv[optind] : NULL;
+    char *const *sources = argv + optind; /* RESULTS...: files or globs, merged */
+    size_t n_sources = (size_t)(argc - optind);
+    const char *results = n_sources ? sources[0] : NULL;
     if (format && strcmp(format, "md") && strcmp(format, "csv")) {
         fprintf(stderr, "error: --format expects md or csv, got '%s'\n", format);
         return 2;
@@ -110,7 +103,7 @@ int rb_cmd_table(int argc, char **argv) {
         int csv = format ? !strcmp(format, "csv")
                          : (out && strlen(out) > 4 && !strcmp(out + strlen(out) - 4, ".csv"));
         rb_records recs;
-        int rc = load_records(results, &recs);
+        int rc = rb_cli_load_results(sources, n_sources, NULL, &recs, &results);
         if (rc) return rc;
         rb_table_spec spec = {.rows = rows, .cols = cols, .split = split,
                               .metric = metric ? metric : "ppl", .where = where,
@@ -145,7 +138,6 @@ int rb_cmd_table(int argc, char **argv) {
     }
     rb_sweep_config cfg;
     if (rb_sweep_config_load(config, &cfg, &err)) return rb_cli_fail(&err);
-    if (!results) results = cfg.results;
     int found = 0, rc = 0;
     rb_records recs;
     if (!cfg.n_tables) {
@@ -153,7 +145,7 @@ int rb_cmd_table(int argc, char **argv) {
         rb_sweep_config_free(&cfg);
         return 1;
     }
-    if ((rc = load_records(results, &recs))) {
+    if ((rc = rb_cli_load_results(sources, n_sources, cfg.results, &recs, &results))) {
         rb_sweep_config_free(&cfg);
         return rc;
     }

@@ -63,12 +63,22 @@ void rb_shard_filter(const rb_shard *s, const rb_sweep_run *runs, size_t n_runs,
     }
 }
 
-char *rb_shard_results_path(const char *results, const rb_shard *s) {
-    size_t n = strlen(results);
-    size_t stem = n > 6 && !strcmp(results + n - 6, ".jsonl") ? n - 6 : n;
-    size_t cap = n + 64;
+/* results with ".shard-<k>-of-<n>" before a final ".jsonl" (k, n: text). */
+static char *with_shard(const char *results, const char *k, const char *n) {
+    size_t len = strlen(results);
+    size_t stem = len > 6 && !strcmp(results + len - 6, ".jsonl") ? len - 6 : len;
+    size_t cap = len + strlen(k) + strlen(n) + 16;
     char *out = malloc(cap);
     if (!out) return NULL;
-    snprintf(out, cap, "%.*s.shard-%u-of-%u%s", (int)stem, results, s->k, s->n, results + stem);
+    snprintf(out, cap, "%.*s.shard-%s-of-%s%s", (int)stem, results, k, n, results + stem);
     return out;
 }
+
+char *rb_shard_results_path(const char *results, const rb_shard *s) {
+    char k[16], n[16];
+    snprintf(k, sizeof k, "%u", s->k);
+    snprintf(n, sizeof n, "%u", s->n);
+    return with_shard(results, k, n);
+}
+
+char *rb_shard_results_glob(const char *results) { return with_shard(results, "*", "*"); }

@@ -37,4 +37,8 @@ void rb_shard_filter(const rb_shard *s, const rb_sweep_run *runs, size_t n_runs,
  * NULL when out of memory. */
 char *rb_shard_results_path(const char *results, const rb_shard *s);
 
+/* The glob of every shard's file of results ("results/x.shard-*-of-*.jsonl");
+ * malloc'd, NULL when out of memory. */
+char *rb_shard_results_glob(const char *results);
+
 #endif
