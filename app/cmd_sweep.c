@@ -135,16 +135,16 @@ static int run_mpi(const char *config_path, const char *rotbench, int threads, i
                        .progress = on_event, .progress_ctx = NULL};
     rb_sweep_mpi_opts mo = {.lost_after = lost_after, .beat_seconds = lost_after / 6 < 1 ? lost_after / 6 : 1};
     rb_sweep_summary sum;
-    int rank = 0;
-    int rc = rb_sweep_mpi(NULL, NULL, config_path, &cfg, &o, &mo, &sum, &rank, &err);
+    rb_sweep_mpi_end end;
+    int rc = rb_sweep_mpi(NULL, NULL, config_path, &cfg, &o, &mo, &sum, &end, &err);
     if (rc) {
-        fprintf(stderr, "error: rank %d: %s\n", rank, err.msg);
+        fprintf(stderr, "error: rank %d: %s\n", end.rank, err.msg);
         rc = 1;
-    } else if (rank == 0) {
+    } else if (end.rank == 0) {
         rc = report_summary(&cfg, &sum);
     }
     rb_sweep_config_free(&cfg);
-    return rc;
+    rb_sweep_mpi_finalize(&end, rc);
 }
 
 int rb_cmd_sweep(int argc, char **argv) {

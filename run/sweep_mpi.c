@@ -10,19 +10,25 @@
 
 int rb_sweep_mpi(int *argc, char ***argv, const char *config_path, rb_sweep_config *cfg,
                  const rb_sweep_opts *opts, const rb_sweep_mpi_opts *mopts,
-                 rb_sweep_summary *summary, int *rank, rb_error *err) {
+                 rb_sweep_summary *summary, rb_sweep_mpi_end *end, rb_error *err) {
     (void)argc, (void)argv, (void)config_path, (void)opts, (void)mopts;
     memset(cfg, 0, sizeof *cfg);
     memset(summary, 0, sizeof *summary);
-    *rank = 0;
+    memset(end, 0, sizeof *end);
     return rb_error_set(err, RB_EINVAL,
                         "--mpi: this rotbench was built without MPI support (install "
                         "libopenmpi-dev and reconfigure: meson setup --reconfigure build)");
 }
 
+void rb_sweep_mpi_finalize(const rb_sweep_mpi_end *end, int status) {
+    (void)end;
+    exit(status);
+}
+
 #else
 
 #include <errno.h>
+#include <signal.h>
 #include <json-c/json.h>
 #include <mpi.h>
 #include <poll.h>
@@ -120,7 +126,8 @@ static char *run_task(char **argv, long run, double beat_seconds) {
     return text;
 }
 
-static int worker(const rb_sweep_opts *opts, const rb_sweep_mpi_opts *mo, rb_error *err) {
+static int worker(const rb_sweep_opts *opts, const rb_sweep_mpi_opts *mo, int *skip_finalize,
+                  rb_error *err) {
     char host[MPI_MAX_PROCESSOR_NAME + 1];
     rb_sweep_hostname(host, sizeof host);
     char threads_text[16] = "";
@@ -136,6 +143,7 @@ static int worker(const rb_sweep_opts *opts, const rb_sweep_mpi_opts *mo, rb_err
         if (!buf) return rb_error_set(err, RB_ENOMEM, "out of memory");
         MPI_Recv(buf, len, MPI_CHAR, 0, st.MPI_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         if (st.MPI_TAG == TAG_STOP) {
+            *skip_finalize = len >= 4 && !memcmp(buf, "lost", 4);
             free(buf);
             return RB_OK;
         }
@@ -432,18 +440,22 @@ static int coordinate(coord *c, rb_error *err) {
     return rc;
 }
 
-/* STOP to every rank not known to be lost (ranks may be NULL: all). */
+/* STOP to every worker ("lost" when a rank was lost: nobody finalizes);
+ * lost ranks too, in case one is alive but slow.  ranks may be NULL. */
 static void stop_workers(int size, const rank_state *ranks) {
     for (int r = 1; r < size; r++) {
-        if (ranks && ranks[r].state == W_LOST) continue;
         MPI_Request q;
-        if (MPI_Isend(NULL, 0, MPI_CHAR, r, TAG_STOP, MPI_COMM_WORLD, &q) == MPI_SUCCESS)
+        int lost = 0;
+        for (int k = 1; ranks && k < size; k++) lost |= ranks[k].state == W_LOST;
+        if (MPI_Isend(lost ? "lost" : "", lost ? 5 : 0, MPI_CHAR, r, TAG_STOP, MPI_COMM_WORLD,
+                      &q) == MPI_SUCCESS)
             MPI_Request_free(&q);
     }
 }
 
 static int root(const char *config_path, rb_sweep_config *cfg, const rb_sweep_opts *opts,
-                const rb_sweep_mpi_opts *mo, rb_sweep_summary *sum, int size, rb_error *err) {
+                const rb_sweep_mpi_opts *mo, rb_sweep_summary *sum, int size, int *skip_finalize,
+                rb_error *err) {
     double t_start = rb_now();
     coord c = {.cfg = cfg, .opts = opts, .mo = mo, .sum = sum, .size = size, .w = {.fd = -1}};
     int rc = rb_sweep_config_load(config_path, cfg, err);
@@ -469,6 +481,7 @@ static int root(const char *config_path, rb_sweep_config *cfg, const rb_sweep_op
     rc = coordinate(&c, err);
 done:
     stop_workers(size, c.ranks);
+    *skip_finalize = sum->n_lost_ranks > 0;
     rb_sweep_results_close(&c.w);
     free(c.state);
     free(c.tries);
@@ -481,29 +494,43 @@ done:
 
 int rb_sweep_mpi(int *argc, char ***argv, const char *config_path, rb_sweep_config *cfg,
                  const rb_sweep_opts *opts, const rb_sweep_mpi_opts *mopts,
-                 rb_sweep_summary *summary, int *rank, rb_error *err) {
+                 rb_sweep_summary *summary, rb_sweep_mpi_end *end, rb_error *err) {
     memset(cfg, 0, sizeof *cfg);
     memset(summary, 0, sizeof *summary);
-    *rank = 0;
+    memset(end, 0, sizeof *end);
+    end->timeout = mopts->lost_after > 10 ? mopts->lost_after : 10;
     if (MPI_Init(argc, argv) != MPI_SUCCESS)
         return rb_error_set(err, RB_EIO, "--mpi: MPI_Init failed");
+    end->initialized = 1;
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     int size = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, rank);
+    MPI_Comm_rank(MPI_COMM_WORLD, &end->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    int rc;
-    if (size < 2) {
-        rc = rb_error_set(err, RB_EINVAL,
-                          "--mpi: %d rank; start at least 2 (mpirun -np N, N >= 2: rank 0 hands "
-                          "out the runs, the others run them)",
-                          size);
-    } else if (*rank == 0) {
-        rc = root(config_path, cfg, opts, mopts, summary, size, err);
-    } else {
-        rc = worker(opts, mopts, err);
+    if (size < 2)
+        return rb_error_set(err, RB_EINVAL,
+                            "--mpi: %d rank; start at least 2 (mpirun -np N, N >= 2: rank 0 "
+                            "hands out the runs, the others run them)",
+                            size);
+    if (end->rank == 0)
+        return root(config_path, cfg, opts, mopts, summary, size, &end->skip_finalize, err);
+    return worker(opts, mopts, &end->skip_finalize, err);
+}
+
+static void finalize_timeout(int sig) {
+    (void)sig;
+    _exit(3); /* MPI_Finalize hung: the sweep's work is done and durable */
+}
+
+void rb_sweep_mpi_finalize(const rb_sweep_mpi_end *end, int status) {
+    fflush(stdout);
+    fflush(stderr);
+    if (end->initialized && !end->skip_finalize) {
+        signal(SIGALRM, finalize_timeout);
+        alarm((unsigned)end->timeout);
+        MPI_Finalize();
+        alarm(0);
     }
-    MPI_Finalize();
-    return rc;
+    exit(status);
 }
 
 #endif
