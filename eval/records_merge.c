@@ -10,8 +10,9 @@
 
 int rb_records_merge_ignored(const char *key) {
     size_t n = strlen(key);
-    return !strcmp(key, "provenance") || !strcmp(key, "seconds") ||
-           !strcmp(key, "tokens_per_second") || (n > 8 && !strcmp(key + n - 8, "_seconds"));
+    return !strcmp(key, "provenance") || !strcmp(key, "blas_kernels") ||
+           !strcmp(key, "seconds") || (n > 8 && !strcmp(key + n - 8, "_seconds")) ||
+           (n > 11 && !strcmp(key + n - 11, "_per_second"));
 }
 
 /* Deletes the ignored keys of o at any depth (o is a private copy). */

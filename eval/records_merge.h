@@ -14,8 +14,9 @@
  * differs.  Records without a run_key (made by hand) are all kept.
  *
  * Ignored when comparing duplicates, at any depth: "provenance" (host, MPI
- * rank, shard, build: run/sweep_results.h), "seconds", keys ending in
- * "_seconds", and "tokens_per_second". */
+ * rank, shard, build: run/sweep_results.h), "blas_kernels" (the machine's
+ * BLAS kernel name), "seconds", keys ending in "_seconds" or "_per_second"
+ * (timings and throughputs). */
 #ifndef RB_RECORDS_MERGE_H
 #define RB_RECORDS_MERGE_H
 
