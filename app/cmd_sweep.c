@@ -138,7 +138,10 @@ static int run_mpi(const char *config_path, const char *rotbench, int threads, i
     rb_sweep_mpi_end end;
     int rc = rb_sweep_mpi(NULL, NULL, config_path, &cfg, &o, &mo, &sum, &end, &err);
     if (rc) {
-        fprintf(stderr, "error: rank %d: %s\n", end.rank, err.msg);
+        if (end.initialized)
+            fprintf(stderr, "error: rank %d: %s\n", end.rank, err.msg);
+        else
+            fprintf(stderr, "error: %s\n", err.msg);
         rc = 1;
     } else if (end.rank == 0) {
         rc = report_summary(&cfg, &sum);
@@ -149,7 +152,7 @@ static int run_mpi(const char *config_path, const char *rotbench, int threads, i
 
 int rb_cmd_sweep(int argc, char **argv) {
     long jobs = 1, threads_opt = 0;
-    int resume = 0, dry_run = 0, mpi = 0;
+    int resume = 0, dry_run = 0, mpi = 0, jobs_given = 0, lost_given = 0;
     double lost_after = 60;
     const char *rotbench = NULL, *shard_text = NULL;
     static const struct option opts[] = {{"jobs", required_argument, 0, 'j'},
@@ -166,14 +169,14 @@ int rb_cmd_sweep(int argc, char **argv) {
     optind = 1;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
-        case 'j': jobs = rb_cli_int("--jobs", optarg, 1, 64); break;
+        case 'j': jobs = rb_cli_int("--jobs", optarg, 1, 64), jobs_given = 1; break;
         case 'r': resume = 1; break;
         case 'n': dry_run = 1; break;
         case 'p': rotbench = optarg; break;
         case 't': threads_opt = rb_cli_int("--threads", optarg, 1, 1024); break;
         case 's': shard_text = optarg; break;
         case 'M': mpi = 1; break;
-        case 'L': lost_after = rb_cli_int("--lost-after", optarg, 1, 86400); break;
+        case 'L': lost_after = rb_cli_int("--lost-after", optarg, 1, 86400), lost_given = 1; break;
         case 'h': sweep_usage(stdout); return 0;
         default: sweep_usage(stderr); return 2;
         }
@@ -201,8 +204,14 @@ int rb_cmd_sweep(int argc, char **argv) {
         rb_cli_fail(&err);
         return 2;
     }
-    if (mpi && (shard_text || dry_run)) {
-        fprintf(stderr, "error: --mpi does not go with %s\n", shard_text ? "--shard" : "--dry-run");
+    if (mpi && (shard_text || dry_run || jobs_given)) {
+        fprintf(stderr, "error: --mpi does not go with %s\n",
+                shard_text ? "--shard" : dry_run ? "--dry-run"
+                                                 : "--jobs (one run per worker rank: start more ranks)");
+        return 2;
+    }
+    if (!mpi && lost_given) {
+        fprintf(stderr, "error: --lost-after needs --mpi\n");
         return 2;
     }
     if (mpi) return run_mpi(config_path, rotbench, (int)threads_opt, resume, lost_after);

@@ -40,7 +40,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "--version")) {
         printf("rotbench %s\nMPI sweeps (sweep --mpi): %s\n", rb_build_id(),
-               rb_build_has_mpi() ? rb_build_mpi() : "not built in (no libopenmpi-dev at configure time)");
+               rb_build_has_mpi() ? rb_build_mpi() : "not built in (no libopenmpi-dev at configure time, or -Dmpi=disabled)");
         return 0;
     }
     const char *cmd = argv[1];

@@ -4,6 +4,8 @@
 #
 #   bench/sweep_mpi.sh [CONFIG] [WORKERS] [THREADS]   (defaults:
 #       configs/alpha_sweep.json, 2 workers, --threads 1)
+#   MAX_TOKENS=N: every run's --max-tokens (the config's base) is N, for a
+#       shorter measurement on a loaded machine
 #
 # 1. CONFIG (a paper table) twice, into scratch results files:
 #    `rotbench sweep --jobs W --threads T` and
@@ -32,7 +34,9 @@ elapsed() { python3 -c "print(f'{$2 - $1:.2f}')"; }
 copy_config() {
   python3 - "$1" "$2" "$3" <<'PY'
 import json, sys
+import os
 c = json.load(open(sys.argv[1])); c["results"] = sys.argv[3]
+if os.environ.get("MAX_TOKENS"): c.setdefault("base", {})["max-tokens"] = int(os.environ["MAX_TOKENS"])
 json.dump(c, open(sys.argv[2], "w"))
 PY
 }
@@ -75,7 +79,7 @@ PY
 
 echo "### $(date -u +%Y-%m-%d) on $(hostname): $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "\`bench/sweep_mpi.sh $config $W $T\`: \`--jobs $W --threads $T\` against"
+echo "\`${MAX_TOKENS:+MAX_TOKENS=$MAX_TOKENS }bench/sweep_mpi.sh $config $W $T\`: \`--jobs $W --threads $T\` against"
 echo "\`mpirun --oversubscribe -np $((W + 1)) ... --mpi --threads $T\` ($W worker ranks + rank 0)."
 echo
 echo "| sweep | runs | --jobs $W (s) | MPI, $W workers (s) | MPI overhead per run (ms) |"

@@ -5,7 +5,9 @@
  *  2. a worker rank killed (SIGKILL) in the middle of a run: the sweep still
  *     completes every run, each recorded exactly once, the lost rank is
  *     reported with its host, and --resume then has nothing to do;
- *  3. one rank only is refused with a clear message.
+ *  3. one rank only is refused with a clear message;
+ *  4. a run that fails is retried once on the other rank, then reported with
+ *     its rank and stderr and left out of the results file.
  * A plain program (not Criterion): exit 77 (meson: skipped) when MPI support
  * is not built in, mpirun is absent, or (outside CI) the data is missing. */
 #include <errno.h>
@@ -219,6 +221,52 @@ static void worker_killed(const char *dir, const char *exe, const char *mpirun) 
     printf("ok 2 - a killed worker rank: 12 of 12 runs recorded once, the rank reported lost\n");
 }
 
+/* A fake rotbench that always fails for --text bad. */
+static const char *FAILER =
+    "#!/bin/sh\n"
+    "sleep 0.2\n"
+    "x=none; prev=\n"
+    "for a in \"$@\"; do [ \"$prev\" = --text ] && x=$a; prev=$a; done\n"
+    "if [ \"$x\" = bad ]; then echo \"boom on $(hostname)\" >&2; exit 3; fi\n"
+    "echo \"{\\\"ppl\\\": $x.5}\"\n";
+
+/* 4. a run that fails: once more on the other rank, then reported */
+static void run_fails(const char *dir, const char *exe, const char *mpirun) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/failer", dir);
+    write_file(path, FAILER, 1);
+    snprintf(path, sizeof path, "%s/fail.json", dir);
+    write_file(path,
+               "{\"name\": \"mpi_fail\", \"results\": \"fail.jsonl\", \"base\": {\"model\": \"m\"},"
+               " \"axes\": [{\"name\": \"x\", \"values\": [{\"label\": \"1\", \"args\": {\"text\": 1}},"
+               " {\"label\": \"bad\", \"args\": {\"text\": \"bad\"}},"
+               " {\"label\": \"2\", \"args\": {\"text\": 2}}]}]}\n",
+               0);
+    char *argv[] = {"timeout", "240", (char *)mpirun, "--oversubscribe", "-np", "3", (char *)exe,
+                    "sweep", "fail.json", "--mpi", "--rotbench", "./failer", NULL};
+    char *errs;
+    int rc = run(argv, dir, &errs);
+    CHECK(rc != 0, "a failed run and exit status 0:\n%s", errs);
+    const char *retry = strstr(errs, "[retry] bad failed on rank ");
+    const char *fail = strstr(errs, "bad FAILED on rank ");
+    CHECK(retry && fail, "no retry, then failure:\n%s", errs);
+    if (retry && fail) {
+        int r1 = atoi(retry + strlen("[retry] bad failed on rank "));
+        int r2 = atoi(fail + strlen("bad FAILED on rank "));
+        CHECK(r1 != r2 && r1 >= 1 && r2 >= 1, "retried on the same rank (%d, %d)", r1, r2);
+    }
+    CHECK(strstr(errs, "boom on "), "the child's stderr is not reported:\n%s", errs);
+    CHECK(strstr(errs, "2 done, 0 skipped (already in fail.jsonl), 1 failed, 1 retried"),
+          "summary:\n%s", errs);
+    free(errs);
+    rb_records r;
+    snprintf(path, sizeof path, "%s/fail.jsonl", dir);
+    read_records(path, &r);
+    CHECK(rb_records_count(&r) == 2, "%zu records", rb_records_count(&r));
+    rb_records_free(&r);
+    printf("ok 4 - a failing run is retried once on the other rank, then reported\n");
+}
+
 /* 3. one rank */
 static void one_rank(const char *dir, const char *exe, const char *mpirun) {
     char *argv[] = {"timeout", "120", (char *)mpirun, "-np", "1", (char *)exe, "sweep",
@@ -291,6 +339,7 @@ int main(void) {
     same_as_local(dir, exe, mpirun);
     worker_killed(dir, exe, mpirun);
     one_rank(dir, exe, mpirun);
+    run_fails(dir, exe, mpirun);
     if (!failures) {
         char *rm[] = {"rm", "-rf", dir, NULL};
         char *errs;
