@@ -1,8 +1,11 @@
 /* Running a sweep: each run of a config (eval/sweep_expand.h) becomes a run
  * spec (run/flags.h) and the spec a child `rotbench eval ... --json`; the
  * children run --jobs at a time (base/process.h) and each finished run's
- * record is appended to the results file (durability rules below).  The
- * library reports through the event callback; app/cmd_sweep.c prints. */
+ * record is appended to the results file (durability rules below; the
+ * writer is run/sweep_results.h, shared with the MPI runner,
+ * run/sweep_mpi.h).  With opts.shard only that shard's runs are done
+ * (eval/sweep_shard.h).  The library reports through the event callback;
+ * app/cmd_sweep.c prints. */
 #ifndef RB_RUN_SWEEP_H
 #define RB_RUN_SWEEP_H
 
@@ -83,7 +86,8 @@ int rb_sweep_pending(const rb_sweep_config *cfg, const rb_sweep_run *runs, size_
                      rb_sweep_progress_fn progress, void *progress_ctx, rb_error *err);
 
 /* Runs the pending runs, appending each record (the child's JSON object plus
- * "run_key", "labels", "sweep" and "args") to cfg->results as one line with
+ * "run_key", "labels", "sweep", "args" and "provenance": where it ran and
+ * the build, run/sweep_results.h) to cfg->results as one line with
  * one write(2) on an O_APPEND descriptor, then fsync.  The results file is
  * locked (flock) for the duration; a partial last line is truncated first.
  * Failed runs are reported through progress and counted; the return value
