@@ -234,11 +234,11 @@ int rb_cmd_sweep(int argc, char **argv) {
         }
         unsigned char *todo = calloc(n_runs ? n_runs : 1, 1);
         if (!todo || rb_sweep_pending(&cfg, runs, n_runs, resume, todo, &n_todo, on_event, NULL,
-                                      &err) ||
-            (rb_shard_filter(&shard, runs, n_runs, todo, &n_todo), 0)) {
+                                      &err)) {
             if (!todo) rb_error_set(&err, RB_ENOMEM, "out of memory");
             rc = rb_cli_fail(&err);
         } else {
+            rb_shard_filter(&shard, runs, n_runs, todo, &n_todo);
             fprintf(stderr, "sweep %s: %zu runs, %zu to do (dry run; results: %s)\n", cfg.name,
                     n_runs, n_todo, cfg.results);
             for (size_t i = 0; i < n_runs; i++) {
