@@ -102,39 +102,44 @@ Test(sweep_cli, cli_eval_calibration_never_overlaps_scored_tokens, .timeout = 60
     cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "disjoint calibration refused: %d", st);
 }
 
+/* Runs `cd dir && exe ARGS` (ARGS with its redirections) through the shell,
+ * asserts its exit status and returns the text of dir/file. */
+static char *run_in(const char *dir, const char *exe, const char *args, int want,
+                    const char *file) {
+    char cmd[4096], path[1300];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s", dir, exe, args);
+    int st = system(cmd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == want, "%s: status %d", args, st);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    return read_text(path);
+}
+
 /* --shard and several RESULTS through the binary: a bad --shard is a usage
  * error naming the text; a dry run of each shard lists disjoint runs that
  * together are the whole sweep; table merges the shards' files (a glob) and
  * refuses conflicting records of one run. */
 Test(sweep_cli, shards_and_merged_tables, .timeout = 60) {
     const char *exe = rotbench_exe();
-    char dir[1024], cfgp[1200], cmd[4096], path[1300];
+    char dir[1024], cfgp[1200], path[1300];
     test_dir("cli_shard", dir, sizeof dir);
     snprintf(cfgp, sizeof cfgp, "%s/s.json", dir);
     write_text(cfgp, HEAD "\"axes\": [{\"name\": \"seed\", \"values\": ["
                           "{\"label\": \"0\", \"args\": {\"seed\": 0}}, {\"label\": \"1\", \"args\": {\"seed\": 1}},"
                           "{\"label\": \"2\", \"args\": {\"seed\": 2}}, {\"label\": \"3\", \"args\": {\"seed\": 3}},"
                           "{\"label\": \"4\", \"args\": {\"seed\": 4}}, {\"label\": \"5\", \"args\": {\"seed\": 5}}]}]}");
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' sweep s.json --shard 3/3 2>err.txt", dir, exe);
-    int st = system(cmd);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status %d", st);
-    snprintf(path, sizeof path, "%s/err.txt", dir);
-    char *msg = read_text(path);
+    char *msg = run_in(dir, exe, "sweep s.json --shard 3/3 2>err.txt", 2, "err.txt");
     cr_assert(strstr(msg, "--shard '3/3': K must be below N"), "%s", msg);
     free(msg);
-    size_t lines = 0;
     for (int k = 0; k < 2; k++) {
-        snprintf(cmd, sizeof cmd, "cd '%s' && '%s' sweep s.json --shard %d/2 --dry-run "
-                                  "--rotbench rb >>out.txt 2>err.txt", dir, exe, k);
-        st = system(cmd);
-        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
-        snprintf(path, sizeof path, "%s/err.txt", dir);
-        msg = read_text(path);
+        char args[200];
+        snprintf(args, sizeof args, "sweep s.json --shard %d/2 --dry-run --rotbench rb "
+                                    ">>out.txt 2>err.txt", k);
+        msg = run_in(dir, exe, args, 0, "err.txt");
         cr_assert(strstr(msg, ".shard-"), "the shard's results file: %s", msg);
         free(msg);
     }
     snprintf(path, sizeof path, "%s/out.txt", dir);
-    lines = count_newlines(path);
+    size_t lines = count_newlines(path);
     cr_assert_eq(lines, 6, "the two shards list %zu runs", lines);
     msg = read_text(path);
     for (int s = 1; s < 6; s++) {
@@ -150,22 +155,14 @@ Test(sweep_cli, shards_and_merged_tables, .timeout = 60) {
     write_text(path, "{\"run_key\": \"a\", \"labels\": {\"r\": \"x\", \"c\": \"1\"}, \"ppl\": 2}\n");
     snprintf(path, sizeof path, "%s/r.shard-1-of-2.jsonl", dir);
     write_text(path, "{\"run_key\": \"b\", \"labels\": {\"r\": \"x\", \"c\": \"2\"}, \"ppl\": 3}\n");
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' table 'r.shard-*.jsonl' --rows r --cols c --format csv "
-                              ">t.csv 2>err.txt", dir, exe);
-    st = system(cmd);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
-    snprintf(path, sizeof path, "%s/t.csv", dir);
-    msg = read_text(path);
+    msg = run_in(dir, exe, "table 'r.shard-*.jsonl' --rows r --cols c --format csv >t.csv 2>err.txt",
+                 0, "t.csv");
     cr_assert(strstr(msg, "x,1,2") && strstr(msg, "x,2,3"), "%s", msg);
     free(msg);
     snprintf(path, sizeof path, "%s/copy.jsonl", dir);
     write_text(path, "{\"run_key\": \"b\", \"labels\": {\"r\": \"x\", \"c\": \"2\"}, \"ppl\": 4}\n");
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' table 'r.shard-*.jsonl' copy.jsonl --rows r --cols c "
-                              ">/dev/null 2>err.txt", dir, exe);
-    st = system(cmd);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d", st);
-    snprintf(path, sizeof path, "%s/err.txt", dir);
-    msg = read_text(path);
+    msg = run_in(dir, exe, "table 'r.shard-*.jsonl' copy.jsonl --rows r --cols c >/dev/null 2>err.txt",
+                 1, "err.txt");
     cr_assert(strstr(msg, "conflicting records for run b: r.shard-1-of-2.jsonl (record 1) and "
                           "copy.jsonl (record 1) differ in \"ppl\" (3 vs 4)"),
               "%s", msg);
