@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/build_info.h"
 #include "base/io.h"
 #include "base/process.h"
 #include "eval/aggregate.h"
@@ -165,6 +166,23 @@ Test(sweep_cli, shards_and_merged_tables, .timeout = 60) {
                  1, "err.txt");
     cr_assert(strstr(msg, "conflicting records for run b: r.shard-1-of-2.jsonl (record 1) and "
                           "copy.jsonl (record 1) differ in \"ppl\" (3 vs 4)"),
+              "%s", msg);
+    free(msg);
+    cleanup_dir(dir);
+}
+
+/* rotbench --version: the build id and whether MPI sweeps are built in. */
+Test(sweep_cli, version_says_build_and_mpi) {
+    const char *exe = rotbench_exe();
+    char dir[1024];
+    test_dir("cli_version", dir, sizeof dir);
+    char *msg = run_in(dir, exe, "--version >v.txt", 0, "v.txt");
+    char want[256];
+    snprintf(want, sizeof want, "rotbench %s\n", rb_build_id());
+    cr_assert(!strncmp(msg, want, strlen(want)), "%s", msg);
+    cr_assert(strstr(msg, "(git "), "%s", msg);
+    cr_assert(strstr(msg, rb_build_has_mpi() ? "MPI sweeps (sweep --mpi): Open MPI "
+                                             : "MPI sweeps (sweep --mpi): not built in"),
               "%s", msg);
     free(msg);
     cleanup_dir(dir);
