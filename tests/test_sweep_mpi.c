@@ -189,7 +189,7 @@ static void worker_killed(const char *dir, const char *exe, const char *mpirun) 
     write_file(path, text, 0);
     char *argv[] = {"timeout", "240", (char *)mpirun, "--oversubscribe", "--enable-recovery",
                     "--mca", "orte_abort_on_non_zero_status", "0", "-np", "3", (char *)exe,
-                    "sweep", "kill.json", "--mpi", "--rotbench", "./killer", "--lost-after", "4",
+                    "sweep", "kill.json", "--mpi", "--rotbench", "./killer", "--lost-after", "6",
                     NULL};
     char *errs;
     int rc = run(argv, dir, &errs);
