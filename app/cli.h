@@ -104,6 +104,11 @@ void rb_cli_reporter_init(rb_cli_reporter *r);
     "  --kv-bits N             K/V cache bits (16 = off)\n"                                \
     "  --kv-gran G             tensor | token | head (per token and head)  (default head)\n" \
     "  --kv-static, --kv-asym  static per-tensor KV scales; asymmetric KV\n"               \
+    "  --kv-clip C             K/V clip ratio in (0, 1] (default 1)\n"                    \
+    "  --k-bits N, --k-gran G, --k-asym, --k-clip C   K alone (after RoPE / R3),\n"        \
+    "                          overriding the --kv-* value (QuaRot's --k_*)\n"              \
+    "  --v-bits N, --v-gran G, --v-asym, --v-clip C   V alone, likewise (--v_*);\n"         \
+    "                          K/V groups G must divide head_dim (or be whole heads)\n"    \
     "  --quantize-classifier   also quantize the classifier's input and weight\n"
 #define RB_CLI_HELP_SEED "  --seed N                seed of the run (calibration sampling, rotations)\n"
 #define RB_CLI_HELP_CALIB_SIZE                                                           \

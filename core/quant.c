@@ -8,7 +8,7 @@ static const rb_quant_spec spec_off = {RB_QUANT_OFF, 0, RB_GRAN_TENSOR, 0, 1.0f}
 
 void rb_quant_config_init(rb_quant_config *q) {
     memset(q, 0, sizeof *q);
-    q->w = q->a = q->kv = spec_off;
+    q->w = q->a = q->kv = q->k = q->v = spec_off;
     q->a_high_bits = q->kv_high_bits = 8;
 }
 
@@ -20,14 +20,51 @@ void rb_quant_config_free(rb_quant_config *q) {
     q->a_scale = q->a_zero = q->kv_scale = q->kv_zero = NULL;
 }
 
+const rb_quant_spec *rb_quant_kv_spec(const rb_quant_config *q, int which) {
+    if (!q->kv_separate) return &q->kv;
+    return which ? &q->v : &q->k;
+}
+
+/* Whether K or V is quantized at all. */
+static int kv_on(const rb_quant_config *q) {
+    return !rb_quant_spec_off(rb_quant_kv_spec(q, 0)) || !rb_quant_spec_off(rb_quant_kv_spec(q, 1));
+}
+
 int rb_quant_config_active(const rb_quant_config *q) {
-    return !rb_quant_spec_off(&q->a) || !rb_quant_spec_off(&q->kv);
+    return !rb_quant_spec_off(&q->a) || kv_on(q);
 }
 
 int rb_quant_config_mixed(const rb_quant_config *q) {
     for (int p = 0; p < RB_ACT_POINT_COUNT; p++)
         if (q->a_split[p].high > 0) return 1;
     return q->k_split.high > 0 || q->v_split.high > 0;
+}
+
+static const char *kv_name(const rb_quant_config *q, int which) {
+    return !q->kv_separate ? "kv cache" : which ? "v cache" : "k cache";
+}
+
+/* K (which 0) or V (1): the spec's own checks, groups inside a head (or
+ * whole heads), static per-tensor only. */
+static int kv_spec_check(const rb_quant_config *q, int which, const rb_config *c, rb_error *err) {
+    const rb_quant_spec *s = rb_quant_kv_spec(q, which);
+    const char *what = kv_name(q, which);
+    int kvdim = c->n_kv_heads * c->head_dim, rc;
+    if ((rc = rb_quant_spec_check(s, kvdim, what, err))) return rc;
+    if (rb_quant_spec_off(s)) return RB_OK;
+    if (s->gran == RB_GRAN_GROUP && c->head_dim % s->group &&
+        (s->group % c->head_dim || kvdim % s->group))
+        return rb_error_set(err, RB_EINVAL,
+                            "%s: group size %d crosses a head boundary (head_dim %d): it must "
+                            "divide head_dim or be a multiple of it dividing %d",
+                            what, s->group, c->head_dim, kvdim);
+    if (q->kv_static && (s->gran != RB_GRAN_TENSOR || s->clip == RB_CLIP_MSE))
+        return rb_error_set(err, RB_EINVAL,
+                            "%s: static quantization is per-tensor with a fixed clip ratio", what);
+    if (s->clip == RB_CLIP_MSE)
+        return rb_error_set(err, RB_EINVAL, "%s: the clip is a ratio in (0, 1] ('mse' is for "
+                            "weights)", what);
+    return RB_OK;
 }
 
 static int high_bits_ok(int bits) { return bits == RB_QUANT_OFF || (bits >= 2 && bits <= 8); }
@@ -39,23 +76,20 @@ int rb_quant_config_check(const rb_quant_config *q, const rb_config *c, rb_error
                             "high-precision bits %d (activations) / %d (kv cache) outside 2..8 "
                             "(16 = off)",
                             q->a_high_bits, q->kv_high_bits);
-    int qdim = c->n_heads * c->head_dim, kvdim = c->n_kv_heads * c->head_dim;
+    int qdim = c->n_heads * c->head_dim;
     /* every width the spec is applied to must accept its group size */
     int w_widths[] = {c->dim, qdim, c->hidden_dim};
     for (int i = 0; i < 3; i++)
         if ((rc = rb_quant_spec_check(&q->w, w_widths[i], "weights", err))) return rc;
     for (int i = 0; i < 3; i++)
         if ((rc = rb_quant_spec_check(&q->a, w_widths[i], "activations", err))) return rc;
-    if ((rc = rb_quant_spec_check(&q->kv, kvdim, "kv cache", err))) return rc;
+    for (int j = 0; j < 2; j++)
+        if ((rc = kv_spec_check(q, j, c, err))) return rc;
     if (q->a_static && !rb_quant_spec_off(&q->a) &&
         (q->a.gran != RB_GRAN_TENSOR || q->a.clip == RB_CLIP_MSE))
         return rb_error_set(err, RB_EINVAL,
                             "activations: static quantization is per-tensor with a fixed clip "
                             "ratio (per-token scales exist only dynamically)");
-    if (q->kv_static && !rb_quant_spec_off(&q->kv) &&
-        (q->kv.gran != RB_GRAN_TENSOR || q->kv.clip == RB_CLIP_MSE))
-        return rb_error_set(err, RB_EINVAL,
-                            "kv cache: static quantization is per-tensor with a fixed clip ratio");
     return RB_OK;
 }
 
@@ -135,22 +169,23 @@ static int quant_kv(void *ctx, int layer, float *qv, float *k, float *v, int T,
                     const rb_config *c, rb_error *err) {
     (void)qv;
     rb_quant_config *q = ctx;
-    if (rb_quant_spec_off(&q->kv)) return RB_OK;
     int kvdim = c->n_kv_heads * c->head_dim;
     float *kvs[2] = {k, v};
     const rb_quant_split *splits[2] = {&q->k_split, &q->v_split};
     for (int j = 0; j < 2; j++) {
+        const rb_quant_spec *s = rb_quant_kv_spec(q, j);
+        if (rb_quant_spec_off(s)) continue;
         if (splits[j]->high > 0) {
             if (q->kv_static) return rb_error_set(err, RB_EINVAL, "%s", static_mixed_msg);
-            int rc = quant_dynamic(kvs[j], T, kvdim, &q->kv, splits[j], q->kv_high_bits, err);
+            int rc = quant_dynamic(kvs[j], T, kvdim, s, splits[j], q->kv_high_bits, err);
             if (rc) return rb_error_prefix(err, "%s: ", j ? "v" : "k");
         } else if (q->kv_static) {
             if (!q->kv_scale)
                 return rb_error_set(err, RB_EINVAL, "static kv quantization is not calibrated");
             size_t i = (size_t)layer * 2 + j;
-            rb_fake_quant(kvs[j], T, kvdim, &q->kv, &q->kv_scale[i], &q->kv_zero[i]);
+            rb_fake_quant(kvs[j], T, kvdim, s, &q->kv_scale[i], &q->kv_zero[i]);
         } else {
-            int rc = rb_fake_quant_dynamic(kvs[j], T, kvdim, &q->kv, err);
+            int rc = rb_fake_quant_dynamic(kvs[j], T, kvdim, s, err);
             if (rc) return rc;
         }
     }
@@ -165,8 +200,12 @@ void rb_quant_hooks(rb_quant_config *q, rb_hooks *h) {
     /* a dynamic per-tensor scale is taken over every row of the window */
     int mixed = rb_quant_config_mixed(q);
     h->window_dependent =
-        ((q->a.bits < RB_QUANT_OFF || mixed) && !q->a_static && q->a.gran == RB_GRAN_TENSOR) ||
-        ((q->kv.bits < RB_QUANT_OFF || mixed) && !q->kv_static && q->kv.gran == RB_GRAN_TENSOR);
+        (q->a.bits < RB_QUANT_OFF || mixed) && !q->a_static && q->a.gran == RB_GRAN_TENSOR;
+    for (int j = 0; j < 2; j++) {
+        const rb_quant_spec *s = rb_quant_kv_spec(q, j);
+        h->window_dependent |=
+            (s->bits < RB_QUANT_OFF || mixed) && !q->kv_static && s->gran == RB_GRAN_TENSOR;
+    }
 }
 
 /* ---- static calibration ------------------------------------------------ */
@@ -218,7 +257,7 @@ static void params_from_range(const rb_quant_spec *s, float lo, float hi, float 
 int rb_quant_calibrate(rb_quant_config *q, const rb_model *m, const rb_calib *calib,
                        rb_error *err) {
     int want_a = q->a_static && !rb_quant_spec_off(&q->a);
-    int want_kv = q->kv_static && !rb_quant_spec_off(&q->kv);
+    int want_kv = q->kv_static && kv_on(q);
     if (!want_a && !want_kv) return RB_OK;
     int mixed_a = 0;
     for (int p = 0; p < RB_ACT_POINT_COUNT; p++) mixed_a |= q->a_split[p].high > 0;
@@ -249,8 +288,9 @@ int rb_quant_calibrate(rb_quant_config *q, const rb_model *m, const rb_calib *ca
     if (!rc) {
         for (size_t i = 0; i < na; i++)
             params_from_range(&q->a, s.act.lo[i], s.act.hi[i], &q->a_scale[i], &q->a_zero[i]);
-        for (size_t i = 0; i < nk; i++)
-            params_from_range(&q->kv, s.kv.lo[i], s.kv.hi[i], &q->kv_scale[i], &q->kv_zero[i]);
+        for (size_t i = 0; i < nk; i++) /* slot 2l is K, 2l + 1 is V */
+            params_from_range(rb_quant_kv_spec(q, (int)(i % 2)), s.kv.lo[i], s.kv.hi[i],
+                              &q->kv_scale[i], &q->kv_zero[i]);
         q->n_layers = m->cfg.n_layers;
     } else {
         rb_quant_config_free(q);

@@ -35,6 +35,12 @@ typedef struct rb_quant_config {
     int a_static;
     rb_quant_spec kv;  /* K and V (per-tensor / per-row = per token / group = per token and head) */
     int kv_static;
+    /* K and V quantized separately (QuaRot's --k_* / --v_* flags): with
+     * kv_separate set, K uses k and V uses v instead of kv (each its own
+     * bits, granularity, symmetry and clip; kv_static still applies to
+     * both).  rb_quant_kv_spec returns the one in force. */
+    int kv_separate;
+    rb_quant_spec k, v;
     int quantize_classifier;
     /* Mixed precision: bits of the high-precision channels (8 by default;
      * RB_QUANT_OFF leaves them in full precision), used only where a stage
@@ -56,7 +62,9 @@ void rb_quant_config_init(rb_quant_config *q);
 void rb_quant_config_free(rb_quant_config *q);
 
 /* Checks the specs against the model's shapes (group sizes dividing the
- * widths, static only with per-tensor granularity, bits range).
+ * widths, static only with per-tensor granularity, bits range).  K/V
+ * groups must stay inside a head: G divides head_dim, or G is a multiple of
+ * head_dim (whole heads) that divides n_kv_heads·head_dim.
  * RB_EINVAL naming the quantizer and the problem. */
 int rb_quant_config_check(const rb_quant_config *q, const rb_config *c, rb_error *err);
 
@@ -65,6 +73,10 @@ int rb_quant_config_check(const rb_quant_config *q, const rb_config *c, rb_error
 int rb_quant_parse_gran(const char *text, rb_quant_spec *s, const char *what, rb_error *err);
 /* Parses a clip setting: a ratio in (0, 1] or "mse". */
 int rb_quant_parse_clip(const char *text, rb_quant_spec *s, const char *what, rb_error *err);
+
+/* The spec quantizing K (which == 0) or V (which == 1): kv, or k / v when
+ * kv_separate. */
+const rb_quant_spec *rb_quant_kv_spec(const rb_quant_config *q, int which);
 
 /* Whether anything is quantized at activations / KV (i.e. hooks needed). */
 int rb_quant_config_active(const rb_quant_config *q);

@@ -136,6 +136,10 @@ static void record_tail(json_object *o, const rb_run_spec *s, int threads, const
     json_object_object_add(qj, "w", rb_run_quant_spec_json(&q->w, 0, 0));
     json_object_object_add(qj, "a", rb_run_quant_spec_json(&q->a, q->a_static, 1));
     json_object_object_add(qj, "kv", rb_run_quant_spec_json(&q->kv, q->kv_static, 1));
+    if (q->kv_separate) { /* --k-* / --v-*: what K and V actually use */
+        json_object_object_add(qj, "k", rb_run_quant_spec_json(&q->k, q->kv_static, 1));
+        json_object_object_add(qj, "v", rb_run_quant_spec_json(&q->v, q->kv_static, 1));
+    }
     json_object_object_add(qj, "quantize_classifier",
                            json_object_new_boolean(q->quantize_classifier));
     json_object_object_add(qj, "a_high_bits", json_object_new_int(q->a_high_bits));
