@@ -94,7 +94,12 @@ void rb_cli_reporter_init(rb_cli_reporter *r);
     "                          stage quantizes weights itself (gptq)\n"                     \
     "  --w-gran G              tensor | channel | group:G   (default channel)\n"           \
     "  --w-asym                asymmetric weights (default symmetric)\n"                   \
-    "  --w-clip C              clip ratio in (0,1] or mse (default 1)\n"
+    "  --w-clip C              clip ratio in (0,1] or mse (default 1)\n"            \
+    "  --w-override RULES      per-layer / per-linear weight settings, ';'-separated\n"   \
+    "                          rules of ':'-separated items: linears (wq..w3 or\n"        \
+    "                          q_proj..down_proj), layer=0,-1 / A..B, bits=N, gran=,\n"   \
+    "                          group=G, asym=0|1, clip=R|mse, skip; e.g.\n"               \
+    "                          'down_proj:bits=8;layer=0,-1:skip'\n"
 #define RB_CLI_HELP_ACT                                                                  \
     "  --a-bits N              activation bits at every linear input (16 = off)\n"         \
     "  --a-gran G              tensor | token   (default token)\n"                         \

@@ -20,6 +20,15 @@ void rb_quant_config_free(rb_quant_config *q) {
     q->a_scale = q->a_zero = q->kv_scale = q->kv_zero = NULL;
 }
 
+rb_quant_spec rb_quant_weight_spec(const rb_quant_config *q, int l, int n_layers,
+                                   rb_linear_id id) {
+    return rb_quant_overrides_spec(&q->w_override, &q->w, l, n_layers, id);
+}
+
+int rb_quant_weights_on(const rb_quant_config *q) {
+    return !rb_quant_spec_off(&q->w) || rb_quant_overrides_quantize(&q->w_override);
+}
+
 const rb_quant_spec *rb_quant_kv_spec(const rb_quant_config *q, int which) {
     if (!q->kv_separate) return &q->kv;
     return which ? &q->v : &q->k;
@@ -81,6 +90,25 @@ int rb_quant_config_check(const rb_quant_config *q, const rb_config *c, rb_error
     int w_widths[] = {c->dim, qdim, c->hidden_dim};
     for (int i = 0; i < 3; i++)
         if ((rc = rb_quant_spec_check(&q->w, w_widths[i], "weights", err))) return rc;
+    for (int i = 0; i < q->w_override.n; i++) { /* every weight a rule changes, at its width */
+        int hit = 0;
+        for (int l = 0; l < c->n_layers; l++)
+            for (int id = 0; id < RB_LINEAR_COUNT; id++) {
+                if (!rb_quant_override_selects(&q->w_override.rule[i], l, c->n_layers,
+                                               (rb_linear_id)id))
+                    continue;
+                hit = 1;
+                rb_quant_spec s = rb_quant_weight_spec(q, l, c->n_layers, (rb_linear_id)id);
+                int cols = id == RB_WO ? qdim : id == RB_W2 ? c->hidden_dim : c->dim;
+                if ((rc = rb_quant_spec_check(&s, cols, "weights", err)))
+                    return rb_error_prefix(err, "--w-override rule %d, layer %d %s: ", i + 1, l,
+                                           rb_linear_name((rb_linear_id)id));
+            }
+        if (!hit)
+            return rb_error_set(err, RB_EINVAL,
+                                "--w-override rule %d selects no weight of this %d-layer model",
+                                i + 1, c->n_layers);
+    }
     for (int i = 0; i < 3; i++)
         if ((rc = rb_quant_spec_check(&q->a, w_widths[i], "activations", err))) return rc;
     for (int j = 0; j < 2; j++)
@@ -317,15 +345,17 @@ static int rtn_matrix(float *w, int rows, int cols, const rb_quant_spec *s, rb_e
 }
 
 int rb_quant_weights_rtn(rb_model *m, const rb_quant_config *q, rb_error *err) {
-    if (rb_quant_spec_off(&q->w)) return RB_OK;
+    if (!rb_quant_weights_on(q)) return RB_OK;
     int rc;
     for (int l = 0; l < m->cfg.n_layers; l++)
         for (int id = 0; id < RB_LINEAR_COUNT; id++) {
             rb_weight_view v = rb_model_weight(m, l, (rb_linear_id)id);
-            if ((rc = rtn_matrix(v.w, v.rows, v.cols, &q->w, err)))
+            rb_quant_spec s = rb_quant_weight_spec(q, l, m->cfg.n_layers, (rb_linear_id)id);
+            if (rb_quant_spec_off(&s)) continue;
+            if ((rc = rtn_matrix(v.w, v.rows, v.cols, &s, err)))
                 return rb_error_prefix(err, "layer %d %s: ", l, rb_linear_name((rb_linear_id)id));
         }
-    if (q->quantize_classifier) {
+    if (q->quantize_classifier && !rb_quant_spec_off(&q->w)) {
         if ((rc = rb_model_untie_classifier(m, err))) return rc;
         if ((rc = rtn_matrix(m->classifier, m->cfg.vocab_size, m->cfg.dim, &q->w, err)))
             return rb_error_prefix(err, "classifier: ");

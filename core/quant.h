@@ -21,6 +21,7 @@
 
 #include "core/calib.h"
 #include "core/forward.h"
+#include "core/quant_override.h"
 #include "kernels/quant.h"
 
 /* High-precision channels of one quantization point: the last `high` of
@@ -31,6 +32,9 @@ typedef struct rb_quant_split {
 
 typedef struct rb_quant_config {
     rb_quant_spec w;   /* weights (per-tensor / per-row = per output channel / group) */
+    /* per-layer / per-linear changes to w (--w-override); rb_quant_weight_spec
+     * gives the spec of one weight */
+    rb_quant_overrides w_override;
     rb_quant_spec a;   /* linear inputs (per-tensor / per-row = per token) */
     int a_static;
     rb_quant_spec kv;  /* K and V (per-tensor / per-row = per token / group = per token and head) */
@@ -77,6 +81,12 @@ int rb_quant_parse_clip(const char *text, rb_quant_spec *s, const char *what, rb
 /* The spec quantizing K (which == 0) or V (which == 1): kv, or k / v when
  * kv_separate. */
 const rb_quant_spec *rb_quant_kv_spec(const rb_quant_config *q, int which);
+
+/* The weight spec of layer l's linear id: w with the overrides applied. */
+rb_quant_spec rb_quant_weight_spec(const rb_quant_config *q, int l, int n_layers, rb_linear_id id);
+
+/* Whether any weight is quantized (w, or an override that sets bits). */
+int rb_quant_weights_on(const rb_quant_config *q);
 
 /* Whether anything is quantized at activations / KV (i.e. hooks needed). */
 int rb_quant_config_active(const rb_quant_config *q);

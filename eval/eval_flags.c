@@ -35,6 +35,7 @@ static const rb_flag_spec flags[] = {
     {"w-gran", RB_FLAG_ENUM, 1, 1 << 20, "tensor|channel|token|row|group:N"},
     {"w-asym", RB_FLAG_BOOL, 0, 0, NULL},
     {"w-clip", RB_FLAG_FLOAT, 0, 1, "mse"},
+    {"w-override", RB_FLAG_TEXT, 0, 0, NULL},
     {"a-bits", RB_FLAG_BITS, 2, 8, NULL},
     {"a-gran", RB_FLAG_ENUM, 1, 1 << 20, "tensor|channel|token|row|group:N"},
     {"a-static", RB_FLAG_BOOL, 0, 0, NULL},

@@ -42,8 +42,7 @@ const rb_method rb_method_gptq = {
 };
 
 static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err) {
-    const rb_quant_spec *spec = &ctx->quant->w;
-    if (rb_quant_spec_off(spec)) return RB_OK;
+    if (!rb_quant_weights_on(ctx->quant)) return RB_OK;
     if (!ctx->calib) return rb_error_set(err, RB_EINVAL, "needs calibration data");
     rb_gptq_options go = {rb_opt_get(&rb_method_gptq, opt, "damp"),
                           (int)rb_opt_get(&rb_method_gptq, opt, "block"),
@@ -69,7 +68,8 @@ static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
         }
         for (int id = 0; !rc && id < RB_LINEAR_COUNT; id++) {
             rb_weight_view v = rb_model_weight(m, l, (rb_linear_id)id);
-            rc = rb_gptq_quantize(v.w, v.rows, v.cols, cc.h[input_of[id]].H, spec, &go, err);
+            rb_quant_spec spec = rb_quant_weight_spec(ctx->quant, l, c->n_layers, (rb_linear_id)id);
+            rc = rb_gptq_quantize(v.w, v.rows, v.cols, cc.h[input_of[id]].H, &spec, &go, err);
             if (rc) rb_error_prefix(err, "layer %d %s: ", l, rb_linear_name((rb_linear_id)id));
         }
         for (int p = 0; p < RB_ACT_CLASSIFIER_IN; p++) rb_hessian_free(&cc.h[p]);

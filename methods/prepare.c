@@ -5,7 +5,7 @@
 extern const rb_method rb_method_rtn;
 
 int rb_pipeline_complete(rb_pipeline *p, const rb_quant_config *q, rb_error *err) {
-    if (rb_quant_spec_off(&q->w)) return RB_OK;
+    if (!rb_quant_weights_on(q)) return RB_OK;
     for (int s = 0; s < p->n; s++)
         if (p->stages[s].method->quantizes_weights) return RB_OK;
     if (p->n == RB_MAX_STAGES)

@@ -30,6 +30,9 @@ int rb_run_eval_check(const rb_run_spec *s, rb_error *err) {
                             rb_zs_task_names(names, sizeof names));
     if (s->num_fewshot && !zs.n)
         return rb_error_set(err, RB_EINVAL, "--num-fewshot applies to the zero-shot tasks (mmlu)");
+    rb_quant_overrides ov;
+    if (s->w_override && (rc = rb_quant_overrides_parse(s->w_override, &ov, "--w-override", err)))
+        return rc;
     if (s->max_tokens && zs.n)
         return rb_error_set(err, RB_EINVAL, "--max-tokens applies to perplexity; use --limit for %s",
                             s->task);
@@ -134,6 +137,11 @@ static void record_tail(json_object *o, const rb_run_spec *s, int threads, const
     json_object_object_add(method, "pipeline", json_object_new_string(pipeline));
     json_object *qj = json_object_new_object();
     json_object_object_add(qj, "w", rb_run_quant_spec_json(&q->w, 0, 0));
+    if (q->w_override.n) { /* canonical rules (core/quant_override.h) */
+        char text[2048];
+        rb_quant_overrides_text(&q->w_override, text, sizeof text);
+        json_object_object_add(qj, "w_override", json_object_new_string(text));
+    }
     json_object_object_add(qj, "a", rb_run_quant_spec_json(&q->a, q->a_static, 1));
     json_object_object_add(qj, "kv", rb_run_quant_spec_json(&q->kv, q->kv_static, 1));
     if (q->kv_separate) { /* --k-* / --v-*: what K and V actually use */

@@ -36,6 +36,7 @@ static const rb_run_flag flags[] = {
     TEXT("w-gran", RB_FLAGS_WEIGHTS, w_gran),
     SW("w-asym", RB_FLAGS_WEIGHTS, w_asym, 1),
     TEXT("w-clip", RB_FLAGS_WEIGHTS, w_clip),
+    TEXT("w-override", RB_FLAGS_WEIGHTS, w_override),
     INT("a-bits", RB_FLAGS_ACT, a_bits),
     TEXT("a-gran", RB_FLAGS_ACT, a_gran),
     SW("a-static", RB_FLAGS_ACT, a_static, 1),

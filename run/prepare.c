@@ -157,6 +157,9 @@ int rb_run_quant(const rb_run_spec *s, const rb_config *c, rb_quant_config *q, r
         (rc = rb_quant_parse_clip(s->w_clip, &q->w, "--w-clip", err)) ||
         (rc = rb_quant_parse_clip(s->a_clip, &q->a, "--a-clip", err)))
         return rc;
+    if (s->w_override &&
+        (rc = rb_quant_overrides_parse(s->w_override, &q->w_override, "--w-override", err)))
+        return rc;
     if ((rc = kv_gran(s->kv_gran, c, &q->kv, "--kv-gran", err)) ||
         (rc = rb_quant_parse_clip(s->kv_clip, &q->kv, "--kv-clip", err)))
         return rc;

@@ -39,6 +39,7 @@ typedef struct rb_run_spec {
     int w_asym, a_asym, kv_asym;        /* 0 */
     int a_static, kv_static;            /* 0: dynamic */
     int quantize_classifier;            /* 0 */
+    const char *w_override;             /* --w-override RULES (NULL: none; core/quant_override.h) */
     const char *kv_clip;                /* "1": K and V clip ratio */
     /* K and V separately (QuaRot's --k_* / --v_*): each unset field takes
      * the --kv-* value; setting any of them quantizes K and V separately */

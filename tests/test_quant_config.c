@@ -9,6 +9,7 @@
 #include "core/quant.h"
 #include "run/prepare.h"
 #include "run/spec.h"
+#include "tests/test_models.h"
 #include "tests/test_util.h"
 
 /* A GQA layout: 4 kv heads of head_dim 8 (kvdim 32). */
@@ -235,4 +236,153 @@ Test(quant_config, kv_flags_become_separate_specs_only_when_asked) {
     s.k_clip = "1.5";
     cr_assert_eq(rb_run_quant(&s, &c, &q, &err), RB_EINVAL);
     cr_assert(strstr(err.msg, "--k-clip"), "%s", err.msg);
+}
+
+/* ---- --w-override ---------------------------------------------------------------- */
+
+Test(quant_config, overrides_parse_to_canonical_rules) {
+    rb_quant_overrides o;
+    rb_error err = {0};
+    cr_assert_eq(rb_quant_overrides_parse("down_proj:bits=8;layer=0,-1:skip;wq:k_proj:group=32:"
+                                          "asym=1:clip=0.9;layer=1..2:gran=tensor:clip=mse",
+                                          &o, "--w-override", &err),
+                 RB_OK, "%s", err.msg);
+    cr_assert_eq(o.n, 4);
+    char text[512];
+    rb_quant_overrides_text(&o, text, sizeof text);
+    cr_assert_str_eq(text, "w2:bits=8;layer=0,-1:skip;wq:wk:group=32:asym=1:clip=0.899999976;"
+                           "layer=1..2:gran=tensor:clip=mse");
+    rb_quant_overrides back;
+    cr_assert_eq(rb_quant_overrides_parse(text, &back, "--w-override", &err), RB_OK, "%s", err.msg);
+    char again[512];
+    rb_quant_overrides_text(&back, again, sizeof again);
+    cr_assert_str_eq(again, text);
+    cr_assert_eq(rb_quant_overrides_parse("", &o, "--w-override", &err), RB_OK);
+    cr_assert_eq(o.n, 0);
+}
+
+Test(quant_config, overrides_refuse_malformed_rules_naming_the_flag) {
+    static const char *const bad[][2] = {
+        {"down_proj", "sets nothing"},
+        {"layer=0", "sets nothing"},
+        {"down:bits=8", "unknown item"},
+        {"w2:bits=9", "bits="},
+        {"w2:bits=1", "bits="},
+        {"w2:bits=8:bits=4", "twice"},
+        {"w2:skip:bits=4", "twice"},
+        {"w2:w2:skip", "named twice"},
+        {"layer=:skip", "layer="},
+        {"layer=1..:skip", "layer="},
+        {"layer=a:skip", "layer="},
+        {"layer=0:layer=1:skip", "twice"},
+        {"w2:group=0", "group="},
+        {"w2:gran=group:16", "gran="},
+        {"w2:asym=2", "asym="},
+        {"w2:clip=0", "clip="},
+        {"w2:clip=1.5", "clip="},
+        {"w2:clip=nan", "clip="},
+        {"w2:bits=8;", "empty item"},
+        {"w2::bits=8", "empty item"},
+        {"layer=0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16:skip", "16 at most"},
+    };
+    rb_quant_overrides o;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        rb_error err = {0};
+        cr_assert_eq(rb_quant_overrides_parse(bad[i][0], &o, "--w-override", &err), RB_EINVAL,
+                     "'%s' accepted", bad[i][0]);
+        cr_assert(strstr(err.msg, "--w-override") && strstr(err.msg, bad[i][1]),
+                  "'%s': %s", bad[i][0], err.msg);
+    }
+    char many[512] = "";
+    for (int i = 0; i < RB_QUANT_MAX_OVERRIDES + 1; i++) strcat(many, i ? ";w2:skip" : "w2:skip");
+    rb_error err = {0};
+    cr_assert_eq(rb_quant_overrides_parse(many, &o, "--w-override", &err), RB_EINVAL);
+    cr_assert(strstr(err.msg, "more than"), "%s", err.msg);
+}
+
+Test(quant_config, overrides_apply_in_order_and_check_against_the_model) {
+    rb_config c = kv_config(); /* 2 layers */
+    rb_quant_config q;
+    rb_quant_config_init(&q);
+    q.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
+    rb_error err = {0};
+    cr_assert_eq(rb_quant_overrides_parse("down_proj:bits=8;layer=-1:skip;wq:group=16:asym=1",
+                                          &q.w_override, "--w-override", &err),
+                 RB_OK);
+    rb_quant_spec s = rb_quant_weight_spec(&q, 0, 2, RB_W2);
+    cr_assert(s.bits == 8 && s.gran == RB_GRAN_ROW);
+    s = rb_quant_weight_spec(&q, 1, 2, RB_W2); /* the later skip wins */
+    cr_assert_eq(s.bits, RB_QUANT_OFF);
+    s = rb_quant_weight_spec(&q, 0, 2, RB_WQ);
+    cr_assert(s.bits == 4 && s.gran == RB_GRAN_GROUP && s.group == 16 && s.asym);
+    s = rb_quant_weight_spec(&q, 0, 2, RB_WK);
+    cr_assert(s.bits == 4 && s.gran == RB_GRAN_ROW && !s.asym);
+    cr_assert_eq(rb_quant_config_check(&q, &c, &err), RB_OK, "%s", err.msg);
+    /* a group size the linear's width refuses names the rule and the weight */
+    cr_assert_eq(rb_quant_overrides_parse("w2:group=200", &q.w_override, "--w-override", &err),
+                 RB_OK);
+    cr_assert_eq(rb_quant_config_check(&q, &c, &err), RB_EINVAL);
+    cr_assert(strstr(err.msg, "rule 1") && strstr(err.msg, "w2"), "%s", err.msg);
+    /* a rule that selects nothing in this model */
+    cr_assert_eq(rb_quant_overrides_parse("layer=5:skip", &q.w_override, "--w-override", &err),
+                 RB_OK);
+    cr_assert_eq(rb_quant_config_check(&q, &c, &err), RB_EINVAL);
+    cr_assert(strstr(err.msg, "selects no weight"), "%s", err.msg);
+    /* weights on through an override alone */
+    q.w.bits = RB_QUANT_OFF;
+    cr_assert_eq(rb_quant_weights_on(&q), 0);
+    cr_assert_eq(rb_quant_overrides_parse("w2:bits=8", &q.w_override, "--w-override", &err), RB_OK);
+    cr_assert_eq(rb_quant_weights_on(&q), 1);
+}
+
+/* RTN with overrides: each weight equals the float64 quantizer of its own
+ * spec; skipped weights are bit for bit the original. */
+Test(quant_config, rtn_with_overrides_matches_per_weight_reference) {
+    rb_model *m = rb_test_synth(32, 48, 3, 4, 2, 40, 5);
+    rb_model *orig = rb_test_synth(32, 48, 3, 4, 2, 40, 5);
+    rb_quant_config q;
+    rb_quant_config_init(&q);
+    q.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
+    rb_error err = {0};
+    cr_assert_eq(rb_quant_overrides_parse("down_proj:bits=8;layer=0,-1:skip;wq:group=8",
+                                          &q.w_override, "--w-override", &err),
+                 RB_OK);
+    cr_assert_eq(rb_quant_config_check(&q, &m->cfg, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(rb_quant_weights_rtn(m, &q, &err), RB_OK, "%s", err.msg);
+    for (int l = 0; l < 3; l++)
+        for (int id = 0; id < RB_LINEAR_COUNT; id++) {
+            rb_weight_view v = rb_model_weight(m, l, (rb_linear_id)id);
+            rb_weight_view o = rb_model_weight(orig, l, (rb_linear_id)id);
+            size_t n = (size_t)v.rows * v.cols;
+            if (l != 1) {
+                cr_assert_eq(memcmp(v.w, o.w, n * 4), 0, "layer %d %s changed", l,
+                             rb_linear_name((rb_linear_id)id));
+                continue;
+            }
+            int bits = id == RB_W2 ? 8 : 4, g = id == RB_WQ ? 8 : v.cols;
+            double *want = malloc(n * 8);
+            naive_quant(o.w, want, v.rows, v.cols, g, bits, 0, 1.0, 0);
+            double step = 0;
+            for (size_t i = 0; i < n; i++) step = fmax(step, fabs(o.w[i]));
+            assert_matches(v.w, want, n, step / ((1 << (bits - 1)) - 1),
+                           rb_linear_name((rb_linear_id)id));
+            free(want);
+        }
+    rb_model_free(m);
+    rb_model_free(orig);
+}
+
+Test(quant_config, overrides_reach_the_record_and_bad_text_names_the_flag) {
+    rb_config c = kv_config();
+    rb_run_spec s;
+    rb_run_spec_init(&s);
+    s.w_bits = 4;
+    s.w_override = "down_proj:bits=8";
+    rb_quant_config q;
+    rb_error err = {0};
+    cr_assert_eq(rb_run_quant(&s, &c, &q, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(q.w_override.n, 1);
+    s.w_override = "down_proj:bits=80";
+    cr_assert_eq(rb_run_quant(&s, &c, &q, &err), RB_EINVAL);
+    cr_assert(strstr(err.msg, "--w-override"), "%s", err.msg);
 }
