@@ -18,9 +18,15 @@ int rb_pipeline_complete(rb_pipeline *p, const rb_quant_config *q, rb_error *err
 
 int rb_prepare_model(rb_model *m, const rb_pipeline *p, rb_quant_config *q,
                      const rb_calib *calib, uint64_t seed, const rb_log *log, rb_error *err) {
+    return rb_prepare_model_notes(m, p, q, calib, seed, log, NULL, err);
+}
+
+int rb_prepare_model_notes(rb_model *m, const rb_pipeline *p, rb_quant_config *q,
+                           const rb_calib *calib, uint64_t seed, const rb_log *log,
+                           json_object *notes, rb_error *err) {
     int rc = rb_quant_config_check(q, &m->cfg, err);
     if (rc) return rc;
-    rb_stage_ctx ctx = {m, calib, q, seed, log};
+    rb_stage_ctx ctx = {m, calib, q, seed, log, notes};
     if ((rc = rb_pipeline_apply(p, &ctx, err))) return rc;
     return rb_quant_calibrate(q, m, calib, err);
 }

@@ -129,7 +129,7 @@ static void record_ppl(json_object *o, const char *data, const char *data_sha,
 /* threads ... rotbench_version: the run's settings after the metrics. */
 static void record_tail(json_object *o, const rb_run_spec *s, int threads, const char *pipeline,
                         const rb_quant_config *q, int need_calib, const char *calib_path,
-                        double t_prep) {
+                        double t_prep, json_object *notes) {
     json_object_object_add(o, "threads", json_object_new_int(threads));
     json_object_object_add(o, "blas_threads", json_object_new_int(rb_blas_threads()));
     json_object_object_add(o, "blas_kernels", json_object_new_string(rb_blas_kernels()));
@@ -164,6 +164,9 @@ static void record_tail(json_object *o, const rb_run_spec *s, int threads, const
         json_object_object_add(method, "calib", cj);
     }
     add_d(method, "prepare_seconds", t_prep);
+    /* what stages chose (smoothquant:search=1's α per layer); absent when none */
+    if (notes && json_object_object_length(notes))
+        json_object_object_add(method, "stage_notes", json_object_get(notes));
     json_object_object_add(o, "method", method);
     json_object_object_add(o, "rotbench_version", json_object_new_string(RB_VERSION));
 }
@@ -220,6 +223,7 @@ int rb_run_eval(const rb_run_spec *s, const rb_run_report *report, json_object *
     rb_quant_config quant;
     rb_pipeline pipeline = {0};
     rb_calib calib = {0};
+    json_object *notes = json_object_new_object(); /* the stages' choices */
     char calib_path[1024] = "", pipeline_canon[2048] = "";
     rc = rb_run_quant(s, &m.model->cfg, &quant, err);
     if (!rc) rc = rb_run_pipeline(s, &quant, &pipeline, err);
@@ -236,8 +240,8 @@ int rb_run_eval(const rb_run_spec *s, const rb_run_report *report, json_object *
                           calib_path, n_tokens, n_tokens);
     double t_prep = rb_now();
     if (!rc)
-        rc = rb_prepare_model(m.model, &pipeline, &quant, need_calib ? &calib : NULL,
-                              (uint64_t)s->seed, log, err);
+        rc = rb_prepare_model_notes(m.model, &pipeline, &quant, need_calib ? &calib : NULL,
+                                    (uint64_t)s->seed, log, notes, err);
     t_prep = rb_now() - t_prep;
     if (!rc && s->save_model) rc = rb_model_save(m.model, s->save_model, err);
     rb_pipeline_format(&pipeline, pipeline_canon, sizeof pipeline_canon);
@@ -271,9 +275,11 @@ int rb_run_eval(const rb_run_spec *s, const rb_run_report *report, json_object *
         }
     }
     free(tokens);
-    if (!rc) record_tail(o, s, nthreads, pipeline_canon, &quant, need_calib, calib_path, t_prep);
+    if (!rc)
+        record_tail(o, s, nthreads, pipeline_canon, &quant, need_calib, calib_path, t_prep, notes);
     rb_quant_config_free(&quant);
     rb_run_model_free(&m);
+    json_object_put(notes);
     if (rc) {
         json_object_put(o);
         return rc;

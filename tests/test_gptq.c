@@ -261,7 +261,7 @@ static void run_stage(rb_model *m, const rb_calib *cal, const char *pipeline, rb
     rb_quant_config q;
     rb_quant_config_init(&q);
     q.w = w;
-    rb_stage_ctx ctx = {m, cal, &q, 0, NULL};
+    rb_stage_ctx ctx = {m, cal, &q, 0, NULL, NULL};
     cr_assert_eq(rb_pipeline_apply(&p, &ctx, &err), RB_OK, "%s", err.msg);
 }
 
