@@ -267,13 +267,9 @@ static void run_stage(rb_model *m, const rb_calib *cal, const char *pipeline, rb
 
 Test(gptq, true_sequential_matches_naive_float64_sequential_gptq) {
     rb_model *base = rb_test_synth(32, 48, 2, 4, 2, 40, 9);
-    rb_rng r;
-    rb_rng_seed(&r, 4);
-    int32_t tok[2048];
-    for (int i = 0; i < 2048; i++) tok[i] = (int32_t)rb_rng_below(&r, 40);
     rb_calib cal;
     rb_error err = {0};
-    cr_assert_eq(rb_calib_from_tokens(tok, 2048, 8, 64, 1, &cal, &err), RB_OK, "%s", err.msg);
+    rb_test_random_calib(&cal, 40, 8, 64, 4);
     rb_quant_spec s = {3, 0, RB_GRAN_ROW, 0, 1.0f};
     rb_model *ref, *seq, *one;
     cr_assert_eq(rb_model_clone(base, &ref, &err), RB_OK);

@@ -86,13 +86,9 @@ static double pair_error(const rb_model *m, int layer, const rb_linear_id *ids, 
 
 Test(smoothquant, search_picks_the_grid_point_of_least_layer_error) {
     rb_model *m = rb_test_synth(32, 48, 2, 4, 2, 40, 21);
-    rb_rng r;
-    rb_rng_seed(&r, 5);
-    int32_t tok[1024];
-    for (int i = 0; i < 1024; i++) tok[i] = (int32_t)rb_rng_below(&r, 40);
     rb_calib cal;
     rb_error err = {0};
-    cr_assert_eq(rb_calib_from_tokens(tok, 1024, 6, 64, 1, &cal, &err), RB_OK);
+    rb_test_random_calib(&cal, 40, 6, 64, 5);
     /* planted outlier channels: the best α is neither end of the grid */
     rb_pipeline p;
     rb_quant_config q;
