@@ -106,6 +106,9 @@ void rb_cli_reporter_init(rb_cli_reporter *r);
     "  --a-static              static activation scales (calibrated max; per-tensor)\n"    \
     "  --a-dynamic             dynamic scales per window (default)\n"                      \
     "  --a-asym, --a-clip C    as for weights\n"                                           \
+    "  --a-override RULES      per-layer / per-linear activation settings, rules as\n"    \
+    "                          --w-override's at each linear's input ('down_proj:bits=8';\n" \
+    "                          naming wq, wk or wv selects their shared input)\n"          \
     "  --kv-bits N             K/V cache bits (16 = off)\n"                                \
     "  --kv-gran G             tensor | token | head (per token and head)  (default head)\n" \
     "  --kv-static, --kv-asym  static per-tensor KV scales; asymmetric KV\n"               \

@@ -25,6 +25,32 @@ rb_quant_spec rb_quant_weight_spec(const rb_quant_config *q, int l, int n_layers
     return rb_quant_overrides_spec(&q->w_override, &q->w, l, n_layers, id);
 }
 
+/* The linears reading each activation point. */
+static const rb_linear_id point_readers[RB_ACT_CLASSIFIER_IN][3] = {
+    {RB_WQ, RB_WK, RB_WV}, {RB_WO}, {RB_W1, RB_W3}, {RB_W2}};
+static const int n_point_readers[RB_ACT_CLASSIFIER_IN] = {3, 1, 2, 1};
+
+static int rule_selects_point(const rb_quant_override *r, int l, int n_layers, int p) {
+    for (int k = 0; k < n_point_readers[p]; k++)
+        if (rb_quant_override_selects(r, l, n_layers, point_readers[p][k])) return 1;
+    return 0;
+}
+
+static int act_width(const rb_config *c, int p) {
+    return p == RB_ACT_O_IN ? c->n_heads * c->head_dim : p == RB_ACT_DOWN_IN ? c->hidden_dim : c->dim;
+}
+
+rb_quant_spec rb_quant_act_spec(const rb_quant_config *q, int l, rb_act_point p) {
+    if (p == RB_ACT_CLASSIFIER_IN || !q->a_override.n) return q->a;
+    return rb_quant_overrides_spec_any(&q->a_override, &q->a, l, q->override_layers,
+                                       point_readers[p], n_point_readers[p]);
+}
+
+/* Whether any activation is quantized (a, or an override that sets bits). */
+static int act_on(const rb_quant_config *q) {
+    return !rb_quant_spec_off(&q->a) || rb_quant_overrides_quantize(&q->a_override);
+}
+
 int rb_quant_weights_on(const rb_quant_config *q) {
     return !rb_quant_spec_off(&q->w) || rb_quant_overrides_quantize(&q->w_override);
 }
@@ -40,7 +66,7 @@ static int kv_on(const rb_quant_config *q) {
 }
 
 int rb_quant_config_active(const rb_quant_config *q) {
-    return !rb_quant_spec_off(&q->a) || kv_on(q);
+    return act_on(q) || kv_on(q);
 }
 
 int rb_quant_config_mixed(const rb_quant_config *q) {
@@ -113,6 +139,28 @@ int rb_quant_config_check(const rb_quant_config *q, const rb_config *c, rb_error
         if ((rc = rb_quant_spec_check(&q->a, w_widths[i], "activations", err))) return rc;
     for (int j = 0; j < 2; j++)
         if ((rc = kv_spec_check(q, j, c, err))) return rc;
+    rb_quant_config bound = *q; /* negative layer indices against this model */
+    bound.override_layers = c->n_layers;
+    for (int i = 0; i < q->a_override.n; i++) { /* every point a rule changes */
+        int hit = 0;
+        for (int l = 0; l < c->n_layers; l++)
+            for (int p = 0; p < RB_ACT_CLASSIFIER_IN; p++) {
+                if (!rule_selects_point(&q->a_override.rule[i], l, c->n_layers, p)) continue;
+                hit = 1;
+                rb_quant_spec s = rb_quant_act_spec(&bound, l, (rb_act_point)p);
+                if ((rc = rb_quant_spec_check(&s, act_width(c, p), "activations", err)))
+                    return rb_error_prefix(err, "--a-override rule %d, layer %d: ", i + 1, l);
+                if (q->a_static && !rb_quant_spec_off(&s) &&
+                    (s.gran != RB_GRAN_TENSOR || s.clip == RB_CLIP_MSE))
+                    return rb_error_set(err, RB_EINVAL,
+                                        "--a-override rule %d: static activations are per-tensor "
+                                        "with a fixed clip ratio", i + 1);
+            }
+        if (!hit)
+            return rb_error_set(err, RB_EINVAL,
+                                "--a-override rule %d selects no input of this %d-layer model",
+                                i + 1, c->n_layers);
+    }
     if (q->a_static && !rb_quant_spec_off(&q->a) &&
         (q->a.gran != RB_GRAN_TENSOR || q->a.clip == RB_CLIP_MSE))
         return rb_error_set(err, RB_EINVAL,
@@ -177,20 +225,21 @@ static int quant_dynamic(float *x, int rows, int cols, const rb_quant_spec *s,
 static int quant_activation(void *ctx, int layer, rb_act_point p, float *x, int rows, int cols,
                             rb_error *err) {
     rb_quant_config *q = ctx;
-    if (rb_quant_spec_off(&q->a)) return RB_OK;
     if (p == RB_ACT_CLASSIFIER_IN && !q->quantize_classifier) return RB_OK;
+    rb_quant_spec a = rb_quant_act_spec(q, layer, p);
+    if (rb_quant_spec_off(&a)) return RB_OK;
     if (q->a_split[p].high > 0) {
         if (q->a_static) return rb_error_set(err, RB_EINVAL, "%s", static_mixed_msg);
-        return quant_dynamic(x, rows, cols, &q->a, &q->a_split[p], q->a_high_bits, err);
+        return quant_dynamic(x, rows, cols, &a, &q->a_split[p], q->a_high_bits, err);
     }
     if (q->a_static) {
         if (!q->a_scale)
             return rb_error_set(err, RB_EINVAL, "static activation quantization is not calibrated");
         size_t i = (size_t)layer * RB_ACT_POINT_COUNT + p;
-        rb_fake_quant(x, rows, cols, &q->a, &q->a_scale[i], &q->a_zero[i]);
+        rb_fake_quant(x, rows, cols, &a, &q->a_scale[i], &q->a_zero[i]);
         return RB_OK;
     }
-    return rb_fake_quant_dynamic(x, rows, cols, &q->a, err);
+    return rb_fake_quant_dynamic(x, rows, cols, &a, err);
 }
 
 static int quant_kv(void *ctx, int layer, float *qv, float *k, float *v, int T,
@@ -227,8 +276,9 @@ void rb_quant_hooks(rb_quant_config *q, rb_hooks *h) {
     h->qkv = quant_kv;
     /* a dynamic per-tensor scale is taken over every row of the window */
     int mixed = rb_quant_config_mixed(q);
-    h->window_dependent =
-        (q->a.bits < RB_QUANT_OFF || mixed) && !q->a_static && q->a.gran == RB_GRAN_TENSOR;
+    h->window_dependent = (q->a.bits < RB_QUANT_OFF || mixed) && !q->a_static &&
+                          q->a.gran == RB_GRAN_TENSOR;
+    h->window_dependent |= !q->a_static && rb_quant_overrides_tensor(&q->a_override);
     for (int j = 0; j < 2; j++) {
         const rb_quant_spec *s = rb_quant_kv_spec(q, j);
         h->window_dependent |=
@@ -284,7 +334,7 @@ static void params_from_range(const rb_quant_spec *s, float lo, float hi, float 
 
 int rb_quant_calibrate(rb_quant_config *q, const rb_model *m, const rb_calib *calib,
                        rb_error *err) {
-    int want_a = q->a_static && !rb_quant_spec_off(&q->a);
+    int want_a = q->a_static && act_on(q);
     int want_kv = q->kv_static && kv_on(q);
     if (!want_a && !want_kv) return RB_OK;
     int mixed_a = 0;
@@ -314,8 +364,11 @@ int rb_quant_calibrate(rb_quant_config *q, const rb_model *m, const rb_calib *ca
         rc = rb_calib_forward(m, calib, &h, err);
     }
     if (!rc) {
-        for (size_t i = 0; i < na; i++)
-            params_from_range(&q->a, s.act.lo[i], s.act.hi[i], &q->a_scale[i], &q->a_zero[i]);
+        for (size_t i = 0; i < na; i++) { /* slot = layer · points + point */
+            rb_quant_spec a = rb_quant_act_spec(q, (int)(i / RB_ACT_POINT_COUNT),
+                                                (rb_act_point)(i % RB_ACT_POINT_COUNT));
+            params_from_range(&a, s.act.lo[i], s.act.hi[i], &q->a_scale[i], &q->a_zero[i]);
+        }
         for (size_t i = 0; i < nk; i++) /* slot 2l is K, 2l + 1 is V */
             params_from_range(rb_quant_kv_spec(q, (int)(i % 2)), s.kv.lo[i], s.kv.hi[i],
                               &q->kv_scale[i], &q->kv_zero[i]);

@@ -37,6 +37,12 @@ typedef struct rb_quant_config {
     rb_quant_overrides w_override;
     rb_quant_spec a;   /* linear inputs (per-tensor / per-row = per token) */
     int a_static;
+    /* per-layer / per-linear changes to a (--a-override; a rule naming a
+     * linear applies to its input point); rb_quant_act_spec gives one
+     * point's spec.  Negative layer indices resolve against override_layers,
+     * which rb_prepare_model sets to the model's n_layers. */
+    rb_quant_overrides a_override;
+    int override_layers;
     rb_quant_spec kv;  /* K and V (per-tensor / per-row = per token / group = per token and head) */
     int kv_static;
     /* K and V quantized separately (QuaRot's --k_* / --v_* flags): with
@@ -84,6 +90,10 @@ const rb_quant_spec *rb_quant_kv_spec(const rb_quant_config *q, int which);
 
 /* The weight spec of layer l's linear id: w with the overrides applied. */
 rb_quant_spec rb_quant_weight_spec(const rb_quant_config *q, int l, int n_layers, rb_linear_id id);
+
+/* The activation spec of point p of layer l: a with the overrides applied
+ * (the classifier's input, layer == n_layers: a). */
+rb_quant_spec rb_quant_act_spec(const rb_quant_config *q, int l, rb_act_point p);
 
 /* Whether any weight is quantized (w, or an override that sets bits). */
 int rb_quant_weights_on(const rb_quant_config *q);

@@ -192,18 +192,36 @@ int rb_quant_override_selects(const rb_quant_override *r, int l, int n_layers, r
     return 0;
 }
 
+/* The settings of r over s. */
+static void apply_rule(const rb_quant_override *r, rb_quant_spec *s) {
+    if (r->set_bits) s->bits = r->bits;
+    if (r->set_gran) s->gran = r->gran, s->group = r->group;
+    if (r->set_asym) s->asym = r->asym;
+    if (r->set_clip) s->clip = r->clip;
+}
+
 rb_quant_spec rb_quant_overrides_spec(const rb_quant_overrides *o, const rb_quant_spec *base,
                                       int l, int n_layers, rb_linear_id id) {
+    return rb_quant_overrides_spec_any(o, base, l, n_layers, &id, 1);
+}
+
+rb_quant_spec rb_quant_overrides_spec_any(const rb_quant_overrides *o, const rb_quant_spec *base,
+                                          int l, int n_layers, const rb_linear_id *ids,
+                                          int n_ids) {
     rb_quant_spec s = *base;
     for (int i = 0; o && i < o->n; i++) {
-        const rb_quant_override *r = &o->rule[i];
-        if (!rb_quant_override_selects(r, l, n_layers, id)) continue;
-        if (r->set_bits) s.bits = r->bits;
-        if (r->set_gran) s.gran = r->gran, s.group = r->group;
-        if (r->set_asym) s.asym = r->asym;
-        if (r->set_clip) s.clip = r->clip;
+        int hit = 0;
+        for (int k = 0; k < n_ids; k++)
+            hit |= rb_quant_override_selects(&o->rule[i], l, n_layers, ids[k]);
+        if (hit) apply_rule(&o->rule[i], &s);
     }
     return s;
+}
+
+int rb_quant_overrides_tensor(const rb_quant_overrides *o) {
+    for (int i = 0; o && i < o->n; i++)
+        if (o->rule[i].set_gran && o->rule[i].gran == RB_GRAN_TENSOR) return 1;
+    return 0;
 }
 
 int rb_quant_overrides_quantize(const rb_quant_overrides *o) {

@@ -13,7 +13,10 @@
  *   asym=0|1      symmetry
  *   clip=R|mse    clip ratio in (0, 1], or the MSE search
  *   skip          leave the weight in full precision (= bits=16)
- * e.g. "down_proj:bits=8;layer=0,-1:skip;wq:wk:group=32".  A rule needs at
+ * e.g. "down_proj:bits=8;layer=0,-1:skip;wq:wk:group=32".  For activations
+ * (--a-override) a rule applies to a linear's input point, shared by the
+ * linears that read it (wq/wk/wv, w1/w3): naming any of them selects it;
+ * gran=channel there means per token.  A rule needs at
  * least one setting; rules apply in order, a later one overriding an
  * earlier one's settings for the weights both select.  The canonical text
  * (rb_quant_overrides_text) writes every rule with names in the model's
@@ -61,6 +64,16 @@ int rb_quant_override_selects(const rb_quant_override *r, int l, int n_layers, r
  * in order. */
 rb_quant_spec rb_quant_overrides_spec(const rb_quant_overrides *o, const rb_quant_spec *base,
                                       int l, int n_layers, rb_linear_id id);
+
+/* The spec of an input shared by the linears ids[0..n_ids) of layer l (an
+ * activation point): base with every rule that selects any of them applied
+ * in order. */
+rb_quant_spec rb_quant_overrides_spec_any(const rb_quant_overrides *o, const rb_quant_spec *base,
+                                          int l, int n_layers, const rb_linear_id *ids,
+                                          int n_ids);
+
+/* Whether any rule sets the tensor granularity. */
+int rb_quant_overrides_tensor(const rb_quant_overrides *o);
 
 /* Whether any rule sets bits below 16 (weights quantized even when the base
  * spec is off). */

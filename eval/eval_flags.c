@@ -42,6 +42,7 @@ static const rb_flag_spec flags[] = {
     {"a-dynamic", RB_FLAG_BOOL, 0, 0, NULL},
     {"a-asym", RB_FLAG_BOOL, 0, 0, NULL},
     {"a-clip", RB_FLAG_FLOAT, 0, 1, "mse"},
+    {"a-override", RB_FLAG_TEXT, 0, 0, NULL},
     {"kv-bits", RB_FLAG_BITS, 2, 8, NULL},
     {"kv-gran", RB_FLAG_ENUM, 1, 1 << 20, "tensor|channel|token|row|head|group:N"},
     {"kv-static", RB_FLAG_BOOL, 0, 0, NULL},

@@ -26,6 +26,7 @@ int rb_prepare_model_notes(rb_model *m, const rb_pipeline *p, rb_quant_config *q
                            json_object *notes, rb_error *err) {
     int rc = rb_quant_config_check(q, &m->cfg, err);
     if (rc) return rc;
+    q->override_layers = m->cfg.n_layers; /* --a-override's negative layer indices */
     rb_stage_ctx ctx = {m, calib, q, seed, log, notes};
     if ((rc = rb_pipeline_apply(p, &ctx, err))) return rc;
     return rb_quant_calibrate(q, m, calib, err);

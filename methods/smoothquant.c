@@ -129,6 +129,7 @@ static int collect_rows(const rb_model *m, const rb_calib *cal, int l, int cap, 
 typedef struct pair_eval {
     const rb_quant_config *q;
     int layer, n_layers;
+    rb_act_point point; /* the input measured */
 } pair_eval;
 
 static int pair_error(const pair_eval *pe, const float *X, int T, int n, rb_weight_view *lin,
@@ -142,7 +143,7 @@ static int pair_error(const pair_eval *pe, const float *X, int T, int n, rb_weig
     float *Yq = malloc(sizeof(float) * (size_t)T * max_rows);
     int rc = RB_OK;
     if (!Xs || !Ws || !Y || !Yq) rc = rb_error_set(err, RB_ENOMEM, "out of memory in the α search");
-    rb_quant_spec a = pe->q->a;
+    rb_quant_spec a = rb_quant_act_spec(pe->q, pe->layer, pe->point);
     if (!rc) {
         for (int t = 0; t < T; t++)
             for (int j = 0; j < n; j++) Xs[(size_t)t * n + j] = X[(size_t)t * n + j] / s[j];
@@ -268,9 +269,14 @@ static int search_layer(const pair_eval *pe, rb_model *m, int l, const rb_act_ab
         {2, {rb_model_weight(m, l, RB_W2)}, {RB_W2}, 1, rb_act_absmax_get(st, l, RB_ACT_DOWN_IN),
          r->x[RB_ACT_DOWN_IN], r->n[RB_ACT_DOWN_IN], r->width[RB_ACT_DOWN_IN]},
     };
+    static const rb_act_point points[4] = {RB_ACT_QKV_IN, RB_ACT_GATE_UP_IN, RB_ACT_O_IN,
+                                           RB_ACT_DOWN_IN};
     int rc = RB_OK;
-    for (int k = 0; !rc && k < (fc_fc ? 4 : 2); k++)
-        rc = search_alpha(pe, &d[k], &m->cfg, step, &alpha[k], err);
+    for (int k = 0; !rc && k < (fc_fc ? 4 : 2); k++) {
+        pair_eval at = *pe;
+        at.point = points[k];
+        rc = search_alpha(&at, &d[k], &m->cfg, step, &alpha[k], err);
+    }
     return rc;
 }
 
@@ -291,7 +297,8 @@ static int smoothquant_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_err
                             "smoothing scales cannot be folded through them (use "
                             "quarot:online=0 before smoothquant, or smoothquant first)");
     /* with nothing quantized every α is exact: nothing to search */
-    if (search && rb_quant_spec_off(&ctx->quant->a) && !rb_quant_weights_on(ctx->quant)) {
+    if (search && rb_quant_spec_off(&ctx->quant->a) &&
+        !rb_quant_overrides_quantize(&ctx->quant->a_override) && !rb_quant_weights_on(ctx->quant)) {
         rb_logf(ctx->log, "smoothquant: search=1 with no quantizer on: alpha=%g everywhere",
                 alpha_opt);
         search = 0;
@@ -304,7 +311,7 @@ static int smoothquant_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_err
     if (search && ctx->notes)
         for (int k = 0; k < (fc_fc ? 4 : 2); k++) chosen[k] = json_object_new_array();
     int hd = c->head_dim, group = c->n_heads / c->n_kv_heads;
-    pair_eval pe = {ctx->quant, 0, c->n_layers};
+    pair_eval pe = {ctx->quant, 0, c->n_layers, RB_ACT_QKV_IN};
     for (int l = 0; !rc && l < c->n_layers; l++) {
         rb_layer *L = &m->layers[l];
         float alpha[4] = {alpha_opt, alpha_opt, alpha_opt, alpha_opt};

@@ -33,6 +33,8 @@ int rb_run_eval_check(const rb_run_spec *s, rb_error *err) {
     rb_quant_overrides ov;
     if (s->w_override && (rc = rb_quant_overrides_parse(s->w_override, &ov, "--w-override", err)))
         return rc;
+    if (s->a_override && (rc = rb_quant_overrides_parse(s->a_override, &ov, "--a-override", err)))
+        return rc;
     if (s->max_tokens && zs.n)
         return rb_error_set(err, RB_EINVAL, "--max-tokens applies to perplexity; use --limit for %s",
                             s->task);
@@ -141,6 +143,11 @@ static void record_tail(json_object *o, const rb_run_spec *s, int threads, const
         char text[2048];
         rb_quant_overrides_text(&q->w_override, text, sizeof text);
         json_object_object_add(qj, "w_override", json_object_new_string(text));
+    }
+    if (q->a_override.n) {
+        char text[2048];
+        rb_quant_overrides_text(&q->a_override, text, sizeof text);
+        json_object_object_add(qj, "a_override", json_object_new_string(text));
     }
     json_object_object_add(qj, "a", rb_run_quant_spec_json(&q->a, q->a_static, 1));
     json_object_object_add(qj, "kv", rb_run_quant_spec_json(&q->kv, q->kv_static, 1));

@@ -43,6 +43,7 @@ static const rb_run_flag flags[] = {
     SW("a-dynamic", RB_FLAGS_ACT, a_static, 0),
     SW("a-asym", RB_FLAGS_ACT, a_asym, 1),
     TEXT("a-clip", RB_FLAGS_ACT, a_clip),
+    TEXT("a-override", RB_FLAGS_ACT, a_override),
     INT("kv-bits", RB_FLAGS_ACT, kv_bits),
     TEXT("kv-gran", RB_FLAGS_ACT, kv_gran),
     SW("kv-static", RB_FLAGS_ACT, kv_static, 1),

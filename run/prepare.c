@@ -160,6 +160,10 @@ int rb_run_quant(const rb_run_spec *s, const rb_config *c, rb_quant_config *q, r
     if (s->w_override &&
         (rc = rb_quant_overrides_parse(s->w_override, &q->w_override, "--w-override", err)))
         return rc;
+    if (s->a_override &&
+        (rc = rb_quant_overrides_parse(s->a_override, &q->a_override, "--a-override", err)))
+        return rc;
+    q->override_layers = c->n_layers;
     if ((rc = kv_gran(s->kv_gran, c, &q->kv, "--kv-gran", err)) ||
         (rc = rb_quant_parse_clip(s->kv_clip, &q->kv, "--kv-clip", err)))
         return rc;

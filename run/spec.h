@@ -40,6 +40,7 @@ typedef struct rb_run_spec {
     int a_static, kv_static;            /* 0: dynamic */
     int quantize_classifier;            /* 0 */
     const char *w_override;             /* --w-override RULES (NULL: none; core/quant_override.h) */
+    const char *a_override;             /* --a-override RULES (NULL: none), at linear inputs */
     const char *kv_clip;                /* "1": K and V clip ratio */
     /* K and V separately (QuaRot's --k_* / --v_*): each unset field takes
      * the --kv-* value; setting any of them quantizes K and V separately */

@@ -386,3 +386,56 @@ Test(quant_config, overrides_reach_the_record_and_bad_text_names_the_flag) {
     cr_assert_eq(rb_run_quant(&s, &c, &q, &err), RB_EINVAL);
     cr_assert(strstr(err.msg, "--w-override"), "%s", err.msg);
 }
+
+/* --a-override: the activation hook quantizes each linear input with its
+ * own spec (checked against the float64 quantizer); a rule naming one of
+ * wq/wk/wv selects their shared input. */
+Test(quant_config, activation_overrides_per_layer_and_input) {
+    rb_config c = kv_config(); /* 2 layers, dim 64, hidden 96 */
+    rb_quant_config q;
+    rb_quant_config_init(&q);
+    q.a = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
+    rb_error err = {0};
+    cr_assert_eq(rb_quant_overrides_parse("down_proj:bits=8;layer=-1:skip;k_proj:layer=0:asym=1",
+                                          &q.a_override, "--a-override", &err),
+                 RB_OK);
+    cr_assert_eq(rb_quant_config_check(&q, &c, &err), RB_OK, "%s", err.msg);
+    q.override_layers = c.n_layers;
+    rb_quant_spec s = rb_quant_act_spec(&q, 0, RB_ACT_DOWN_IN);
+    cr_assert(s.bits == 8 && s.gran == RB_GRAN_ROW);
+    s = rb_quant_act_spec(&q, 0, RB_ACT_QKV_IN); /* through k_proj: q/k/v share the input */
+    cr_assert(s.bits == 4 && s.asym);
+    s = rb_quant_act_spec(&q, 1, RB_ACT_QKV_IN);
+    cr_assert_eq(s.bits, RB_QUANT_OFF);
+    s = rb_quant_act_spec(&q, 0, RB_ACT_O_IN);
+    cr_assert(s.bits == 4 && !s.asym);
+    rb_hooks h;
+    rb_quant_hooks(&q, &h);
+    int T = 13, n = 96;
+    float *x = malloc(sizeof(float) * T * n), *x0 = malloc(sizeof(float) * T * n);
+    double *want = malloc(sizeof(double) * T * n);
+    rb_rng r;
+    rb_rng_seed(&r, 3);
+    rb_test_fill_uniform(x0, (size_t)T * n, -2, 2, &r);
+    memcpy(x, x0, sizeof(float) * T * n);
+    cr_assert_eq(h.activation(h.ctx, 0, RB_ACT_DOWN_IN, x, T, n, &err), RB_OK);
+    naive_quant(x0, want, T, n, n, 8, 0, 1.0, 0);
+    assert_matches(x, want, (size_t)T * n, 2.0 / 127, "down_in at 8 bits");
+    memcpy(x, x0, sizeof(float) * T * 64);
+    cr_assert_eq(h.activation(h.ctx, 1, RB_ACT_QKV_IN, x, T, 64, &err), RB_OK);
+    cr_assert_eq(memcmp(x, x0, sizeof(float) * T * 64), 0, "the skipped input changed");
+    memcpy(x, x0, sizeof(float) * T * 64);
+    cr_assert_eq(h.activation(h.ctx, 0, RB_ACT_O_IN, x, T, 64, &err), RB_OK);
+    naive_quant(x0, want, T, 64, 64, 4, 0, 1.0, 0);
+    assert_matches(x, want, (size_t)T * 64, 2.0 / 7, "o_in at the base 4 bits");
+    /* a group size an input width refuses, a rule that selects nothing */
+    cr_assert_eq(rb_quant_overrides_parse("w2:group=200", &q.a_override, "--a-override", &err),
+                 RB_OK);
+    cr_assert_eq(rb_quant_config_check(&q, &c, &err), RB_EINVAL);
+    cr_assert(strstr(err.msg, "--a-override rule 1"), "%s", err.msg);
+    cr_assert_eq(rb_quant_overrides_parse("layer=7:skip", &q.a_override, "--a-override", &err),
+                 RB_OK);
+    cr_assert_eq(rb_quant_config_check(&q, &c, &err), RB_EINVAL);
+    cr_assert(strstr(err.msg, "selects no input"), "%s", err.msg);
+    free(x); free(x0); free(want);
+}
