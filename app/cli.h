@@ -103,16 +103,29 @@ void rb_cli_reporter_init(rb_cli_reporter *r);
     "                          stage quantizes weights itself (gptq)\n"                     \
     "  --w-gran G              tensor | channel | group:G   (default channel)\n"           \
     "  --w-asym                asymmetric weights (default symmetric)\n"                   \
-    "  --w-clip C              clip ratio in (0,1] or mse (default 1)\n"
+    "  --w-clip C              clip ratio in (0,1] or mse (default 1)\n"            \
+    "  --w-override RULES      per-layer / per-linear weight settings, ';'-separated\n"   \
+    "                          rules of ':'-separated items: linears (wq..w3 or\n"        \
+    "                          q_proj..down_proj), layer=0,-1 / A..B, bits=N, gran=,\n"   \
+    "                          group=G, asym=0|1, clip=R|mse, skip; e.g.\n"               \
+    "                          'down_proj:bits=8;layer=0,-1:skip'\n"
 #define RB_CLI_HELP_ACT                                                                  \
     "  --a-bits N              activation bits at every linear input (16 = off)\n"         \
     "  --a-gran G              tensor | token   (default token)\n"                         \
     "  --a-static              static activation scales (calibrated max; per-tensor)\n"    \
     "  --a-dynamic             dynamic scales per window (default)\n"                      \
     "  --a-asym, --a-clip C    as for weights\n"                                           \
+    "  --a-override RULES      per-layer / per-linear activation settings, rules as\n"    \
+    "                          --w-override's at each linear's input ('down_proj:bits=8';\n" \
+    "                          naming wq, wk or wv selects their shared input)\n"          \
     "  --kv-bits N             K/V cache bits (16 = off)\n"                                \
     "  --kv-gran G             tensor | token | head (per token and head)  (default head)\n" \
     "  --kv-static, --kv-asym  static per-tensor KV scales; asymmetric KV\n"               \
+    "  --kv-clip C             K/V clip ratio in (0, 1] (default 1)\n"                    \
+    "  --k-bits N, --k-gran G, --k-asym, --k-clip C   K alone (after RoPE / R3),\n"        \
+    "                          overriding the --kv-* value (QuaRot's --k_*)\n"              \
+    "  --v-bits N, --v-gran G, --v-asym, --v-clip C   V alone, likewise (--v_*);\n"         \
+    "                          K/V groups G must divide head_dim (or be whole heads)\n"    \
     "  --quantize-classifier   also quantize the classifier's input and weight\n"
 #define RB_CLI_HELP_SEED "  --seed N                seed of the run (calibration sampling, rotations)\n"
 #define RB_CLI_HELP_CALIB_SIZE                                                           \

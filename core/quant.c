@@ -8,7 +8,7 @@ static const rb_quant_spec spec_off = {RB_QUANT_OFF, 0, RB_GRAN_TENSOR, 0, 1.0f}
 
 void rb_quant_config_init(rb_quant_config *q) {
     memset(q, 0, sizeof *q);
-    q->w = q->a = q->kv = spec_off;
+    q->w = q->a = q->kv = q->k = q->v = spec_off;
     q->a_high_bits = q->kv_high_bits = 8;
 }
 
@@ -20,14 +20,86 @@ void rb_quant_config_free(rb_quant_config *q) {
     q->a_scale = q->a_zero = q->kv_scale = q->kv_zero = NULL;
 }
 
+rb_quant_spec rb_quant_weight_spec(const rb_quant_config *q, int l, int n_layers,
+                                   rb_linear_id id) {
+    return rb_quant_overrides_spec(&q->w_override, &q->w, l, n_layers, id);
+}
+
+/* The linears reading each activation point. */
+static const rb_linear_id point_readers[RB_ACT_CLASSIFIER_IN][3] = {
+    {RB_WQ, RB_WK, RB_WV}, {RB_WO}, {RB_W1, RB_W3}, {RB_W2}};
+static const int n_point_readers[RB_ACT_CLASSIFIER_IN] = {3, 1, 2, 1};
+
+static int rule_selects_point(const rb_quant_override *r, int l, int n_layers, int p) {
+    for (int k = 0; k < n_point_readers[p]; k++)
+        if (rb_quant_override_selects(r, l, n_layers, point_readers[p][k])) return 1;
+    return 0;
+}
+
+static int act_width(const rb_config *c, int p) {
+    return p == RB_ACT_O_IN ? c->n_heads * c->head_dim : p == RB_ACT_DOWN_IN ? c->hidden_dim : c->dim;
+}
+
+rb_quant_spec rb_quant_act_spec(const rb_quant_config *q, int l, rb_act_point p) {
+    if (p == RB_ACT_CLASSIFIER_IN || !q->a_override.n) return q->a;
+    return rb_quant_overrides_spec_any(&q->a_override, &q->a, l, q->override_layers,
+                                       point_readers[p], n_point_readers[p]);
+}
+
+/* Whether any activation is quantized (a, or an override that sets bits). */
+static int act_on(const rb_quant_config *q) {
+    return !rb_quant_spec_off(&q->a) || rb_quant_overrides_quantize(&q->a_override);
+}
+
+int rb_quant_weights_on(const rb_quant_config *q) {
+    return !rb_quant_spec_off(&q->w) || rb_quant_overrides_quantize(&q->w_override);
+}
+
+const rb_quant_spec *rb_quant_kv_spec(const rb_quant_config *q, int which) {
+    if (!q->kv_separate) return &q->kv;
+    return which ? &q->v : &q->k;
+}
+
+/* Whether K or V is quantized at all. */
+static int kv_on(const rb_quant_config *q) {
+    return !rb_quant_spec_off(rb_quant_kv_spec(q, 0)) || !rb_quant_spec_off(rb_quant_kv_spec(q, 1));
+}
+
 int rb_quant_config_active(const rb_quant_config *q) {
-    return !rb_quant_spec_off(&q->a) || !rb_quant_spec_off(&q->kv);
+    return act_on(q) || kv_on(q);
 }
 
 int rb_quant_config_mixed(const rb_quant_config *q) {
     for (int p = 0; p < RB_ACT_POINT_COUNT; p++)
         if (q->a_split[p].high > 0) return 1;
     return q->k_split.high > 0 || q->v_split.high > 0;
+}
+
+static const char *kv_name(const rb_quant_config *q, int which) {
+    return !q->kv_separate ? "kv cache" : which ? "v cache" : "k cache";
+}
+
+/* K (which 0) or V (1): the spec's own checks, groups inside a head (or
+ * whole heads), static per-tensor only. */
+static int kv_spec_check(const rb_quant_config *q, int which, const rb_config *c, rb_error *err) {
+    const rb_quant_spec *s = rb_quant_kv_spec(q, which);
+    const char *what = kv_name(q, which);
+    int kvdim = c->n_kv_heads * c->head_dim, rc;
+    if ((rc = rb_quant_spec_check(s, kvdim, what, err))) return rc;
+    if (rb_quant_spec_off(s)) return RB_OK;
+    if (s->gran == RB_GRAN_GROUP && c->head_dim % s->group &&
+        (s->group % c->head_dim || kvdim % s->group))
+        return rb_error_set(err, RB_EINVAL,
+                            "%s: group size %d crosses a head boundary (head_dim %d): it must "
+                            "divide head_dim or be a multiple of it dividing %d",
+                            what, s->group, c->head_dim, kvdim);
+    if (q->kv_static && (s->gran != RB_GRAN_TENSOR || s->clip == RB_CLIP_MSE))
+        return rb_error_set(err, RB_EINVAL,
+                            "%s: static quantization is per-tensor with a fixed clip ratio", what);
+    if (s->clip == RB_CLIP_MSE)
+        return rb_error_set(err, RB_EINVAL, "%s: the clip is a ratio in (0, 1] ('mse' is for "
+                            "weights)", what);
+    return RB_OK;
 }
 
 static int high_bits_ok(int bits) { return bits == RB_QUANT_OFF || (bits >= 2 && bits <= 8); }
@@ -39,23 +111,61 @@ int rb_quant_config_check(const rb_quant_config *q, const rb_config *c, rb_error
                             "high-precision bits %d (activations) / %d (kv cache) outside 2..8 "
                             "(16 = off)",
                             q->a_high_bits, q->kv_high_bits);
-    int qdim = c->n_heads * c->head_dim, kvdim = c->n_kv_heads * c->head_dim;
+    int qdim = c->n_heads * c->head_dim;
     /* every width the spec is applied to must accept its group size */
     int w_widths[] = {c->dim, qdim, c->hidden_dim};
     for (int i = 0; i < 3; i++)
         if ((rc = rb_quant_spec_check(&q->w, w_widths[i], "weights", err))) return rc;
+    for (int i = 0; i < q->w_override.n; i++) { /* every weight a rule changes, at its width */
+        int hit = 0;
+        for (int l = 0; l < c->n_layers; l++)
+            for (int id = 0; id < RB_LINEAR_COUNT; id++) {
+                if (!rb_quant_override_selects(&q->w_override.rule[i], l, c->n_layers,
+                                               (rb_linear_id)id))
+                    continue;
+                hit = 1;
+                rb_quant_spec s = rb_quant_weight_spec(q, l, c->n_layers, (rb_linear_id)id);
+                int cols = id == RB_WO ? qdim : id == RB_W2 ? c->hidden_dim : c->dim;
+                if ((rc = rb_quant_spec_check(&s, cols, "weights", err)))
+                    return rb_error_prefix(err, "--w-override rule %d, layer %d %s: ", i + 1, l,
+                                           rb_linear_name((rb_linear_id)id));
+            }
+        if (!hit)
+            return rb_error_set(err, RB_EINVAL,
+                                "--w-override rule %d selects no weight of this %d-layer model",
+                                i + 1, c->n_layers);
+    }
     for (int i = 0; i < 3; i++)
         if ((rc = rb_quant_spec_check(&q->a, w_widths[i], "activations", err))) return rc;
-    if ((rc = rb_quant_spec_check(&q->kv, kvdim, "kv cache", err))) return rc;
+    for (int j = 0; j < 2; j++)
+        if ((rc = kv_spec_check(q, j, c, err))) return rc;
+    rb_quant_config bound = *q; /* negative layer indices against this model */
+    bound.override_layers = c->n_layers;
+    for (int i = 0; i < q->a_override.n; i++) { /* every point a rule changes */
+        int hit = 0;
+        for (int l = 0; l < c->n_layers; l++)
+            for (int p = 0; p < RB_ACT_CLASSIFIER_IN; p++) {
+                if (!rule_selects_point(&q->a_override.rule[i], l, c->n_layers, p)) continue;
+                hit = 1;
+                rb_quant_spec s = rb_quant_act_spec(&bound, l, (rb_act_point)p);
+                if ((rc = rb_quant_spec_check(&s, act_width(c, p), "activations", err)))
+                    return rb_error_prefix(err, "--a-override rule %d, layer %d: ", i + 1, l);
+                if (q->a_static && !rb_quant_spec_off(&s) &&
+                    (s.gran != RB_GRAN_TENSOR || s.clip == RB_CLIP_MSE))
+                    return rb_error_set(err, RB_EINVAL,
+                                        "--a-override rule %d: static activations are per-tensor "
+                                        "with a fixed clip ratio", i + 1);
+            }
+        if (!hit)
+            return rb_error_set(err, RB_EINVAL,
+                                "--a-override rule %d selects no input of this %d-layer model",
+                                i + 1, c->n_layers);
+    }
     if (q->a_static && !rb_quant_spec_off(&q->a) &&
         (q->a.gran != RB_GRAN_TENSOR || q->a.clip == RB_CLIP_MSE))
         return rb_error_set(err, RB_EINVAL,
                             "activations: static quantization is per-tensor with a fixed clip "
                             "ratio (per-token scales exist only dynamically)");
-    if (q->kv_static && !rb_quant_spec_off(&q->kv) &&
-        (q->kv.gran != RB_GRAN_TENSOR || q->kv.clip == RB_CLIP_MSE))
-        return rb_error_set(err, RB_EINVAL,
-                            "kv cache: static quantization is per-tensor with a fixed clip ratio");
     return RB_OK;
 }
 
@@ -115,42 +225,44 @@ static int quant_dynamic(float *x, int rows, int cols, const rb_quant_spec *s,
 static int quant_activation(void *ctx, int layer, rb_act_point p, float *x, int rows, int cols,
                             rb_error *err) {
     rb_quant_config *q = ctx;
-    if (rb_quant_spec_off(&q->a)) return RB_OK;
     if (p == RB_ACT_CLASSIFIER_IN && !q->quantize_classifier) return RB_OK;
+    rb_quant_spec a = rb_quant_act_spec(q, layer, p);
+    if (rb_quant_spec_off(&a)) return RB_OK;
     if (q->a_split[p].high > 0) {
         if (q->a_static) return rb_error_set(err, RB_EINVAL, "%s", static_mixed_msg);
-        return quant_dynamic(x, rows, cols, &q->a, &q->a_split[p], q->a_high_bits, err);
+        return quant_dynamic(x, rows, cols, &a, &q->a_split[p], q->a_high_bits, err);
     }
     if (q->a_static) {
         if (!q->a_scale)
             return rb_error_set(err, RB_EINVAL, "static activation quantization is not calibrated");
         size_t i = (size_t)layer * RB_ACT_POINT_COUNT + p;
-        rb_fake_quant(x, rows, cols, &q->a, &q->a_scale[i], &q->a_zero[i]);
+        rb_fake_quant(x, rows, cols, &a, &q->a_scale[i], &q->a_zero[i]);
         return RB_OK;
     }
-    return rb_fake_quant_dynamic(x, rows, cols, &q->a, err);
+    return rb_fake_quant_dynamic(x, rows, cols, &a, err);
 }
 
 static int quant_kv(void *ctx, int layer, float *qv, float *k, float *v, int T,
                     const rb_config *c, rb_error *err) {
     (void)qv;
     rb_quant_config *q = ctx;
-    if (rb_quant_spec_off(&q->kv)) return RB_OK;
     int kvdim = c->n_kv_heads * c->head_dim;
     float *kvs[2] = {k, v};
     const rb_quant_split *splits[2] = {&q->k_split, &q->v_split};
     for (int j = 0; j < 2; j++) {
+        const rb_quant_spec *s = rb_quant_kv_spec(q, j);
+        if (rb_quant_spec_off(s)) continue;
         if (splits[j]->high > 0) {
             if (q->kv_static) return rb_error_set(err, RB_EINVAL, "%s", static_mixed_msg);
-            int rc = quant_dynamic(kvs[j], T, kvdim, &q->kv, splits[j], q->kv_high_bits, err);
+            int rc = quant_dynamic(kvs[j], T, kvdim, s, splits[j], q->kv_high_bits, err);
             if (rc) return rb_error_prefix(err, "%s: ", j ? "v" : "k");
         } else if (q->kv_static) {
             if (!q->kv_scale)
                 return rb_error_set(err, RB_EINVAL, "static kv quantization is not calibrated");
             size_t i = (size_t)layer * 2 + j;
-            rb_fake_quant(kvs[j], T, kvdim, &q->kv, &q->kv_scale[i], &q->kv_zero[i]);
+            rb_fake_quant(kvs[j], T, kvdim, s, &q->kv_scale[i], &q->kv_zero[i]);
         } else {
-            int rc = rb_fake_quant_dynamic(kvs[j], T, kvdim, &q->kv, err);
+            int rc = rb_fake_quant_dynamic(kvs[j], T, kvdim, s, err);
             if (rc) return rc;
         }
     }
@@ -164,9 +276,14 @@ void rb_quant_hooks(rb_quant_config *q, rb_hooks *h) {
     h->qkv = quant_kv;
     /* a dynamic per-tensor scale is taken over every row of the window */
     int mixed = rb_quant_config_mixed(q);
-    h->window_dependent =
-        ((q->a.bits < RB_QUANT_OFF || mixed) && !q->a_static && q->a.gran == RB_GRAN_TENSOR) ||
-        ((q->kv.bits < RB_QUANT_OFF || mixed) && !q->kv_static && q->kv.gran == RB_GRAN_TENSOR);
+    h->window_dependent = (q->a.bits < RB_QUANT_OFF || mixed) && !q->a_static &&
+                          q->a.gran == RB_GRAN_TENSOR;
+    h->window_dependent |= !q->a_static && rb_quant_overrides_tensor(&q->a_override);
+    for (int j = 0; j < 2; j++) {
+        const rb_quant_spec *s = rb_quant_kv_spec(q, j);
+        h->window_dependent |=
+            (s->bits < RB_QUANT_OFF || mixed) && !q->kv_static && s->gran == RB_GRAN_TENSOR;
+    }
 }
 
 /* ---- static calibration ------------------------------------------------ */
@@ -217,8 +334,8 @@ static void params_from_range(const rb_quant_spec *s, float lo, float hi, float 
 
 int rb_quant_calibrate(rb_quant_config *q, const rb_model *m, const rb_calib *calib,
                        rb_error *err) {
-    int want_a = q->a_static && !rb_quant_spec_off(&q->a);
-    int want_kv = q->kv_static && !rb_quant_spec_off(&q->kv);
+    int want_a = q->a_static && act_on(q);
+    int want_kv = q->kv_static && kv_on(q);
     if (!want_a && !want_kv) return RB_OK;
     int mixed_a = 0;
     for (int p = 0; p < RB_ACT_POINT_COUNT; p++) mixed_a |= q->a_split[p].high > 0;
@@ -247,10 +364,14 @@ int rb_quant_calibrate(rb_quant_config *q, const rb_model *m, const rb_calib *ca
         rc = rb_calib_forward(m, calib, &h, err);
     }
     if (!rc) {
-        for (size_t i = 0; i < na; i++)
-            params_from_range(&q->a, s.act.lo[i], s.act.hi[i], &q->a_scale[i], &q->a_zero[i]);
-        for (size_t i = 0; i < nk; i++)
-            params_from_range(&q->kv, s.kv.lo[i], s.kv.hi[i], &q->kv_scale[i], &q->kv_zero[i]);
+        for (size_t i = 0; i < na; i++) { /* slot = layer · points + point */
+            rb_quant_spec a = rb_quant_act_spec(q, (int)(i / RB_ACT_POINT_COUNT),
+                                                (rb_act_point)(i % RB_ACT_POINT_COUNT));
+            params_from_range(&a, s.act.lo[i], s.act.hi[i], &q->a_scale[i], &q->a_zero[i]);
+        }
+        for (size_t i = 0; i < nk; i++) /* slot 2l is K, 2l + 1 is V */
+            params_from_range(rb_quant_kv_spec(q, (int)(i % 2)), s.kv.lo[i], s.kv.hi[i],
+                              &q->kv_scale[i], &q->kv_zero[i]);
         q->n_layers = m->cfg.n_layers;
     } else {
         rb_quant_config_free(q);
@@ -277,15 +398,17 @@ static int rtn_matrix(float *w, int rows, int cols, const rb_quant_spec *s, rb_e
 }
 
 int rb_quant_weights_rtn(rb_model *m, const rb_quant_config *q, rb_error *err) {
-    if (rb_quant_spec_off(&q->w)) return RB_OK;
+    if (!rb_quant_weights_on(q)) return RB_OK;
     int rc;
     for (int l = 0; l < m->cfg.n_layers; l++)
         for (int id = 0; id < RB_LINEAR_COUNT; id++) {
             rb_weight_view v = rb_model_weight(m, l, (rb_linear_id)id);
-            if ((rc = rtn_matrix(v.w, v.rows, v.cols, &q->w, err)))
+            rb_quant_spec s = rb_quant_weight_spec(q, l, m->cfg.n_layers, (rb_linear_id)id);
+            if (rb_quant_spec_off(&s)) continue;
+            if ((rc = rtn_matrix(v.w, v.rows, v.cols, &s, err)))
                 return rb_error_prefix(err, "layer %d %s: ", l, rb_linear_name((rb_linear_id)id));
         }
-    if (q->quantize_classifier) {
+    if (q->quantize_classifier && !rb_quant_spec_off(&q->w)) {
         if ((rc = rb_model_untie_classifier(m, err))) return rc;
         if ((rc = rtn_matrix(m->classifier, m->cfg.vocab_size, m->cfg.dim, &q->w, err)))
             return rb_error_prefix(err, "classifier: ");

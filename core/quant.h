@@ -21,6 +21,7 @@
 
 #include "core/calib.h"
 #include "core/forward.h"
+#include "core/quant_override.h"
 #include "kernels/quant.h"
 
 /* High-precision channels of one quantization point: the last `high` of
@@ -31,10 +32,25 @@ typedef struct rb_quant_split {
 
 typedef struct rb_quant_config {
     rb_quant_spec w;   /* weights (per-tensor / per-row = per output channel / group) */
+    /* per-layer / per-linear changes to w (--w-override); rb_quant_weight_spec
+     * gives the spec of one weight */
+    rb_quant_overrides w_override;
     rb_quant_spec a;   /* linear inputs (per-tensor / per-row = per token) */
     int a_static;
+    /* per-layer / per-linear changes to a (--a-override; a rule naming a
+     * linear applies to its input point); rb_quant_act_spec gives one
+     * point's spec.  Negative layer indices resolve against override_layers,
+     * which rb_prepare_model sets to the model's n_layers. */
+    rb_quant_overrides a_override;
+    int override_layers;
     rb_quant_spec kv;  /* K and V (per-tensor / per-row = per token / group = per token and head) */
     int kv_static;
+    /* K and V quantized separately (QuaRot's --k_* / --v_* flags): with
+     * kv_separate set, K uses k and V uses v instead of kv (each its own
+     * bits, granularity, symmetry and clip; kv_static still applies to
+     * both).  rb_quant_kv_spec returns the one in force. */
+    int kv_separate;
+    rb_quant_spec k, v;
     int quantize_classifier;
     /* Mixed precision: bits of the high-precision channels (8 by default;
      * RB_QUANT_OFF leaves them in full precision), used only where a stage
@@ -56,7 +72,9 @@ void rb_quant_config_init(rb_quant_config *q);
 void rb_quant_config_free(rb_quant_config *q);
 
 /* Checks the specs against the model's shapes (group sizes dividing the
- * widths, static only with per-tensor granularity, bits range).
+ * widths, static only with per-tensor granularity, bits range).  K/V
+ * groups must stay inside a head: G divides head_dim, or G is a multiple of
+ * head_dim (whole heads) that divides n_kv_heads·head_dim.
  * RB_EINVAL naming the quantizer and the problem. */
 int rb_quant_config_check(const rb_quant_config *q, const rb_config *c, rb_error *err);
 
@@ -65,6 +83,20 @@ int rb_quant_config_check(const rb_quant_config *q, const rb_config *c, rb_error
 int rb_quant_parse_gran(const char *text, rb_quant_spec *s, const char *what, rb_error *err);
 /* Parses a clip setting: a ratio in (0, 1] or "mse". */
 int rb_quant_parse_clip(const char *text, rb_quant_spec *s, const char *what, rb_error *err);
+
+/* The spec quantizing K (which == 0) or V (which == 1): kv, or k / v when
+ * kv_separate. */
+const rb_quant_spec *rb_quant_kv_spec(const rb_quant_config *q, int which);
+
+/* The weight spec of layer l's linear id: w with the overrides applied. */
+rb_quant_spec rb_quant_weight_spec(const rb_quant_config *q, int l, int n_layers, rb_linear_id id);
+
+/* The activation spec of point p of layer l: a with the overrides applied
+ * (the classifier's input, layer == n_layers: a). */
+rb_quant_spec rb_quant_act_spec(const rb_quant_config *q, int l, rb_act_point p);
+
+/* Whether any weight is quantized (w, or an override that sets bits). */
+int rb_quant_weights_on(const rb_quant_config *q);
 
 /* Whether anything is quantized at activations / KV (i.e. hooks needed). */
 int rb_quant_config_active(const rb_quant_config *q);

@@ -1,8 +1,17 @@
 /* gptq: the pipeline stage.  Layer by layer, the calibration windows run
  * through the model whose earlier layers are already quantized; the inputs
  * of this layer's linears give their Hessians (wq/wk/wv share one, w1/w3
- * share one), and the seven linears are quantized with ctx->quant->w.
- * Activations stay in full precision while calibrating. */
+ * share one), and the seven linears are quantized with their weight specs
+ * (ctx->quant->w with --w-override).  Activations stay in full precision
+ * while calibrating.
+ *
+ * sequential=0 (one pass): one forward per window collects all four
+ * Hessians of the layer from its original weights.  sequential=1 (true
+ * sequential, QuaRot's fake_quant/gptq_utils.py and IST-DASLab/gptq's
+ * --true-sequential): the layer's sub-layers are quantized in the order
+ * q/k/v, o, gate/up, down, and each group's Hessian is collected after the
+ * earlier groups of the same layer are quantized (a forward that stops at
+ * its input point), so it sees their quantized outputs. */
 #include <stdio.h>
 
 #include "base/io.h"
@@ -13,6 +22,7 @@ enum { STOP_AFTER_LAYER = 1 }; /* hook return value: not an error, just stop the
 
 typedef struct collect_ctx {
     int layer;
+    int only;                         /* collect this point only and stop there; -1: all */
     rb_hessian h[RB_ACT_POINT_COUNT]; /* QKV_IN, O_IN, GATE_UP_IN, DOWN_IN */
 } collect_ctx;
 
@@ -21,8 +31,9 @@ static int collect(void *ctx, int layer, rb_act_point p, float *x, int rows, int
     (void)cols; (void)err;
     collect_ctx *c = ctx;
     if (layer != c->layer || p == RB_ACT_CLASSIFIER_IN) return RB_OK;
+    if (c->only >= 0 && (int)p != c->only) return RB_OK;
     rb_hessian_add(&c->h[p], x, rows);
-    return p == RB_ACT_DOWN_IN ? STOP_AFTER_LAYER : RB_OK;
+    return p == RB_ACT_DOWN_IN || (int)p == c->only ? STOP_AFTER_LAYER : RB_OK;
 }
 
 static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err);
@@ -31,6 +42,8 @@ static const rb_option_spec gptq_options[] = {
     {"damp", RB_OPT_FLOAT, 0.01, 0, 1, "dampening, fraction of mean(diag H)", NULL},
     {"block", RB_OPT_INT, 128, 1, 4096, "columns per lazy-batch block", NULL},
     {"act_order", RB_OPT_BOOL, 0, 0, 1, "quantize columns by decreasing H_ii", NULL},
+    {"sequential", RB_OPT_BOOL, 0, 0, 1,
+     "true sequential: q/k/v, then o, gate/up, down, each after the earlier are quantized", NULL},
     {NULL}};
 
 const rb_method rb_method_gptq = {
@@ -42,8 +55,7 @@ const rb_method rb_method_gptq = {
 };
 
 static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err) {
-    const rb_quant_spec *spec = &ctx->quant->w;
-    if (rb_quant_spec_off(spec)) return RB_OK;
+    if (!rb_quant_weights_on(ctx->quant)) return RB_OK;
     if (!ctx->calib) return rb_error_set(err, RB_EINVAL, "needs calibration data");
     rb_gptq_options go = {rb_opt_get(&rb_method_gptq, opt, "damp"),
                           (int)rb_opt_get(&rb_method_gptq, opt, "block"),
@@ -58,19 +70,28 @@ static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
     rb_workspace ws;
     int rc = rb_workspace_init(&ws, c, cal->window, err);
     double t0 = rb_now();
+    int sequential = (int)rb_opt_get(&rb_method_gptq, opt, "sequential");
     for (int l = 0; !rc && l < c->n_layers; l++) {
         collect_ctx cc = {.layer = l};
         for (int p = 0; !rc && p < RB_ACT_CLASSIFIER_IN; p++)
             rc = rb_hessian_init(&cc.h[p], widths[p], err);
-        rb_hooks hooks = {.ctx = &cc, .activation = collect};
-        for (int w = 0; !rc && w < cal->n_windows; w++) {
-            rc = rb_forward(m, &ws, cal->tokens + (size_t)w * cal->window, cal->window, &hooks, err);
-            if (rc == STOP_AFTER_LAYER) rc = RB_OK;
-        }
-        for (int id = 0; !rc && id < RB_LINEAR_COUNT; id++) {
-            rb_weight_view v = rb_model_weight(m, l, (rb_linear_id)id);
-            rc = rb_gptq_quantize(v.w, v.rows, v.cols, cc.h[input_of[id]].H, spec, &go, err);
-            if (rc) rb_error_prefix(err, "layer %d %s: ", l, rb_linear_name((rb_linear_id)id));
+        /* one pass: all points at once (point -1); sequential: point by point */
+        for (int step = sequential ? 0 : -1; !rc && step < (sequential ? RB_ACT_CLASSIFIER_IN : 0);
+             step++) {
+            cc.only = step;
+            rb_hooks hooks = {.ctx = &cc, .activation = collect};
+            for (int w = 0; !rc && w < cal->n_windows; w++) {
+                rc = rb_forward(m, &ws, cal->tokens + (size_t)w * cal->window, cal->window, &hooks,
+                                err);
+                if (rc == STOP_AFTER_LAYER) rc = RB_OK;
+            }
+            for (int id = 0; !rc && id < RB_LINEAR_COUNT; id++) {
+                if (step >= 0 && (int)input_of[id] != step) continue;
+                rb_weight_view v = rb_model_weight(m, l, (rb_linear_id)id);
+                rb_quant_spec spec = rb_quant_weight_spec(ctx->quant, l, c->n_layers, (rb_linear_id)id);
+                rc = rb_gptq_quantize(v.w, v.rows, v.cols, cc.h[input_of[id]].H, &spec, &go, err);
+                if (rc) rb_error_prefix(err, "layer %d %s: ", l, rb_linear_name((rb_linear_id)id));
+            }
         }
         for (int p = 0; p < RB_ACT_CLASSIFIER_IN; p++) rb_hessian_free(&cc.h[p]);
         if (!rc) rb_logf(ctx->log, "gptq: layer %d/%d done, %.1f s", l + 1, c->n_layers, rb_now() - t0);

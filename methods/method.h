@@ -11,6 +11,7 @@
 #ifndef RB_METHODS_METHOD_H
 #define RB_METHODS_METHOD_H
 
+#include <json-c/json.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,10 @@ typedef struct rb_stage_ctx {
     rb_quant_config *quant;  /* weight/activation/KV quantizer settings */
     uint64_t seed;           /* the run's seed (rotations, sampling) */
     const rb_log *log;       /* progress lines ("gptq: layer 2/6 done, 0.4 s"); may be NULL */
+    /* What a stage chose that the result record keeps (smoothquant's searched
+     * α per layer): a stage adds one member named after itself.  May be NULL
+     * (nothing recorded); owned by the caller. */
+    json_object *notes;
 } rb_stage_ctx;
 
 typedef struct rb_method {

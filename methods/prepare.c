@@ -5,7 +5,7 @@
 extern const rb_method rb_method_rtn;
 
 int rb_pipeline_complete(rb_pipeline *p, const rb_quant_config *q, rb_error *err) {
-    if (rb_quant_spec_off(&q->w)) return RB_OK;
+    if (!rb_quant_weights_on(q)) return RB_OK;
     for (int s = 0; s < p->n; s++)
         if (p->stages[s].method->quantizes_weights) return RB_OK;
     if (p->n == RB_MAX_STAGES)
@@ -18,9 +18,16 @@ int rb_pipeline_complete(rb_pipeline *p, const rb_quant_config *q, rb_error *err
 
 int rb_prepare_model(rb_model *m, const rb_pipeline *p, rb_quant_config *q,
                      const rb_calib *calib, uint64_t seed, const rb_log *log, rb_error *err) {
+    return rb_prepare_model_notes(m, p, q, calib, seed, log, NULL, err);
+}
+
+int rb_prepare_model_notes(rb_model *m, const rb_pipeline *p, rb_quant_config *q,
+                           const rb_calib *calib, uint64_t seed, const rb_log *log,
+                           json_object *notes, rb_error *err) {
     int rc = rb_quant_config_check(q, &m->cfg, err);
     if (rc) return rc;
-    rb_stage_ctx ctx = {m, calib, q, seed, log};
+    q->override_layers = m->cfg.n_layers; /* --a-override's negative layer indices */
+    rb_stage_ctx ctx = {m, calib, q, seed, log, notes};
     if ((rc = rb_pipeline_apply(p, &ctx, err))) return rc;
     return rb_quant_calibrate(q, m, calib, err);
 }

@@ -14,5 +14,10 @@ int rb_pipeline_complete(rb_pipeline *p, const rb_quant_config *q, rb_error *err
  * The stages report progress through log (may be NULL: silent). */
 int rb_prepare_model(rb_model *m, const rb_pipeline *p, rb_quant_config *q,
                      const rb_calib *calib, uint64_t seed, const rb_log *log, rb_error *err);
+/* The same, with the stages' notes (rb_stage_ctx.notes) added to `notes` (a
+ * JSON object, or NULL). */
+int rb_prepare_model_notes(rb_model *m, const rb_pipeline *p, rb_quant_config *q,
+                           const rb_calib *calib, uint64_t seed, const rb_log *log,
+                           json_object *notes, rb_error *err);
 
 #endif

@@ -15,9 +15,19 @@
  * Hadamards.  Weights are left
  * in full precision: a later stage (rtn, gptq) quantizes them.  The online
  * transforms cannot be written to a llama2.c file, so stages that need the
- * rotated model go after quarot in the same pipeline ("quarot,gptq"). */
+ * rotated model go after quarot in the same pipeline ("quarot,gptq").
+ *
+ * fallback=1: where a size has no Hadamard transform (rotbench hadamard
+ * --size N), a random orthogonal matrix instead, with a warning in the log
+ * and in the record (ctx->notes "quarot".fallback): R1/R2 of a Hadamard
+ * kind become random_orthogonal; the online R3 and R4 become dense random
+ * orthogonal rotations (the same per layer: head_dim² / hidden² floats per
+ * layer, rb_rotate_online_dense).  The head-wise transform has no dense
+ * form and is still refused (heads=0).  fallback=0 refuses such sizes. */
+#include <stdio.h>
 #include <stdlib.h>
 
+#include "kernels/hadamard.h"
 #include "kernels/rotation.h"
 #include "methods/method.h"
 #include "methods/rotate.h"
@@ -36,6 +46,8 @@ static const rb_option_spec quarot_options[] = {
     {"r3", RB_OPT_BOOL, 1, 0, 1, "online Hadamard on q and k after RoPE (KV cache)", NULL},
     {"r4", RB_OPT_BOOL, 1, 0, 1, "online Hadamard before down_proj", NULL},
     {"heads", RB_OPT_BOOL, 1, 0, 1, "online Hadamard across heads before o_proj", NULL},
+    {"fallback", RB_OPT_BOOL, 0, 0, 1,
+     "random orthogonal (with a warning) where a size has no Hadamard (R1, R2, R3, R4)", NULL},
     {NULL}};
 
 const rb_method rb_method_quarot = {
@@ -48,28 +60,93 @@ const rb_method rb_method_quarot = {
 /* A derived seed for R2, so R1 and R2 differ for the same `seed`. */
 static uint64_t r2_seed(uint64_t seed) { return seed ^ 0x9e3779b97f4a7c15ull; }
 
+/* Whether n has a Hadamard transform. */
+static int has_hadamard(int n) {
+    int k, mm;
+    rb_error e;
+    return rb_hadamard_factor(n, &k, &mm, &e) == RB_OK;
+}
+
+/* Notes a fallback: a log warning and a line in notes_arr. */
+static void note_fallback(rb_stage_ctx *ctx, json_object *arr, const char *what, int n) {
+    char line[160];
+    snprintf(line, sizeof line, "%s (size %d): no Hadamard transform, random orthogonal instead",
+             what, n);
+    rb_logf(ctx->log, "quarot: warning: %s", line);
+    json_object_array_add(arr, json_object_new_string(line));
+}
+
+/* The dense online fallbacks: R [n][n] random orthogonal, the same for each
+ * of the n_layers (out: [n_layers][n][n], owned by the caller). */
+static float *per_layer_random_orthogonal(int n, int n_layers, uint64_t seed, rb_error *err) {
+    size_t nn = (size_t)n * n;
+    float *R = malloc(sizeof(float) * nn * n_layers);
+    if (!R) {
+        rb_error_set(err, RB_ENOMEM, "cannot allocate %d dense %dx%d rotations", n_layers, n, n);
+        return NULL;
+    }
+    if (rb_rotation_matrix(RB_ROT_RANDOM_ORTHOGONAL, n, seed, R, err)) {
+        free(R);
+        return NULL;
+    }
+    for (int l = 1; l < n_layers; l++)
+        for (size_t i = 0; i < nn; i++) R[(size_t)l * nn + i] = R[i];
+    return R;
+}
+
 static int quarot_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err) {
     const rb_method *me = &rb_method_quarot;
     rb_rotation_kind kind = (rb_rotation_kind)rb_opt_get(me, opt, "rotation");
     double seed_opt = rb_opt_get(me, opt, "seed");
     uint64_t seed = seed_opt < 0 ? ctx->seed : (uint64_t)seed_opt;
     int online = (int)rb_opt_get(me, opt, "online");
+    int r3 = (int)rb_opt_get(me, opt, "r3"), r4 = (int)rb_opt_get(me, opt, "r4");
+    int fallback = (int)rb_opt_get(me, opt, "fallback");
     rb_model *m = ctx->model;
     const rb_config *c = &m->cfg;
+    json_object *warn = fallback ? json_object_new_array() : NULL;
+    rb_rotation_kind kind1 = kind, kind2 = kind;
+    int dense_qk = 0, dense_down = 0;
+    if (fallback && kind != RB_ROT_RANDOM_ORTHOGONAL) {
+        if (!has_hadamard(c->dim)) kind1 = RB_ROT_RANDOM_ORTHOGONAL, note_fallback(ctx, warn, "R1", c->dim);
+        if (!has_hadamard(c->head_dim))
+            kind2 = RB_ROT_RANDOM_ORTHOGONAL, note_fallback(ctx, warn, "R2", c->head_dim);
+    }
+    if (fallback && online && r3 && !has_hadamard(c->head_dim))
+        dense_qk = 1, r3 = 0, note_fallback(ctx, warn, "R3 (online, q and k)", c->head_dim);
+    if (fallback && online && r4 && !has_hadamard(c->hidden_dim))
+        dense_down = 1, r4 = 0, note_fallback(ctx, warn, "R4 (online, down_proj input)", c->hidden_dim);
     float *R1 = malloc(sizeof(float) * (size_t)c->dim * c->dim);
     float *R2 = malloc(sizeof(float) * (size_t)c->head_dim * c->head_dim);
     int rc = R1 && R2 ? RB_OK : rb_error_set(err, RB_ENOMEM, "cannot allocate the rotations");
-    if (!rc && (rc = rb_rotation_matrix(kind, c->dim, seed, R1, err)))
+    if (!rc && (rc = rb_rotation_matrix(kind1, c->dim, seed, R1, err)))
         rb_error_prefix(err, "R1 (dim %d): ", c->dim);
-    if (!rc && (rc = rb_rotation_matrix(kind, c->head_dim, r2_seed(seed), R2, err)))
+    if (!rc && (rc = rb_rotation_matrix(kind2, c->head_dim, r2_seed(seed), R2, err)))
         rb_error_prefix(err, "R2 (head_dim %d): ", c->head_dim);
     if (!rc) rc = rb_rotate_fuse_norms(m, err);
     if (!rc) rc = rb_rotate_residual(m, R1, err);
     if (!rc) rc = rb_rotate_value_heads(m, R2, err);
-    if (!rc && online)
-        rc = rb_rotate_online(m, (int)rb_opt_get(me, opt, "r3"), (int)rb_opt_get(me, opt, "r4"),
-                              (int)rb_opt_get(me, opt, "heads"), err);
+    if (!rc && online) rc = rb_rotate_online(m, r3, r4, (int)rb_opt_get(me, opt, "heads"), err);
+    if (!rc && (dense_qk || dense_down)) {
+        float *qk = NULL, *down = NULL;
+        if (dense_qk && !(qk = per_layer_random_orthogonal(c->head_dim, c->n_layers,
+                                                           seed ^ 0x5bd1e995u, err)))
+            rc = err->status ? (int)err->status : RB_ENOMEM;
+        if (!rc && dense_down && !(down = per_layer_random_orthogonal(c->hidden_dim, c->n_layers,
+                                                                      seed ^ 0xc2b2ae35u, err)))
+            rc = err->status ? (int)err->status : RB_ENOMEM;
+        if (!rc) rc = rb_rotate_online_dense(m, qk, down, err);
+        free(qk);
+        free(down);
+    }
     free(R1);
     free(R2);
+    if (warn && !rc && json_object_array_length(warn) && ctx->notes) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "fallback", warn);
+        json_object_object_add(ctx->notes, "quarot", o);
+    } else {
+        json_object_put(warn);
+    }
     return rc;
 }

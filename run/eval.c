@@ -30,6 +30,11 @@ int rb_run_eval_check(const rb_run_spec *s, rb_error *err) {
                             rb_zs_task_names(names, sizeof names));
     if (s->num_fewshot && !zs.n)
         return rb_error_set(err, RB_EINVAL, "--num-fewshot applies to the zero-shot tasks (mmlu)");
+    rb_quant_overrides ov;
+    if (s->w_override && (rc = rb_quant_overrides_parse(s->w_override, &ov, "--w-override", err)))
+        return rc;
+    if (s->a_override && (rc = rb_quant_overrides_parse(s->a_override, &ov, "--a-override", err)))
+        return rc;
     if (s->max_tokens && zs.n)
         return rb_error_set(err, RB_EINVAL, "--max-tokens applies to perplexity; use --limit for %s",
                             s->task);
@@ -126,7 +131,7 @@ static void record_ppl(json_object *o, const char *data, const char *data_sha,
 /* threads ... rotbench_version: the run's settings after the metrics. */
 static void record_tail(json_object *o, const rb_run_spec *s, int threads, const char *pipeline,
                         const rb_quant_config *q, int need_calib, const char *calib_path,
-                        double t_prep) {
+                        double t_prep, json_object *notes) {
     json_object_object_add(o, "threads", json_object_new_int(threads));
     json_object_object_add(o, "blas_threads", json_object_new_int(rb_blas_threads()));
     json_object_object_add(o, "blas_kernels", json_object_new_string(rb_blas_kernels()));
@@ -134,8 +139,22 @@ static void record_tail(json_object *o, const rb_run_spec *s, int threads, const
     json_object_object_add(method, "pipeline", json_object_new_string(pipeline));
     json_object *qj = json_object_new_object();
     json_object_object_add(qj, "w", rb_run_quant_spec_json(&q->w, 0, 0));
+    if (q->w_override.n) { /* canonical rules (core/quant_override.h) */
+        char text[2048];
+        rb_quant_overrides_text(&q->w_override, text, sizeof text);
+        json_object_object_add(qj, "w_override", json_object_new_string(text));
+    }
+    if (q->a_override.n) {
+        char text[2048];
+        rb_quant_overrides_text(&q->a_override, text, sizeof text);
+        json_object_object_add(qj, "a_override", json_object_new_string(text));
+    }
     json_object_object_add(qj, "a", rb_run_quant_spec_json(&q->a, q->a_static, 1));
     json_object_object_add(qj, "kv", rb_run_quant_spec_json(&q->kv, q->kv_static, 1));
+    if (q->kv_separate) { /* --k-* / --v-*: what K and V actually use */
+        json_object_object_add(qj, "k", rb_run_quant_spec_json(&q->k, q->kv_static, 1));
+        json_object_object_add(qj, "v", rb_run_quant_spec_json(&q->v, q->kv_static, 1));
+    }
     json_object_object_add(qj, "quantize_classifier",
                            json_object_new_boolean(q->quantize_classifier));
     json_object_object_add(qj, "a_high_bits", json_object_new_int(q->a_high_bits));
@@ -152,6 +171,9 @@ static void record_tail(json_object *o, const rb_run_spec *s, int threads, const
         json_object_object_add(method, "calib", cj);
     }
     add_d(method, "prepare_seconds", t_prep);
+    /* what stages chose (smoothquant:search=1's α per layer); absent when none */
+    if (notes && json_object_object_length(notes))
+        json_object_object_add(method, "stage_notes", json_object_get(notes));
     json_object_object_add(o, "method", method);
     json_object_object_add(o, "rotbench_version", json_object_new_string(RB_VERSION));
 }
@@ -208,6 +230,7 @@ int rb_run_eval(const rb_run_spec *s, const rb_run_report *report, json_object *
     rb_quant_config quant;
     rb_pipeline pipeline = {0};
     rb_calib calib = {0};
+    json_object *notes = json_object_new_object(); /* the stages' choices */
     char calib_path[1024] = "", pipeline_canon[2048] = "";
     rc = rb_run_quant(s, &m.model->cfg, &quant, err);
     if (!rc) rc = rb_run_pipeline(s, &quant, &pipeline, err);
@@ -224,8 +247,8 @@ int rb_run_eval(const rb_run_spec *s, const rb_run_report *report, json_object *
                           calib_path, n_tokens, n_tokens);
     double t_prep = rb_now();
     if (!rc)
-        rc = rb_prepare_model(m.model, &pipeline, &quant, need_calib ? &calib : NULL,
-                              (uint64_t)s->seed, log, err);
+        rc = rb_prepare_model_notes(m.model, &pipeline, &quant, need_calib ? &calib : NULL,
+                                    (uint64_t)s->seed, log, notes, err);
     t_prep = rb_now() - t_prep;
     if (!rc && s->save_model) rc = rb_model_save(m.model, s->save_model, err);
     rb_pipeline_format(&pipeline, pipeline_canon, sizeof pipeline_canon);
@@ -259,9 +282,11 @@ int rb_run_eval(const rb_run_spec *s, const rb_run_report *report, json_object *
         }
     }
     free(tokens);
-    if (!rc) record_tail(o, s, nthreads, pipeline_canon, &quant, need_calib, calib_path, t_prep);
+    if (!rc)
+        record_tail(o, s, nthreads, pipeline_canon, &quant, need_calib, calib_path, t_prep, notes);
     rb_quant_config_free(&quant);
     rb_run_model_free(&m);
+    json_object_put(notes);
     if (rc) {
         json_object_put(o);
         return rc;

@@ -36,16 +36,27 @@ static const rb_run_flag flags[] = {
     TEXT("w-gran", RB_FLAGS_WEIGHTS, w_gran),
     SW("w-asym", RB_FLAGS_WEIGHTS, w_asym, 1),
     TEXT("w-clip", RB_FLAGS_WEIGHTS, w_clip),
+    TEXT("w-override", RB_FLAGS_WEIGHTS, w_override),
     INT("a-bits", RB_FLAGS_ACT, a_bits),
     TEXT("a-gran", RB_FLAGS_ACT, a_gran),
     SW("a-static", RB_FLAGS_ACT, a_static, 1),
     SW("a-dynamic", RB_FLAGS_ACT, a_static, 0),
     SW("a-asym", RB_FLAGS_ACT, a_asym, 1),
     TEXT("a-clip", RB_FLAGS_ACT, a_clip),
+    TEXT("a-override", RB_FLAGS_ACT, a_override),
     INT("kv-bits", RB_FLAGS_ACT, kv_bits),
     TEXT("kv-gran", RB_FLAGS_ACT, kv_gran),
     SW("kv-static", RB_FLAGS_ACT, kv_static, 1),
     SW("kv-asym", RB_FLAGS_ACT, kv_asym, 1),
+    TEXT("kv-clip", RB_FLAGS_ACT, kv_clip),
+    INT("k-bits", RB_FLAGS_ACT, k_bits),
+    TEXT("k-gran", RB_FLAGS_ACT, k_gran),
+    SW("k-asym", RB_FLAGS_ACT, k_asym, 1),
+    TEXT("k-clip", RB_FLAGS_ACT, k_clip),
+    INT("v-bits", RB_FLAGS_ACT, v_bits),
+    TEXT("v-gran", RB_FLAGS_ACT, v_gran),
+    SW("v-asym", RB_FLAGS_ACT, v_asym, 1),
+    TEXT("v-clip", RB_FLAGS_ACT, v_clip),
     SW("quantize-classifier", RB_FLAGS_ACT, quantize_classifier, 1),
     INT("a-high-bits", RB_FLAGS_EVAL, a_high_bits),
     INT("kv-high-bits", RB_FLAGS_EVAL, kv_high_bits),
@@ -63,7 +74,7 @@ void rb_run_spec_init(rb_run_spec *s) {
     s->w_gran = "channel";
     s->a_gran = "token";
     s->kv_gran = "head";
-    s->w_clip = s->a_clip = "1";
+    s->w_clip = s->a_clip = s->kv_clip = "1";
 }
 
 const rb_run_flag *rb_run_flags(void) { return flags; }

@@ -128,6 +128,16 @@ int rb_run_set_threads(const rb_run_spec *s) {
     return threads;
 }
 
+/* A K/V granularity: "head" (per token and head = groups of head_dim) or
+ * what rb_quant_parse_gran reads. */
+static int kv_gran(const char *text, const rb_config *c, rb_quant_spec *q, const char *flag,
+                   rb_error *err) {
+    if (strcmp(text, "head")) return rb_quant_parse_gran(text, q, flag, err);
+    q->gran = RB_GRAN_GROUP;
+    q->group = c->head_dim;
+    return RB_OK;
+}
+
 int rb_run_quant(const rb_run_spec *s, const rb_config *c, rb_quant_config *q, rb_error *err) {
     rb_quant_config_init(q);
     q->w.bits = s->w_bits;
@@ -147,12 +157,31 @@ int rb_run_quant(const rb_run_spec *s, const rb_config *c, rb_quant_config *q, r
         (rc = rb_quant_parse_clip(s->w_clip, &q->w, "--w-clip", err)) ||
         (rc = rb_quant_parse_clip(s->a_clip, &q->a, "--a-clip", err)))
         return rc;
-    if (!strcmp(s->kv_gran, "head")) {
-        q->kv.gran = RB_GRAN_GROUP;
-        q->kv.group = c->head_dim;
-        return RB_OK;
-    }
-    return rb_quant_parse_gran(s->kv_gran, &q->kv, "--kv-gran", err);
+    if (s->w_override &&
+        (rc = rb_quant_overrides_parse(s->w_override, &q->w_override, "--w-override", err)))
+        return rc;
+    if (s->a_override &&
+        (rc = rb_quant_overrides_parse(s->a_override, &q->a_override, "--a-override", err)))
+        return rc;
+    q->override_layers = c->n_layers;
+    if ((rc = kv_gran(s->kv_gran, c, &q->kv, "--kv-gran", err)) ||
+        (rc = rb_quant_parse_clip(s->kv_clip, &q->kv, "--kv-clip", err)))
+        return rc;
+    /* --k-* / --v-*: K and V separately, each starting from --kv-* */
+    q->kv_separate = s->k_bits || s->k_gran || s->k_clip || s->k_asym || s->v_bits ||
+                     s->v_gran || s->v_clip || s->v_asym;
+    if (!q->kv_separate) return RB_OK;
+    q->k = q->v = q->kv;
+    if (s->k_bits) q->k.bits = s->k_bits;
+    if (s->v_bits) q->v.bits = s->v_bits;
+    q->k.asym |= s->k_asym;
+    q->v.asym |= s->v_asym;
+    if ((s->k_gran && (rc = kv_gran(s->k_gran, c, &q->k, "--k-gran", err))) ||
+        (s->v_gran && (rc = kv_gran(s->v_gran, c, &q->v, "--v-gran", err))) ||
+        (s->k_clip && (rc = rb_quant_parse_clip(s->k_clip, &q->k, "--k-clip", err))) ||
+        (s->v_clip && (rc = rb_quant_parse_clip(s->v_clip, &q->v, "--v-clip", err))))
+        return rc;
+    return RB_OK;
 }
 
 int rb_run_pipeline(const rb_run_spec *s, const rb_quant_config *q, rb_pipeline *p,

@@ -39,6 +39,15 @@ typedef struct rb_run_spec {
     int w_asym, a_asym, kv_asym;        /* 0 */
     int a_static, kv_static;            /* 0: dynamic */
     int quantize_classifier;            /* 0 */
+    const char *w_override;             /* --w-override RULES (NULL: none; core/quant_override.h) */
+    const char *a_override;             /* --a-override RULES (NULL: none), at linear inputs */
+    const char *kv_clip;                /* "1": K and V clip ratio */
+    /* K and V separately (QuaRot's --k_* / --v_*): each unset field takes
+     * the --kv-* value; setting any of them quantizes K and V separately */
+    int k_bits, v_bits;                 /* 0: as --kv-bits */
+    const char *k_gran, *v_gran;        /* NULL: as --kv-gran */
+    const char *k_clip, *v_clip;        /* NULL: as --kv-clip */
+    int k_asym, v_asym;                 /* 0: as --kv-asym */
 } rb_run_spec;
 
 /* The defaults listed above. */

@@ -111,7 +111,8 @@ Test(methods, pipeline_parsing_and_errors) {
     cr_assert_eq(rb_pipeline_parse("outliers:scale=30,smoothquant:alpha=0.85", &p, &err), RB_OK);
     cr_expect_eq(p.n, 2);
     rb_pipeline_format(&p, buf, sizeof buf);
-    cr_expect_str_eq(buf, "outliers:count=4:scale=30:ffn=1:seed=0,smoothquant:alpha=0.85:fc_fc=0");
+    cr_expect_str_eq(buf, "outliers:count=4:scale=30:ffn=1:seed=0,smoothquant:alpha=0.85:fc_fc=0:"
+                          "search=0:step=0.1:rows=2048");
     cr_assert_eq(rb_pipeline_parse("", &p, &err), RB_OK);
     cr_expect_eq(p.n, 0);
     struct { const char *text, *needle; } bad[] = {

@@ -200,3 +200,55 @@ Test(quarot, the_rotation_seed_changes_symmetric_w4a4_results) {
     cr_expect_eq(a, c, "seed 1 twice: %g vs %g", a, c);
     rb_model_free(m);
 }
+
+/* quarot:fallback=1 on sizes no Hadamard reaches (dim and hidden 92, head_dim
+ * 46): random orthogonal R1/R2 and dense online R3/R4, the fp32 model
+ * unchanged, each fallback named in the notes; without fallback refused. */
+Test(quarot, fallback_to_random_orthogonal_where_no_hadamard_applies) {
+    rb_model *m = rb_test_synth(92, 92, 2, 2, 2, 40, 17), *t;
+    rb_error err = {0};
+    rb_calib calib;
+    rb_test_random_calib(&calib, 40, 2, 32, 1);
+    rb_quant_config q;
+    rb_quant_config_init(&q);
+    rb_pipeline p;
+    cr_assert_eq(rb_model_clone(m, &t, &err), RB_OK);
+    cr_assert_eq(rb_pipeline_parse("quarot", &p, &err), RB_OK);
+    cr_assert_eq(rb_prepare_model(t, &p, &q, &calib, 0, 0, &err), RB_EINVAL);
+    rb_model_free(t);
+    cr_assert_eq(rb_model_clone(m, &t, &err), RB_OK);
+    cr_assert_eq(rb_pipeline_parse("quarot:fallback=1", &p, &err), RB_OK);
+    json_object *notes = json_object_new_object();
+    cr_assert_eq(rb_prepare_model_notes(t, &p, &q, &calib, 0, 0, notes, &err), RB_OK, "%s",
+                 err.msg);
+    json_object *qr, *fb;
+    cr_assert(json_object_object_get_ex(notes, "quarot", &qr));
+    cr_assert(json_object_object_get_ex(qr, "fallback", &fb));
+    cr_assert_eq(json_object_array_length(fb), 4, "%s", json_object_to_json_string(fb));
+    cr_assert(strstr(json_object_get_string(json_object_array_get_idx(fb, 3)), "R4 (online"));
+    cr_assert(t->online.qk_dense && t->online.down_dense && !t->online.down_hadamard);
+    float *a = rb_test_logits(m, NULL), *b = rb_test_logits(t, NULL);
+    double d = rb_test_rel_rms(b, a, (size_t)48 * 40);
+    cr_expect_lt(d, 1e-5, "rotated fp32 logits differ by %g (relative RMS)", d);
+    free(a);
+    free(b);
+    json_object_put(notes);
+    rb_model_free(t);
+    /* where every size has a Hadamard, fallback=1 changes nothing and notes nothing */
+    rb_model *s = rb_test_synth(64, 172, 2, 8, 4, 40, 3), *u, *v;
+    cr_assert_eq(rb_model_clone(s, &u, &err), RB_OK);
+    cr_assert_eq(rb_model_clone(s, &v, &err), RB_OK);
+    notes = json_object_new_object();
+    cr_assert_eq(rb_prepare_model_notes(u, &p, &q, &calib, 0, 0, notes, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(rb_pipeline_parse("quarot", &p, &err), RB_OK);
+    cr_assert_eq(rb_prepare_model(v, &p, &q, &calib, 0, 0, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(json_object_object_length(notes), 0);
+    rb_weight_view x = rb_model_weight(u, 1, RB_W2), y = rb_model_weight(v, 1, RB_W2);
+    cr_assert_eq(memcmp(x.w, y.w, sizeof(float) * x.rows * x.cols), 0);
+    json_object_put(notes);
+    rb_model_free(s);
+    rb_model_free(u);
+    rb_model_free(v);
+    rb_model_free(m);
+    rb_calib_free(&calib);
+}
