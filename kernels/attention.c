@@ -27,10 +27,9 @@ size_t rb_attention_scratch_floats(int T, int head_dim) {
  * rows up to the query (causal).  Keys are gathered into kt/vt [hd][padded(n_keys)]
  * in that order, so a segment is computed exactly like a window holding its
  * prefix and its own tokens alone. */
-RB_MULTIVERSION
-static void attention_head(float *out, const float *q, const float *k, const float *v,
-                           const rb_segment *sg, int qdim, int kvdim, int hd, float *kt,
-                           float *vt, float *s) {
+RB_SIMD_INLINE void attention_head_body(float *out, const float *q, const float *k, const float *v,
+                                        const rb_segment *sg, int qdim, int kvdim, int hd, float *kt,
+                                        float *vt, float *s) {
     const int nk = rb_segment_keys(sg), Tp = padded(nk), P = nk - sg->len;
     for (int e = 0; e < hd; e++) {
         for (int j = 0; j < nk; j++) {
@@ -74,6 +73,7 @@ static void attention_head(float *out, const float *q, const float *k, const flo
         }
     }
 }
+RB_SIMD_DISPATCH_VOID(attention_head, (float *out, const float *q, const float *k, const float *v, const rb_segment *sg, int qdim, int kvdim, int hd, float *kt, float *vt, float *s), (out, q, k, v, sg, qdim, kvdim, hd, kt, vt, s))
 
 void rb_attention_segments(float *out, const float *q, const float *k, const float *v,
                            const rb_segment *seg, int n_seg, int n_heads, int n_kv_heads, int hd,

@@ -8,6 +8,7 @@
 
 #include "kernels/linear.h"
 #include "kernels/ops.h"
+#include "kernels/simd.h"
 #include "tests/test_util.h"
 
 static float *rand_array(size_t n, float lo, float hi, rb_rng *r) {
@@ -18,6 +19,19 @@ static float *rand_array(size_t n, float lo, float hi, rb_rng *r) {
 
 static const int sizes[] = {1, 2, 3, 7, 8, 16, 31, 64, 100, 128, 172, 257, 1024};
 #define N_SIZES (int)(sizeof sizes / sizeof *sizes)
+
+/* Dispatch goes by feature bits: a CPU with AVX2 and FMA (an AMD Zen 1-3
+ * among them, which GCC's arch=haswell clones missed) runs at least the
+ * AVX2 variant. */
+Test(kernels, simd_dispatch_follows_cpu_features) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        cr_expect_geq(rb_simd_level(), RB_SIMD_AVX2, "%s", rb_simd_name());
+    if (!__builtin_cpu_supports("avx512f")) cr_expect_leq(rb_simd_level(), RB_SIMD_AVX2);
+#endif
+    cr_expect(rb_simd_name()[0] != 0);
+}
 
 Test(kernels, vexp_matches_expf) {
     rb_rng r;
