@@ -176,7 +176,9 @@ Test(kernels, attention_matches_reference) {
     rb_rng r;
     rb_rng_seed(&r, 5);
     struct { int T, nh, nkv, hd; } cases[] = {
-        {1, 1, 1, 2}, {7, 2, 1, 6}, {33, 8, 4, 8}, {64, 4, 4, 10}, {100, 6, 2, 16}, {129, 2, 2, 128}};
+        {1, 1, 1, 2}, {7, 2, 1, 6}, {33, 8, 4, 8}, {64, 4, 4, 10}, {100, 6, 2, 16}, {129, 2, 2, 128},
+        /* several key tiles and query blocks, T not a multiple of either, GQA */
+        {259, 4, 2, 24}, {643, 4, 1, 128}};
     int threads = omp_get_max_threads();
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         int T = cases[c].T, nh = cases[c].nh, nkv = cases[c].nkv, hd = cases[c].hd;
