@@ -59,12 +59,19 @@ static int norms_are_one(const rb_model *m) {
     return 1;
 }
 
+/* R1 commutes with RMSNorm only once the norm weights are 1 and the
+ * classifier is untied; 0 (and err set) otherwise. */
+static int norms_folded(const rb_model *m, rb_error *err) {
+    if (norms_are_one(m) && !m->classifier_shared) return 1;
+    rb_error_set(err, RB_EINVAL,
+                 "the residual rotation needs the norm weights folded into the linears first "
+                 "(rb_rotate_fuse_norms)");
+    return 0;
+}
+
 int rb_rotate_residual(rb_model *m, const float *R1, rb_error *err) {
     const rb_config *c = &m->cfg;
-    if (!norms_are_one(m) || m->classifier_shared)
-        return rb_error_set(err, RB_EINVAL,
-                            "the residual rotation needs the norm weights folded into the "
-                            "linears first (rb_rotate_fuse_norms)");
+    if (!norms_folded(m, err)) return RB_EINVAL;
     size_t widest = (size_t)c->vocab_size;
     if ((size_t)c->hidden_dim > widest) widest = (size_t)c->hidden_dim;
     if ((size_t)c->n_heads * c->head_dim > widest) widest = (size_t)c->n_heads * c->head_dim;
@@ -132,10 +139,7 @@ static int hadamard_left_t(float *w, int n, size_t cols, const float *s, rb_erro
 
 int rb_rotate_residual_hadamard(rb_model *m, const float *signs, rb_error *err) {
     const rb_config *c = &m->cfg;
-    if (!norms_are_one(m) || m->classifier_shared)
-        return rb_error_set(err, RB_EINVAL,
-                            "the residual rotation needs the norm weights folded into the "
-                            "linears first (rb_rotate_fuse_norms)");
+    if (!norms_folded(m, err)) return RB_EINVAL;
     int rc = hadamard_right(m->token_embedding, (size_t)c->vocab_size, c->dim, signs, err);
     if (!rc) rc = hadamard_right(m->classifier, (size_t)c->vocab_size, c->dim, signs, err);
     for (int l = 0; !rc && l < c->n_layers; l++)
