@@ -44,8 +44,18 @@ model=$tmp/s7b_${layers}l.bin
 gguf=$tmp/s7b_${layers}l.gguf
 [ -f "$model" ] || "$rb" synth --out "$model" --dim 4096 --hidden 11008 --layers "$layers" --heads 32 \
     --vocab 32000 --seq-len 4096 --seed 1 >&2
-[ -f "$gguf" ] || "$bin/llama-convert-llama2c-to-ggml" --copy-vocab-from-model "$tok" \
-    --llama2c-model "$model" --llama2c-output-model "$gguf" > "$tmp/convert.log" 2>&1
+if [ ! -f "$gguf" ]; then
+    "$bin/llama-convert-llama2c-to-ggml" --copy-vocab-from-model "$tok" \
+        --llama2c-model "$model" --llama2c-output-model "$gguf" > "$tmp/convert.log" 2>&1
+    # the converter writes rope.dimension_count 64 and context_length 128
+    # whatever the model (llama.cpp then refuses head_dim 128): set both
+    # in place with llama.cpp's own gguf-py
+    gp=${LLAMACPP_GGUF_PY:-$(dirname "$bin")/../../gguf-py}
+    PYTHONPATH=$gp /usr/bin/python3 "$gp/gguf/scripts/gguf_set_metadata.py" --force "$gguf" \
+        llama.rope.dimension_count 128 >> "$tmp/convert.log" 2>&1
+    PYTHONPATH=$gp /usr/bin/python3 "$gp/gguf/scripts/gguf_set_metadata.py" --force "$gguf" \
+        llama.context_length 4096 >> "$tmp/convert.log" 2>&1
+fi
 commit=$(git rev-parse --short HEAD)
 llama_commit=$(git -C "$(dirname "$bin")/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 for T in $Ts; do
@@ -68,18 +78,19 @@ PY
         load=$(cut -d' ' -f1-3 /proc/loadavg)
         /usr/bin/time -f "%e %M" -o "$tmp/time_ll" "$bin/llama-perplexity" -m "$gguf" -f "$text" -c "$T" \
             -b "$T" -ub "$T" -t "$threads" -tb "$threads" --chunks "$windows" > "$tmp/ll.out" 2> "$tmp/ll.err" || true
-        read -r wall rss < "$tmp/time_ll"
+        tail -1 "$tmp/time_ll" > "$tmp/time_ll1" # "Command exited ..." comes first on failure
+        read -r wall rss < "$tmp/time_ll1"
         /usr/bin/python3 - "$tmp/ll.err" "$tmp/ll.out" "$wall" "$rss" "$T" "$windows" "$threads" "$layers" "$llama_commit" "$load" >> "$out" <<'PY'
 import json, re, sys
 txt = open(sys.argv[1], errors="replace").read() + open(sys.argv[2], errors="replace").read()
 wall = float(sys.argv[3]); T = int(sys.argv[5]); w = int(sys.argv[6])
-m = re.search(r"prompt eval time =\s*([\d.]+) ms /\s*(\d+) tokens", txt)
+m = re.search(r"([\d.]+) seconds per pass", txt)  # llama-perplexity's forward time per window
 p = re.search(r"Final estimate: PPL = ([\d.]+)", txt)
 print(json.dumps({"bench": "eval_process", "side": "llama.cpp", "commit": sys.argv[9], "layers": int(sys.argv[8]),
     "T": T, "windows": w, "threads": int(sys.argv[7]), "wall_s": wall, "peak_rss_kb": int(sys.argv[4]),
     "tokens_per_s_process": round(w * T / wall, 2),
-    "eval_seconds": round(float(m.group(1)) / 1e3, 3) if m else None,
-    "tokens_per_s_eval": round(int(m.group(2)) / (float(m.group(1)) / 1e3), 2) if m else None,
+    "eval_seconds": float(m.group(1)) * w if m else None,
+    "tokens_per_s_eval": round(T / float(m.group(1)), 2) if m else None,
     "ppl": float(p.group(1)) if p else None, "load_before": sys.argv[10]}))
 PY
         tail -1 "$out" >&2
