@@ -26,9 +26,6 @@
 #include <string.h>
 #include <time.h>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
 
 #include "kernels/linear.h"
 #include "kernels/simd.h"
@@ -44,26 +41,22 @@ static double now(void) {
 enum { CHAINS = 12 };
 
 #if defined(__x86_64__)
-__attribute__((target("avx2,fma"))) static float fma_loop_avx2(long iters) {
-    __m256 a[CHAINS], m = _mm256_set1_ps(0.9999999f), c = _mm256_set1_ps(1e-7f);
-    for (int i = 0; i < CHAINS; i++) a[i] = _mm256_set1_ps((float)i);
-    for (long it = 0; it < iters; it++)
-#pragma GCC unroll 12
-        for (int i = 0; i < CHAINS; i++) a[i] = _mm256_fmadd_ps(a[i], m, c);
-    __m256 s = a[0];
-    for (int i = 1; i < CHAINS; i++) s = _mm256_add_ps(s, a[i]);
-    float o[8];
-    _mm256_storeu_ps(o, s);
-    return o[0];
-}
-__attribute__((target("avx512f,fma"))) static float fma_loop_avx512(long iters) {
-    __m512 a[CHAINS], m = _mm512_set1_ps(0.9999999f), c = _mm512_set1_ps(1e-7f);
-    for (int i = 0; i < CHAINS; i++) a[i] = _mm512_set1_ps((float)i);
-    for (long it = 0; it < iters; it++)
-#pragma GCC unroll 12
-        for (int i = 0; i < CHAINS; i++) a[i] = _mm512_fmadd_ps(a[i], m, c);
-    return _mm512_reduce_add_ps(a[0]) + _mm512_reduce_add_ps(a[CHAINS - 1]);
-}
+/* CHAINS independent a = a·m + c chains of V vectors (one FMA each under
+ * -ffp-contract=fast), compiled for TARGET. */
+#define FMA_LOOP(NAME, TARGET, V)                                                  \
+    __attribute__((target(TARGET))) static float NAME(long iters) {               \
+        V a[CHAINS], m = (V){0} + 0.9999999f, c = (V){0} + 1e-7f;                  \
+        for (int i = 0; i < CHAINS; i++) a[i] = (V){0} + (float)i;                 \
+        for (long it = 0; it < iters; it++)                                        \
+            _Pragma("GCC unroll 12") for (int i = 0; i < CHAINS; i++) a[i] = a[i] * m + c; \
+        V s = a[0];                                                                \
+        for (int i = 1; i < CHAINS; i++) s += a[i];                                \
+        return s[0];                                                               \
+    }
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v16f __attribute__((vector_size(64)));
+FMA_LOOP(fma_loop_avx2, "avx2,fma", v8f)
+FMA_LOOP(fma_loop_avx512, "avx512f,fma", v16f)
 #endif
 
 /* GFLOP/s of `threads` threads each running the FMA loop; best of reps. */
