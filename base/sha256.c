@@ -19,6 +19,7 @@ static const uint32_t K[64] = {
 
 static uint32_t ror(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
+/* The scalar compression function: the reference. */
 static void block(rb_sha256 *s, const uint8_t *p) {
     uint32_t w[64];
     for (int i = 0; i < 16; i++)
@@ -40,6 +41,72 @@ static void block(rb_sha256 *s, const uint8_t *p) {
     s->h[4] += e; s->h[5] += f; s->h[6] += g; s->h[7] += h;
 }
 
+void rb_sha256_compress_ref(uint32_t h[8], const uint8_t *p, size_t n_blocks) {
+    rb_sha256 s;
+    memcpy(s.h, h, sizeof s.h);
+    for (size_t i = 0; i < n_blocks; i++) block(&s, p + 64 * i);
+    memcpy(h, s.h, sizeof s.h);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#include <immintrin.h>
+
+/* CPUID leaf 7, EBX bit 29: the SHA extensions. */
+static int rb_cpu_has_sha(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 29 & 1);
+}
+
+/* SHA-NI (x86 SHA extensions: Intel Goldmont/Ice Lake and later, every AMD
+ * Zen): two rounds per sha256rnds2, the message schedule by sha256msg1/2.
+ * The state is kept as ABEF / CDGH, the order the instructions want. */
+__attribute__((target("sha,sse4.1"))) static void compress_shani(uint32_t h[8], const uint8_t *p,
+                                                                   size_t n_blocks) {
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bll, 0x0405060700010203ll);
+    __m128i t = _mm_loadu_si128((const __m128i *)&h[0]);
+    __m128i s1 = _mm_loadu_si128((const __m128i *)&h[4]);
+    t = _mm_shuffle_epi32(t, 0xB1);             /* CDAB */
+    s1 = _mm_shuffle_epi32(s1, 0x1B);           /* EFGH */
+    __m128i s0 = _mm_alignr_epi8(t, s1, 8);     /* ABEF */
+    s1 = _mm_blend_epi16(s1, t, 0xF0);          /* CDGH */
+    for (size_t b = 0; b < n_blocks; b++, p += 64) {
+        __m128i abef = s0, cdgh = s1, w[16];
+        for (int g = 0; g < 16; g++) {
+            if (g < 4)
+                w[g] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * g)), bswap);
+            else
+                w[g] = _mm_sha256msg2_epu32(
+                    _mm_add_epi32(_mm_sha256msg1_epu32(w[g - 4], w[g - 3]),
+                                  _mm_alignr_epi8(w[g - 1], w[g - 2], 4)),
+                    w[g - 1]);
+            __m128i m = _mm_add_epi32(w[g], _mm_loadu_si128((const __m128i *)&K[4 * g]));
+            s1 = _mm_sha256rnds2_epu32(s1, s0, m);
+            s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(m, 0x0E));
+        }
+        s0 = _mm_add_epi32(s0, abef);
+        s1 = _mm_add_epi32(s1, cdgh);
+    }
+    t = _mm_shuffle_epi32(s0, 0x1B);            /* FEBA */
+    s1 = _mm_shuffle_epi32(s1, 0xB1);           /* DCHG */
+    s0 = _mm_blend_epi16(t, s1, 0xF0);          /* DCBA */
+    s1 = _mm_alignr_epi8(s1, t, 8);             /* HGFE */
+    _mm_storeu_si128((__m128i *)&h[0], s0);
+    _mm_storeu_si128((__m128i *)&h[4], s1);
+}
+#endif
+
+void rb_sha256_compress(uint32_t h[8], const uint8_t *p, size_t n_blocks) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("sse4.1") && rb_cpu_has_sha()) {
+        compress_shani(h, p, n_blocks);
+        return;
+    }
+#endif
+    rb_sha256_compress_ref(h, p, n_blocks);
+}
+
 void rb_sha256_init(rb_sha256 *s) {
     static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
@@ -53,9 +120,9 @@ void rb_sha256_update(rb_sha256 *s, const void *data, size_t n) {
     s->len += n;
     while (n) {
         if (s->fill == 0 && n >= 64) {
-            block(s, p);
-            p += 64;
-            n -= 64;
+            rb_sha256_compress(s->h, p, n / 64);
+            p += n / 64 * 64;
+            n %= 64;
             continue;
         }
         size_t take = 64 - s->fill < n ? 64 - s->fill : n;
@@ -64,7 +131,7 @@ void rb_sha256_update(rb_sha256 *s, const void *data, size_t n) {
         p += take;
         n -= take;
         if (s->fill == 64) {
-            block(s, s->buf);
+            rb_sha256_compress(s->h, s->buf, 1);
             s->fill = 0;
         }
     }

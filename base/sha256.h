@@ -20,6 +20,12 @@ void rb_sha256_update(rb_sha256 *s, const void *data, size_t n);
 void rb_sha256_final_hex(rb_sha256 *s, char hex[65]);
 
 void rb_sha256_hex(const void *data, size_t n, char hex[65]);
+
+/* The compression function over n_blocks 64-byte blocks at p, state h [8]:
+ * SHA-NI where the CPU has it (chosen per call from CPUID), else the scalar
+ * reference rb_sha256_compress_ref, which tests compare it with. */
+void rb_sha256_compress(uint32_t h[8], const uint8_t *p, size_t n_blocks);
+void rb_sha256_compress_ref(uint32_t h[8], const uint8_t *p, size_t n_blocks);
 int rb_sha256_file(const char *path, char hex[65], rb_error *err);
 
 #endif

@@ -41,11 +41,11 @@ typedef struct {
 } job;
 
 /* x[i] *= c over a span, vectorised for the CPU like the kernels. */
-RB_MULTIVERSION
-static void scale_span(float *x, long n, float c) {
+RB_SIMD_INLINE void scale_span_body(float *x, long n, float c) {
 #pragma omp simd
     for (long i = 0; i < n; i++) x[i] *= c;
 }
+RB_SIMD_DISPATCH_VOID(scale_span, (float *x, long n, float c), (x, n, c))
 
 /* The bound: read and write every float once, in place, threads splitting
  * the buffer in contiguous parts. */

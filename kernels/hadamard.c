@@ -121,8 +121,7 @@ int rb_hadamard_describe(int n, char *buf, size_t cap) {
 
 /* Stages d and 2d (radix 4) over len floats in blocks of 4d; outputs × s
  * when scaled. */
-RB_MULTIVERSION
-static void pass4(float *x, size_t len, size_t d, int scaled, float s) {
+RB_SIMD_INLINE void pass4_body(float *x, size_t len, size_t d, int scaled, float s) {
     for (size_t o = 0; o < len; o += 4 * d) {
         float *restrict p0 = x + o, *restrict p1 = p0 + d, *restrict p2 = p1 + d,
                         *restrict p3 = p2 + d;
@@ -147,6 +146,7 @@ static void pass4(float *x, size_t len, size_t d, int scaled, float s) {
         }
     }
 }
+RB_SIMD_DISPATCH_VOID(pass4, (float *x, size_t len, size_t d, int scaled, float s), (x, len, d, scaled, s))
 
 /* Stages d, 2d and 4d (radix 8) over len floats in blocks of 8d. */
 #define RADIX8_BODY(SCALE)                                                                   \
@@ -167,8 +167,7 @@ static void pass4(float *x, size_t len, size_t d, int scaled, float s) {
 #define RB_AS_IS(v) (v)
 #define RB_SCALED(v) ((v) * s)
 
-RB_MULTIVERSION
-static void pass8(float *x, size_t len, size_t d, int scaled, float s) {
+RB_SIMD_INLINE void pass8_body(float *x, size_t len, size_t d, int scaled, float s) {
     for (size_t o = 0; o < len; o += 8 * d) {
         float *restrict p0 = x + o, *restrict p1 = p0 + d, *restrict p2 = p1 + d,
                         *restrict p3 = p2 + d, *restrict p4 = p3 + d, *restrict p5 = p4 + d,
@@ -182,10 +181,10 @@ static void pass8(float *x, size_t len, size_t d, int scaled, float s) {
         }
     }
 }
+RB_SIMD_DISPATCH_VOID(pass8, (float *x, size_t len, size_t d, int scaled, float s), (x, len, d, scaled, s))
 
 /* Stage d alone (radix 2) over len floats in blocks of 2d. */
-RB_MULTIVERSION
-static void pass2(float *x, size_t len, size_t d, int scaled, float s) {
+RB_SIMD_INLINE void pass2_body(float *x, size_t len, size_t d, int scaled, float s) {
     for (size_t o = 0; o < len; o += 2 * d) {
         float *restrict p0 = x + o, *restrict p1 = p0 + d;
         if (!scaled) {
@@ -205,6 +204,7 @@ static void pass2(float *x, size_t len, size_t d, int scaled, float s) {
         }
     }
 }
+RB_SIMD_DISPATCH_VOID(pass2, (float *x, size_t len, size_t d, int scaled, float s), (x, len, d, scaled, s))
 
 /* Stages d = first, 2·first, ... < 16 inside every 16-float block of x
  * (len a multiple of 16, first ∈ {1, 2, 4, 8}); outputs × s when scaled.
@@ -240,8 +240,7 @@ static void small_stages_avx512(float *x, size_t len, int first, int scaled, flo
 
 /* Two 8-float halves: stages 1, 2, 4 by shuffles inside each, stage 8 between
  * them.  Native on AVX2 (and AVX-512); the baseline clone lowers it. */
-RB_MULTIVERSION
-static void small_stages_v8(float *x, size_t len, int first, int scaled, float s) {
+RB_SIMD_INLINE void small_stages_v8_body(float *x, size_t len, int first, int scaled, float s) {
     static const v8i perm[3] = {{1, 0, 3, 2, 5, 4, 7, 6}, {2, 3, 0, 1, 6, 7, 4, 5}, {4, 5, 6, 7, 0, 1, 2, 3}};
     static const v8f sign[3] = {{1, -1, 1, -1, 1, -1, 1, -1}, {1, 1, -1, -1, 1, 1, -1, -1},
                                 {1, 1, 1, 1, -1, -1, -1, -1}};
@@ -263,6 +262,7 @@ static void small_stages_v8(float *x, size_t len, int first, int scaled, float s
         memcpy(x + o + 8, &b, sizeof b);
     }
 }
+RB_SIMD_DISPATCH_VOID(small_stages_v8, (float *x, size_t len, int first, int scaled, float s), (x, len, first, scaled, s))
 #endif
 
 static void small_stages(float *x, size_t len, int first, int scaled, float s) {
@@ -348,19 +348,22 @@ typedef float tile_vec __attribute__((vector_size(64)));
 
 /* Q[k][TILE] = Bf[k][k]·P[k][TILE]; k a multiple of 4.  Every output is
  * accumulated over b = 0, 1, ..., k-1 in order whatever the blocking or
- * vector width, so all variants give the same bits.  Chosen at run time by
- * CPU feature like small_stages (RB_MULTIVERSION's "arch=haswell" clone is
- * picked by CPU model, so AMD CPUs without AVX-512 got the baseline clone):
+ * vector width, and the AVX2 and AVX-512 variants both fuse each update
+ * into an FMA, so those two give the same bits (the baseline build rounds
+ * the product first).  Chosen at run time by CPU feature like small_stages:
  *   AVX-512: 8 output rows × 2 zmm (16 of the 32 registers);
  *   AVX2:    2 output rows × 4 ymm (64-byte vectors spilled on every
  *            update there: 3-4× slower);
  *   else:    the baseline build of the 8-row blocks. */
-RB_MULTIVERSION
-static void base_tile_generic(float *restrict Q, const float *restrict P, const float *restrict Bf, int k) {
+RB_SIMD_INLINE void base_tile_generic_body(float *restrict Q, const float *restrict P,
+                                           const float *restrict Bf, int k) {
     int a = 0;
     for (; a + 8 <= k; a += 8) BASE_BLOCK(8);
     for (; a < k; a += 4) BASE_BLOCK(4);
 }
+RB_SIMD_DISPATCH_VOID(base_tile_generic,
+                      (float *restrict Q, const float *restrict P, const float *restrict Bf, int k),
+                      (Q, P, Bf, k))
 
 #if defined(__x86_64__)
 typedef float tile_vec8 __attribute__((vector_size(32)));
@@ -385,7 +388,7 @@ typedef float tile_vec8 __attribute__((vector_size(32)));
                 memcpy(Q + (size_t)(a + i) * TILE + 8 * v, &acc[i][v], 32);                  \
     } while (0)
 
-__attribute__((target("avx2")))
+__attribute__((target("avx2,fma")))
 static void base_tile_avx2(float *restrict Q, const float *restrict P, const float *restrict Bf, int k) {
     for (int a = 0; a < k; a += 2) BASE_BLOCK8(2);
 }
@@ -393,7 +396,7 @@ static void base_tile_avx2(float *restrict Q, const float *restrict P, const flo
 
 static void base_tile(float *restrict Q, const float *restrict P, const float *restrict Bf, int k) {
 #if defined(__x86_64__)
-    if (!__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2")) {
+    if (!__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         base_tile_avx2(Q, P, Bf, k);
         return;
     }

@@ -48,6 +48,8 @@ void rb_bias_add_ref(float *y, const float *b, int T, int n) {
 
 const char *rb_blas_kernels(void) { return openblas_get_corename(); }
 
+const char *rb_gemm_backend(void) { return "openblas"; }
+
 int rb_blas_threads(void) { return openblas_get_num_threads(); }
 
 void rb_set_threads(int threads) {

@@ -16,6 +16,14 @@ void rb_linear_ref(float *y, const float *x, const float *w, int T, int n_in, in
 void rb_bias_add(float *y, const float *b, int T, int n);
 void rb_bias_add_ref(float *y, const float *b, int T, int n);
 
+/* The fp32 GEMM backend rb_linear runs: "openblas".  Measured on the
+ * 2-core AMD EPYC (Zen 3, AVX2+FMA) with bench/bench_gemm, round-robin on
+ * the 7B shapes (results/perf/gemm.md): OpenBLAS 0.3.21 (Zen/Haswell
+ * kernels) was at least as fast as oneDNN 2.6.3 and 4x BLIS 0.9.0's OpenMP
+ * build at 2 threads, so it stays the one backend; the record carries this
+ * name beside blas_kernels. */
+const char *rb_gemm_backend(void);
+
 /* The name of the kernel set OpenBLAS chose ("Haswell", "SkylakeX", ...). */
 const char *rb_blas_kernels(void);
 

@@ -4,8 +4,7 @@
 #include "kernels/simd.h"
 #include "kernels/vexp_inline.h"
 
-RB_MULTIVERSION
-static double nll_row(const float *l, int target, int cols) {
+RB_SIMD_INLINE double nll_row_body(const float *l, int target, int cols) {
     float mx = l[0];
 #pragma omp simd reduction(max : mx)
     for (int c = 0; c < cols; c++) mx = l[c] > mx ? l[c] : mx;
@@ -20,6 +19,7 @@ static double nll_row(const float *l, int target, int cols) {
     }
     return (double)mx + log(sum) - (double)l[target];
 }
+RB_SIMD_DISPATCH(double, nll_row, (const float *l, int target, int cols), (l, target, cols))
 
 void rb_nll_rows(double *nll, const float *logits, const int32_t *target, int rows, int cols) {
 #pragma omp parallel for schedule(static) if (rows * (long)cols > 65536)

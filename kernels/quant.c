@@ -37,8 +37,7 @@ int rb_quant_spec_check(const rb_quant_spec *s, int cols, const char *what, rb_e
     return RB_OK;
 }
 
-RB_MULTIVERSION
-static void span_minmax(const float *x, int n, float *lo, float *hi) {
+RB_SIMD_INLINE void span_minmax_body(const float *x, int n, float *lo, float *hi) {
     float l = *lo, h = *hi;
 #pragma omp simd reduction(min : l) reduction(max : h)
     for (int i = 0; i < n; i++) {
@@ -48,9 +47,9 @@ static void span_minmax(const float *x, int n, float *lo, float *hi) {
     *lo = l;
     *hi = h;
 }
+RB_SIMD_DISPATCH_VOID(span_minmax, (const float *x, int n, float *lo, float *hi), (x, n, lo, hi))
 
-RB_MULTIVERSION
-static void span_fq(float *x, int n, const rb_quant_spec *s, float scale, float zero) {
+RB_SIMD_INLINE void span_fq_body(float *x, int n, const rb_quant_spec *s, float scale, float zero) {
     float inv = 1.0f / scale;
     if (s->asym) {
         float qm = rb_qmax_asym(s->bits);
@@ -62,10 +61,10 @@ static void span_fq(float *x, int n, const rb_quant_spec *s, float scale, float 
         for (int i = 0; i < n; i++) x[i] = rb_fq_sym(x[i], inv, scale, qm);
     }
 }
+RB_SIMD_DISPATCH_VOID(span_fq, (float *x, int n, const rb_quant_spec *s, float scale, float zero), (x, n, s, scale, zero))
 
-RB_MULTIVERSION
-static double span_sq_error(const float *x, int n, const rb_quant_spec *s, float scale,
-                            float zero) {
+RB_SIMD_INLINE double span_sq_error_body(const float *x, int n, const rb_quant_spec *s, float scale,
+                                         float zero) {
     float inv = 1.0f / scale, e = 0;
     if (s->asym) {
         float qm = rb_qmax_asym(s->bits);
@@ -84,6 +83,7 @@ static double span_sq_error(const float *x, int n, const rb_quant_spec *s, float
     }
     return e;
 }
+RB_SIMD_DISPATCH(double, span_sq_error, (const float *x, int n, const rb_quant_spec *s, float scale, float zero), (x, n, s, scale, zero))
 
 /* Parameters of group g (its rectangle's range, then fixed or MSE clip). */
 static void group_params(const float *x, int rows, int cols, const rb_quant_spec *s, size_t g,

@@ -45,8 +45,7 @@ void rb_rope_table_freqs(float *cos_tab, float *sin_tab, int max_pos, int head_d
         }
 }
 
-RB_MULTIVERSION
-static void rope_row(float *x, int n_heads, int head_dim, const float *c, const float *s) {
+RB_SIMD_INLINE void rope_row_body(float *x, int n_heads, int head_dim, const float *c, const float *s) {
     int half = head_dim / 2;
     for (int h = 0; h < n_heads; h++) {
         float *p = x + (size_t)h * head_dim;
@@ -58,6 +57,7 @@ static void rope_row(float *x, int n_heads, int head_dim, const float *c, const 
         }
     }
 }
+RB_SIMD_DISPATCH_VOID(rope_row, (float *x, int n_heads, int head_dim, const float *c, const float *s), (x, n_heads, head_dim, c, s))
 
 void rb_rope(float *x, int T, int n_heads, int head_dim, int pos0, const float *cos_tab,
              const float *sin_tab) {

@@ -72,17 +72,14 @@ int rb_rotation_matrix(rb_rotation_kind kind, int n, uint64_t seed, float *R, rb
     case RB_ROT_RANDOM_HADAMARD: {
         int rc = rb_hadamard_matrix(n, R, err);
         if (rc) return rc;
-        /* diag(s)·H: row i times s_i, s_i = -1 when the top bit of the
-         * i-th draw is set */
+        /* diag(s)·H: row i times s_i */
         float *sg = malloc(sizeof(float) * (size_t)n);
         if (!sg) return rb_error_set(err, RB_ENOMEM, "random Hadamard %dx%d: out of memory", n, n);
-        rb_rng rng;
-        rb_rng_seed(&rng, seed);
-        for (int i = 0; i < n; i++) sg[i] = rb_rng_next(&rng) >> 63 ? -1.0f : 1.0f;
-        for (int i = 0; i < n; i++)
+        rc = rb_rotation_signs(kind, n, seed, sg, err);
+        for (int i = 0; !rc && i < n; i++)
             for (int j = 0; j < n; j++) R[(size_t)i * n + j] *= sg[i];
         free(sg);
-        return RB_OK;
+        return rc;
     }
     case RB_ROT_RANDOM_ORTHOGONAL:
         if (n < 1)
@@ -90,4 +87,19 @@ int rb_rotation_matrix(rb_rotation_kind kind, int n, uint64_t seed, float *R, rb
         return random_orthogonal(n, seed, R, err);
     }
     return rb_error_set(err, RB_EINVAL, "unknown rotation kind %d", (int)kind);
+}
+
+int rb_rotation_signs(rb_rotation_kind kind, int n, uint64_t seed, float *s, rb_error *err) {
+    int k, m;
+    if (kind != RB_ROT_HADAMARD && kind != RB_ROT_RANDOM_HADAMARD)
+        return rb_error_set(err, RB_EINVAL, "rotation kind %s has no sign vector",
+                            rb_rotation_kind_name(kind));
+    int rc = rb_hadamard_factor(n, &k, &m, err);
+    if (rc) return rc;
+    /* s_i = -1 when the top bit of the i-th draw is set */
+    rb_rng rng;
+    rb_rng_seed(&rng, seed);
+    for (int i = 0; i < n; i++)
+        s[i] = kind == RB_ROT_HADAMARD || !(rb_rng_next(&rng) >> 63) ? 1.0f : -1.0f;
+    return RB_OK;
 }

@@ -40,4 +40,11 @@ int rb_rotation_kind_parse(const char *text, rb_rotation_kind *kind, rb_error *e
  * kinds: see rb_hadamard_factor), RB_ENUMERIC if LAPACK fails. */
 int rb_rotation_matrix(rb_rotation_kind kind, int n, uint64_t seed, float *R, rb_error *err);
 
+/* The Hadamard kinds without the matrix: fills s [n] with the signs of
+ * diag(s)·H_n (all +1 for RB_ROT_HADAMARD), the same draws as
+ * rb_rotation_matrix, so that R = diag(s)·H_n can be applied as a fast
+ * transform (rb_hadamard_apply).  RB_EINVAL for RB_ROT_RANDOM_ORTHOGONAL or
+ * a size without a Hadamard transform. */
+int rb_rotation_signs(rb_rotation_kind kind, int n, uint64_t seed, float *s, rb_error *err);
+
 #endif

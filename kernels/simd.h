@@ -1,18 +1,64 @@
 /* Run-time SIMD dispatch for the elementwise kernels.
  *
- * RB_MULTIVERSION compiles a function for AVX-512, AVX2+FMA and baseline
- * x86-64 and lets the loader pick one from the CPU's features (GCC
- * target_clones / ifunc).  The scalar references (`*_ref`) are compiled
- * without it and are what tests compare the fast paths against.
- * RB_FORCE_SCALAR=1 in the environment has no effect here: dispatch is by CPU
- * only, so a machine without AVX-512 runs the AVX2 clone. */
+ * A kernel's loop is written once, as an always-inlined body:
+ *
+ *     RB_SIMD_INLINE void rmsnorm_row_body(float *out, const float *x, ...) { ... }
+ *     RB_SIMD_DISPATCH_VOID(rmsnorm_row, (float *out, const float *x, ...), (out, x, ...))
+ *
+ * RB_SIMD_DISPATCH[_VOID] defines `static` `name` with that signature: the
+ * body compiled three times (AVX-512 F+BW+DQ+VL with FMA, AVX2+FMA, baseline
+ * x86-64), one of which the loader binds once per process from the CPUID
+ * feature bits (rb_simd_level; a GNU ifunc).  Feature bits, not CPU models:
+ * GCC 12's target_clones("arch=haswell") tests __builtin_cpu_is("haswell"),
+ * so AMD CPUs with AVX2+FMA but without AVX-512 (Zen 1-3) ran the baseline
+ * clone.  The binding is the one piece of process-wide state here: a
+ * deliberate run-time dispatch choice, fixed by the CPU.
+ *
+ * The scalar references (`*_ref`) are compiled without any of this and are
+ * what tests compare the fast paths against.  Elsewhere (not x86-64 GCC, or
+ * clang, whose sanitizer builds must not run instrumented resolvers before
+ * start-up, or RB_NO_MULTIVERSION) `name` is the baseline body. */
 #ifndef RB_SIMD_H
 #define RB_SIMD_H
 
+#define RB_SIMD_INLINE static inline __attribute__((always_inline))
+
+typedef enum { RB_SIMD_BASELINE = 0, RB_SIMD_AVX2 = 1, RB_SIMD_AVX512 = 2 } rb_simd_level_t;
+
+/* The variant the dispatched kernels run on this CPU, and its name
+ * ("avx512", "avx2+fma", "baseline") for result records. */
+rb_simd_level_t rb_simd_level(void);
+const char *rb_simd_name(void);
+
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(RB_NO_MULTIVERSION)
-#define RB_MULTIVERSION __attribute__((target_clones("avx512f", "arch=haswell", "default")))
+#define RB_SIMD_X86 1
+/* Usable from an ifunc resolver: only libgcc's CPU model, no relocations. */
+static inline rb_simd_level_t rb_simd_level_inline(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("fma"))
+        return RB_SIMD_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return RB_SIMD_AVX2;
+    return RB_SIMD_BASELINE;
+}
+#define RB_SIMD_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi2,f16c")))
+#define RB_SIMD_TARGET_AVX2 __attribute__((target("avx2,fma,bmi2,f16c")))
+#define RB_SIMD_DISPATCH_(ret, name, params, args, RET)                                          \
+    RB_SIMD_TARGET_AVX512 static ret name##_avx512 params { RET name##_body args; }               \
+    RB_SIMD_TARGET_AVX2 static ret name##_avx2 params { RET name##_body args; }                   \
+    static ret name##_base params { RET name##_body args; }                                       \
+    static ret (*name##_resolve(void)) params {                                                    \
+        rb_simd_level_t l = rb_simd_level_inline();                                                \
+        return l == RB_SIMD_AVX512 ? name##_avx512 : l == RB_SIMD_AVX2 ? name##_avx2 : name##_base; \
+    }                                                                                              \
+    static ret name params __attribute__((ifunc(#name "_resolve")));
 #else
-#define RB_MULTIVERSION
+#define RB_SIMD_DISPATCH_(ret, name, params, args, RET) \
+    static ret name params { RET name##_body args; }
 #endif
+
+#define RB_SIMD_DISPATCH(ret, name, params, args) RB_SIMD_DISPATCH_(ret, name, params, args, return)
+#define RB_SIMD_DISPATCH_VOID(name, params, args) RB_SIMD_DISPATCH_(void, name, params, args, )
 
 #endif

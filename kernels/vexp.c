@@ -9,7 +9,9 @@
 #include "kernels/simd.h"
 #include "kernels/vexp_inline.h"
 
-RB_MULTIVERSION
-void rb_vexp(float *y, const float *x, size_t n) {
+RB_SIMD_INLINE void vexp_span_body(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = rb_exp_inline(x[i]);
 }
+RB_SIMD_DISPATCH_VOID(vexp_span, (float *y, const float *x, size_t n), (y, x, n))
+
+void rb_vexp(float *y, const float *x, size_t n) { vexp_span(y, x, n); }

@@ -9,6 +9,11 @@
  *   4. online Hadamards (online=1): R3 on q and k after RoPE (so the K cache
  *      is quantized rotated), R4 before down_proj (inverse folded into w2),
  *      and across heads before o_proj (inverse folded into wo).
+ * R1 and R2 of the Hadamard kinds are fused as fast transforms of weight
+ * rows and columns (rb_rotate_residual_hadamard: no dim×dim matrix, no
+ * dense products; 18.6 s instead of 255 s on a 7B-shaped layer with its
+ * 32k classifier, results/perf/quarot_fusion.md), random_orthogonal ones as
+ * dense products.
  * R1 and R2 are of the chosen kind (kernels/rotation.h) drawn from `seed`
  * (default: the run's --seed, which also draws the calibration windows; set
  * it to sweep rotations with calibration fixed); the online ones are plain
@@ -116,16 +121,22 @@ static int quarot_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *e
         dense_qk = 1, r3 = 0, note_fallback(ctx, warn, "R3 (online, q and k)", c->head_dim);
     if (fallback && online && r4 && !has_hadamard(c->hidden_dim))
         dense_down = 1, r4 = 0, note_fallback(ctx, warn, "R4 (online, down_proj input)", c->hidden_dim);
-    float *R1 = malloc(sizeof(float) * (size_t)c->dim * c->dim);
-    float *R2 = malloc(sizeof(float) * (size_t)c->head_dim * c->head_dim);
+    /* Hadamard kinds: R = diag(s)·H applied as fast transforms (the signs
+     * only); random_orthogonal: dense matrices and products */
+    int dense1 = kind1 == RB_ROT_RANDOM_ORTHOGONAL, dense2 = kind2 == RB_ROT_RANDOM_ORTHOGONAL;
+    size_t n1 = dense1 ? (size_t)c->dim * c->dim : (size_t)c->dim;
+    size_t n2 = dense2 ? (size_t)c->head_dim * c->head_dim : (size_t)c->head_dim;
+    float *R1 = malloc(sizeof(float) * n1), *R2 = malloc(sizeof(float) * n2);
     int rc = R1 && R2 ? RB_OK : rb_error_set(err, RB_ENOMEM, "cannot allocate the rotations");
-    if (!rc && (rc = rb_rotation_matrix(kind1, c->dim, seed, R1, err)))
+    if (!rc && (rc = (dense1 ? rb_rotation_matrix : rb_rotation_signs)(kind1, c->dim, seed, R1, err)))
         rb_error_prefix(err, "R1 (dim %d): ", c->dim);
-    if (!rc && (rc = rb_rotation_matrix(kind2, c->head_dim, r2_seed(seed), R2, err)))
+    if (!rc && (rc = (dense2 ? rb_rotation_matrix : rb_rotation_signs)(kind2, c->head_dim,
+                                                                        r2_seed(seed), R2, err)))
         rb_error_prefix(err, "R2 (head_dim %d): ", c->head_dim);
     if (!rc) rc = rb_rotate_fuse_norms(m, err);
-    if (!rc) rc = rb_rotate_residual(m, R1, err);
-    if (!rc) rc = rb_rotate_value_heads(m, R2, err);
+    if (!rc) rc = dense1 ? rb_rotate_residual(m, R1, err) : rb_rotate_residual_hadamard(m, R1, err);
+    if (!rc)
+        rc = dense2 ? rb_rotate_value_heads(m, R2, err) : rb_rotate_value_heads_hadamard(m, R2, err);
     if (!rc && online) rc = rb_rotate_online(m, r3, r4, (int)rb_opt_get(me, opt, "heads"), err);
     if (!rc && (dense_qk || dense_down)) {
         float *qk = NULL, *down = NULL;

@@ -59,12 +59,19 @@ static int norms_are_one(const rb_model *m) {
     return 1;
 }
 
+/* R1 commutes with RMSNorm only once the norm weights are 1 and the
+ * classifier is untied; 0 (and err set) otherwise. */
+static int norms_folded(const rb_model *m, rb_error *err) {
+    if (norms_are_one(m) && !m->classifier_shared) return 1;
+    rb_error_set(err, RB_EINVAL,
+                 "the residual rotation needs the norm weights folded into the linears first "
+                 "(rb_rotate_fuse_norms)");
+    return 0;
+}
+
 int rb_rotate_residual(rb_model *m, const float *R1, rb_error *err) {
     const rb_config *c = &m->cfg;
-    if (!norms_are_one(m) || m->classifier_shared)
-        return rb_error_set(err, RB_EINVAL,
-                            "the residual rotation needs the norm weights folded into the "
-                            "linears first (rb_rotate_fuse_norms)");
+    if (!norms_folded(m, err)) return RB_EINVAL;
     size_t widest = (size_t)c->vocab_size;
     if ((size_t)c->hidden_dim > widest) widest = (size_t)c->hidden_dim;
     if ((size_t)c->n_heads * c->head_dim > widest) widest = (size_t)c->n_heads * c->head_dim;
@@ -82,6 +89,84 @@ int rb_rotate_residual(rb_model *m, const float *R1, rb_error *err) {
         }
     free(tmp);
     return RB_OK;
+}
+
+/* W [rows][n] ← W·diag(s)·H_n: row w becomes Hᵀ·(s∘w). */
+static int hadamard_right(float *w, size_t rows, int n, const float *s, rb_error *err) {
+    if (s) {
+        long nr = (long)rows;
+#pragma omp parallel for schedule(static) if (nr * (long)n > 1 << 16)
+        for (long r = 0; r < nr; r++)
+            for (int i = 0; i < n; i++) w[(size_t)r * n + i] *= s[i];
+    }
+    return rb_hadamard_apply_t(w, rows, n, 1, err);
+}
+
+/* Columns per block of hadamard_left_t: [n][COL_BLOCK] floats (1 MiB at
+ * n = 4096) stay in L2 through the butterflies. */
+enum { COL_BLOCK = 64 };
+
+/* W [n][cols] ← (diag(s)·H_n)ᵀ·W = H_nᵀ·diag(s)·W: every column c becomes
+ * Hᵀ·(s∘W[:, c]).  Blocks of columns are copied out, transformed along
+ * their n axis and copied back, one block per thread at a time. */
+static int hadamard_left_t(float *w, int n, size_t cols, const float *s, rb_error *err) {
+    int k, e, rc = rb_hadamard_factor(n, &k, &e, err);
+    if (rc) return rc;
+    if (s) {
+#pragma omp parallel for schedule(static) if ((long)cols * n > 1 << 16)
+        for (int i = 0; i < n; i++)
+            for (size_t c = 0; c < cols; c++) w[(size_t)i * cols + c] *= s[i];
+    }
+    if (cols <= COL_BLOCK || (double)cols * n < 1 << 16) return rb_hadamard_apply_t(w, 1, n, (int)cols, err);
+    long nb = (long)((cols + COL_BLOCK - 1) / COL_BLOCK);
+    int failed = 0;
+#pragma omp parallel reduction(| : failed)
+    {
+        float *buf = malloc(sizeof(float) * (size_t)n * COL_BLOCK);
+        failed |= !buf;
+#pragma omp for schedule(static)
+        for (long b = 0; b < nb; b++) {
+            if (!buf) continue;
+            size_t c0 = (size_t)b * COL_BLOCK, cw = cols - c0 < COL_BLOCK ? cols - c0 : COL_BLOCK;
+            for (int i = 0; i < n; i++) memcpy(buf + (size_t)i * cw, w + (size_t)i * cols + c0, sizeof(float) * cw);
+            failed |= rb_hadamard_apply_t(buf, 1, n, (int)cw, NULL) != RB_OK;
+            for (int i = 0; i < n; i++) memcpy(w + (size_t)i * cols + c0, buf + (size_t)i * cw, sizeof(float) * cw);
+        }
+        free(buf);
+    }
+    return failed ? rb_error_set(err, RB_ENOMEM, "Hadamard %d over %zu columns: out of memory", n, cols) : RB_OK;
+}
+
+int rb_rotate_residual_hadamard(rb_model *m, const float *signs, rb_error *err) {
+    const rb_config *c = &m->cfg;
+    if (!norms_folded(m, err)) return RB_EINVAL;
+    int rc = hadamard_right(m->token_embedding, (size_t)c->vocab_size, c->dim, signs, err);
+    if (!rc) rc = hadamard_right(m->classifier, (size_t)c->vocab_size, c->dim, signs, err);
+    for (int l = 0; !rc && l < c->n_layers; l++)
+        for (rb_linear_id id = 0; !rc && id < RB_LINEAR_COUNT; id++) {
+            rb_weight_view v = rb_model_weight(m, l, id);
+            if (id == RB_WO || id == RB_W2)
+                rc = hadamard_left_t(v.w, v.rows, (size_t)v.cols, signs, err);
+            else
+                rc = hadamard_right(v.w, (size_t)v.rows, v.cols, signs, err);
+        }
+    return rc ? rb_error_prefix(err, "residual Hadamard rotation (dim %d): ", c->dim) : RB_OK;
+}
+
+int rb_rotate_value_heads_hadamard(rb_model *m, const float *signs, rb_error *err) {
+    const rb_config *c = &m->cfg;
+    int hd = c->head_dim, rc = RB_OK;
+    for (int l = 0; !rc && l < c->n_layers; l++) {
+        rb_weight_view wv = rb_model_weight(m, l, RB_WV), wo = rb_model_weight(m, l, RB_WO);
+        float *bv = m->layers[l].bv;
+        for (int g = 0; !rc && g < c->n_kv_heads; g++) {
+            rc = hadamard_left_t(wv.w + (size_t)g * hd * wv.cols, hd, (size_t)wv.cols, signs, err);
+            if (!rc && bv) rc = hadamard_left_t(bv + (size_t)g * hd, hd, 1, signs, err);
+        }
+        /* each row of wo is [n_heads][hd]: every head's hd columns are a row of length hd */
+        if (!rc) rc = hadamard_right(wo.w, (size_t)wo.rows * c->n_heads, hd, signs, err);
+    }
+    return rc ? rb_error_prefix(err, "value Hadamard rotation (head_dim %d): ", hd) : RB_OK;
 }
 
 int rb_rotate_value_heads(rb_model *m, const float *R2, rb_error *err) {

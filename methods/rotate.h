@@ -38,6 +38,17 @@ int rb_rotate_residual(rb_model *m, const float *R1, rb_error *err);
 /* Applies the value/output rotation R2 [head_dim][head_dim] to every head. */
 int rb_rotate_value_heads(rb_model *m, const float *R2, rb_error *err);
 
+/* The same two rotations when R = diag(s)·H_n (kernels/rotation.h's Hadamard
+ * kinds), given by the signs s [n] (n = dim for R1, head_dim for R2; NULL:
+ * all +1) and applied as fast transforms of weight rows (readers: each row
+ * w becomes Hᵀ·(s∘w)) and columns (writers: Hᵀ·diag(s)·W, in column blocks
+ * in parallel): O(n log n) per row instead of a dense product and no n×n
+ * matrix.  The weights equal those of the dense calls with
+ * rb_rotation_matrix's R to float rounding.  RB_EINVAL as the dense calls
+ * and for a size without a Hadamard transform, RB_ENOMEM. */
+int rb_rotate_residual_hadamard(rb_model *m, const float *signs, rb_error *err);
+int rb_rotate_value_heads_hadamard(rb_model *m, const float *signs, rb_error *err);
+
 /* A value/output rotation per layer and kv head: R [n_layers][n_kv_heads]
  * [head_dim][head_dim]; kv head g of layer l takes R[l][g] (its v rows
  * R[l][g]ᵀ·Wv_g), and so does every query head h of its group

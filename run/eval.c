@@ -14,6 +14,7 @@
 #include "datasets/tasks.h"
 #include "eval/perplexity.h"
 #include "kernels/linear.h"
+#include "kernels/simd.h"
 #include "methods/prepare.h"
 #include "run/prepare.h"
 #include "run/zeroshot.h"
@@ -135,6 +136,8 @@ static void record_tail(json_object *o, const rb_run_spec *s, int threads, const
     json_object_object_add(o, "threads", json_object_new_int(threads));
     json_object_object_add(o, "blas_threads", json_object_new_int(rb_blas_threads()));
     json_object_object_add(o, "blas_kernels", json_object_new_string(rb_blas_kernels()));
+    json_object_object_add(o, "gemm", json_object_new_string(rb_gemm_backend()));
+    json_object_object_add(o, "simd", json_object_new_string(rb_simd_name()));
     json_object *method = json_object_new_object();
     json_object_object_add(method, "pipeline", json_object_new_string(pipeline));
     json_object *qj = json_object_new_object();

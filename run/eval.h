@@ -17,7 +17,8 @@
  *   zero-shot:  data, data_sha256, tasks {...}, n_items, acc, acc_stderr,
  *               acc_norm, acc_norm_stderr, n_tokens, seconds,
  *               items_per_second, tokens_per_second (run/zeroshot.h)
- *   threads, blas_threads, blas_kernels,
+ *   threads, blas_threads, blas_kernels, gemm (the fp32 GEMM backend,
+ *   rb_gemm_backend), simd (the elementwise kernels' variant, rb_simd_name),
  *   method {pipeline (canonical), quant {w, a, kv, quantize_classifier,
  *           a_high_bits, kv_high_bits, [high_channels]}, seed,
  *           [calib {data, windows, len, skip}], prepare_seconds},

@@ -9,13 +9,13 @@ usage: scripts/compare_records.py BEFORE AFTER
 Records are matched by run_key (sweep records) or by position.  Every field
 is compared, recursively, floats by their exact repr, except timings
 (seconds, tokens_per_second, items_per_second, prepare_seconds), the BLAS
-kernel name and the sweep name; fields that only one side has are listed,
+kernel name, the GEMM backend and SIMD variant and the sweep name; fields that only one side has are listed,
 not failed (a newer binary may record more).  Exit status 1 on any
 difference or unmatched record."""
 import json, sys
 
 IGNORE = {"seconds", "tokens_per_second", "items_per_second", "prepare_seconds",
-          "blas_kernels", "sweep", "args_seen"}
+          "blas_kernels", "gemm", "simd", "sweep", "args_seen"}
 
 def load(path):
     recs = [json.loads(l) for l in open(path) if l.strip()]

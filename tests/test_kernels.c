@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/sha256.h"
 #include "kernels/linear.h"
 #include "kernels/ops.h"
+#include "kernels/simd.h"
 #include "tests/test_util.h"
 
 static float *rand_array(size_t n, float lo, float hi, rb_rng *r) {
@@ -18,6 +20,19 @@ static float *rand_array(size_t n, float lo, float hi, rb_rng *r) {
 
 static const int sizes[] = {1, 2, 3, 7, 8, 16, 31, 64, 100, 128, 172, 257, 1024};
 #define N_SIZES (int)(sizeof sizes / sizeof *sizes)
+
+/* Dispatch goes by feature bits: a CPU with AVX2 and FMA (an AMD Zen 1-3
+ * among them, which GCC's arch=haswell clones missed) runs at least the
+ * AVX2 variant. */
+Test(kernels, simd_dispatch_follows_cpu_features) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        cr_expect_geq(rb_simd_level(), RB_SIMD_AVX2, "%s", rb_simd_name());
+    if (!__builtin_cpu_supports("avx512f")) cr_expect_leq(rb_simd_level(), RB_SIMD_AVX2);
+#endif
+    cr_expect(rb_simd_name()[0] != 0);
+}
 
 Test(kernels, vexp_matches_expf) {
     rb_rng r;
@@ -162,7 +177,9 @@ Test(kernels, attention_matches_reference) {
     rb_rng r;
     rb_rng_seed(&r, 5);
     struct { int T, nh, nkv, hd; } cases[] = {
-        {1, 1, 1, 2}, {7, 2, 1, 6}, {33, 8, 4, 8}, {64, 4, 4, 10}, {100, 6, 2, 16}, {129, 2, 2, 128}};
+        {1, 1, 1, 2}, {7, 2, 1, 6}, {33, 8, 4, 8}, {64, 4, 4, 10}, {100, 6, 2, 16}, {129, 2, 2, 128},
+        /* several key tiles and query blocks, T not a multiple of either, GQA */
+        {259, 4, 2, 24}, {643, 4, 1, 128}};
     int threads = omp_get_max_threads();
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         int T = cases[c].T, nh = cases[c].nh, nkv = cases[c].nkv, hd = cases[c].hd;
@@ -252,5 +269,36 @@ Test(kernels, linear_matches_reference) {
         for (int i = 0; i < T * out; i++) b[i] *= 2;
         cr_expect_lt(rb_test_rel_maxdiff(a, b, (size_t)T * out, 1e-3), 1e-5, "acc shape %d", s);
         free(x); free(w); free(a); free(b);
+    }
+}
+
+/* SHA-256: FIPS 180-4 vectors through the dispatched compression (SHA-NI
+ * where the CPU has it), and the dispatched and scalar compressions on
+ * random blocks. */
+Test(kernels, sha256_vectors_and_compress_matches_reference) {
+    char hex[65];
+    rb_sha256_hex("abc", 3, hex);
+    cr_expect_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    rb_sha256_hex("", 0, hex);
+    cr_expect_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    rb_sha256_hex(m, strlen(m), hex);
+    cr_expect_str_eq(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    size_t n = 1000000;
+    char *a = malloc(n);
+    memset(a, 'a', n);
+    rb_sha256_hex(a, n, hex);
+    cr_expect_str_eq(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    free(a);
+    rb_rng r;
+    rb_rng_seed(&r, 3);
+    uint8_t buf[64 * 37];
+    for (size_t i = 0; i < sizeof buf; i++) buf[i] = (uint8_t)(rb_rng_next(&r) >> 56);
+    for (size_t nb = 0; nb <= 37; nb += 1 + nb / 3) {
+        uint32_t h1[8], h2[8];
+        for (int i = 0; i < 8; i++) h1[i] = h2[i] = (uint32_t)(rb_rng_next(&r) >> 32);
+        rb_sha256_compress(h1, buf, nb);
+        rb_sha256_compress_ref(h2, buf, nb);
+        cr_expect_eq(memcmp(h1, h2, sizeof h1), 0, "%zu blocks", nb);
     }
 }

@@ -8,6 +8,8 @@
 
 #include "core/quant.h"
 #include "kernels/hadamard.h"
+#include "kernels/rotation.h"
+#include "methods/rotate.h"
 #include "methods/prepare.h"
 #include "tests/test_models.h"
 #include "tests/test_util.h"
@@ -23,6 +25,71 @@ static void expect_all_kinds_preserve(const rb_model *m, const char *prefix, con
             snprintf(text, sizeof text, "%s%squarot:rotation=%s:seed=%d", prefix ? prefix : "",
                      prefix ? "," : "", kinds[k], seeds[s]);
             rb_test_expect_preserved(text, m);
+        }
+}
+
+/* max |a - b| over every weight the residual and value rotations touch,
+ * relative to max |a|. */
+static double weights_rel_diff(const rb_model *a, const rb_model *b) {
+    const rb_config *c = &a->cfg;
+    double d = 0, mx = 0;
+#define CMP(pa, pb, n)                                                       \
+    for (size_t i = 0; i < (size_t)(n); i++) {                              \
+        double x = fabs((double)(pa)[i] - (pb)[i]);                          \
+        d = x > d ? x : d;                                                   \
+        mx = fabs((pa)[i]) > mx ? fabs((pa)[i]) : mx;                        \
+    }
+    CMP(a->token_embedding, b->token_embedding, (size_t)c->vocab_size * c->dim);
+    CMP(a->classifier, b->classifier, (size_t)c->vocab_size * c->dim);
+    for (int l = 0; l < c->n_layers; l++) {
+        for (rb_linear_id id = 0; id < RB_LINEAR_COUNT; id++) {
+            rb_weight_view va = rb_model_weight(a, l, id), vb = rb_model_weight(b, l, id);
+            CMP(va.w, vb.w, (size_t)va.rows * va.cols);
+        }
+        if (a->layers[l].bv) CMP(a->layers[l].bv, b->layers[l].bv, (size_t)c->n_kv_heads * c->head_dim);
+    }
+#undef CMP
+    return d / mx;
+}
+
+/* The fast Hadamard fusion gives the weights of the dense products with
+ * rb_rotation_matrix's R1/R2 (GQA, Kronecker sizes 48 = 12·4 with a
+ * non-symmetric base, biases, 12-wide heads, odd column counts). */
+Test(quarot, fast_hadamard_fusion_equals_the_dense_products) {
+    struct { int dim, hidden, heads, kv, vocab; } shapes[] = {
+        {64, 172, 8, 4, 97}, {48, 96, 6, 2, 37}, {96, 200, 8, 8, 53}, {256, 688, 16, 4, 131}};
+    rb_rotation_kind kinds_h[] = {RB_ROT_HADAMARD, RB_ROT_RANDOM_HADAMARD};
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+        for (int kk = 0; kk < 2; kk++) {
+            rb_model *a = rb_test_synth(shapes[i].dim, shapes[i].hidden, 2, shapes[i].heads,
+                                        shapes[i].kv, shapes[i].vocab, 7 + i), *b = NULL;
+            rb_error err = {0};
+            if (i == 0) { /* a model with a q/k/v bias */
+                rb_model_free(a);
+                a = rb_test_arch_model(RB_TEST_QWEN2, 2, 53, 64);
+            }
+            const rb_config *c = &a->cfg;
+            cr_assert_eq(rb_rotate_fuse_norms(a, &err), RB_OK, "%s", err.msg);
+            cr_assert_eq(rb_model_clone(a, &b, &err), RB_OK, "%s", err.msg);
+            int n1 = c->dim, n2 = c->head_dim;
+            float *R1 = malloc(sizeof(float) * n1 * n1), *R2 = malloc(sizeof(float) * n2 * n2);
+            float *s1 = malloc(sizeof(float) * n1), *s2 = malloc(sizeof(float) * n2);
+            cr_assert_eq(rb_rotation_matrix(kinds_h[kk], n1, 11, R1, &err), RB_OK, "%s", err.msg);
+            cr_assert_eq(rb_rotation_matrix(kinds_h[kk], n2, 12, R2, &err), RB_OK, "%s", err.msg);
+            cr_assert_eq(rb_rotation_signs(kinds_h[kk], n1, 11, s1, &err), RB_OK, "%s", err.msg);
+            cr_assert_eq(rb_rotation_signs(kinds_h[kk], n2, 12, s2, &err), RB_OK, "%s", err.msg);
+            cr_assert_eq(rb_rotate_residual(a, R1, &err), RB_OK, "%s", err.msg);
+            cr_assert_eq(rb_rotate_value_heads(a, R2, &err), RB_OK, "%s", err.msg);
+            cr_assert_eq(rb_rotate_residual_hadamard(b, kk ? s1 : NULL, &err), RB_OK, "%s", err.msg);
+            cr_assert_eq(rb_rotate_value_heads_hadamard(b, kk ? s2 : NULL, &err), RB_OK, "%s", err.msg);
+            double d = weights_rel_diff(a, b);
+            cr_expect_lt(d, 1e-5, "dim %d head_dim %d kind %d: max relative difference %g", n1, n2, kk, d);
+            free(R1);
+            free(R2);
+            free(s1);
+            free(s2);
+            rb_model_free(a);
+            rb_model_free(b);
         }
 }
 
