@@ -13,7 +13,7 @@ enum { MAX_SEL = 32, MAX_FILES = 64 };
 enum { EXIT_WITHIN_NOISE = 3, EXIT_CONTRADICTED = 4 };
 
 static void compare_usage(FILE *f) {
-    fputs("usage: rotbench compare RESULTS... --a SELECTOR --b SELECTOR [--where AXIS=LABEL]...\n"
+    fputs("usage: rotbench compare RESULTS... --a SELECTOR --b SELECTOR [--where SELECTOR]...\n"
           "                        [--metric ppl|nll|acc|PATH] [--task T] [--pair AXIS]\n"
           "                        [--bootstrap N] [--seed S] [--confidence C]\n"
           "                        [--windows-only] [--expect 'a<b'|'a>b'] [--json]\n"
@@ -21,7 +21,7 @@ static void compare_usage(FILE *f) {
           "  a run key recorded twice with different results is an error).  A SELECTOR is\n"
           "  a comma list of AXIS=LABEL or bare labels (matched against any axis), e.g.\n"
           "  --a method=SpinQuant+GPTQ --b QuaRot+GPTQ; --a/--b may be repeated; --where\n"
-          "  filters both sides.  Each side must agree on every label but --pair (default\n"
+          "  (the same syntax) filters both sides.  Each side must agree on every label but --pair (default\n"
           "  seed); a and b records pair by that label (a side with one record, a\n"
           "  seed-independent method, pairs with every record of the other).\n"
           "  Reports the mean of a, of b and of a - b, the paired t-test over the pairs\n"
@@ -153,7 +153,10 @@ int rb_cmd_compare(int argc, char **argv) {
             }
             break;
         case 'w':
-            if (rb_cli_add_where(where, &n_where, MAX_SEL, optarg)) return 2;
+            if (rb_compare_selector_parse(optarg, where, &n_where, MAX_SEL, &err)) {
+                fprintf(stderr, "error: --where: %s\n", err.msg);
+                return 2;
+            }
             break;
         case 'm': spec.metric = optarg; break;
         case 't': spec.task = optarg; break;

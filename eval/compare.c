@@ -419,12 +419,10 @@ int rb_compare(const rb_compare_source *src, size_t n_src, const rb_compare_spec
     if (!rc) rc = dedupe(&A, &out->n_duplicates, err);
     if (!rc) rc = dedupe(&B, &out->n_duplicates, err);
     if (!rc && (!A.n || !B.n))
-        rc = rb_error_set(err, RB_EINVAL,
-                          "--%s selects no record with a numeric \"%s\"%s%s (%zu selected records "
-                          "lack it)",
+        rc = rb_error_set(err, RB_EINVAL, "--%s selects no record with a numeric \"%s\"%s%s%s",
                           !A.n ? "a" : "b", spec->metric ? spec->metric : "ppl",
                           spec->task ? " for task " : "", spec->task ? spec->task : "",
-                          n_no_metric);
+                          n_no_metric ? " (some selected records lack it)" : "");
     if (!rc) rc = check_uniform(&A, "a", pair, err);
     if (!rc) rc = check_uniform(&B, "b", pair, err);
     /* duplicate pairing labels on one side */
