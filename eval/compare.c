@@ -154,6 +154,32 @@ int rb_window_bootstrap(const rb_run_windows *runs, const double *coef, const si
     return RB_OK;
 }
 
+int rb_records_mean_interval(json_object *const *recs, size_t n, rb_window_stat stat,
+                             size_t n_boot, uint64_t seed, double confidence, double *lo,
+                             double *hi, rb_error *err) {
+    if (n == 0) return 1;
+    rb_run_windows *runs = calloc(n, sizeof *runs);
+    double *coef = malloc(n * sizeof *coef);
+    size_t *group = malloc(n * sizeof *group);
+    int rc = runs && coef && group ? RB_OK : rb_error_set(err, RB_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n && !rc; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "record %zu of the cell", i + 1);
+        rc = rb_run_windows_read(recs[i], what, &runs[i], err);
+        coef[i] = 1.0 / (double)n;
+        group[i] = i;
+    }
+    double obs;
+    if (!rc)
+        rc = rb_window_bootstrap(runs, coef, n > 1 ? group : NULL, n, n > 1 ? n : 0, stat, n_boot,
+                                 seed, confidence, &obs, lo, hi, err);
+    for (size_t i = 0; runs && i < n; i++) rb_run_windows_free(&runs[i]);
+    free(runs);
+    free(coef);
+    free(group);
+    return rc;
+}
+
 /* ---- selection ------------------------------------------------------------- */
 
 const char *rb_verdict_name(rb_verdict v) {

@@ -83,6 +83,14 @@ int rb_window_bootstrap(const rb_run_windows *runs, const double *coef, const si
                         uint64_t seed, double confidence, double *observed, double *lo,
                         double *hi, rb_error *err);
 
+/* The confidence-level bootstrap interval of the mean over recs[0..n) of
+ * their ppl or nll (a table cell over seeds): windows and, with n >= 2, the
+ * records resampled as above.  Returns 1 (no interval) when a record has no
+ * per-window NLLs, RB_OK, or an error (bad window data, other windows). */
+int rb_records_mean_interval(json_object *const *recs, size_t n, rb_window_stat stat,
+                             size_t n_boot, uint64_t seed, double confidence, double *lo,
+                             double *hi, rb_error *err);
+
 /* ---- the comparison -------------------------------------------------------- */
 
 typedef struct rb_compare_source {

@@ -14,6 +14,7 @@
 #include "base/rng.h"
 #include "base/stats.h"
 #include "eval/compare.h"
+#include "eval/table.h"
 #include "tests/test_util.h"
 
 /* Runs tests/stats_reference.py on req; skips the test without python3 +
@@ -429,4 +430,49 @@ Test(compare, cli_exit_codes, .timeout = 60) {
     unlink(path);
     unlink(out);
     json_object_put(f.recs);
+}
+
+/* rotbench table --ci: the interval beside mean ± std, only where every
+ * record of the cell has per-window NLLs. */
+Test(compare, table_interval) {
+    fixture f, old;
+    fixture_init(&f, 1);
+    fixture_init(&old, 0);
+    /* method D: the old records (no windows) of A, relabelled */
+    for (size_t i = 0; i < json_object_array_length(old.recs); i++) {
+        json_object *r = json_object_array_get_idx(old.recs, i);
+        json_object *l = json_object_object_get(r, "labels");
+        if (strcmp(json_object_get_string(json_object_object_get(l, "method")), "A")) continue;
+        json_object_object_add(l, "method", json_object_new_string("D"));
+        json_object_array_add(f.recs, json_object_get(r));
+    }
+    rb_where w = {"task", "wikitext2"};
+    rb_table_spec spec = {.rows = "method", .cols = "task", .metric = "ppl", .where = &w,
+                          .n_where = 1, .ci = 0.95, .ci_boot = 2000, .records = f.recs};
+    rb_agg agg;
+    rb_error err = {0};
+    char *md = NULL, *csv = NULL;
+    cr_assert_eq(rb_table_aggregate(f.recs, &spec, NULL, &agg, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(rb_table_markdown(&agg, &spec, &md, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(rb_table_csv(&agg, &spec, &csv, &err), RB_OK, "%s", err.msg);
+    double mean, std, lo, hi;
+    int n;
+    const char *row = strstr(md, "| A | ");
+    cr_assert(row, "%s", md);
+    cr_assert_eq(sscanf(row, "| A | %lf ± %lf [%lf, %lf] |", &mean, &std, &lo, &hi), 4, "%s", md);
+    cr_expect(lo < mean && mean < hi, "%s", md);
+    row = strstr(md, "| D | ");
+    cr_assert(row && strchr(row, '\n'), "%s", md);
+    char line[200];
+    snprintf(line, sizeof line, "%.*s", (int)(strchr(row, '\n') - row), row);
+    cr_expect(!strchr(line, '['), "no window data, no interval: %s", line);
+    cr_expect(strstr(csv, "split,row,col,mean,std,n,ci_lo,ci_hi\n"), "%s", csv);
+    const char *d = strstr(csv, ",D,wikitext2,");
+    cr_assert(d, "%s", csv);
+    cr_expect(sscanf(d, ",D,wikitext2,%lf,%lf,%d,,\n", &mean, &std, &n) == 3 && n == 3, "%s", csv);
+    free(md);
+    free(csv);
+    rb_agg_free(&agg);
+    json_object_put(f.recs);
+    json_object_put(old.recs);
 }
