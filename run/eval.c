@@ -6,12 +6,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/buf.h"
 #include "base/io.h"
 #include "base/sha256.h"
 #include "core/calib.h"
 #include "core/context_limit.h"
 #include "datasets/registry.h"
 #include "datasets/tasks.h"
+#include "eval/lmeval.h"
 #include "eval/perplexity.h"
 #include "kernels/linear.h"
 #include "methods/prepare.h"
@@ -120,6 +122,29 @@ static void record_windows(json_object *o, const double *wnll, const size_t *wto
     }
     json_object_object_add(o, "window_nll", a);
     json_object_object_add(o, "window_tokens", b);
+}
+
+/* n_words / n_bytes of the text tokens[0..n) decode to (BOS left out): what
+ * lm-eval's word and byte perplexities divide by (eval/lmeval.h). */
+static int record_text_size(json_object *o, const rb_tokenizer *t, const int32_t *tokens, size_t n,
+                            rb_error *err) {
+    rb_buf b = {0};
+    int bos = rb_tokenizer_bos(t);
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0 && tokens[0] == bos) continue;
+        size_t len;
+        const char *p = rb_tokenizer_decode(t, i ? tokens[i - 1] : -1, tokens[i], &len);
+        rb_buf_append(&b, p, len);
+    }
+    if (b.oom) {
+        rb_buf_free(&b);
+        return rb_error_set(err, RB_ENOMEM, "out of memory");
+    }
+    json_object_object_add(o, "n_words",
+                           json_object_new_int64((int64_t)rb_lmeval_count_words(b.s ? b.s : "", b.len)));
+    json_object_object_add(o, "n_bytes", json_object_new_int64((int64_t)b.len));
+    rb_buf_free(&b);
+    return RB_OK;
 }
 
 static void record_ppl(json_object *o, const char *data, const char *data_sha,
@@ -273,6 +298,7 @@ int rb_run_eval(const rb_run_spec *s, const rb_run_report *report, json_object *
                     res.ppl, res.nll, res.n_scored, res.seconds, tps);
             record_ppl(o, corpus_path, data_sha, &res, tps);
             record_windows(o, wnll, wtok, res.n_windows);
+            rc = record_text_size(o, m.tokenizer, tokens, n_tokens, err);
         }
         free(wnll);
         free(wtok);
