@@ -163,16 +163,7 @@ int rb_cmd_compare(int argc, char **argv) {
         case 'p': spec.pair = optarg; break;
         case 'B': spec.bootstrap = (size_t)rb_cli_int("--bootstrap", optarg, 0, 10000000); break;
         case 'S': spec.seed = (uint64_t)rb_cli_int("--seed", optarg, 0, INT64_MAX); break;
-        case 'c': {
-            char *end;
-            spec.confidence = strtod(optarg, &end);
-            if (end == optarg || *end || !(spec.confidence > 0 && spec.confidence < 1)) {
-                fprintf(stderr, "error: --confidence expects a number in (0, 1), got '%s'\n",
-                        optarg);
-                return 2;
-            }
-            break;
-        }
+        case 'c': spec.confidence = rb_cli_fraction("--confidence", optarg); break;
         case 'e':
             if (!strcmp(optarg, "a<b"))
                 spec.expect = -1;

@@ -92,14 +92,7 @@ int rb_cmd_eval(int argc, char **argv) {
                               eval_usage);
     if (status >= 0) return status;
     int as_json = out.as_json;
-    if (out.format && strcmp(out.format, "lm-eval")) {
-        fprintf(stderr, "error: --output-format expects lm-eval, got '%s'\n", out.format);
-        return 2;
-    }
-    if (!out.format != !out.path) {
-        fprintf(stderr, "error: --output-format lm-eval and --output-path DIR go together\n");
-        return 2;
-    }
+    if (rb_cli_check_output_format(out.format, out.path)) return 2;
     rb_error err = {0};
     if (rb_run_eval_check(&spec, &err)) {
         fprintf(stderr, "error: %s\n", err.msg);

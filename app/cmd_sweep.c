@@ -141,14 +141,7 @@ int rb_cmd_sweep(int argc, char **argv) {
         sweep_usage(stderr);
         return 2;
     }
-    if (out_format && strcmp(out_format, "lm-eval")) {
-        fprintf(stderr, "error: --output-format expects lm-eval, got '%s'\n", out_format);
-        return 2;
-    }
-    if (!out_format != !out_path) {
-        fprintf(stderr, "error: --output-format lm-eval and --output-path DIR go together\n");
-        return 2;
-    }
+    if (rb_cli_check_output_format(out_format, out_path)) return 2;
     const char *config_path = argv[optind];
     char self[PATH_MAX];
     if (!rotbench) {

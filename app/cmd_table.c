@@ -96,16 +96,7 @@ int rb_cmd_table(int argc, char **argv) {
         case 'N': name = optarg; break;
         case 'D': out_dir = optarg; break;
         case 'I': want_ci = 1; break;
-        case 'L': {
-            char *end;
-            confidence = strtod(optarg, &end);
-            if (end == optarg || *end || !(confidence > 0 && confidence < 1)) {
-                fprintf(stderr, "error: --confidence expects a number in (0, 1), got '%s'\n",
-                        optarg);
-                return 2;
-            }
-            break;
-        }
+        case 'L': confidence = rb_cli_fraction("--confidence", optarg); break;
         case 'B': n_boot = (size_t)rb_cli_int("--bootstrap", optarg, 1, 10000000); break;
         case 'S': boot_seed = (uint64_t)rb_cli_int("--seed", optarg, 0, INT64_MAX); break;
         case 'h': table_usage(stdout); return 0;
