@@ -35,6 +35,29 @@ long rb_cli_int(const char *flag, const char *value, long lo, long hi) {
     return v;
 }
 
+double rb_cli_fraction(const char *flag, const char *value) {
+    char *end;
+    double v = strtod(value ? value : "", &end);
+    if (!value || end == value || *end || !(v > 0 && v < 1)) {
+        fprintf(stderr, "error: %s expects a number in (0, 1), got '%s'\n", flag,
+                value ? value : "");
+        exit(2);
+    }
+    return v;
+}
+
+int rb_cli_check_output_format(const char *format, const char *path) {
+    if (format && strcmp(format, "lm-eval")) {
+        fprintf(stderr, "error: --output-format expects lm-eval, got '%s'\n", format);
+        return 2;
+    }
+    if (!format != !path) {
+        fprintf(stderr, "error: --output-format lm-eval and --output-path DIR go together\n");
+        return 2;
+    }
+    return 0;
+}
+
 long rb_cli_bits(const char *flag, const char *value) {
     long b = rb_cli_int(flag, value, 2, 16);
     if (b > 8 && b != 16) {

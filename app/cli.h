@@ -28,6 +28,13 @@ void rb_cli_unload(rb_cli_model *cm);
 /* Parses a decimal integer in [lo, hi] or exits with a message naming flag. */
 long rb_cli_int(const char *flag, const char *value, long lo, long hi);
 
+/* Parses a number in (0, 1) (a confidence level) or exits with status 2. */
+double rb_cli_fraction(const char *flag, const char *value);
+
+/* --output-format (NULL or "lm-eval") and --output-path must come together:
+ * 0, or prints the error and returns 2. */
+int rb_cli_check_output_format(const char *format, const char *path);
+
 /* Parses a bit width: 2..8, or 16 (off). */
 long rb_cli_bits(const char *flag, const char *value);
 

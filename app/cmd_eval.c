@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "app/cli.h"
+#include "eval/lmeval.h"
 #include "eval/records.h" /* rb_json_null_nonfinite */
 #include "datasets/task_defs.h"
 #include "datasets/tasks.h"
@@ -46,6 +47,11 @@ static void eval_usage(FILE *f) {
           "  --threads N             threads for OpenMP and OpenBLAS (default: all cores)\n"
           "  --data-dir DIR          data directory (default $ROTBENCH_DATA or ../shared)\n"
           "  --json                  print one JSON object with the result on stdout\n"
+          "  --output-format lm-eval --output-path DIR\n"
+          "                          also write lm-evaluation-harness 0.4's results file,\n"
+          "                          DIR/results_<UTC date>.json (results.<task>.\"acc,none\",\n"
+          "                          configs, versions, n-shot, config; perplexity tasks:\n"
+          "                          word_perplexity, byte_perplexity, bits_per_byte)\n"
           "methods and quantization:\n"
           RB_CLI_HELP_PIPELINE RB_CLI_HELP_WEIGHTS RB_CLI_HELP_ACT RB_CLI_HELP_SEED
           "  --calib NAME|FILE       calibration corpus (default: tinystories, or wikitext2\n"
@@ -58,22 +64,35 @@ static void eval_usage(FILE *f) {
           rb_zs_task_names(names, sizeof names), suite);
 }
 
-/* --json (ctx: the flag). */
-static int json_flag(void *ctx, int ch, const char *arg) {
-    (void)arg;
-    if (ch != 'J') return 0;
-    *(int *)ctx = 1;
-    return 1;
+typedef struct eval_out {
+    int as_json;
+    const char *format, *path; /* --output-format, --output-path */
+} eval_out;
+
+/* --json, --output-format, --output-path (ctx: eval_out). */
+static int out_flag(void *ctx, int ch, const char *arg) {
+    eval_out *o = ctx;
+    switch (ch) {
+    case 'J': o->as_json = 1; return 1;
+    case 'F': o->format = arg; return 1;
+    case 'P': o->path = arg; return 1;
+    default: return 0;
+    }
 }
 
 int rb_cmd_eval(int argc, char **argv) {
     rb_run_spec spec;
     rb_run_spec_init(&spec);
-    int as_json = 0;
-    static const struct option extra[] = {{"json", no_argument, 0, 'J'}, {0, 0, 0, 0}};
-    int status = rb_cli_parse(argc, argv, RB_FLAGS_ALL, extra, &spec, json_flag, &as_json,
+    eval_out out = {0};
+    static const struct option extra[] = {{"json", no_argument, 0, 'J'},
+                                          {"output-format", required_argument, 0, 'F'},
+                                          {"output-path", required_argument, 0, 'P'},
+                                          {0, 0, 0, 0}};
+    int status = rb_cli_parse(argc, argv, RB_FLAGS_ALL, extra, &spec, out_flag, &out,
                               eval_usage);
     if (status >= 0) return status;
+    int as_json = out.as_json;
+    if (rb_cli_check_output_format(out.format, out.path)) return 2;
     rb_error err = {0};
     if (rb_run_eval_check(&spec, &err)) {
         fprintf(stderr, "error: %s\n", err.msg);
@@ -83,6 +102,14 @@ int rb_cmd_eval(int argc, char **argv) {
     rb_cli_reporter_init(&reporter);
     json_object *o = NULL;
     if (rb_run_eval(&spec, &reporter.report, &o, &err)) return rb_cli_fail(&err);
+    if (out.path) {
+        char path[4096];
+        if (rb_lmeval_write(o, out.path, path, sizeof path, &err)) {
+            json_object_put(o);
+            return rb_cli_fail(&err);
+        }
+        fprintf(stderr, "wrote %s\n", path);
+    }
     if (as_json) {
         rb_json_null_nonfinite(o); /* standard JSON: "ppl": null, "ppl_nonfinite": "inf" */
         puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "app/cli.h"
+#include "eval/lmeval.h"
 #include "eval/records.h"
 #include "base/process.h"
 #include "eval/sweep_shard.h"
@@ -34,16 +35,40 @@ static void sweep_usage(FILE *f) {
           "  --resume         skip the runs already in the results file (without it an\n"
           "                   existing, non-empty results file is an error)\n"
           "  --dry-run        print the command lines of the runs to do, run nothing\n"
-          "  --rotbench PATH  the program run as `PATH eval ...` (default: this rotbench)\n",
+          "  --rotbench PATH  the program run as `PATH eval ...` (default: this rotbench)\n"
+          "  --output-format lm-eval --output-path DIR\n"
+          "                   also write each finished run's lm-evaluation-harness 0.4\n"
+          "                   results file to DIR/<sweep>/<labels>/results_<date>.json\n",
           f);
 }
 
 typedef struct progress_ctx {
-    double t0;
+    const char *lmeval_dir; /* --output-path with --output-format lm-eval, or NULL */
+    const char *sweep;
 } progress_ctx;
 
+/* DIR/<sweep>/<labels>/: the labels with " / " as "__" and any other byte
+ * outside [A-Za-z0-9._+-] as '_'. */
+static void lmeval_dir(const progress_ctx *p, const char *labels, char *buf, size_t cap) {
+    int n = snprintf(buf, cap, "%s/%s/", p->lmeval_dir, p->sweep);
+    size_t len = n > 0 && (size_t)n < cap ? (size_t)n : 0;
+    for (const char *s = labels; *s && len + 3 < cap; s++) {
+        if (!strncmp(s, " / ", 3)) {
+            buf[len++] = '_';
+            buf[len++] = '_';
+            s += 2;
+            continue;
+        }
+        char c = *s;
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '_' || c == '+' || c == '-';
+        buf[len++] = ok ? c : '_';
+    }
+    buf[len] = 0;
+}
+
 static void on_event(void *vctx, const rb_sweep_event *ev) {
-    (void)vctx;
+    const progress_ctx *pc = vctx;
     switch (ev->kind) {
     case RB_SWEEP_WARN: fprintf(stderr, "warning: %s\n", ev->message); break;
     case RB_SWEEP_PLAN:
@@ -61,6 +86,14 @@ static void on_event(void *vctx, const rb_sweep_event *ev) {
             fprintf(stderr, " (%.1f s, rank %d on %s)\n", ev->seconds, ev->rank, ev->host);
         else
             fprintf(stderr, " (%.1f s)\n", ev->seconds);
+        if (pc && pc->lmeval_dir) {
+            char dir[4096], path[4200];
+            rb_error err = {0};
+            lmeval_dir(pc, ev->run->label_text, dir, sizeof dir);
+            if (rb_lmeval_write(ev->record, dir, path, sizeof path, &err))
+                fprintf(stderr, "warning: lm-eval output of %s: %s\n", ev->run->label_text,
+                        err.msg);
+        }
         break;
     }
     case RB_SWEEP_LOST:
@@ -164,7 +197,10 @@ int rb_cmd_sweep(int argc, char **argv) {
                                          {"mpi", no_argument, 0, 'M'},
                                          {"lost-after", required_argument, 0, 'L'},
                                          {"help", no_argument, 0, 'h'},
+                                         {"output-format", required_argument, 0, 'F'},
+                                         {"output-path", required_argument, 0, 'P'},
                                          {0, 0, 0, 0}};
+    const char *out_format = NULL, *out_path = NULL;
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -177,6 +213,8 @@ int rb_cmd_sweep(int argc, char **argv) {
         case 's': shard_text = optarg; break;
         case 'M': mpi = 1; break;
         case 'L': lost_after = rb_cli_int("--lost-after", optarg, 1, 86400), lost_given = 1; break;
+        case 'F': out_format = optarg; break;
+        case 'P': out_path = optarg; break;
         case 'h': sweep_usage(stdout); return 0;
         default: sweep_usage(stderr); return 2;
         }
@@ -186,6 +224,7 @@ int rb_cmd_sweep(int argc, char **argv) {
         sweep_usage(stderr);
         return 2;
     }
+    if (rb_cli_check_output_format(out_format, out_path)) return 2;
     const char *config_path = argv[optind];
     char self[PATH_MAX];
     if (!rotbench) {
@@ -259,11 +298,12 @@ int rb_cmd_sweep(int argc, char **argv) {
         rb_sweep_config_free(&cfg);
         return rc;
     }
+    progress_ctx pctx = {out_path, cfg.name};
     fprintf(stderr, "sweep %s: %s, results in %s, %ld job%s x %d thread%s\n", cfg.name,
             config_path, cfg.results, jobs, jobs > 1 ? "s" : "", threads, threads > 1 ? "s" : "");
     rb_sweep_opts o = {.rotbench = rotbench, .jobs = (int)jobs, .threads = threads,
                        .resume = resume, .shard = shard, .progress = on_event,
-                       .progress_ctx = NULL};
+                       .progress_ctx = &pctx};
     rb_sweep_summary sum;
     if (rb_sweep_execute(&cfg, &o, &sum, &err)) {
         rb_sweep_config_free(&cfg);

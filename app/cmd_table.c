@@ -16,6 +16,7 @@ static void table_usage(FILE *f) {
           "                      [--where AXIS=LABEL]... [--format md|csv] [--out FILE]\n"
           "       rotbench table [RESULTS...] --config CONFIG [--name TABLE] [--metric M]\n"
           "                      [--where AXIS=LABEL]... [--out-dir DIR]\n"
+          "       either form: [--ci [--confidence C] [--bootstrap N] [--seed S]]\n"
           "  Cells are the mean of the metric (default ppl) over the records with those\n"
           "  labels, \"mean ± std\" (sample std) when there are several (seeds), \"—\" when none.\n"
           "  The first form prints one table (one per SPLIT label) as Markdown or CSV to stdout\n"
@@ -25,7 +26,12 @@ static void table_usage(FILE *f) {
           "  DIR/<config name>_<table name>.md and .csv (DIR default: results) and prints\n"
           "  the Markdown.\n"
           "  RESULTS: one or more files or globs ('results/x.shard-*.jsonl'), merged; records\n"
-          "  of the same run that differ (in anything but provenance and timings) are an error.\n",
+          "  of the same run that differ (in anything but provenance and timings) are an error.\n"
+          "  --ci puts the C (default 0.95) bootstrap interval of each ppl/nll cell's mean\n"
+          "  beside it, \"mean ± std [lo, hi]\", where every record of the cell has\n"
+          "  per-window NLLs: N replicates (default 10000, rng seed S, default 0) resample\n"
+          "  the records (seeds) and the evaluation windows (as rotbench compare does);\n"
+          "  CSV gains ci_lo,ci_hi.\n",
           f);
 }
 
@@ -60,7 +66,13 @@ int rb_cmd_table(int argc, char **argv) {
         {"where", required_argument, 0, 'w'},  {"format", required_argument, 0, 'f'},
         {"out", required_argument, 0, 'o'},    {"config", required_argument, 0, 'C'},
         {"name", required_argument, 0, 'N'},   {"out-dir", required_argument, 0, 'D'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+        {"help", no_argument, 0, 'h'},         {"ci", no_argument, 0, 'I'},
+        {"confidence", required_argument, 0, 'L'}, {"bootstrap", required_argument, 0, 'B'},
+        {"seed", required_argument, 0, 'S'},   {0, 0, 0, 0}};
+    int want_ci = 0;
+    double confidence = 0.95;
+    size_t n_boot = 10000;
+    uint64_t boot_seed = 0;
     int ch;
     rb_error err = {0};
     optind = 1;
@@ -78,6 +90,10 @@ int rb_cmd_table(int argc, char **argv) {
         case 'C': config = optarg; break;
         case 'N': name = optarg; break;
         case 'D': out_dir = optarg; break;
+        case 'I': want_ci = 1; break;
+        case 'L': confidence = rb_cli_fraction("--confidence", optarg); break;
+        case 'B': n_boot = (size_t)rb_cli_int("--bootstrap", optarg, 1, 10000000); break;
+        case 'S': boot_seed = (uint64_t)rb_cli_int("--seed", optarg, 0, INT64_MAX); break;
         case 'h': table_usage(stdout); return 0;
         default: table_usage(stderr); return 2;
         }
@@ -107,7 +123,8 @@ int rb_cmd_table(int argc, char **argv) {
         if (rc) return rc;
         rb_table_spec spec = {.rows = rows, .cols = cols, .split = split,
                               .metric = metric ? metric : "ppl", .where = where,
-                              .n_where = n_where};
+                              .n_where = n_where, .ci = want_ci ? confidence : 0,
+                              .ci_boot = n_boot, .ci_seed = boot_seed, .records = recs.items};
         rb_agg agg;
         char *text = NULL;
         rc = rb_table_aggregate(recs.items, &spec, NULL, &agg, &err);
@@ -162,7 +179,8 @@ int rb_cmd_table(int argc, char **argv) {
         snprintf(title, sizeof title, "%s: %s", cfg.name, tb->name);
         rb_table_spec spec = {.rows = tb->rows, .cols = tb->cols, .split = tb->split,
                               .metric = metric ? metric : tb->metric, .where = w, .n_where = nw,
-                              .title = title};
+                              .title = title, .ci = want_ci ? confidence : 0, .ci_boot = n_boot,
+                              .ci_seed = boot_seed, .records = recs.items};
         rb_agg agg;
         char *md = NULL, *csv = NULL;
         rc = rb_table_aggregate(recs.items, &spec, &cfg, &agg, &err);

@@ -9,6 +9,7 @@
 
 #include "base/buf.h"
 #include "base/process.h"
+#include "eval/compare.h"
 
 /* Decimals for a value: 2 at >= 10, else 4 significant digits; -1 means
  * exponent form. */
@@ -143,6 +144,37 @@ int rb_table_aggregate(json_object *records, const rb_table_spec *spec,
                           err);
 }
 
+/* The cell's bootstrap interval (spec->ci): 0 and [*lo, *hi] when there is
+ * one, 1 when not (off, another metric, a record without windows). */
+static int cell_interval(const rb_agg *agg, const rb_table_spec *spec, const rb_agg_cell *cell,
+                         double *lo, double *hi, rb_error *err) {
+    const char *metric = spec->metric ? spec->metric : "ppl";
+    if (!(spec->ci > 0) || !spec->records || !cell) return 1;
+    if (strcmp(metric, "ppl") && strcmp(metric, "nll")) return 1;
+    size_t nr = json_object_array_length(spec->records);
+    json_object **sel = malloc((nr ? nr : 1) * sizeof *sel);
+    if (!sel) return rb_error_set(err, RB_ENOMEM, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < nr; i++) {
+        json_object *rec = json_object_array_get_idx(spec->records, i);
+        if (!rb_record_matches(rec, spec->where, spec->n_where)) continue;
+        int keep = 1;
+        for (size_t d = 0; d < agg->n_dims && keep; d++) {
+            const char *l = rb_record_label(rec, agg->dims[d].axis);
+            keep = l && !strcmp(l, agg->dims[d].labels[cell->idx[d]]);
+        }
+        double v;
+        if (keep && rb_record_number(rec, metric, &v) == 0) sel[n++] = rec;
+    }
+    int rc = n == cell->n ? rb_records_mean_interval(sel, n, !strcmp(metric, "ppl") ? RB_WINDOW_PPL
+                                                                                  : RB_WINDOW_NLL,
+                                                     spec->ci_boot ? spec->ci_boot : 10000,
+                                                     spec->ci_seed, spec->ci, lo, hi, err)
+                          : 1;
+    free(sel);
+    return rc;
+}
+
 static void md_cell(rb_buf *b, const char *s) {
     for (; *s; s++) {
         if (*s == '|')
@@ -180,6 +212,10 @@ static void caption(rb_buf *b, const rb_agg *agg, const rb_table_spec *spec, siz
         rb_buf_puts(b, " = ");
         md_cell(b, spec->where[w].label);
     }
+    if (spec->ci > 0)
+        rb_buf_printf(b, "; [lo, hi] = %g%% bootstrap interval of the mean over the evaluation "
+                         "windows and the records (where every record has per-window NLLs)",
+                      100 * spec->ci);
     rb_buf_puts(b, "; — = no result.*\n");
 }
 
@@ -263,7 +299,21 @@ int rb_table_markdown(const rb_agg *agg, const rb_table_spec *spec, char **out, 
                 char text[160];
                 rb_table_format(cell ? cell->mean : NAN, cell ? cell->std : NAN,
                                 cell ? cell->n : 0, text, sizeof text);
-                rb_buf_printf(&b, " %s |", text);
+                rb_buf_printf(&b, " %s", text);
+                double lo, hi;
+                int ci = cell_interval(agg, spec, cell, &lo, &hi, err);
+                if (ci < 0) {
+                    rb_buf_free(&b);
+                    return ci;
+                }
+                if (ci == 0) {
+                    char l[64], h[64];
+                    int dec = isfinite(cell->mean) ? decimals_for(cell->mean) : 2;
+                    format_one(lo, dec, l, sizeof l);
+                    format_one(hi, dec, h, sizeof h);
+                    rb_buf_printf(&b, " [%s, %s]", l, h);
+                }
+                rb_buf_puts(&b, " |");
             }
             rb_buf_puts(&b, "\n");
         }
@@ -294,7 +344,8 @@ int rb_table_csv(const rb_agg *agg, const rb_table_spec *spec, char **out, rb_er
     const rb_agg_dim *R = ax.rows, *C = ax.cols;
     size_t n_split = ax.n_split;
     rb_buf b = {0};
-    rb_buf_puts(&b, "split,row,col,mean,std,n\n");
+    rb_buf_puts(&b, spec->ci > 0 ? "split,row,col,mean,std,n,ci_lo,ci_hi\n"
+                                 : "split,row,col,mean,std,n\n");
     for (size_t s = 0; s < n_split; s++)
         for (size_t r = 0; r < R->n; r++)
             for (size_t c = 0; c < C->n; c++) {
@@ -307,7 +358,20 @@ int rb_table_csv(const rb_agg *agg, const rb_table_spec *spec, char **out, rb_er
                 csv_field(&b, C->labels[c]);
                 rb_buf_printf(&b, ",%.10g,", cell->mean);
                 if (cell->n > 1 && isfinite(cell->std)) rb_buf_printf(&b, "%.10g", cell->std);
-                rb_buf_printf(&b, ",%zu\n", cell->n);
+                rb_buf_printf(&b, ",%zu", cell->n);
+                if (spec->ci > 0) {
+                    double lo, hi;
+                    int ci = cell_interval(agg, spec, cell, &lo, &hi, err);
+                    if (ci < 0) {
+                        rb_buf_free(&b);
+                        return ci;
+                    }
+                    if (ci == 0)
+                        rb_buf_printf(&b, ",%.10g,%.10g", lo, hi);
+                    else
+                        rb_buf_puts(&b, ",,");
+                }
+                rb_buf_puts(&b, "\n");
             }
     if (!(*out = rb_buf_take(&b))) return rb_error_set(err, RB_ENOMEM, "out of memory");
     return RB_OK;

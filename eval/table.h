@@ -24,6 +24,16 @@ typedef struct rb_table_spec {
     const rb_where *where;
     size_t n_where;
     const char *title;   /* NULL: none; else a "## title" line first */
+    /* Intervals beside mean ± std: ci > 0 (the confidence, e.g. 0.95) shows
+     * "mean ± std [lo, hi]", the bootstrap interval of the cell's mean ppl or
+     * nll over its records' windows and records (rb_records_mean_interval,
+     * eval/compare.h; ci_boot replicates, rng ci_seed), in every cell of a
+     * ppl/nll table whose records all have per-window NLLs; records is the
+     * array the aggregation read.  CSV gains ci_lo,ci_hi columns. */
+    double ci;
+    size_t ci_boot;
+    uint64_t ci_seed;
+    json_object *records;
 } rb_table_spec;
 
 /* Aggregates records (an array) over the n axes (labels from cfg in config

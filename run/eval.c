@@ -6,12 +6,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/buf.h"
 #include "base/io.h"
 #include "base/sha256.h"
 #include "core/calib.h"
 #include "core/context_limit.h"
 #include "datasets/registry.h"
 #include "datasets/tasks.h"
+#include "eval/lmeval.h"
 #include "eval/perplexity.h"
 #include "kernels/linear.h"
 #include "kernels/simd.h"
@@ -115,6 +117,40 @@ static json_object *record_head(const rb_run_model *m, const rb_run_spec *s, con
 
 static void add_d(json_object *o, const char *k, double v) {
     json_object_object_add(o, k, json_object_new_double(v));
+}
+
+/* The per-window NLL sums and scored counts (window_nll, window_tokens). */
+static void record_windows(json_object *o, const double *wnll, const size_t *wtok, size_t n) {
+    json_object *a = json_object_new_array_ext((int)n), *b = json_object_new_array_ext((int)n);
+    for (size_t w = 0; w < n; w++) {
+        json_object_array_add(a, json_object_new_double(wnll[w]));
+        json_object_array_add(b, json_object_new_int64((int64_t)wtok[w]));
+    }
+    json_object_object_add(o, "window_nll", a);
+    json_object_object_add(o, "window_tokens", b);
+}
+
+/* n_words / n_bytes of the text tokens[0..n) decode to (BOS left out): what
+ * lm-eval's word and byte perplexities divide by (eval/lmeval.h). */
+static int record_text_size(json_object *o, const rb_tokenizer *t, const int32_t *tokens, size_t n,
+                            rb_error *err) {
+    rb_buf b = {0};
+    int bos = rb_tokenizer_bos(t);
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0 && tokens[0] == bos) continue;
+        size_t len;
+        const char *p = rb_tokenizer_decode(t, i ? tokens[i - 1] : -1, tokens[i], &len);
+        rb_buf_append(&b, p, len);
+    }
+    if (b.oom) {
+        rb_buf_free(&b);
+        return rb_error_set(err, RB_ENOMEM, "out of memory");
+    }
+    json_object_object_add(o, "n_words",
+                           json_object_new_int64((int64_t)rb_lmeval_count_words(b.s ? b.s : "", b.len)));
+    json_object_object_add(o, "n_bytes", json_object_new_int64((int64_t)b.len));
+    rb_buf_free(&b);
+    return RB_OK;
 }
 
 static void record_ppl(json_object *o, const char *data, const char *data_sha,
@@ -272,17 +308,26 @@ int rb_run_eval(const rb_run_spec *s, const rb_run_report *report, json_object *
         rb_workspace ws;
         rb_ppl_result res = {0};
         rb_run_progress progress = {report, "eval", "window"};
-        rc = rb_workspace_init(&ws, &m.model->cfg, (int)ctx, err);
-        if (!rc)
+        size_t nw = rb_perplexity_n_windows(n_tokens, (int)ctx, 0);
+        double *wnll = malloc((nw ? nw : 1) * sizeof *wnll);
+        size_t *wtok = malloc((nw ? nw : 1) * sizeof *wtok);
+        rc = wnll && wtok ? rb_workspace_init(&ws, &m.model->cfg, (int)ctx, err)
+                          : rb_error_set(err, RB_ENOMEM, "out of memory");
+        if (!rc) {
             rc = rb_perplexity(m.model, &ws, use_hooks, tokens, n_tokens, (int)ctx, 0,
-                               rb_run_progress_fn, &progress, &res, err);
-        rb_workspace_free(&ws);
+                               rb_run_progress_fn, &progress, &res, wnll, wtok, err);
+            rb_workspace_free(&ws);
+        }
         if (!rc) {
             double tps = (double)(res.n_scored + res.n_windows) / res.seconds;
             rb_logf(log, "eval: ppl %.4f (nll %.6f) over %zu scored tokens in %.2f s, %.0f tokens/s",
                     res.ppl, res.nll, res.n_scored, res.seconds, tps);
             record_ppl(o, corpus_path, data_sha, &res, tps);
+            record_windows(o, wnll, wtok, res.n_windows);
+            rc = record_text_size(o, m.tokenizer, tokens, n_tokens, err);
         }
+        free(wnll);
+        free(wtok);
     }
     free(tokens);
     if (!rc)

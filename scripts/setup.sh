@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 # libopenmpi-dev, openmpi-bin: `rotbench sweep --mpi` (optional at build time:
 # without them the build leaves MPI out and its test is skipped)
 pkgs=(gcc meson ninja-build pkgconf libopenblas-dev libopenblas-openmp-dev liblapacke-dev libcriterion-dev
-      libjson-c-dev libpcre2-dev libcsv-dev gnuplot-nox libopenmpi-dev openmpi-bin)
+      libjson-c-dev libpcre2-dev libcsv-dev gnuplot-nox libopenmpi-dev openmpi-bin
+      python3-numpy python3-scipy)
 [ "${1:-}" = "--bench" ] && pkgs+=(python3-torch python3-numpy linux-perf)
 
 missing=()
