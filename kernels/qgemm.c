@@ -15,7 +15,7 @@
 #include "kernels/qgemm_avx2.h"
 #include "kernels/qgemm_common.h"
 
-enum { TB = 64, OB = 64, KC_MAX = 1024 };
+enum { TB = 64, OB = 64, KC_MAX = 512 };
 
 static int use_avx2 = -1; /* -1 undecided, 0 scalar, 1 AVX2 */
 
@@ -56,11 +56,12 @@ static void block_scalar(int32_t *acc, int ldacc, const int16_t *a, size_t lda,
 }
 
 static void tile(float *y, const rb_qact *a, const rb_qweight *w, int accumulate, int t0, int mt,
-                 int o0, int nt, int avx2) {
+                 int o0, int nt, int avx2, int16_t *wbuf) {
     int K = w->cols, N = w->rows, S = rb_qgemm_segment(a, w), KC = chunk_width(S);
     int nga = K / a->group, ngw = K / w->group;
     int32_t acc[TB * OB];
     int16_t z[OB];
+    int16_t *wb = wbuf; /* [nt][KC] widened weights of one chunk */
     if (!accumulate)
         for (int i = 0; i < mt; i++) memset(y + (size_t)(t0 + i) * N + o0, 0, sizeof(float) * nt);
     for (int s0 = 0; s0 < K; s0 += S) {
@@ -70,8 +71,9 @@ static void tile(float *y, const rb_qact *a, const rb_qweight *w, int accumulate
         const int16_t *at = a->q + (size_t)t0 * K;
         for (int k0 = s0; k0 < s0 + S; k0 += KC) {
 #if RB_QGEMM_HAVE_AVX2
-            if (avx2) {
-                rb_qgemm_block_avx2(acc, OB, at, (size_t)K, w, o0, mt, nt, k0, KC, z);
+            if (avx2) { /* widen the chunk's weights once for all mt tokens */
+                rb_qgemm_widen_avx2(wb, KC, w, o0, nt, k0, KC, z);
+                rb_qgemm_block_avx2(acc, OB, at + k0, (size_t)K, wb, KC, mt, nt, KC);
                 continue;
             }
 #endif
@@ -91,11 +93,18 @@ static void tile(float *y, const rb_qact *a, const rb_qweight *w, int accumulate
 void rb_qgemm(float *y, const rb_qact *a, const rb_qweight *w, int accumulate) {
     int T = a->rows, N = w->rows, avx2 = want_avx2();
     long nbt = (T + TB - 1) / TB, nbo = (N + OB - 1) / OB, n = nbt * nbo;
-#pragma omp parallel for schedule(static) if (n > 1 && (long)T * N * w->cols > 1000000)
-    for (long b = 0; b < n; b++) {
-        /* consecutive tiles share a token block (its activations stay in cache) */
-        int t0 = (int)(b / nbo) * TB, o0 = (int)(b % nbo) * OB;
-        int mt = T - t0 < TB ? T - t0 : TB, nt = N - o0 < OB ? N - o0 : OB;
-        tile(y, a, w, accumulate, t0, mt, o0, nt, avx2);
+    size_t wb_n = (size_t)OB * chunk_width(rb_qgemm_segment(a, w));
+#pragma omp parallel if (n > 1 && (long)T * N * w->cols > 1000000)
+    {
+        /* one widened-weights buffer per thread; without it, the scalar path */
+        int16_t *wbuf = avx2 ? malloc(sizeof(int16_t) * wb_n) : NULL;
+#pragma omp for schedule(static)
+        for (long b = 0; b < n; b++) {
+            /* consecutive tiles share a token block (its activations stay in cache) */
+            int t0 = (int)(b / nbo) * TB, o0 = (int)(b % nbo) * OB;
+            int mt = T - t0 < TB ? T - t0 : TB, nt = N - o0 < OB ? N - o0 : OB;
+            tile(y, a, w, accumulate, t0, mt, o0, nt, avx2 && wbuf, wbuf);
+        }
+        free(wbuf);
     }
 }

@@ -33,21 +33,18 @@ static inline AVX2 __attribute__((always_inline)) int32_t hsum(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
-/* acc[i][j] += Σ_{k0 ≤ k < k0+n} a[i][k]·(w[o0+j][k] - z[j]) for i < MT, j < NT. */
+/* acc[i][j] += Σ_{k < n} a[i][k]·wb[j][k] for i < MT, j < NT (int16 × int16). */
 static inline AVX2 __attribute__((always_inline)) void
-kern(int MT, int NT, int32_t *acc, int ldacc, const int16_t *a, size_t lda, const rb_qweight *w,
-     int o0, int k0, int n, const int16_t *z) {
-    __m256i c[4][2], zv[2];
-    const uint8_t *row[2];
-    for (int j = 0; j < NT; j++) {
-        zv[j] = _mm256_set1_epi16(z[j]);
-        row[j] = w->codes + (size_t)(o0 + j) * w->stride;
-        for (int i = 0; i < MT; i++) c[i][j] = _mm256_setzero_si256();
-    }
+kern(int MT, int NT, int32_t *acc, int ldacc, const int16_t *a, size_t lda, const int16_t *wb,
+     int ldw, int n) {
+    __m256i c[4][2];
+    for (int i = 0; i < MT; i++)
+        for (int j = 0; j < NT; j++) c[i][j] = _mm256_setzero_si256();
     int nv = n & ~15;
-    for (int k = k0; k < k0 + nv; k += 16) {
+    for (int k = 0; k < nv; k += 16) {
         __m256i wv[2];
-        for (int j = 0; j < NT; j++) wv[j] = load_w(row[j], w->bits, k, zv[j]);
+        for (int j = 0; j < NT; j++)
+            wv[j] = _mm256_loadu_si256((const __m256i *)(wb + (size_t)j * ldw + k));
         for (int i = 0; i < MT; i++) {
             __m256i av = _mm256_loadu_si256((const __m256i *)(a + (size_t)i * lda + k));
             for (int j = 0; j < NT; j++)
@@ -57,30 +54,40 @@ kern(int MT, int NT, int32_t *acc, int ldacc, const int16_t *a, size_t lda, cons
     for (int i = 0; i < MT; i++)
         for (int j = 0; j < NT; j++) {
             int32_t s = hsum(c[i][j]);
-            for (int k = k0 + nv; k < k0 + n; k++)
-                s += (int32_t)a[(size_t)i * lda + k] * (rb_qweight_code(w, o0 + j, k) - z[j]);
+            for (int k = nv; k < n; k++)
+                s += (int32_t)a[(size_t)i * lda + k] * wb[(size_t)j * ldw + k];
             acc[(size_t)i * ldacc + j] += s;
         }
 }
 
+AVX2 void rb_qgemm_widen_avx2(int16_t *wb, int ldw, const rb_qweight *w, int o0, int nt, int k0,
+                              int n, const int16_t *z) {
+    int nv = n & ~15;
+    for (int j = 0; j < nt; j++) {
+        const uint8_t *row = w->codes + (size_t)(o0 + j) * w->stride;
+        __m256i zv = _mm256_set1_epi16(z[j]);
+        int16_t *dst = wb + (size_t)j * ldw;
+        for (int k = 0; k < nv; k += 16)
+            _mm256_storeu_si256((__m256i *)(dst + k), load_w(row, w->bits, k0 + k, zv));
+        for (int k = nv; k < n; k++) dst[k] = (int16_t)(rb_qweight_code(w, o0 + j, k0 + k) - z[j]);
+    }
+}
+
 AVX2 void rb_qgemm_block_avx2(int32_t *acc, int ldacc, const int16_t *a, size_t lda,
-                              const rb_qweight *w, int o0, int mt, int nt, int k0, int n,
-                              const int16_t *z) {
+                              const int16_t *wb, int ldw, int mt, int nt, int n) {
     for (int i = 0; i < mt; i += 4) {
         int mi = mt - i < 4 ? mt - i : 4;
         for (int j = 0; j < nt; j += 2) {
             int32_t *ac = acc + (size_t)i * ldacc + j;
-            const int16_t *ai = a + (size_t)i * lda;
+            const int16_t *ai = a + (size_t)i * lda, *wj = wb + (size_t)j * ldw;
             if (mi == 4 && nt - j >= 2)
-                kern(4, 2, ac, ldacc, ai, lda, w, o0 + j, k0, n, z + j);
+                kern(4, 2, ac, ldacc, ai, lda, wj, ldw, n);
             else if (nt - j >= 2)
                 for (int ii = 0; ii < mi; ii++)
-                    kern(1, 2, ac + (size_t)ii * ldacc, ldacc, ai + (size_t)ii * lda, lda, w,
-                         o0 + j, k0, n, z + j);
+                    kern(1, 2, ac + (size_t)ii * ldacc, ldacc, ai + (size_t)ii * lda, lda, wj, ldw, n);
             else
                 for (int ii = 0; ii < mi; ii++)
-                    kern(1, 1, ac + (size_t)ii * ldacc, ldacc, ai + (size_t)ii * lda, lda, w,
-                         o0 + j, k0, n, z + j);
+                    kern(1, 1, ac + (size_t)ii * ldacc, ldacc, ai + (size_t)ii * lda, lda, wj, ldw, n);
         }
     }
 }
