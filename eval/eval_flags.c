@@ -46,6 +46,7 @@ static const rb_flag_spec flags[] = {
     {"kv-static", RB_FLAG_BOOL, 0, 0, NULL},
     {"kv-asym", RB_FLAG_BOOL, 0, 0, NULL},
     {"quantize-classifier", RB_FLAG_BOOL, 0, 0, NULL},
+    {"kernels", RB_FLAG_ENUM, 0, 0, "fake|int"},
     {"a-high-bits", RB_FLAG_BITS, 2, 8, NULL},
     {"kv-high-bits", RB_FLAG_BITS, 2, 8, NULL},
 };

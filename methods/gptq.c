@@ -4,6 +4,7 @@
  * share one), and the seven linears are quantized with ctx->quant->w.
  * Activations stay in full precision while calibrating. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "base/io.h"
 #include "methods/gptq_core.h"
@@ -69,7 +70,15 @@ static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
         }
         for (int id = 0; !rc && id < RB_LINEAR_COUNT; id++) {
             rb_weight_view v = rb_model_weight(m, l, (rb_linear_id)id);
-            rc = rb_gptq_quantize(v.w, v.rows, v.cols, cc.h[input_of[id]].H, spec, &go, err);
+            size_t np = rb_quant_n_params(spec, v.rows, v.cols);
+            float *sc = malloc(sizeof(float) * np), *zr = malloc(sizeof(float) * np);
+            rc = sc && zr ? rb_gptq_quantize(v.w, v.rows, v.cols, cc.h[input_of[id]].H, spec, &go,
+                                             sc, zr, err)
+                          : rb_error_set(err, RB_ENOMEM, "out of memory for weight parameters");
+            /* kept for the integer kernels (core/qlinear.h) */
+            if (!rc) rc = rb_quant_keep_w_params(ctx->quant, c->n_layers, l, id, sc, zr, np, err);
+            free(sc);
+            free(zr);
             if (rc) rb_error_prefix(err, "layer %d %s: ", l, rb_linear_name((rb_linear_id)id));
         }
         for (int p = 0; p < RB_ACT_CLASSIFIER_IN; p++) rb_hessian_free(&cc.h[p]);

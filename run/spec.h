@@ -39,6 +39,8 @@ typedef struct rb_run_spec {
     int w_asym, a_asym, kv_asym;        /* 0 */
     int a_static, kv_static;            /* 0: dynamic */
     int quantize_classifier;            /* 0 */
+    const char *kernels;                /* --kernels fake|int (NULL: fake): how quantized
+                                         * linears run (core/qlinear.h) */
 } rb_run_spec;
 
 /* The defaults listed above. */
