@@ -90,6 +90,13 @@ int rb_workspace_init(rb_workspace *ws, const rb_config *c, int max_T, rb_error 
     return RB_OK;
 }
 
+rb_act_point rb_linear_input(rb_linear_id id) {
+    static const rb_act_point input_of[RB_LINEAR_COUNT] = {
+        RB_ACT_QKV_IN,     RB_ACT_QKV_IN,  RB_ACT_QKV_IN,    RB_ACT_O_IN,
+        RB_ACT_GATE_UP_IN, RB_ACT_DOWN_IN, RB_ACT_GATE_UP_IN};
+    return id < RB_LINEAR_COUNT ? input_of[id] : RB_ACT_CLASSIFIER_IN;
+}
+
 int rb_hooks_activation(const rb_hooks *h, int layer, rb_act_point p, float *x, int rows,
                         int cols, rb_error *err) {
     if (!h || !h->activation) return RB_OK;

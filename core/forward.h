@@ -43,6 +43,8 @@ typedef enum rb_act_point {
 } rb_act_point;
 
 const char *rb_act_point_name(rb_act_point p);
+/* The activation point that feeds linear id (RB_LINEAR_COUNT: the classifier). */
+rb_act_point rb_linear_input(rb_linear_id id);
 
 typedef struct rb_hooks {
     void *ctx;

@@ -5,13 +5,6 @@
 
 #include "kernels/linear.h"
 
-rb_act_point rb_linear_input(rb_linear_id id) {
-    static const rb_act_point input_of[RB_LINEAR_COUNT] = {
-        RB_ACT_QKV_IN,     RB_ACT_QKV_IN,  RB_ACT_QKV_IN,    RB_ACT_O_IN,
-        RB_ACT_GATE_UP_IN, RB_ACT_DOWN_IN, RB_ACT_GATE_UP_IN};
-    return id < RB_LINEAR_COUNT ? input_of[id] : RB_ACT_CLASSIFIER_IN;
-}
-
 static const char *slot_name(rb_linear_id id) {
     return id == RB_LINEAR_COUNT ? "classifier" : rb_linear_name(id);
 }

@@ -48,7 +48,4 @@ size_t rb_qmodel_bytes(const rb_qmodel *qm);
 /* Hooks of the integer forward; qm must outlive them. */
 void rb_qmodel_hooks(rb_qmodel *qm, rb_hooks *hooks);
 
-/* The activation point that feeds linear id (RB_LINEAR_COUNT: the classifier). */
-rb_act_point rb_linear_input(rb_linear_id id);
-
 #endif

@@ -53,9 +53,6 @@ static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
     const rb_config *c = &m->cfg;
     const rb_calib *cal = ctx->calib;
     int widths[RB_ACT_POINT_COUNT] = {c->dim, c->n_heads * c->head_dim, c->dim, c->hidden_dim, 0};
-    static const rb_act_point input_of[RB_LINEAR_COUNT] = {
-        RB_ACT_QKV_IN, RB_ACT_QKV_IN, RB_ACT_QKV_IN, RB_ACT_O_IN,
-        RB_ACT_GATE_UP_IN, RB_ACT_DOWN_IN, RB_ACT_GATE_UP_IN};
     rb_workspace ws;
     int rc = rb_workspace_init(&ws, c, cal->window, err);
     double t0 = rb_now();
@@ -72,7 +69,7 @@ static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
             rb_weight_view v = rb_model_weight(m, l, (rb_linear_id)id);
             size_t np = rb_quant_n_params(spec, v.rows, v.cols);
             float *sc = malloc(sizeof(float) * np), *zr = malloc(sizeof(float) * np);
-            rc = sc && zr ? rb_gptq_quantize(v.w, v.rows, v.cols, cc.h[input_of[id]].H, spec, &go,
+            rc = sc && zr ? rb_gptq_quantize(v.w, v.rows, v.cols, cc.h[rb_linear_input((rb_linear_id)id)].H, spec, &go,
                                              sc, zr, err)
                           : rb_error_set(err, RB_ENOMEM, "out of memory for weight parameters");
             /* kept for the integer kernels (core/qlinear.h) */
