@@ -60,6 +60,10 @@ static void eval_usage(FILE *f) {
           "  --a-high-bits N         bits of the high-precision activation channels a stage\n"
           "                          declares (resq), 2..8 or 16 = full precision (default 8)\n"
           "  --kv-high-bits N        the same for the K/V cache (default 8)\n"
+          "  --kernels fake|int      quantized linears by fake quantization (fp32 GEMM on\n"
+          "                          dequantized values, the default) or on integer codes\n"
+          "                          (int32 dot products, one rescale per group; needs\n"
+          "                          --w-bits and --a-bits, an rtn or gptq stage, no resq)\n"
           "  --save-model FILE       save the transformed model (llama2.c v0) before eval\n",
           rb_zs_task_names(names, sizeof names), suite);
 }

@@ -90,6 +90,13 @@ int rb_workspace_init(rb_workspace *ws, const rb_config *c, int max_T, rb_error 
     return RB_OK;
 }
 
+rb_act_point rb_linear_input(rb_linear_id id) {
+    static const rb_act_point input_of[RB_LINEAR_COUNT] = {
+        RB_ACT_QKV_IN,     RB_ACT_QKV_IN,  RB_ACT_QKV_IN,    RB_ACT_O_IN,
+        RB_ACT_GATE_UP_IN, RB_ACT_DOWN_IN, RB_ACT_GATE_UP_IN};
+    return id < RB_LINEAR_COUNT ? input_of[id] : RB_ACT_CLASSIFIER_IN;
+}
+
 int rb_hooks_activation(const rb_hooks *h, int layer, rb_act_point p, float *x, int rows,
                         int cols, rb_error *err) {
     if (!h || !h->activation) return RB_OK;
@@ -100,6 +107,19 @@ int rb_hooks_activation(const rb_hooks *h, int layer, rb_act_point p, float *x, 
 
 const float *rb_hooks_weight(const rb_hooks *h, int layer, rb_linear_id id, const float *w) {
     return h && h->weight ? h->weight(h->ctx, layer, id, w) : w;
+}
+
+int rb_hooks_linear(const rb_hooks *h, int layer, rb_linear_id id, float *y, const float *x,
+                    const float *w, int T, int n_in, int n_out, int accumulate, rb_error *err) {
+    if (!h || !h->linear) {
+        (accumulate ? rb_linear_acc : rb_linear)(y, x, w, T, n_in, n_out);
+        return RB_OK;
+    }
+    int rc = h->linear(h->ctx, layer, id, y, x, w, T, n_in, n_out, accumulate, err);
+    if (rc)
+        rb_error_prefix(err, "layer %d %s: ", layer,
+                        id == RB_LINEAR_COUNT ? "classifier" : rb_linear_name(id));
+    return rc;
 }
 
 /* x [rows][n] ← x·Wᵀ (W [n][n]) through tmp [rows][n]. */
@@ -181,8 +201,8 @@ int rb_forward_head(const rb_model *m, const float *x, float *h, float *logits, 
     if (rc) return rc;
     const float *cls = rb_hooks_weight(hooks, c->n_layers, RB_LINEAR_COUNT, m->classifier);
     if (cls_used) *cls_used = cls;
-    rb_linear(logits, h, cls, T, c->dim, c->vocab_size);
-    return RB_OK;
+    return rb_hooks_linear(hooks, c->n_layers, RB_LINEAR_COUNT, logits, h, cls, T, c->dim,
+                           c->vocab_size, 0, err);
 }
 
 int rb_layer_forward(const rb_model *m, int l, const rb_layer_bufs *b, int T,
@@ -201,9 +221,10 @@ int rb_layer_forward(const rb_model *m, int l, const rb_layer_bufs *b, int T,
     w[RB_WQ] = rb_hooks_weight(hooks, l, RB_WQ, L->wq);
     w[RB_WK] = rb_hooks_weight(hooks, l, RB_WK, L->wk);
     w[RB_WV] = rb_hooks_weight(hooks, l, RB_WV, L->wv);
-    rb_linear(b->q, b->h_attn, w[RB_WQ], T, dim, qdim);
-    rb_linear(b->k, b->h_attn, w[RB_WK], T, dim, kvdim);
-    rb_linear(b->v, b->h_attn, w[RB_WV], T, dim, kvdim);
+    if ((rc = rb_hooks_linear(hooks, l, RB_WQ, b->q, b->h_attn, w[RB_WQ], T, dim, qdim, 0, err)) ||
+        (rc = rb_hooks_linear(hooks, l, RB_WK, b->k, b->h_attn, w[RB_WK], T, dim, kvdim, 0, err)) ||
+        (rc = rb_hooks_linear(hooks, l, RB_WV, b->v, b->h_attn, w[RB_WV], T, dim, kvdim, 0, err)))
+        return rc;
     if (c->qkv_bias) {
         rb_bias_add(b->q, L->bq, T, qdim);
         rb_bias_add(b->k, L->bk, T, kvdim);
@@ -234,15 +255,17 @@ int rb_layer_forward(const rb_model *m, int l, const rb_layer_bufs *b, int T,
     if ((rc = rb_hooks_activation(hooks, l, RB_ACT_O_IN, b->att, T, qdim, err))) return rc;
     /* x += att·Woᵀ : sgemm with beta = 1 accumulates into the residual */
     w[RB_WO] = rb_hooks_weight(hooks, l, RB_WO, L->wo);
-    rb_linear_acc(b->x, b->att, w[RB_WO], T, qdim, dim);
+    if ((rc = rb_hooks_linear(hooks, l, RB_WO, b->x, b->att, w[RB_WO], T, qdim, dim, 1, err)))
+        return rc;
     /* feed-forward */
     if (b->x_ffn) memcpy(b->x_ffn, b->x, nx);
     rb_rmsnorm(b->h_ffn, b->x, L->ffn_norm, T, dim, c->norm_eps);
     if ((rc = rb_hooks_activation(hooks, l, RB_ACT_GATE_UP_IN, b->h_ffn, T, dim, err))) return rc;
     w[RB_W1] = rb_hooks_weight(hooks, l, RB_W1, L->w1);
     w[RB_W3] = rb_hooks_weight(hooks, l, RB_W3, L->w3);
-    rb_linear(b->a, b->h_ffn, w[RB_W1], T, dim, hid);
-    rb_linear(b->b, b->h_ffn, w[RB_W3], T, dim, hid);
+    if ((rc = rb_hooks_linear(hooks, l, RB_W1, b->a, b->h_ffn, w[RB_W1], T, dim, hid, 0, err)) ||
+        (rc = rb_hooks_linear(hooks, l, RB_W3, b->b, b->h_ffn, w[RB_W3], T, dim, hid, 0, err)))
+        return rc;
     if (b->g != b->a) memcpy(b->g, b->a, sizeof(float) * (size_t)T * hid);
     rb_swiglu(b->g, b->b, (size_t)T * hid);
     if (m->online.down_hadamard && (rc = rb_hadamard_apply(b->g, (size_t)T, hid, 1, err)))
@@ -251,7 +274,8 @@ int rb_layer_forward(const rb_model *m, int l, const rb_layer_bufs *b, int T,
         dense_rows(b->g, (size_t)T, hid, m->online.down_dense + (size_t)l * hid * hid, b->tmp_down);
     if ((rc = rb_hooks_activation(hooks, l, RB_ACT_DOWN_IN, b->g, T, hid, err))) return rc;
     w[RB_W2] = rb_hooks_weight(hooks, l, RB_W2, L->w2);
-    rb_linear_acc(b->x, b->g, w[RB_W2], T, hid, dim);
+    if ((rc = rb_hooks_linear(hooks, l, RB_W2, b->x, b->g, w[RB_W2], T, hid, dim, 1, err)))
+        return rc;
     if (b->w_used) memcpy(b->w_used, w, sizeof w);
     return RB_OK;
 }

@@ -43,6 +43,8 @@ typedef enum rb_act_point {
 } rb_act_point;
 
 const char *rb_act_point_name(rb_act_point p);
+/* The activation point that feeds linear id (RB_LINEAR_COUNT: the classifier). */
+rb_act_point rb_linear_input(rb_linear_id id);
 
 typedef struct rb_hooks {
     void *ctx;
@@ -57,6 +59,12 @@ typedef struct rb_hooks {
      * model's); must not return NULL. layer == n_layers means the classifier
      * (id is then RB_LINEAR_COUNT). */
     const float *(*weight)(void *ctx, int layer, rb_linear_id id, const float *w);
+    /* When set, computes every linear instead of the fp32 GEMM: y [T][n_out]
+     * = x·wᵀ (accumulate: y +=), x the input after the activation hook, w
+     * the matrix hooks->weight gave (integer kernels: core/qlinear.h).  Same
+     * (layer, id) convention as weight. */
+    int (*linear)(void *ctx, int layer, rb_linear_id id, float *y, const float *x,
+                  const float *w, int T, int n_in, int n_out, int accumulate, rb_error *err);
     /* Nonzero when a hook's result for a row depends on the other rows of
      * the window (dynamic per-tensor scales): then packed windows
      * (rb_forward_segments) do not reproduce separate windows, and callers
@@ -70,6 +78,10 @@ int rb_hooks_activation(const rb_hooks *h, int layer, rb_act_point p, float *x, 
                         int cols, rb_error *err);
 /* hooks->weight's matrix for a linear, or w itself without hooks. */
 const float *rb_hooks_weight(const rb_hooks *h, int layer, rb_linear_id id, const float *w);
+/* y = x·wᵀ (accumulate: y +=) by hooks->linear, else rb_linear /
+ * rb_linear_acc; its error gets "layer L LINEAR: " prefixed. */
+int rb_hooks_linear(const rb_hooks *h, int layer, rb_linear_id id, float *y, const float *x,
+                    const float *w, int T, int n_in, int n_out, int accumulate, rb_error *err);
 
 /* The inverse RoPE frequencies of a configuration, freq [head_dim/2]
  * (kernels/ops.h rules): θ = cfg.rope_theta, then LINEAR / LLAMA3 with the

@@ -12,7 +12,7 @@ void rb_quant_config_init(rb_quant_config *q) {
     q->a_high_bits = q->kv_high_bits = 8;
 }
 
-void rb_quant_config_free(rb_quant_config *q) {
+static void free_static_params(rb_quant_config *q) {
     free(q->a_scale);
     free(q->a_zero);
     free(q->kv_scale);
@@ -63,6 +63,54 @@ const rb_quant_spec *rb_quant_kv_spec(const rb_quant_config *q, int which) {
 /* Whether K or V is quantized at all. */
 static int kv_on(const rb_quant_config *q) {
     return !rb_quant_spec_off(rb_quant_kv_spec(q, 0)) || !rb_quant_spec_off(rb_quant_kv_spec(q, 1));
+}
+
+void rb_quant_config_free(rb_quant_config *q) {
+    free_static_params(q);
+    for (int i = 0; i < q->w_slots; i++) {
+        free(q->w_scale[i]);
+        free(q->w_zero[i]);
+    }
+    free(q->w_scale);
+    free(q->w_zero);
+    q->w_scale = q->w_zero = NULL;
+    q->w_slots = 0;
+}
+
+int rb_quant_keep_w_params(rb_quant_config *q, int n_layers, int layer, int id,
+                           const float *scale, const float *zero, size_t n, rb_error *err) {
+    int slots = (n_layers + 1) * RB_LINEAR_COUNT, i = rb_quant_w_slot(layer, id);
+    if (i < 0 || i > n_layers * RB_LINEAR_COUNT)
+        return rb_error_set(err, RB_EINVAL, "weight parameters of layer %d linear %d", layer, id);
+    if (q->w_slots < slots) {
+        float **s = realloc(q->w_scale, sizeof *s * (size_t)slots);
+        if (s) q->w_scale = s;
+        float **z = s ? realloc(q->w_zero, sizeof *z * (size_t)slots) : NULL;
+        if (z) q->w_zero = z;
+        if (!s || !z) return rb_error_set(err, RB_ENOMEM, "out of memory for weight parameters");
+        for (int k = q->w_slots; k < slots; k++) q->w_scale[k] = q->w_zero[k] = NULL;
+        q->w_slots = slots;
+    }
+    float *s = malloc(sizeof(float) * n), *z = malloc(sizeof(float) * n);
+    if (!s || !z) {
+        free(s);
+        free(z);
+        return rb_error_set(err, RB_ENOMEM, "out of memory for weight parameters");
+    }
+    memcpy(s, scale, sizeof(float) * n);
+    memcpy(z, zero, sizeof(float) * n);
+    free(q->w_scale[i]);
+    free(q->w_zero[i]);
+    q->w_scale[i] = s;
+    q->w_zero[i] = z;
+    return RB_OK;
+}
+
+void rb_quant_w_params(const rb_quant_config *q, int layer, int id, const float **scale,
+                       const float **zero) {
+    int i = rb_quant_w_slot(layer, id);
+    *scale = i >= 0 && i < q->w_slots ? q->w_scale[i] : NULL;
+    *zero = i >= 0 && i < q->w_slots ? q->w_zero[i] : NULL;
 }
 
 int rb_quant_config_active(const rb_quant_config *q) {
@@ -348,7 +396,7 @@ int rb_quant_calibrate(rb_quant_config *q, const rb_model *m, const rb_calib *ca
     s.act.hi = malloc(sizeof(float) * na);
     s.kv.lo = malloc(sizeof(float) * nk);
     s.kv.hi = malloc(sizeof(float) * nk);
-    rb_quant_config_free(q);
+    free_static_params(q);
     q->a_scale = malloc(sizeof(float) * na);
     q->a_zero = malloc(sizeof(float) * na);
     q->kv_scale = malloc(sizeof(float) * nk);
@@ -374,7 +422,7 @@ int rb_quant_calibrate(rb_quant_config *q, const rb_model *m, const rb_calib *ca
                               &q->kv_scale[i], &q->kv_zero[i]);
         q->n_layers = m->cfg.n_layers;
     } else {
-        rb_quant_config_free(q);
+        free_static_params(q);
     }
     free(s.act.lo); free(s.act.hi); free(s.kv.lo); free(s.kv.hi);
     return rc;
@@ -382,7 +430,11 @@ int rb_quant_calibrate(rb_quant_config *q, const rb_model *m, const rb_calib *ca
 
 /* ---- RTN weights ------------------------------------------------------- */
 
-static int rtn_matrix(float *w, int rows, int cols, const rb_quant_spec *s, rb_error *err) {
+/* RTN of one matrix; its parameters are recorded in q (slot layer, id). */
+/* RTN of one weight matrix with spec s; its scales and zeros are kept in q
+ * for the integer kernels (core/qlinear.h). */
+static int rtn_matrix(float *w, int rows, int cols, const rb_quant_spec *s, rb_quant_config *q,
+                      int n_layers, int layer, int id, rb_error *err) {
     size_t np = rb_quant_n_params(s, rows, cols);
     float *scale = malloc(sizeof(float) * np), *zero = malloc(sizeof(float) * np);
     if (!scale || !zero) {
@@ -392,12 +444,13 @@ static int rtn_matrix(float *w, int rows, int cols, const rb_quant_spec *s, rb_e
     }
     rb_quant_params(w, rows, cols, s, scale, zero);
     rb_fake_quant(w, rows, cols, s, scale, zero);
+    int rc = rb_quant_keep_w_params(q, n_layers, layer, id, scale, zero, np, err);
     free(scale);
     free(zero);
-    return RB_OK;
+    return rc;
 }
 
-int rb_quant_weights_rtn(rb_model *m, const rb_quant_config *q, rb_error *err) {
+int rb_quant_weights_rtn(rb_model *m, rb_quant_config *q, rb_error *err) {
     if (!rb_quant_weights_on(q)) return RB_OK;
     int rc;
     for (int l = 0; l < m->cfg.n_layers; l++)
@@ -405,12 +458,13 @@ int rb_quant_weights_rtn(rb_model *m, const rb_quant_config *q, rb_error *err) {
             rb_weight_view v = rb_model_weight(m, l, (rb_linear_id)id);
             rb_quant_spec s = rb_quant_weight_spec(q, l, m->cfg.n_layers, (rb_linear_id)id);
             if (rb_quant_spec_off(&s)) continue;
-            if ((rc = rtn_matrix(v.w, v.rows, v.cols, &s, err)))
+            if ((rc = rtn_matrix(v.w, v.rows, v.cols, &s, q, m->cfg.n_layers, l, id, err)))
                 return rb_error_prefix(err, "layer %d %s: ", l, rb_linear_name((rb_linear_id)id));
         }
     if (q->quantize_classifier && !rb_quant_spec_off(&q->w)) {
         if ((rc = rb_model_untie_classifier(m, err))) return rc;
-        if ((rc = rtn_matrix(m->classifier, m->cfg.vocab_size, m->cfg.dim, &q->w, err)))
+        if ((rc = rtn_matrix(m->classifier, m->cfg.vocab_size, m->cfg.dim, &q->w, q, m->cfg.n_layers,
+                             m->cfg.n_layers, RB_LINEAR_COUNT, err)))
             return rb_error_prefix(err, "classifier: ");
     }
     return RB_OK;

@@ -64,10 +64,17 @@ typedef struct rb_quant_config {
      * kv_scale/kv_zero [n_layers * 2] (K then V per layer). */
     float *a_scale, *a_zero, *kv_scale, *kv_zero;
     int n_layers;
+    /* The weight quantizer's parameters as the weight stage (rtn, gptq)
+     * computed them, so that the integer kernels (core/qlinear.h) recover
+     * the exact codes: slot layer·RB_LINEAR_COUNT + id, the classifier at
+     * n_layers·RB_LINEAR_COUNT; each slot rb_quant_n_params(w, rows, cols)
+     * scales and zeros (owned, NULL until recorded: rb_quant_keep_w_params). */
+    float **w_scale, **w_zero;
+    int w_slots;
 } rb_quant_config;
 
 /* All off (bits 16), no splits, high-precision bits 8; no static
- * parameters. */
+ * parameters, no recorded weight parameters. */
 void rb_quant_config_init(rb_quant_config *q);
 void rb_quant_config_free(rb_quant_config *q);
 
@@ -116,6 +123,20 @@ void rb_quant_hooks(rb_quant_config *q, rb_hooks *hooks);
 
 /* Quantizes every linear weight of m in place with q->w by RTN (the
  * classifier only when quantize_classifier). */
-int rb_quant_weights_rtn(rb_model *m, const rb_quant_config *q, rb_error *err);
+int rb_quant_weights_rtn(rb_model *m, rb_quant_config *q, rb_error *err);
+
+/* Records (copies) the n weight-quantization parameters of linear id of
+ * layer (layer == n_layers, id == RB_LINEAR_COUNT: the classifier), for a
+ * model of n_layers layers; replaces an earlier record.  RB_ENOMEM. */
+int rb_quant_keep_w_params(rb_quant_config *q, int n_layers, int layer, int id,
+                           const float *scale, const float *zero, size_t n, rb_error *err);
+/* The slot of linear id of layer (the classifier: layer n_layers, id
+ * RB_LINEAR_COUNT, slot n_layers·RB_LINEAR_COUNT). */
+static inline int rb_quant_w_slot(int layer, int id) {
+    return layer * RB_LINEAR_COUNT + (id < RB_LINEAR_COUNT ? id : 0);
+}
+/* The recorded parameters of a linear (NULL, NULL when none). */
+void rb_quant_w_params(const rb_quant_config *q, int layer, int id, const float **scale,
+                       const float **zero);
 
 #endif

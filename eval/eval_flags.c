@@ -57,6 +57,7 @@ static const rb_flag_spec flags[] = {
     {"v-asym", RB_FLAG_BOOL, 0, 0, NULL},
     {"v-clip", RB_FLAG_FLOAT, 0, 1, NULL},
     {"quantize-classifier", RB_FLAG_BOOL, 0, 0, NULL},
+    {"kernels", RB_FLAG_ENUM, 0, 0, "fake|int"},
     {"a-high-bits", RB_FLAG_BITS, 2, 8, NULL},
     {"kv-high-bits", RB_FLAG_BITS, 2, 8, NULL},
 };

@@ -13,6 +13,7 @@
  * earlier groups of the same layer are quantized (a forward that stops at
  * its input point), so it sees their quantized outputs. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "base/io.h"
 #include "methods/gptq_core.h"
@@ -64,9 +65,6 @@ static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
     const rb_config *c = &m->cfg;
     const rb_calib *cal = ctx->calib;
     int widths[RB_ACT_POINT_COUNT] = {c->dim, c->n_heads * c->head_dim, c->dim, c->hidden_dim, 0};
-    static const rb_act_point input_of[RB_LINEAR_COUNT] = {
-        RB_ACT_QKV_IN, RB_ACT_QKV_IN, RB_ACT_QKV_IN, RB_ACT_O_IN,
-        RB_ACT_GATE_UP_IN, RB_ACT_DOWN_IN, RB_ACT_GATE_UP_IN};
     rb_workspace ws;
     int rc = rb_workspace_init(&ws, c, cal->window, err);
     double t0 = rb_now();
@@ -86,10 +84,18 @@ static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
                 if (rc == STOP_AFTER_LAYER) rc = RB_OK;
             }
             for (int id = 0; !rc && id < RB_LINEAR_COUNT; id++) {
-                if (step >= 0 && (int)input_of[id] != step) continue;
+                if (step >= 0 && (int)rb_linear_input((rb_linear_id)id) != step) continue;
                 rb_weight_view v = rb_model_weight(m, l, (rb_linear_id)id);
                 rb_quant_spec spec = rb_quant_weight_spec(ctx->quant, l, c->n_layers, (rb_linear_id)id);
-                rc = rb_gptq_quantize(v.w, v.rows, v.cols, cc.h[input_of[id]].H, &spec, &go, err);
+                size_t np = rb_quant_n_params(&spec, v.rows, v.cols);
+                float *sc = malloc(sizeof(float) * np), *zr = malloc(sizeof(float) * np);
+                rc = sc && zr ? rb_gptq_quantize(v.w, v.rows, v.cols, cc.h[rb_linear_input((rb_linear_id)id)].H, &spec,
+                                                 &go, sc, zr, err)
+                              : rb_error_set(err, RB_ENOMEM, "out of memory for weight parameters");
+                /* kept for the integer kernels (core/qlinear.h) */
+                if (!rc) rc = rb_quant_keep_w_params(ctx->quant, c->n_layers, l, id, sc, zr, np, err);
+                free(sc);
+                free(zr);
                 if (rc) rb_error_prefix(err, "layer %d %s: ", l, rb_linear_name((rb_linear_id)id));
             }
         }

@@ -74,7 +74,7 @@ static int by_key_desc(const void *a, const void *b) {
 }
 
 int rb_gptq_quantize(float *W, int rows, int cols, const float *H, const rb_quant_spec *spec,
-                     const rb_gptq_options *o, rb_error *err) {
+                     const rb_gptq_options *o, float *scale_out, float *zero_out, rb_error *err) {
     if (rb_quant_spec_off(spec)) return RB_OK;
     int rc = rb_quant_spec_check(spec, cols, "gptq weights", err);
     if (rc) return rc;
@@ -173,6 +173,8 @@ int rb_gptq_quantize(float *W, int rows, int cols, const float *H, const rb_quan
     }
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < cols; j++) W[(size_t)r * cols + perm[j]] = Wp[(size_t)r * cols + j];
+    if (scale_out) memcpy(scale_out, scale, sizeof(float) * n_params);
+    if (zero_out) memcpy(zero_out, zero, sizeof(float) * n_params);
 done:
     free(perm); free(items); free(Hd); free(Wp); free(U); free(scale); free(zero); free(Err);
     free(col);

@@ -35,8 +35,10 @@ typedef struct rb_gptq_options {
  * from the original W ("static groups"), so groups stay contiguous in the
  * original column order.  Dead inputs (H_ii = 0) zero their column.  The
  * Cholesky factorisations run in float64 (LAPACKE); if H + damping is not
- * positive definite, damping grows ×10 up to 4 times, then RB_ENUMERIC. */
+ * positive definite, damping grows ×10 up to 4 times, then RB_ENUMERIC.
+ * scale_out / zero_out [rb_quant_n_params(spec, rows, cols)] (NULL: not
+ * wanted) receive the parameters W was quantized with. */
 int rb_gptq_quantize(float *W, int rows, int cols, const float *H, const rb_quant_spec *spec,
-                     const rb_gptq_options *o, rb_error *err);
+                     const rb_gptq_options *o, float *scale_out, float *zero_out, rb_error *err);
 
 #endif

@@ -11,6 +11,7 @@
 #include "base/sha256.h"
 #include "core/calib.h"
 #include "core/context_limit.h"
+#include "core/qlinear.h"
 #include "datasets/registry.h"
 #include "datasets/tasks.h"
 #include "eval/lmeval.h"
@@ -295,6 +296,19 @@ int rb_run_eval(const rb_run_spec *s, const rb_run_report *report, json_object *
     rb_hooks hooks;
     rb_quant_hooks(&quant, &hooks);
     const rb_hooks *use_hooks = rb_quant_config_active(&quant) ? &hooks : NULL;
+    rb_qmodel qmodel = {0};
+    int int_kernels = s->kernels && !strcmp(s->kernels, "int");
+    if (!rc && int_kernels) {
+        double t = rb_now();
+        rc = rb_qmodel_build(&qmodel, m.model, &quant, err);
+        if (!rc) {
+            rb_qmodel_hooks(&qmodel, &hooks);
+            use_hooks = &hooks;
+            rb_logf(log, "eval: integer kernels (%s): %.1f MiB of packed weights in %.2f s",
+                    rb_qgemm_kernel(), (double)rb_qmodel_bytes(&qmodel) / (1 << 20),
+                    rb_now() - t);
+        }
+    }
     json_object *o = record_head(&m, s, task, ctx);
     if (!rc && zeroshot) {
         rb_logf(log, "eval: %s, %d zero-shot task%s, ctx %ld, %d threads", m.model_path, zs.n,
@@ -330,6 +344,12 @@ int rb_run_eval(const rb_run_spec *s, const rb_run_report *report, json_object *
         free(wtok);
     }
     free(tokens);
+    rb_qmodel_free(&qmodel);
+    if (!rc) {
+        json_object_object_add(o, "kernels", json_object_new_string(int_kernels ? "int" : "fake"));
+        if (int_kernels)
+            json_object_object_add(o, "int_kernel", json_object_new_string(rb_qgemm_kernel()));
+    }
     if (!rc)
         record_tail(o, s, nthreads, pipeline_canon, &quant, need_calib, calib_path, t_prep, notes);
     rb_quant_config_free(&quant);

@@ -58,6 +58,7 @@ static const rb_run_flag flags[] = {
     SW("v-asym", RB_FLAGS_ACT, v_asym, 1),
     TEXT("v-clip", RB_FLAGS_ACT, v_clip),
     SW("quantize-classifier", RB_FLAGS_ACT, quantize_classifier, 1),
+    TEXT("kernels", RB_FLAGS_EVAL, kernels),
     INT("a-high-bits", RB_FLAGS_EVAL, a_high_bits),
     INT("kv-high-bits", RB_FLAGS_EVAL, kv_high_bits),
     INT("threads", RB_FLAGS_LOAD, threads), /* last: the sweep's command lines end with it */

@@ -48,6 +48,8 @@ typedef struct rb_run_spec {
     const char *k_gran, *v_gran;        /* NULL: as --kv-gran */
     const char *k_clip, *v_clip;        /* NULL: as --kv-clip */
     int k_asym, v_asym;                 /* 0: as --kv-asym */
+    const char *kernels;                /* --kernels fake|int (NULL: fake): how quantized
+                                         * linears run (core/qlinear.h) */
 } rb_run_spec;
 
 /* The defaults listed above. */

@@ -119,7 +119,7 @@ Test(gptq, matches_naive_float64_gptq_for_any_block_size) {
             float *q = malloc(4 * rows * cols);
             memcpy(q, W, 4 * rows * cols);
             rb_gptq_options o = {0.01, blocks[b], 0};
-            cr_assert_eq(rb_gptq_quantize(q, rows, cols, h.H, &s, &o, &err), RB_OK, "%s", err.msg);
+            cr_assert_eq(rb_gptq_quantize(q, rows, cols, h.H, &s, &o, NULL, NULL, &err), RB_OK, "%s", err.msg);
             int differ = 0;
             for (int i = 0; i < rows * cols; i++) differ += fabsf(q[i] - ref[i]) > 1e-4f;
             /* float32 vs float64 can flip a rounding decision in rare columns */
@@ -153,7 +153,7 @@ Test(gptq, beats_rtn_on_output_error) {
                     memcpy(g, W, 4 * rows * cols);
                     memcpy(t, W, 4 * rows * cols);
                     rb_gptq_options o = {0.01, 16, act_order};
-                    cr_assert_eq(rb_gptq_quantize(g, rows, cols, h.H, &s, &o, &err), RB_OK);
+                    cr_assert_eq(rb_gptq_quantize(g, rows, cols, h.H, &s, &o, NULL, NULL, &err), RB_OK);
                     cr_assert_eq(rb_fake_quant_dynamic(t, rows, cols, &s, &err), RB_OK);
                     double eg = output_error(X, n, W, g, rows, cols);
                     double et = output_error(X, n, W, t, rows, cols);
@@ -181,11 +181,11 @@ Test(gptq, dead_inputs_singular_hessians_and_bad_options) {
     rb_hessian_add(&h, X, n);
     rb_quant_spec s = {4, 0, RB_GRAN_ROW, 0, 1};
     rb_gptq_options o = {0.01, 4, 1};
-    cr_assert_eq(rb_gptq_quantize(W, rows, cols, h.H, &s, &o, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(rb_gptq_quantize(W, rows, cols, h.H, &s, &o, NULL, NULL, &err), RB_OK, "%s", err.msg);
     for (int i = 0; i < rows * cols; i++) cr_assert(isfinite(W[i]));
     for (int rr = 0; rr < rows; rr++) cr_expect_eq(W[rr * cols + 5], 0.0f, "dead column not zeroed");
     rb_gptq_options bad = {0.01, 0, 0};
-    cr_expect_eq(rb_gptq_quantize(W, rows, cols, h.H, &s, &bad, &err), RB_EINVAL);
+    cr_expect_eq(rb_gptq_quantize(W, rows, cols, h.H, &s, &bad, NULL, NULL, &err), RB_EINVAL);
     rb_hessian_free(&h);
 }
 

@@ -1,0 +1,100 @@
+/* Integer GEMM of quantized linears (`--kernels int`).
+ *
+ *   y [T][n_out] (= or +=) Σ_s  (float)dot_s[t][o] · (sa[t][s] · sw[o][s])
+ *   dot_s[t][o] = Σ_{k ∈ segment s} a[t][k] · (wc[o][k] - wz[o][s])   (int32, exact)
+ *
+ * The weights W [n_out][n_in] (row-major, llama2.c layout, y = x·Wᵀ) are
+ * integer codes wc with an integer zero point wz and a float scale sw per
+ * (row, group of `group` columns): W[o][k] = (wc - wz)·sw, the value fake
+ * quantization (kernels/quant.h) gives.  The activations are the integer
+ * differences a = q - z of the same quantizer (int16, so asymmetric 8-bit
+ * codes stay exact) with a scale sa per (token, group).  A segment is a run
+ * of columns inside one weight group and one activation group: its width is
+ * the smaller group size, which must divide the larger (and both the columns:
+ * rb_qgemm_check).  Each segment's dot product is exact in int32 and rescaled
+ * once; segments are added in increasing order with plain float multiplies
+ * and adds (no FMA), so the result is the same bit for bit for every thread
+ * count and for the scalar reference and the SIMD path.
+ *
+ * Weight storage (rb_qweight.bits):
+ *   8  one int8 code a byte   [rows][cols]            (weights of 5..8 bits)
+ *   4  two codes a byte, 0..15, column 2i in the low nibble of byte i of the
+ *      row, rows of (cols + 1) / 2 bytes              (weights of 2..4 bits)
+ * Symmetric 8-bit codes are q itself (wz = 0); asymmetric 8-bit codes are
+ * q - 128 (wz = z - 128); 4-bit codes are q + 8 (symmetric, wz = 8) or q.
+ * Activations are not packed: their codes are made per window, as int16.
+ *
+ * The SIMD path (AVX2: int8/int4 widened to int16 and vpmaddwd, which is
+ * exact) is chosen at run time by CPU feature; rb_qgemm_ref is the scalar
+ * reference that tests compare it with.  There is no AVX-512 VNNI / AMX
+ * path: no machine with them was available to test one.
+ */
+#ifndef RB_KERNELS_QGEMM_H
+#define RB_KERNELS_QGEMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "kernels/quant.h"
+
+typedef struct rb_qweight {
+    int rows, cols;  /* n_out, n_in */
+    int bits;        /* storage: 8 or 4 (see above) */
+    int group;       /* columns per (scale, zero) group; divides cols */
+    uint8_t *codes;  /* [rows][stride] bytes (int8 codes for bits 8), owned */
+    size_t stride;   /* bytes per row: cols (8) or (cols + 1) / 2 (4) */
+    int16_t *zero;   /* [rows][cols / group], owned */
+    float *scale;    /* [rows][cols / group], owned */
+} rb_qweight;
+
+typedef struct rb_qact {
+    int rows, cols;  /* T, n_in */
+    int group;       /* columns per scale; divides cols */
+    int16_t *q;      /* [rows][cols] q - z, owned (capacity cap_rows) */
+    float *scale;    /* [rows][cols / group], owned */
+    int cap_rows;
+} rb_qact;
+
+/* Integer weights from a fake-quantized matrix w [rows][cols] (values
+ * (q - z)·s of the quantizer s with the parameters scale/zero
+ * [rb_quant_n_params], as rb_quant_params gave them).  Every value is checked
+ * to be exactly (code - zero)·scale: RB_EINVAL naming the first element that
+ * is not (the weights were changed after quantization, or quantized with
+ * other parameters); RB_EINVAL for an off spec or a group size that does not
+ * divide cols; RB_ENOMEM.  On error *out is left empty. */
+int rb_qweight_pack(rb_qweight *out, const float *w, int rows, int cols, const rb_quant_spec *s,
+                    const float *scale, const float *zero, rb_error *err);
+void rb_qweight_free(rb_qweight *w);
+/* Bytes held by w's codes, zeros and scales. */
+size_t rb_qweight_bytes(const rb_qweight *w);
+
+/* Quantizes x [rows][cols] into a (grown as needed): codes by the rule of
+ * rb_fake_quant (round half to even, clamp), a = q - z.  scale/zero: static
+ * parameters [rb_quant_n_params] (per tensor), or NULL to compute them from
+ * x with rb_quant_params (dynamic).  RB_EINVAL for an off spec or a group
+ * size not dividing cols; RB_ENOMEM. */
+int rb_qact_quantize(rb_qact *a, const float *x, int rows, int cols, const rb_quant_spec *s,
+                     const float *scale, const float *zero, rb_error *err);
+void rb_qact_free(rb_qact *a);
+
+/* RB_EINVAL unless a and w fit together: a->cols == w->cols, the group
+ * sizes nest (one divides the other), segments of at most 32768 columns
+ * (int32 cannot overflow), 4-bit weights with even segment widths. */
+int rb_qgemm_check(const rb_qact *a, const rb_qweight *w, rb_error *err);
+
+/* y [a->rows][w->rows] = (accumulate: +=) the integer GEMM above; a and w
+ * must pass rb_qgemm_check.  OpenMP over output tiles. */
+void rb_qgemm(float *y, const rb_qact *a, const rb_qweight *w, int accumulate);
+void rb_qgemm_ref(float *y, const rb_qact *a, const rb_qweight *w, int accumulate);
+
+/* The path rb_qgemm takes on this CPU: "avx2" or "scalar".  The environment
+ * variable RB_QGEMM=scalar forces the scalar path (read once). */
+const char *rb_qgemm_kernel(void);
+
+/* The segment width of a and w (the smaller group size). */
+static inline int rb_qgemm_segment(const rb_qact *a, const rb_qweight *w) {
+    return a->group < w->group ? a->group : w->group;
+}
+
+#endif

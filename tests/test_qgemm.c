@@ -1,0 +1,222 @@
+/* Integer GEMM (kernels/qgemm.h): the fast path against the scalar
+ * reference bit for bit, the reference against fake quantization, extreme
+ * codes, thread-count independence, and the weight grid check. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/linear.h"
+#include "kernels/qgemm.h"
+#include "kernels/quant.h"
+#include "tests/test_util.h"
+
+static float *random_matrix(int rows, int cols, rb_rng *r) {
+    float *x = malloc(sizeof(float) * (size_t)rows * cols);
+    rb_test_fill_uniform(x, (size_t)rows * cols, -2, 2, r);
+    for (int i = 0; i < rows * cols; i += 19) x[i] *= 15; /* outliers */
+    for (int i = 3; i < rows * cols; i += 29) x[i] = 0;
+    return x;
+}
+
+/* w ← fake-quant(w) with s, and its integer form in *q. */
+static void quantize_weights(float *w, int rows, int cols, const rb_quant_spec *s, rb_qweight *q) {
+    size_t np = rb_quant_n_params(s, rows, cols);
+    float *sc = malloc(sizeof(float) * np), *z = malloc(sizeof(float) * np);
+    rb_quant_params(w, rows, cols, s, sc, z);
+    rb_fake_quant(w, rows, cols, s, sc, z);
+    rb_error err = {0};
+    cr_assert_eq(rb_qweight_pack(q, w, rows, cols, s, sc, z, &err), RB_OK, "%s", err.msg);
+    free(sc);
+    free(z);
+}
+
+static int mismatch(const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof(float))) return (int)i;
+    return -1;
+}
+
+static const int shapes[][3] = {{1, 1, 32}, {5, 3, 48}, {67, 65, 64}, {130, 131, 256},
+                                {9, 70, 1024 + 512}, {4, 2, 172}};
+
+Test(qgemm, fast_matches_reference_and_fake_quant) {
+    rb_rng r;
+    rb_rng_seed(&r, 7);
+    int cases = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+        for (int wb = 0; wb < 3; wb++)
+            for (int wa = 0; wa < 2; wa++)
+                for (int wg = 0; wg < 2; wg++)
+                    for (int ab = 0; ab < 2; ab++)
+                        for (int aa = 0; aa < 2; aa++)
+                            for (int ag = 0; ag < 3; ag++) {
+                                int T = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
+                                int G = K % 16 ? K : 16;
+                                rb_quant_spec ws = {(int[]){8, 4, 3}[wb], wa,
+                                                    wg ? RB_GRAN_GROUP : RB_GRAN_ROW, G, 1.0f};
+                                rb_quant_spec as = {ab ? 4 : 8, aa,
+                                                    (rb_granularity[]){RB_GRAN_ROW, RB_GRAN_TENSOR,
+                                                                       RB_GRAN_GROUP}[ag],
+                                                    K % 32 ? K : 32, 1.0f};
+                                float *w = random_matrix(N, K, &r), *x = random_matrix(T, K, &r);
+                                rb_qweight qw;
+                                quantize_weights(w, N, K, &ws, &qw);
+                                rb_qact qa = {0};
+                                rb_error err = {0};
+                                cr_assert_eq(rb_qact_quantize(&qa, x, T, K, &as, NULL, NULL, &err),
+                                             RB_OK, "%s", err.msg);
+                                cr_assert_eq(rb_qgemm_check(&qa, &qw, &err), RB_OK, "%s", err.msg);
+                                cr_assert_eq(rb_fake_quant_dynamic(x, T, K, &as, &err), RB_OK);
+                                size_t ny = (size_t)T * N;
+                                float *y0 = malloc(sizeof(float) * ny),
+                                      *y1 = malloc(sizeof(float) * ny),
+                                      *yf = malloc(sizeof(float) * ny);
+                                for (size_t i = 0; i < ny; i++) y0[i] = y1[i] = (float)(i % 7);
+                                int acc = (int)(si % 2);
+                                rb_qgemm_ref(y0, &qa, &qw, acc);
+                                rb_qgemm(y1, &qa, &qw, acc);
+                                int bad = mismatch(y0, y1, ny);
+                                cr_assert(bad < 0,
+                                          "T=%d N=%d K=%d w%d%s a%d%s: y[%d] %.9g (ref) vs %.9g",
+                                          T, N, K, ws.bits, wa ? "a" : "", as.bits, aa ? "a" : "",
+                                          bad, y0[bad > 0 ? bad : 0], y1[bad > 0 ? bad : 0]);
+                                /* the same model as fake quantization, up to float order */
+                                rb_linear_ref(yf, x, w, T, K, N);
+                                for (size_t i = 0; i < ny; i++) {
+                                    float want = yf[i] + (acc ? (float)(i % 7) : 0.0f);
+                                    double mag = 0;
+                                    for (int k = 0; k < K; k++)
+                                        mag += fabs((double)x[(i / N) * K + k] *
+                                                    w[(i % N) * K + k]);
+                                    cr_assert(fabs(y0[i] - want) <= 1e-5 * (mag + 1),
+                                              "y[%zu] %.9g vs fake-quant %.9g", i, y0[i], want);
+                                }
+                                free(y0), free(y1), free(yf), free(w), free(x);
+                                rb_qweight_free(&qw);
+                                rb_qact_free(&qa);
+                                cases++;
+                            }
+    cr_assert_eq(cases, 6 * 3 * 2 * 2 * 2 * 2 * 3);
+}
+
+/* Codes at their extremes: asymmetric 8-bit weights (stored -128..127 with
+ * zero points -128..127) against activations of ±255; the int32 dot
+ * products must come out exact (scales 1, so y is the dot itself). */
+Test(qgemm, extreme_codes_exact) {
+    rb_rng r;
+    rb_rng_seed(&r, 3);
+    for (int bits = 4; bits <= 8; bits += 4) {
+        int T = 9, N = 7, K = 250; /* |dot| ≤ 255·255·250 < 2^24: exact in float */
+        rb_qweight w = {.rows = N, .cols = K, .bits = bits, .group = K};
+        w.stride = bits == 8 ? (size_t)K : (size_t)(K + 1) / 2;
+        w.codes = calloc((size_t)N * w.stride, 1);
+        w.zero = malloc(sizeof(int16_t) * N);
+        w.scale = malloc(sizeof(float) * N);
+        rb_qact a = {.rows = T, .cols = K, .group = K, .cap_rows = T};
+        a.q = malloc(sizeof(int16_t) * (size_t)T * K);
+        a.scale = malloc(sizeof(float) * T);
+        int lo = bits == 8 ? -128 : 0, hi = bits == 8 ? 127 : 15;
+        int *code = malloc(sizeof(int) * (size_t)N * K);
+        for (int o = 0; o < N; o++) {
+            w.zero[o] = (int16_t)(o % 2 ? hi : lo);
+            w.scale[o] = 1;
+            for (int k = 0; k < K; k++) {
+                int c = rb_rng_below(&r, 2) ? lo : hi;
+                if (o == 3) c = (int)rb_rng_below(&r, (uint64_t)(hi - lo + 1)) + lo;
+                code[o * K + k] = c;
+                uint8_t *row = w.codes + (size_t)o * w.stride;
+                if (bits == 8)
+                    row[k] = (uint8_t)(int8_t)c;
+                else
+                    row[k >> 1] |= (uint8_t)(c << ((k & 1) * 4));
+            }
+        }
+        for (int t = 0; t < T; t++) {
+            a.scale[t] = 1;
+            for (int k = 0; k < K; k++)
+                a.q[t * K + k] = (int16_t)(t == 4 ? (int)rb_rng_below(&r, 511) - 255
+                                                  : (rb_rng_below(&r, 2) ? 255 : -255));
+        }
+        float *y0 = malloc(sizeof(float) * T * N), *y1 = malloc(sizeof(float) * T * N);
+        rb_qgemm_ref(y0, &a, &w, 0);
+        rb_qgemm(y1, &a, &w, 0);
+        for (int t = 0; t < T; t++)
+            for (int o = 0; o < N; o++) {
+                long long dot = 0;
+                for (int k = 0; k < K; k++)
+                    dot += (long long)a.q[t * K + k] * (code[o * K + k] - w.zero[o]);
+                cr_assert_eq((long long)y0[t * N + o], dot, "ref [%d][%d]", t, o);
+                cr_assert_eq((long long)y1[t * N + o], dot, "%s [%d][%d]", rb_qgemm_kernel(), t, o);
+            }
+        free(y0), free(y1), free(code);
+        rb_qweight_free(&w);
+        rb_qact_free(&a);
+    }
+}
+
+Test(qgemm, thread_count_does_not_change_results) {
+    rb_rng r;
+    rb_rng_seed(&r, 11);
+    int T = 200, N = 300, K = 512;
+    rb_quant_spec ws = {4, 1, RB_GRAN_GROUP, 128, 1.0f}, as = {8, 0, RB_GRAN_ROW, 0, 1.0f};
+    float *w = random_matrix(N, K, &r), *x = random_matrix(T, K, &r);
+    rb_qweight qw;
+    quantize_weights(w, N, K, &ws, &qw);
+    rb_qact qa = {0};
+    rb_error err = {0};
+    cr_assert_eq(rb_qact_quantize(&qa, x, T, K, &as, NULL, NULL, &err), RB_OK);
+    float *y1 = malloc(sizeof(float) * T * N), *y2 = malloc(sizeof(float) * T * N);
+    rb_set_threads(1);
+    rb_qgemm(y1, &qa, &qw, 0);
+    rb_set_threads(2);
+    rb_qgemm(y2, &qa, &qw, 0);
+    cr_assert_eq(mismatch(y1, y2, (size_t)T * N), -1);
+    free(w), free(x), free(y1), free(y2);
+    rb_qweight_free(&qw);
+    rb_qact_free(&qa);
+}
+
+Test(qgemm, rejects_weights_off_the_grid_and_groups_that_do_not_nest) {
+    rb_rng r;
+    rb_rng_seed(&r, 5);
+    int N = 4, K = 64;
+    rb_quant_spec ws = {8, 0, RB_GRAN_ROW, 0, 1.0f};
+    float *w = random_matrix(N, K, &r);
+    size_t np = rb_quant_n_params(&ws, N, K);
+    float sc[4], z[4];
+    cr_assert_eq(np, 4);
+    rb_quant_params(w, N, K, &ws, sc, z);
+    rb_fake_quant(w, N, K, &ws, sc, z);
+    w[2 * K + 5] += sc[2] * 0.25f; /* changed after quantization */
+    rb_qweight qw;
+    rb_error err = {0};
+    cr_assert_eq(rb_qweight_pack(&qw, w, N, K, &ws, sc, z, &err), RB_EINVAL);
+    cr_assert(strstr(err.msg, "[2][5]"), "%s", err.msg);
+    cr_assert_null(qw.codes);
+    w[2 * K + 5] -= sc[2] * 0.25f;
+    w[2 * K + 5] = nearbyintf(w[2 * K + 5] / sc[2]) * sc[2];
+    rb_quant_spec gs = {4, 0, RB_GRAN_GROUP, 24, 1.0f}; /* 24 does not divide 64 */
+    cr_assert_eq(rb_qweight_pack(&qw, w, N, K, &gs, sc, z, &err), RB_EINVAL);
+    cr_assert(strstr(err.msg, "does not divide"), "%s", err.msg);
+    cr_assert_eq(rb_qweight_pack(&qw, w, N, K, &ws, sc, z, &err), RB_OK, "%s", err.msg);
+    rb_quant_spec as = {8, 0, RB_GRAN_GROUP, 16, 1.0f};
+    rb_qact qa = {0};
+    float *x = random_matrix(3, K, &r);
+    cr_assert_eq(rb_qact_quantize(&qa, x, 3, K, &as, NULL, NULL, &err), RB_OK);
+    cr_assert_eq(rb_qgemm_check(&qa, &qw, &err), RB_OK, "%s", err.msg); /* 16 | 64 */
+    rb_qweight_free(&qw);
+    ws.gran = RB_GRAN_GROUP, ws.group = 32;
+    as.group = 64;
+    size_t np2 = rb_quant_n_params(&ws, N, K);
+    float *sc2 = malloc(sizeof(float) * np2), *z2 = malloc(sizeof(float) * np2);
+    float *w2 = random_matrix(N, K, &r);
+    rb_quant_params(w2, N, K, &ws, sc2, z2);
+    rb_fake_quant(w2, N, K, &ws, sc2, z2);
+    cr_assert_eq(rb_qweight_pack(&qw, w2, N, K, &ws, sc2, z2, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(rb_qact_quantize(&qa, x, 3, K, &as, NULL, NULL, &err), RB_OK);
+    cr_assert_eq(rb_qgemm_check(&qa, &qw, &err), RB_OK, "%s", err.msg);
+    free(w), free(w2), free(x), free(sc2), free(z2);
+    rb_qweight_free(&qw);
+    rb_qact_free(&qa);
+}
