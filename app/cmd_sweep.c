@@ -15,11 +15,16 @@
 #include "run/sweep.h"
 
 static void sweep_usage(FILE *f) {
-    fputs("usage: rotbench sweep CONFIG [--jobs N] [--resume] [--dry-run] [--rotbench PATH]\n"
+    fputs("usage: rotbench sweep CONFIG [--profile P] [--jobs N] [--threads T] [--resume] [--dry-run]\n"
+          "                      [--rotbench PATH]\n"
           "  Runs `rotbench eval ... --json` for every point of the config's cross product\n"
           "  and appends one JSON line per finished run to the config's \"results\" file\n"
           "  (relative to the current directory).\n"
+          "  --profile P      run the config's profile P (its \"profiles\" block: fewer tokens,\n"
+          "                   seeds or items) into the profile's results file\n"
           "  --jobs N         runs in parallel (default 1); each gets --threads max(1, cores/N)\n"
+          "  --threads T      each run gets --threads T instead (results are bit-identical\n"
+          "                   for a seed and a thread count)\n"
           "  --resume         skip the runs already in the results file (without it an\n"
           "                   existing, non-empty results file is an error)\n"
           "  --dry-run        print the command lines of the runs to do, run nothing\n"
@@ -77,11 +82,14 @@ static int n_cores(void) {
 }
 
 int rb_cmd_sweep(int argc, char **argv) {
-    long jobs = 1;
+    long jobs = 1, fixed_threads = 0;
+    const char *profile = NULL;
     int resume = 0, dry_run = 0;
     const char *rotbench = NULL;
     static const struct option opts[] = {{"jobs", required_argument, 0, 'j'},
                                          {"resume", no_argument, 0, 'r'},
+                                         {"profile", required_argument, 0, 'P'},
+                                         {"threads", required_argument, 0, 't'},
                                          {"dry-run", no_argument, 0, 'n'},
                                          {"rotbench", required_argument, 0, 'p'},
                                          {"help", no_argument, 0, 'h'},
@@ -92,6 +100,8 @@ int rb_cmd_sweep(int argc, char **argv) {
         switch (ch) {
         case 'j': jobs = rb_cli_int("--jobs", optarg, 1, 64); break;
         case 'r': resume = 1; break;
+        case 'P': profile = optarg; break;
+        case 't': fixed_threads = rb_cli_int("--threads", optarg, 1, 1024); break;
         case 'n': dry_run = 1; break;
         case 'p': rotbench = optarg; break;
         case 'h': sweep_usage(stdout); return 0;
@@ -117,10 +127,11 @@ int rb_cmd_sweep(int argc, char **argv) {
     }
     rb_error err = {0};
     rb_sweep_config cfg;
-    if (rb_sweep_config_load(config_path, &cfg, &err)) return rb_cli_fail(&err);
+    if (rb_sweep_config_load_profile(config_path, profile, &cfg, &err)) return rb_cli_fail(&err);
     int cores = n_cores();
     int threads = cores / (int)jobs;
     if (threads < 1) threads = 1;
+    if (fixed_threads) threads = (int)fixed_threads;
     int rc = 0;
     if (dry_run) {
         rb_sweep_run *runs;
@@ -155,8 +166,8 @@ int rb_cmd_sweep(int argc, char **argv) {
         rb_sweep_config_free(&cfg);
         return rc;
     }
-    fprintf(stderr, "sweep %s: %s, results in %s, %ld job%s x %d thread%s\n", cfg.name,
-            config_path, cfg.results, jobs, jobs > 1 ? "s" : "", threads, threads > 1 ? "s" : "");
+    fprintf(stderr, "sweep %s%s%s: %s, results in %s, %ld job%s x %d thread%s\n", cfg.name,
+            cfg.profile ? " --profile " : "", cfg.profile ? cfg.profile : "", config_path, cfg.results, jobs, jobs > 1 ? "s" : "", threads, threads > 1 ? "s" : "");
     rb_sweep_opts o = {.rotbench = rotbench, .jobs = (int)jobs, .threads = threads,
                        .resume = resume, .progress = on_event, .progress_ctx = NULL};
     rb_sweep_summary sum;

@@ -14,7 +14,7 @@ enum { MAX_WHERE = 32 };
 static void table_usage(FILE *f) {
     fputs("usage: rotbench table RESULTS --rows AXIS --cols AXIS [--split AXIS] [--metric M]\n"
           "                      [--where AXIS=LABEL]... [--format md|csv] [--out FILE]\n"
-          "       rotbench table [RESULTS] --config CONFIG [--name TABLE] [--metric M]\n"
+          "       rotbench table [RESULTS] --config CONFIG [--profile P] [--name TABLE] [--metric M]\n"
           "                      [--where AXIS=LABEL]... [--out-dir DIR]\n"
           "  Cells are the mean of the metric (default ppl) over the records with those\n"
           "  labels, \"mean ± std\" (sample std) when there are several (seeds), \"—\" when none.\n"
@@ -22,7 +22,7 @@ static void table_usage(FILE *f) {
           "  or FILE (.csv implies --format csv).  The --config form renders the config's\n"
           "  \"tables\" (or only TABLE) from RESULTS (default: the config's results file) into\n"
           "  DIR/<config name>_<table name>.md and .csv (DIR default: results) and prints\n"
-          "  the Markdown.\n",
+          "  the Markdown.  --profile P: the config reduced by its profile P (its results file).\n",
           f);
 }
 
@@ -56,7 +56,7 @@ static int emit_text(const char *out, const char *text) {
 
 int rb_cmd_table(int argc, char **argv) {
     const char *rows = NULL, *cols = NULL, *split = NULL, *metric = NULL, *format = NULL;
-    const char *out = NULL, *config = NULL, *name = NULL, *out_dir = "results";
+    const char *out = NULL, *config = NULL, *profile = NULL, *name = NULL, *out_dir = "results";
     rb_where where[MAX_WHERE];
     size_t n_where = 0;
     static const struct option opts[] = {
@@ -65,7 +65,8 @@ int rb_cmd_table(int argc, char **argv) {
         {"where", required_argument, 0, 'w'},  {"format", required_argument, 0, 'f'},
         {"out", required_argument, 0, 'o'},    {"config", required_argument, 0, 'C'},
         {"name", required_argument, 0, 'N'},   {"out-dir", required_argument, 0, 'D'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+        {"profile", required_argument, 0, 'P'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     int ch;
     rb_error err = {0};
     optind = 1;
@@ -83,6 +84,7 @@ int rb_cmd_table(int argc, char **argv) {
         case 'C': config = optarg; break;
         case 'N': name = optarg; break;
         case 'D': out_dir = optarg; break;
+        case 'P': profile = optarg; break;
         case 'h': table_usage(stdout); return 0;
         default: table_usage(stderr); return 2;
         }
@@ -103,8 +105,8 @@ int rb_cmd_table(int argc, char **argv) {
             table_usage(stderr);
             return 2;
         }
-        if (name) {
-            fprintf(stderr, "error: --name needs --config\n");
+        if (name || profile) {
+            fprintf(stderr, "error: --%s needs --config\n", name ? "name" : "profile");
             return 2;
         }
         int csv = format ? !strcmp(format, "csv")
@@ -144,7 +146,7 @@ int rb_cmd_table(int argc, char **argv) {
         return 2;
     }
     rb_sweep_config cfg;
-    if (rb_sweep_config_load(config, &cfg, &err)) return rb_cli_fail(&err);
+    if (rb_sweep_config_load_profile(config, profile, &cfg, &err)) return rb_cli_fail(&err);
     if (!results) results = cfg.results;
     int found = 0, rc = 0;
     rb_records recs;
