@@ -201,6 +201,21 @@ static void reduce_excludes(json_object *excludes, json_object *keep) {
     }
 }
 
+/* Drops the tables or plots whose "where" names a label keep removed (they
+ * would be empty). */
+static void reduce_views(json_object *views, json_object *keep) {
+    for (size_t i = json_object_array_length(views); i-- > 0;) {
+        json_object *w, *kept;
+        if (!json_object_object_get_ex(json_object_array_get_idx(views, i), "where", &w)) continue;
+        int dead = 0;
+        json_object_object_foreach(w, axis, label) {
+            if (json_object_object_get_ex(keep, axis, &kept))
+                dead |= !contains(kept, json_object_get_string(label));
+        }
+        if (dead) json_object_array_del_idx(views, i, 1);
+    }
+}
+
 int rb_sweep_profile_apply(const rb_sweep_config *cfg, json_object *root, const char *name,
                            json_object **out, rb_error *err) {
     *out = NULL;
@@ -243,6 +258,8 @@ int rb_sweep_profile_apply(const rb_sweep_config *cfg, json_object *root, const 
     if (!rc && json_object_object_get_ex(r, "axes", &axes)) rc = reduce_axes(axes, keep, values, err);
     if (!rc && keep && json_object_object_get_ex(r, "exclude", &excludes))
         reduce_excludes(excludes, keep);
+    if (!rc && keep && json_object_object_get_ex(r, "tables", &v)) reduce_views(v, keep);
+    if (!rc && keep && json_object_object_get_ex(r, "plots", &v)) reduce_views(v, keep);
     if (rc) {
         json_object_put(r);
         return rc;

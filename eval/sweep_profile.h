@@ -12,7 +12,9 @@
  *                                                  too; false drops a key)
  *       "keep": {"seed": ["1", "2"]},              per axis, the labels kept (in the
  *                                                  axis's order); the others are
- *                                                  dropped, with them from "exclude"
+ *                                                  dropped, with them from "exclude",
+ *                                                  and the tables and plots whose
+ *                                                  "where" names one are left out
  *       "values": {"method": {"SpinQuant+RTN": {"pipeline": "spinquant:iters=8,rtn"}}}
  *                                                  per axis and label, eval flags
  *                                                  over that value's args (override)
