@@ -153,11 +153,7 @@ int rb_agg_add_metric(rb_agg *agg, json_object *records, const char *metric,
     size_t nr = json_object_array_length(records);
     for (size_t r = 0; r < nr; r++) {
         json_object *rec = json_object_array_get_idx(records, r);
-        int keep = 1;
-        for (size_t w = 0; w < n_where && keep; w++) {
-            const char *l = rb_record_label(rec, where[w].axis);
-            keep = l && !strcmp(l, where[w].label);
-        }
+        int keep = rb_record_matches(rec, where, n_where);
         if (!keep) {
             agg->n_filtered++;
             continue;

@@ -6,15 +6,21 @@
 #include "base/io.h"
 #include "kernels/ops.h"
 
-int rb_perplexity(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
-                  const int32_t *tokens, size_t n_tokens, int ctx, size_t max_windows,
-                  rb_progress_fn progress, void *progress_ctx, rb_ppl_result *out,
-                  rb_error *err) {
-    if (ctx < 2 || ctx > ws->max_T)
-        return rb_error_set(err, RB_EINVAL, "context %d must be in 2..%d", ctx, ws->max_T);
+size_t rb_perplexity_n_windows(size_t n_tokens, int ctx, size_t max_windows) {
+    if (ctx < 2) return 0;
     size_t windows = (n_tokens + ctx - 1) / ctx;
     if (windows && n_tokens - (windows - 1) * (size_t)ctx < 2) windows--;
     if (max_windows && windows > max_windows) windows = max_windows;
+    return windows;
+}
+
+int rb_perplexity(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
+                  const int32_t *tokens, size_t n_tokens, int ctx, size_t max_windows,
+                  rb_progress_fn progress, void *progress_ctx, rb_ppl_result *out,
+                  double *window_nll, size_t *window_tokens, rb_error *err) {
+    if (ctx < 2 || ctx > ws->max_T)
+        return rb_error_set(err, RB_EINVAL, "context %d must be in 2..%d", ctx, ws->max_T);
+    size_t windows = rb_perplexity_n_windows(n_tokens, ctx, max_windows);
     if (windows == 0)
         return rb_error_set(err, RB_EINVAL, "%zu tokens: too few to score anything", n_tokens);
     double *nll = malloc(sizeof(double) * (size_t)ctx);
@@ -28,7 +34,13 @@ int rb_perplexity(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
         int T = left < (size_t)ctx ? (int)left : ctx;
         if ((rc = rb_forward(m, ws, win, T, hooks, err))) break;
         rb_nll_rows(nll, ws->logits, win + 1, T - 1, m->cfg.vocab_size);
-        for (int t = 0; t < T - 1; t++) total += nll[t];
+        double sum = 0;
+        for (int t = 0; t < T - 1; t++) {
+            total += nll[t]; /* summed as before, token by token: nll stays bit for bit */
+            sum += nll[t];
+        }
+        if (window_nll) window_nll[w] = sum;
+        if (window_tokens) window_tokens[w] = (size_t)T - 1;
         scored += (size_t)T - 1;
         if (!isfinite(total)) {
             rc = rb_error_set(err, RB_ENUMERIC,

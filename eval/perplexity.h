@@ -6,6 +6,8 @@
  * before it in that window (a window of n tokens scores n-1).  A final window
  * of a single token scores nothing and is skipped.
  *   nll = mean over scored tokens of -log p(token | prefix),  ppl = exp(nll).
+ * Per window (for a bootstrap over windows, eval/compare.h): the sum of its
+ * tokens' NLLs and its scored count.
  */
 #ifndef RB_PERPLEXITY_H
 #define RB_PERPLEXITY_H
@@ -24,11 +26,17 @@ typedef struct rb_ppl_result {
     double seconds;    /* wall time of the forwards and scoring */
 } rb_ppl_result;
 
+/* The number of windows rb_perplexity scores (0: too few tokens; ctx ≥ 2). */
+size_t rb_perplexity_n_windows(size_t n_tokens, int ctx, size_t max_windows);
+
 /* max_windows = 0 means all.  Runs with ws (max_T ≥ ctx).  progress (may be
- * NULL) is called after each window with (windows done, windows total). */
+ * NULL) is called after each window with (windows done, windows total).
+ * window_nll (may be NULL; caller-owned, rb_perplexity_n_windows entries)
+ * receives each window's sum of NLLs (nats) and window_tokens (may be NULL,
+ * the same length) its scored token count. */
 int rb_perplexity(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
                   const int32_t *tokens, size_t n_tokens, int ctx, size_t max_windows,
                   rb_progress_fn progress, void *progress_ctx, rb_ppl_result *out,
-                  rb_error *err);
+                  double *window_nll, size_t *window_tokens, rb_error *err);
 
 #endif

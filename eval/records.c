@@ -240,3 +240,28 @@ int rb_where_parse(char *text, rb_where *out, rb_error *err) {
     out->label = eq + 1;
     return RB_OK;
 }
+
+static int has_label(json_object *rec, const char *label) {
+    json_object *labels;
+    if (!json_object_object_get_ex(rec, "labels", &labels) ||
+        !json_object_is_type(labels, json_type_object))
+        return 0;
+    json_object_object_foreach(labels, k, v) {
+        (void)k;
+        if (json_object_is_type(v, json_type_string) && !strcmp(json_object_get_string(v), label))
+            return 1;
+    }
+    return 0;
+}
+
+int rb_record_matches(json_object *rec, const rb_where *where, size_t n) {
+    for (size_t w = 0; w < n; w++) {
+        if (!where[w].axis) {
+            if (!has_label(rec, where[w].label)) return 0;
+            continue;
+        }
+        const char *l = rb_record_label(rec, where[w].axis);
+        if (!l || strcmp(l, where[w].label)) return 0;
+    }
+    return 1;
+}

@@ -85,4 +85,8 @@ typedef struct rb_where {
 /* Splits "axis=label" in place (text is modified: the '=' becomes NUL). */
 int rb_where_parse(char *text, rb_where *out, rb_error *err);
 
+/* Whether rec passes every filter of where[0..n): labels[axis] equals label,
+ * or, for a filter whose axis is NULL, some label of rec equals it. */
+int rb_record_matches(json_object *rec, const rb_where *where, size_t n);
+
 #endif

@@ -111,6 +111,17 @@ static void add_d(json_object *o, const char *k, double v) {
     json_object_object_add(o, k, json_object_new_double(v));
 }
 
+/* The per-window NLL sums and scored counts (window_nll, window_tokens). */
+static void record_windows(json_object *o, const double *wnll, const size_t *wtok, size_t n) {
+    json_object *a = json_object_new_array_ext((int)n), *b = json_object_new_array_ext((int)n);
+    for (size_t w = 0; w < n; w++) {
+        json_object_array_add(a, json_object_new_double(wnll[w]));
+        json_object_array_add(b, json_object_new_int64((int64_t)wtok[w]));
+    }
+    json_object_object_add(o, "window_nll", a);
+    json_object_object_add(o, "window_tokens", b);
+}
+
 static void record_ppl(json_object *o, const char *data, const char *data_sha,
                        const rb_ppl_result *res, double tps) {
     json_object_object_add(o, "data", json_object_new_string(data));
@@ -246,17 +257,25 @@ int rb_run_eval(const rb_run_spec *s, const rb_run_report *report, json_object *
         rb_workspace ws;
         rb_ppl_result res = {0};
         rb_run_progress progress = {report, "eval", "window"};
-        rc = rb_workspace_init(&ws, &m.model->cfg, (int)ctx, err);
-        if (!rc)
+        size_t nw = rb_perplexity_n_windows(n_tokens, (int)ctx, 0);
+        double *wnll = malloc((nw ? nw : 1) * sizeof *wnll);
+        size_t *wtok = malloc((nw ? nw : 1) * sizeof *wtok);
+        rc = wnll && wtok ? rb_workspace_init(&ws, &m.model->cfg, (int)ctx, err)
+                          : rb_error_set(err, RB_ENOMEM, "out of memory");
+        if (!rc) {
             rc = rb_perplexity(m.model, &ws, use_hooks, tokens, n_tokens, (int)ctx, 0,
-                               rb_run_progress_fn, &progress, &res, err);
-        rb_workspace_free(&ws);
+                               rb_run_progress_fn, &progress, &res, wnll, wtok, err);
+            rb_workspace_free(&ws);
+        }
         if (!rc) {
             double tps = (double)(res.n_scored + res.n_windows) / res.seconds;
             rb_logf(log, "eval: ppl %.4f (nll %.6f) over %zu scored tokens in %.2f s, %.0f tokens/s",
                     res.ppl, res.nll, res.n_scored, res.seconds, tps);
             record_ppl(o, corpus_path, data_sha, &res, tps);
+            record_windows(o, wnll, wtok, res.n_windows);
         }
+        free(wnll);
+        free(wtok);
     }
     free(tokens);
     if (!rc) record_tail(o, s, nthreads, pipeline_canon, &quant, need_calib, calib_path, t_prep);

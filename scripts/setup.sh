@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(gcc meson ninja-build pkgconf libopenblas-dev libopenblas-openmp-dev liblapacke-dev libcriterion-dev
-      libjson-c-dev libpcre2-dev libcsv-dev gnuplot-nox)
+      libjson-c-dev libpcre2-dev libcsv-dev gnuplot-nox python3-numpy python3-scipy)
 [ "${1:-}" = "--bench" ] && pkgs+=(python3-torch python3-numpy linux-perf)
 
 missing=()

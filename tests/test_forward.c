@@ -67,7 +67,9 @@ Test(forward, matches_float64_reference_on_odd_shapes) {
         if (T > 1) {
             double nll_ref = ref_mean_nll(m, tok, T);
             rb_ppl_result res;
-            cr_assert_eq(rb_perplexity(m, &ws, NULL, tok, T, T, 0, NULL, NULL, &res, &err), RB_OK);
+            cr_assert_eq(rb_perplexity(m, &ws, NULL, tok, T, T, 0, NULL, NULL, &res, NULL, NULL,
+                                       &err),
+                         RB_OK);
             cr_expect_lt(fabs(res.nll - nll_ref) / nll_ref, 1e-5, "case %zu: nll %.9f vs %.9f", i,
                          res.nll, nll_ref);
         }
@@ -342,7 +344,9 @@ Test(forward, stories260K_matches_float64_reference_on_real_text) {
     rb_workspace ws;
     cr_assert_eq(rb_workspace_init(&ws, &m->cfg, ctx, &err), RB_OK);
     rb_ppl_result res;
-    cr_assert_eq(rb_perplexity(m, &ws, NULL, tok, 2 * ctx, ctx, 0, NULL, NULL, &res, &err), RB_OK);
+    cr_assert_eq(rb_perplexity(m, &ws, NULL, tok, 2 * ctx, ctx, 0, NULL, NULL, &res, NULL, NULL,
+                               &err),
+                 RB_OK);
     double ref = (ref_mean_nll(m, tok, ctx) + ref_mean_nll(m, tok + ctx, ctx)) / 2;
     cr_expect_eq(res.n_scored, (size_t)2 * (ctx - 1));
     cr_expect_lt(fabs(res.nll - ref) / ref, 1e-4, "fp32 nll %.9f vs float64 %.9f", res.nll, ref);

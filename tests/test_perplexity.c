@@ -56,7 +56,8 @@ Test(perplexity, tiny_text_by_hand) {
     cr_assert_eq(rb_workspace_init(&ws, &m->cfg, 5, &err), RB_OK);
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         rb_ppl_result r;
-        cr_assert_eq(rb_perplexity(m, &ws, NULL, tok, 5, cases[i].ctx, 0, NULL, NULL, &r, &err),
+        cr_assert_eq(rb_perplexity(m, &ws, NULL, tok, 5, cases[i].ctx, 0, NULL, NULL, &r, NULL,
+                                   NULL, &err),
                      RB_OK, "%s", err.msg);
         cr_expect_eq(r.n_scored, cases[i].scored, "ctx %d", cases[i].ctx);
         cr_expect_eq(r.n_windows, cases[i].windows, "ctx %d", cases[i].ctx);
@@ -64,11 +65,30 @@ Test(perplexity, tiny_text_by_hand) {
                   cases[i].ctx, r.nll, cases[i].nll);
         cr_expect(fabs(r.ppl - exp(cases[i].nll)) < 1e-5 * r.ppl);
     }
+    /* per window, ctx 3: [0 1 2] scores two pairs, [0 2] one */
+    double wsum[2] = {-1, -1};
+    size_t wtok[2] = {0, 0};
+    rb_ppl_result rw;
+    cr_assert_eq(rb_perplexity_n_windows(5, 3, 0), 2);
+    cr_assert_eq(rb_perplexity(m, &ws, NULL, tok, 5, 3, 0, NULL, NULL, &rw, wsum, wtok, &err),
+                 RB_OK, "%s", err.msg);
+    cr_expect(fabs(wsum[0] - (nll_1_after_0 + nll_2_after_1)) < 1e-6, "window 0: %.9f", wsum[0]);
+    cr_expect(fabs(wsum[1] - nll_2_after_0) < 1e-6, "window 1: %.9f", wsum[1]);
+    cr_expect_eq(wtok[0], 2);
+    cr_expect_eq(wtok[1], 1);
+    cr_expect(fabs((wsum[0] + wsum[1]) / 3 - rw.nll) < 1e-12);
+    cr_expect_eq(rb_perplexity_n_windows(5, 2, 0), 2, "[0 1] [2 0] [2]: the last scores nothing");
+    cr_expect_eq(rb_perplexity_n_windows(5, 2, 1), 1);
+    cr_expect_eq(rb_perplexity_n_windows(1, 2, 0), 0);
     rb_ppl_result r;
-    cr_expect_eq(rb_perplexity(m, &ws, NULL, tok, 5, 1, 0, NULL, NULL, &r, &err), RB_EINVAL);
-    cr_expect_eq(rb_perplexity(m, &ws, NULL, tok, 1, 2, 0, NULL, NULL, &r, &err), RB_EINVAL);
-    cr_expect_eq(rb_perplexity(m, &ws, NULL, tok, 5, 6, 0, NULL, NULL, &r, &err), RB_EINVAL);
-    cr_assert_eq(rb_perplexity(m, &ws, NULL, tok, 5, 2, 1, NULL, NULL, &r, &err), RB_OK);
+    cr_expect_eq(rb_perplexity(m, &ws, NULL, tok, 5, 1, 0, NULL, NULL, &r, NULL, NULL, &err),
+                 RB_EINVAL);
+    cr_expect_eq(rb_perplexity(m, &ws, NULL, tok, 1, 2, 0, NULL, NULL, &r, NULL, NULL, &err),
+                 RB_EINVAL);
+    cr_expect_eq(rb_perplexity(m, &ws, NULL, tok, 5, 6, 0, NULL, NULL, &r, NULL, NULL, &err),
+                 RB_EINVAL);
+    cr_assert_eq(rb_perplexity(m, &ws, NULL, tok, 5, 2, 1, NULL, NULL, &r, NULL, NULL, &err),
+                 RB_OK);
     cr_expect_eq(r.n_scored, 1);
     cr_expect(fabs(r.nll - nll_1_after_0) < 1e-6);
     rb_workspace_free(&ws);

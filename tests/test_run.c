@@ -190,7 +190,7 @@ Test(run, eval_record_equals_the_direct_perplexity, .timeout = 120) {
     rb_ppl_result res;
     cr_assert_eq(rb_workspace_init(&ws, &m->cfg, 128, &err), RB_OK);
     cr_assert_eq(rb_perplexity(m, &ws, NULL, tok, n < 1024 ? n : 1024, 128, 0, NULL, NULL, &res,
-                               &err),
+                               NULL, NULL, &err),
                  RB_OK, "%s", err.msg);
     cr_expect_eq(ppl, res.ppl, "run %.17g vs direct %.17g", ppl, res.ppl);
     cr_expect_eq((size_t)scored, res.n_scored);
