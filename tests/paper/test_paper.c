@@ -6,7 +6,7 @@
  *   2. renders its tables (rotbench table --config ... --profile ci) and prints them;
  *   3. compares the fresh records with the committed results/ci/NAME.jsonl,
  *      metric by metric (eval/records_diff.h): bit-identical at the same
- *      thread count, within PAPER_CROSS_THREAD_TOL across thread counts;
+ *      thread count, within cross_thread_tol() across thread counts;
  *      any difference fails the test with a table of the numbers that moved;
  *   4. asserts the claims of the full table that the reduced run supports
  *      (tests/paper/paper_claims.c) on the fresh records.
@@ -28,10 +28,19 @@
 #define RB_SOURCE_ROOT "."
 #endif
 
-/* The largest relative change of a metric between --threads 1 and
- * --threads 2 over every reduced table, measured (README "Paper tables"),
- * with headroom. */
-#define PAPER_CROSS_THREAD_TOL 1e-3
+/* Across thread counts the sums run in another order; at 4-bit activations
+ * a last-bit change can flip a rounding and move a perplexity by percents.
+ * Measured between --threads 1 and --threads 2 (README "Paper tables"):
+ * gptq_vs_rtn (W4, fp32 activations) 1.2e-7 relative at most,
+ * resq_fraction (W4A4KV4) 6.5e-2.  The tolerance, with headroom: 1e-5 for
+ * the configs without 4-bit activations, 0.1 for those with. */
+static double cross_thread_tol(const char *name) {
+    static const char *const a4[] = {"quarot_table", "resq_fraction", "spinquant_table",
+                                     "zeroshot", NULL};
+    for (const char *const *n = a4; *n; n++)
+        if (!strcmp(*n, name)) return 0.1;
+    return 1e-5;
+}
 
 /* Runs argv in cwd with this process's stdout and stderr (the sweep's
  * progress shows in meson's log); returns the exit status, -1 when it could
@@ -135,7 +144,7 @@ int main(int argc, char **argv) {
         return 1;
     } else {
         rb_diff d;
-        if (rb_records_diff(a.items, b.items, PAPER_CROSS_THREAD_TOL, &d, &err)) {
+        if (rb_records_diff(a.items, b.items, cross_thread_tol(name), &d, &err)) {
             fprintf(stderr, "test_paper: %s\n", err.msg);
             return 1;
         }
