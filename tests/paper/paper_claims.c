@@ -49,6 +49,8 @@ const rb_paper_claim rb_paper_claims[] = {
      {"model=stories260K"}, NULL, "a<b"},
     {"quarot_table", "ResQ beats QuaRot, outlier model", {"method=ResQ"}, {"method=QuaRot"},
      {"model=" OUT}, NULL, "a<b"},
+    {"quarot_table", "QuaRot+GPTQ beats QuaRot+RTN, outlier model", {"method=QuaRot+GPTQ"},
+     {"method=QuaRot"}, {"model=" OUT}, NULL, "a<b"},
     /* resq_fraction: 1/8 at 8 bits beats fraction 0 */
     {"resq_fraction", "ResQ 1/8 beats fraction 0", {"fraction=0.125"}, {"fraction=0"},
      {"model=stories260K"}, NULL, "a<b"},
@@ -57,6 +59,8 @@ const rb_paper_claim rb_paper_claims[] = {
     /* zeroshot: W4A4KV4 RTN hurts wikitext2 perplexity */
     {"zeroshot", "W4A4KV4 RTN raises wikitext2 perplexity over FP", {"method=W4A4KV4 RTN"},
      {"method=FP"}, {"task=wikitext2"}, NULL, "a>b"},
+    {"zeroshot", "W4A4KV4 QuaRot beats RTN on wikitext2 perplexity", {"method=W4A4KV4 QuaRot"},
+     {"method=W4A4KV4 RTN"}, {"task=wikitext2"}, NULL, "a<b"},
     {NULL, NULL, {NULL}, {NULL}, {NULL}, NULL, NULL},
 };
 
