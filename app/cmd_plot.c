@@ -14,7 +14,7 @@ enum { MAX_WHERE = 32 };
 static void plot_usage(FILE *f) {
     fputs("usage: rotbench plot RESULTS... --x AXIS [--series AXIS] [--metric M] [--where AXIS=LABEL]...\n"
           "                     [--logy] [--logx] [--title T] --out FILE.png\n"
-          "       rotbench plot [RESULTS...] --config CONFIG [--name PLOT] [--metric M]\n"
+          "       rotbench plot [RESULTS...] --config CONFIG [--profile P] [--name PLOT] [--metric M]\n"
           "                     [--where AXIS=LABEL]... [--out-dir DIR]\n"
           "  The metric (default ppl) against the x axis's labels (numeric when they all are\n"
           "  numbers, else categorical), one line per series label; other axes (seeds) are\n"
@@ -25,7 +25,7 @@ static void plot_usage(FILE *f) {
           "  DIR/<config name>_<plot name>.{gp,png,svg}\n"
           "  (DIR default: plots).  $ROTBENCH_GNUPLOT overrides the gnuplot program.\n"
           "  RESULTS: one or more files or globs, merged (conflicting records of a run are an\n"
-          "  error).\n",
+          "  error).  --profile P: the config reduced by its profile P (its results file).\n",
           f);
 }
 
@@ -55,7 +55,7 @@ static int render(json_object *items, const char *results, const rb_plot_spec *s
 
 int rb_cmd_plot(int argc, char **argv) {
     const char *x = NULL, *series = NULL, *metric = NULL, *out = NULL, *title = NULL;
-    const char *config = NULL, *name = NULL, *out_dir = "plots";
+    const char *config = NULL, *profile = NULL, *name = NULL, *out_dir = "plots";
     int logy = 0, logx = 0;
     rb_where where[MAX_WHERE];
     size_t n_where = 0;
@@ -65,7 +65,8 @@ int rb_cmd_plot(int argc, char **argv) {
         {"logy", no_argument, 0, 'y'},         {"logx", no_argument, 0, 'X'},
         {"title", required_argument, 0, 't'},  {"out", required_argument, 0, 'o'},
         {"config", required_argument, 0, 'C'}, {"name", required_argument, 0, 'N'},
-        {"out-dir", required_argument, 0, 'D'}, {"help", no_argument, 0, 'h'},
+        {"out-dir", required_argument, 0, 'D'}, {"profile", required_argument, 0, 'P'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     int ch;
     rb_error err = {0};
@@ -85,6 +86,7 @@ int rb_cmd_plot(int argc, char **argv) {
         case 'C': config = optarg; break;
         case 'N': name = optarg; break;
         case 'D': out_dir = optarg; break;
+        case 'P': profile = optarg; break;
         case 'h': plot_usage(stdout); return 0;
         default: plot_usage(stderr); return 2;
         }
@@ -101,8 +103,8 @@ int rb_cmd_plot(int argc, char **argv) {
             plot_usage(stderr);
             return 2;
         }
-        if (name) {
-            fprintf(stderr, "error: --name needs --config\n");
+        if (name || profile) {
+            fprintf(stderr, "error: --%s needs --config\n", name ? "name" : "profile");
             return 2;
         }
         rb_records recs;
@@ -122,7 +124,7 @@ int rb_cmd_plot(int argc, char **argv) {
         return 2;
     }
     rb_sweep_config cfg;
-    if (rb_sweep_config_load(config, &cfg, &err)) return rb_cli_fail(&err);
+    if (rb_sweep_config_load_profile(config, profile, &cfg, &err)) return rb_cli_fail(&err);
     if (!cfg.n_plots) {
         fprintf(stderr, "error: %s has no \"plots\"\n", config);
         rb_sweep_config_free(&cfg);

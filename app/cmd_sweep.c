@@ -18,14 +18,17 @@
 #include "run/sweep_mpi.h"
 
 static void sweep_usage(FILE *f) {
-    fputs("usage: rotbench sweep CONFIG [--jobs N] [--threads T] [--resume] [--dry-run]\n"
+    fputs("usage: rotbench sweep CONFIG [--profile P] [--jobs N] [--threads T] [--resume] [--dry-run]\n"
           "                      [--shard K/N | --mpi [--lost-after S]] [--rotbench PATH]\n"
           "  Runs `rotbench eval ... --json` for every point of the config's cross product\n"
           "  and appends one JSON line per finished run to the config's \"results\" file\n"
           "  (relative to the current directory).\n"
+          "  --profile P      run the config's profile P (its \"profiles\" block: fewer tokens,\n"
+          "                   seeds or items) into the profile's results file\n"
           "  --jobs N         runs in parallel (default 1); each gets --threads max(1, cores/N)\n"
           "  --threads T      --threads of every run (default: cores/N; with --mpi each\n"
-          "                   worker's runs get the cores of its own node)\n"
+          "                   worker's runs get the cores of its own node; results are bit-identical\n"
+          "                   for a seed and a thread count)\n"
           "  --shard K/N      only shard K of N (0 <= K < N; runs assigned by their key),\n"
           "                   into results/x.shard-K-of-N.jsonl (Slurm job arrays)\n"
           "  --mpi            under mpirun: rank 0 hands out the runs one at a time to the\n"
@@ -187,9 +190,10 @@ int rb_cmd_sweep(int argc, char **argv) {
     long jobs = 1, threads_opt = 0;
     int resume = 0, dry_run = 0, mpi = 0, jobs_given = 0, lost_given = 0;
     double lost_after = 60;
-    const char *rotbench = NULL, *shard_text = NULL;
+    const char *rotbench = NULL, *shard_text = NULL, *profile = NULL;
     static const struct option opts[] = {{"jobs", required_argument, 0, 'j'},
                                          {"resume", no_argument, 0, 'r'},
+                                         {"profile", required_argument, 0, 'Q'},
                                          {"dry-run", no_argument, 0, 'n'},
                                          {"rotbench", required_argument, 0, 'p'},
                                          {"threads", required_argument, 0, 't'},
@@ -207,6 +211,7 @@ int rb_cmd_sweep(int argc, char **argv) {
         switch (ch) {
         case 'j': jobs = rb_cli_int("--jobs", optarg, 1, 64), jobs_given = 1; break;
         case 'r': resume = 1; break;
+        case 'Q': profile = optarg; break;
         case 'n': dry_run = 1; break;
         case 'p': rotbench = optarg; break;
         case 't': threads_opt = rb_cli_int("--threads", optarg, 1, 1024); break;
@@ -253,9 +258,13 @@ int rb_cmd_sweep(int argc, char **argv) {
         fprintf(stderr, "error: --lost-after needs --mpi\n");
         return 2;
     }
+    if (mpi && profile) {
+        fprintf(stderr, "error: --profile does not go with --mpi (yet): run the profile's sweep locally\n");
+        return 2;
+    }
     if (mpi) return run_mpi(config_path, rotbench, (int)threads_opt, resume, lost_after);
     rb_sweep_config cfg;
-    if (rb_sweep_config_load(config_path, &cfg, &err)) return rb_cli_fail(&err);
+    if (rb_sweep_config_load_profile(config_path, profile, &cfg, &err)) return rb_cli_fail(&err);
     if (shard.n && use_shard_results(&cfg, &shard, &err)) {
         rb_sweep_config_free(&cfg);
         return rb_cli_fail(&err);
@@ -299,8 +308,9 @@ int rb_cmd_sweep(int argc, char **argv) {
         return rc;
     }
     progress_ctx pctx = {out_path, cfg.name};
-    fprintf(stderr, "sweep %s: %s, results in %s, %ld job%s x %d thread%s\n", cfg.name,
-            config_path, cfg.results, jobs, jobs > 1 ? "s" : "", threads, threads > 1 ? "s" : "");
+    fprintf(stderr, "sweep %s%s%s: %s, results in %s, %ld job%s x %d thread%s\n", cfg.name,
+            cfg.profile ? " --profile " : "", cfg.profile ? cfg.profile : "", config_path,
+            cfg.results, jobs, jobs > 1 ? "s" : "", threads, threads > 1 ? "s" : "");
     rb_sweep_opts o = {.rotbench = rotbench, .jobs = (int)jobs, .threads = threads,
                        .resume = resume, .shard = shard, .progress = on_event,
                        .progress_ctx = &pctx};

@@ -14,7 +14,7 @@ enum { MAX_WHERE = 32 };
 static void table_usage(FILE *f) {
     fputs("usage: rotbench table RESULTS... --rows AXIS --cols AXIS [--split AXIS] [--metric M]\n"
           "                      [--where AXIS=LABEL]... [--format md|csv] [--out FILE]\n"
-          "       rotbench table [RESULTS...] --config CONFIG [--name TABLE] [--metric M]\n"
+          "       rotbench table [RESULTS...] --config CONFIG [--profile P] [--name TABLE] [--metric M]\n"
           "                      [--where AXIS=LABEL]... [--out-dir DIR]\n"
           "       either form: [--ci [--confidence C] [--bootstrap N] [--seed S]]\n"
           "  Cells are the mean of the metric (default ppl) over the records with those\n"
@@ -24,7 +24,7 @@ static void table_usage(FILE *f) {
           "  \"tables\" (or only TABLE) from RESULTS (default: the config's results file and\n"
           "  its shards' files, x.shard-K-of-N.jsonl, whichever exist) into\n"
           "  DIR/<config name>_<table name>.md and .csv (DIR default: results) and prints\n"
-          "  the Markdown.\n"
+          "  the Markdown.  --profile P: the config reduced by its profile P (its results file).\n"
           "  RESULTS: one or more files or globs ('results/x.shard-*.jsonl'), merged; records\n"
           "  of the same run that differ (in anything but provenance and timings) are an error.\n"
           "  --ci puts the C (default 0.95) bootstrap interval of each ppl/nll cell's mean\n"
@@ -57,7 +57,7 @@ static int emit_text(const char *out, const char *text) {
 
 int rb_cmd_table(int argc, char **argv) {
     const char *rows = NULL, *cols = NULL, *split = NULL, *metric = NULL, *format = NULL;
-    const char *out = NULL, *config = NULL, *name = NULL, *out_dir = "results";
+    const char *out = NULL, *config = NULL, *profile = NULL, *name = NULL, *out_dir = "results";
     rb_where where[MAX_WHERE];
     size_t n_where = 0;
     static const struct option opts[] = {
@@ -68,7 +68,8 @@ int rb_cmd_table(int argc, char **argv) {
         {"name", required_argument, 0, 'N'},   {"out-dir", required_argument, 0, 'D'},
         {"help", no_argument, 0, 'h'},         {"ci", no_argument, 0, 'I'},
         {"confidence", required_argument, 0, 'L'}, {"bootstrap", required_argument, 0, 'B'},
-        {"seed", required_argument, 0, 'S'},   {0, 0, 0, 0}};
+        {"seed", required_argument, 0, 'S'},   {"profile", required_argument, 0, 'P'},
+        {0, 0, 0, 0}};
     int want_ci = 0;
     double confidence = 0.95;
     size_t n_boot = 10000;
@@ -94,6 +95,7 @@ int rb_cmd_table(int argc, char **argv) {
         case 'L': confidence = rb_cli_fraction("--confidence", optarg); break;
         case 'B': n_boot = (size_t)rb_cli_int("--bootstrap", optarg, 1, 10000000); break;
         case 'S': boot_seed = (uint64_t)rb_cli_int("--seed", optarg, 0, INT64_MAX); break;
+        case 'P': profile = optarg; break;
         case 'h': table_usage(stdout); return 0;
         default: table_usage(stderr); return 2;
         }
@@ -112,8 +114,8 @@ int rb_cmd_table(int argc, char **argv) {
             table_usage(stderr);
             return 2;
         }
-        if (name) {
-            fprintf(stderr, "error: --name needs --config\n");
+        if (name || profile) {
+            fprintf(stderr, "error: --%s needs --config\n", name ? "name" : "profile");
             return 2;
         }
         int csv = format ? !strcmp(format, "csv")
@@ -154,7 +156,7 @@ int rb_cmd_table(int argc, char **argv) {
         return 2;
     }
     rb_sweep_config cfg;
-    if (rb_sweep_config_load(config, &cfg, &err)) return rb_cli_fail(&err);
+    if (rb_sweep_config_load_profile(config, profile, &cfg, &err)) return rb_cli_fail(&err);
     int found = 0, rc = 0;
     rb_records recs;
     if (!cfg.n_tables) {

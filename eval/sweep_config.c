@@ -10,6 +10,7 @@
 
 #include "base/io.h"
 #include "eval/eval_flags.h"
+#include "eval/sweep_profile.h"
 #include "eval/aggregate.h" /* RB_AGG_METRIC_AXIS */
 
 int rb_sweep_config_error(rb_error *err, rb_status st, const char *file, const char *jpath,
@@ -23,7 +24,7 @@ int rb_sweep_config_error(rb_error *err, rb_status st, const char *file, const c
     return rb_error_set(err, st, "%s: %s", file, msg);
 }
 
-static const char *type_word(json_object *o) {
+const char *rb_json_type_word(json_object *o) {
     switch (json_object_get_type(o)) {
     case json_type_null: return "null";
     case json_type_boolean: return "a boolean";
@@ -76,7 +77,7 @@ static int get_string(const char *file, const char *jpath, json_object *obj, con
     char p[512];
     jp_key(p, sizeof p, jpath, key);
     if (!json_object_is_type(v, json_type_string))
-        return rb_sweep_config_error(err, RB_EFORMAT, file, p, "expected a string, got %s", type_word(v));
+        return rb_sweep_config_error(err, RB_EFORMAT, file, p, "expected a string, got %s", rb_json_type_word(v));
     if (nonempty && json_object_get_string_len(v) == 0)
         return rb_sweep_config_error(err, RB_EFORMAT, file, p, "must not be empty");
     if (!(*out = strdup(json_object_get_string(v))))
@@ -92,14 +93,14 @@ static int get_bool(const char *file, const char *jpath, json_object *obj, const
     if (!json_object_is_type(v, json_type_boolean)) {
         char p[512];
         jp_key(p, sizeof p, jpath, key);
-        return rb_sweep_config_error(err, RB_EFORMAT, file, p, "expected true or false, got %s", type_word(v));
+        return rb_sweep_config_error(err, RB_EFORMAT, file, p, "expected true or false, got %s", rb_json_type_word(v));
     }
     *out = json_object_get_boolean(v);
     return RB_OK;
 }
 
 /* Characters safe in a file name: [A-Za-z0-9_.-], not starting with '.'. */
-static int filename_safe(const char *s) {
+int rb_sweep_name_ok(const char *s) {
     if (!*s || *s == '.') return 0;
     for (; *s; s++)
         if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
@@ -119,11 +120,11 @@ static int flag_name_ok(const char *s) {
 
 /* An args object: every key an eval flag (eval/eval_flags.h) with a value
  * of its type; runs ("every run", "the runs with a=x") ends the messages. */
-static int check_args(const char *file, const char *jpath, const char *runs, json_object *args,
-                      rb_error *err) {
+int rb_sweep_check_args(const char *file, const char *jpath, const char *runs, json_object *args,
+                        rb_error *err) {
     if (!json_object_is_type(args, json_type_object))
         return rb_sweep_config_error(err, RB_EFORMAT, file, jpath, "expected an object of eval flags, got %s",
-                       type_word(args));
+                       rb_json_type_word(args));
     json_object_object_foreach(args, k, v) {
         char p[512];
         jp_key(p, sizeof p, jpath, k);
@@ -144,10 +145,10 @@ static int check_args(const char *file, const char *jpath, const char *runs, jso
             break;
         default:
             return rb_sweep_config_error(err, RB_EFORMAT, file, p,
-                           "expected a string, number or boolean, got %s", type_word(v));
+                           "expected a string, number or boolean, got %s", rb_json_type_word(v));
         }
         if (!strcmp(k, "pipeline") && !json_object_is_type(v, json_type_string))
-            return rb_sweep_config_error(err, RB_EFORMAT, file, p, "expected a string, got %s", type_word(v));
+            return rb_sweep_config_error(err, RB_EFORMAT, file, p, "expected a string, got %s", rb_json_type_word(v));
         const rb_flag_spec *f = rb_eval_flag_find(k);
         rb_error e = {0};
         if (!f)
@@ -192,7 +193,7 @@ static int parse_filters(const rb_sweep_config *cfg, const char *p, json_object 
     *n_out = 0;
     if (!json_object_is_type(w, json_type_object))
         return rb_sweep_config_error(err, RB_EFORMAT, cfg->path, p, "expected an object {axis: label%s}, got %s",
-                       lists ? " or [labels]" : "", type_word(w));
+                       lists ? " or [labels]" : "", rb_json_type_word(w));
     size_t n = 0;
     json_object_object_foreach(w, k0, v0) {
         (void)k0;
@@ -212,7 +213,7 @@ static int parse_filters(const rb_sweep_config *cfg, const char *p, json_object 
             json_object *l = is_list ? json_object_array_get_idx(v, i) : v;
             if (!json_object_is_type(l, json_type_string))
                 return rb_sweep_config_error(err, RB_EFORMAT, cfg->path, q, "expected a label (string)%s, got %s",
-                               lists ? " or a list of labels" : "", type_word(l));
+                               lists ? " or a list of labels" : "", rb_json_type_word(l));
             const rb_sweep_axis *a = &cfg->axes[ai];
             int found = 0;
             for (size_t j = 0; j < a->n_values && !found; j++)
@@ -245,7 +246,7 @@ static int parse_where(const rb_sweep_config *cfg, const char *jpath, json_objec
 static int parse_excludes(rb_sweep_config *cfg, json_object *list, rb_error *err) {
     if (!json_object_is_type(list, json_type_array))
         return rb_sweep_config_error(err, RB_EFORMAT, cfg->path, "exclude", "expected an array, got %s",
-                       type_word(list));
+                       rb_json_type_word(list));
     size_t n = json_object_array_length(list);
     cfg->excludes = calloc(n ? n : 1, sizeof *cfg->excludes);
     if (!cfg->excludes) return rb_error_set(err, RB_ENOMEM, "out of memory");
@@ -266,7 +267,7 @@ static int parse_axes(rb_sweep_config *cfg, json_object *axes, rb_error *err) {
     const char *file = cfg->path;
     if (!json_object_is_type(axes, json_type_array))
         return rb_sweep_config_error(err, RB_EFORMAT, file, "axes", "expected an array, got %s",
-                       type_word(axes));
+                       rb_json_type_word(axes));
     size_t n = json_object_array_length(axes);
     if (!n) return rb_sweep_config_error(err, RB_EFORMAT, file, "axes", "must have at least one axis");
     cfg->axes = calloc(n, sizeof *cfg->axes);
@@ -278,7 +279,7 @@ static int parse_axes(rb_sweep_config *cfg, json_object *axes, rb_error *err) {
         char p[512];
         jp_idx(p, sizeof p, "axes", i);
         if (!json_object_is_type(a, json_type_object))
-            return rb_sweep_config_error(err, RB_EFORMAT, file, p, "expected an object, got %s", type_word(a));
+            return rb_sweep_config_error(err, RB_EFORMAT, file, p, "expected an object, got %s", rb_json_type_word(a));
         int rc = check_keys(file, p, a, axis_keys, err);
         rb_sweep_axis *ax = &cfg->axes[i];
         cfg->n_axes = i + 1;
@@ -298,7 +299,7 @@ static int parse_axes(rb_sweep_config *cfg, json_object *axes, rb_error *err) {
         jp_key(pv, sizeof pv, p, "values");
         if (!json_object_is_type(vals, json_type_array))
             return rb_sweep_config_error(err, RB_EFORMAT, file, pv, "expected an array, got %s",
-                           type_word(vals));
+                           rb_json_type_word(vals));
         size_t nv = json_object_array_length(vals);
         if (!nv) return rb_sweep_config_error(err, RB_EFORMAT, file, pv, "must have at least one value");
         ax->values = calloc(nv, sizeof *ax->values);
@@ -309,7 +310,7 @@ static int parse_axes(rb_sweep_config *cfg, json_object *axes, rb_error *err) {
             jp_idx(q, sizeof q, pv, j);
             if (!json_object_is_type(v, json_type_object))
                 return rb_sweep_config_error(err, RB_EFORMAT, file, q, "expected an object, got %s",
-                               type_word(v));
+                               rb_json_type_word(v));
             rb_sweep_value *val = &ax->values[j];
             ax->n_values = j + 1;
             if ((rc = check_keys(file, q, v, value_keys, err)) ||
@@ -328,7 +329,7 @@ static int parse_axes(rb_sweep_config *cfg, json_object *axes, rb_error *err) {
                 jp_key(r, sizeof r, q, "args");
                 char runs[300];
                 snprintf(runs, sizeof runs, "the runs with %s=%s", ax->name, val->label);
-                if ((rc = check_args(file, r, runs, args, err))) return rc;
+                if ((rc = rb_sweep_check_args(file, r, runs, args, err))) return rc;
                 val->args = args;
             }
         }
@@ -340,7 +341,7 @@ static int parse_tables(rb_sweep_config *cfg, json_object *tables, rb_error *err
     const char *file = cfg->path;
     if (!json_object_is_type(tables, json_type_array))
         return rb_sweep_config_error(err, RB_EFORMAT, file, "tables", "expected an array, got %s",
-                       type_word(tables));
+                       rb_json_type_word(tables));
     size_t n = json_object_array_length(tables);
     cfg->tables = calloc(n ? n : 1, sizeof *cfg->tables);
     if (!cfg->tables) return rb_error_set(err, RB_ENOMEM, "out of memory");
@@ -350,7 +351,7 @@ static int parse_tables(rb_sweep_config *cfg, json_object *tables, rb_error *err
         char p[512];
         jp_idx(p, sizeof p, "tables", i);
         if (!json_object_is_type(t, json_type_object))
-            return rb_sweep_config_error(err, RB_EFORMAT, file, p, "expected an object, got %s", type_word(t));
+            return rb_sweep_config_error(err, RB_EFORMAT, file, p, "expected an object, got %s", rb_json_type_word(t));
         rb_sweep_table *tb = &cfg->tables[i];
         cfg->n_tables = i + 1;
         int rc;
@@ -364,7 +365,7 @@ static int parse_tables(rb_sweep_config *cfg, json_object *tables, rb_error *err
             return rc;
         char q[600];
         jp_key(q, sizeof q, p, "name");
-        if (!filename_safe(tb->name))
+        if (!rb_sweep_name_ok(tb->name))
             return rb_sweep_config_error(err, RB_EFORMAT, file, q,
                            "\"%s\": use only letters, digits, '_', '.', '-' (it names files)",
                            tb->name);
@@ -384,7 +385,7 @@ static int parse_plots(rb_sweep_config *cfg, json_object *plots, rb_error *err) 
     const char *file = cfg->path;
     if (!json_object_is_type(plots, json_type_array))
         return rb_sweep_config_error(err, RB_EFORMAT, file, "plots", "expected an array, got %s",
-                       type_word(plots));
+                       rb_json_type_word(plots));
     size_t n = json_object_array_length(plots);
     cfg->plots = calloc(n ? n : 1, sizeof *cfg->plots);
     if (!cfg->plots) return rb_error_set(err, RB_ENOMEM, "out of memory");
@@ -395,7 +396,7 @@ static int parse_plots(rb_sweep_config *cfg, json_object *plots, rb_error *err) 
         char p[512];
         jp_idx(p, sizeof p, "plots", i);
         if (!json_object_is_type(t, json_type_object))
-            return rb_sweep_config_error(err, RB_EFORMAT, file, p, "expected an object, got %s", type_word(t));
+            return rb_sweep_config_error(err, RB_EFORMAT, file, p, "expected an object, got %s", rb_json_type_word(t));
         rb_sweep_plot *pl = &cfg->plots[i];
         cfg->n_plots = i + 1;
         int rc;
@@ -411,7 +412,7 @@ static int parse_plots(rb_sweep_config *cfg, json_object *plots, rb_error *err) 
             return rc;
         char q[600];
         jp_key(q, sizeof q, p, "name");
-        if (!filename_safe(pl->name))
+        if (!rb_sweep_name_ok(pl->name))
             return rb_sweep_config_error(err, RB_EFORMAT, file, q,
                            "\"%s\": use only letters, digits, '_', '.', '-' (it names files)",
                            pl->name);
@@ -439,8 +440,51 @@ static void offset_to_line_col(const char *text, size_t off, size_t *line, size_
     }
 }
 
-int rb_sweep_config_parse(const char *text, size_t len, const char *path, rb_sweep_config *cfg,
-                          rb_error *err) {
+/* Validates root (owned from here on: cfg->root) into cfg; cfg->path is set. */
+static int parse_root(json_object *root, const char *path, rb_sweep_config *cfg, rb_error *err) {
+    cfg->root = root;
+    int rc = RB_OK;
+    static const char *const keys[] = {"name",   "results", "base",  "axes",
+                                       "exclude", "tables", "plots", "profiles", NULL};
+    json_object *v;
+    if (!json_object_is_type(root, json_type_object))
+        rc = rb_sweep_config_error(err, RB_EFORMAT, path, "", "expected a JSON object, got %s",
+                     rb_json_type_word(root));
+    if (!rc) rc = check_keys(path, "", root, keys, err);
+    if (!rc) rc = get_string(path, "", root, "name", 1, 1, &cfg->name, err);
+    if (!rc && !rb_sweep_name_ok(cfg->name))
+        rc = rb_sweep_config_error(err, RB_EFORMAT, path, "name",
+                     "\"%s\": use only letters, digits, '_', '.', '-' (it names files)",
+                     cfg->name);
+    if (!rc) rc = get_string(path, "", root, "results", 1, 1, &cfg->results, err);
+    if (!rc) {
+        if (json_object_object_get_ex(root, "base", &v)) {
+            rc = rb_sweep_check_args(path, "base", "every run", v, err);
+            cfg->base = v;
+        }
+    }
+    if (!rc) {
+        if (json_object_object_get_ex(root, "axes", &v))
+            rc = parse_axes(cfg, v, err);
+        else
+            rc = rb_sweep_config_error(err, RB_EFORMAT, path, "", "missing \"axes\"");
+    }
+    if (!rc && json_object_object_get_ex(root, "exclude", &v)) rc = parse_excludes(cfg, v, err);
+    if (!rc && json_object_object_get_ex(root, "tables", &v)) rc = parse_tables(cfg, v, err);
+    if (!rc && json_object_object_get_ex(root, "plots", &v)) rc = parse_plots(cfg, v, err);
+    if (!rc) {
+        double total = 1;
+        for (size_t i = 0; i < cfg->n_axes; i++) total *= (double)cfg->axes[i].n_values;
+        if (total > 1e6)
+            rc = rb_sweep_config_error(err, RB_EFORMAT, path, "axes", "%.0f runs in the cross product (max 1e6)",
+                         total);
+    }
+    if (!rc) rc = rb_sweep_profiles_check(cfg, root, err);
+    return rc;
+}
+
+int rb_sweep_config_parse_profile(const char *text, size_t len, const char *path,
+                                  const char *profile, rb_sweep_config *cfg, rb_error *err) {
     memset(cfg, 0, sizeof *cfg);
     if (!(cfg->path = strdup(path))) return rb_error_set(err, RB_ENOMEM, "out of memory");
     json_tokener *tok = json_tokener_new();
@@ -468,59 +512,47 @@ int rb_sweep_config_parse(const char *text, size_t len, const char *path, rb_swe
                          "object", line, col);
         }
     }
-    cfg->root = root;
     if (rc) {
+        cfg->root = root;
         rb_sweep_config_free(cfg);
         return rc;
     }
-    static const char *const keys[] = {"name",   "results", "base", "axes",
-                                       "exclude", "tables", "plots", NULL};
-    json_object *v;
-    if (!json_object_is_type(root, json_type_object))
-        rc = rb_sweep_config_error(err, RB_EFORMAT, path, "", "expected a JSON object, got %s",
-                     type_word(root));
-    if (!rc) rc = check_keys(path, "", root, keys, err);
-    if (!rc) rc = get_string(path, "", root, "name", 1, 1, &cfg->name, err);
-    if (!rc && !filename_safe(cfg->name))
-        rc = rb_sweep_config_error(err, RB_EFORMAT, path, "name",
-                     "\"%s\": use only letters, digits, '_', '.', '-' (it names files)",
-                     cfg->name);
-    if (!rc) rc = get_string(path, "", root, "results", 1, 1, &cfg->results, err);
-    if (!rc) {
-        if (json_object_object_get_ex(root, "base", &v)) {
-            rc = check_args(path, "base", "every run", v, err);
-            cfg->base = v;
-        }
-    }
-    if (!rc) {
-        if (json_object_object_get_ex(root, "axes", &v))
-            rc = parse_axes(cfg, v, err);
-        else
-            rc = rb_sweep_config_error(err, RB_EFORMAT, path, "", "missing \"axes\"");
-    }
-    if (!rc && json_object_object_get_ex(root, "exclude", &v)) rc = parse_excludes(cfg, v, err);
-    if (!rc && json_object_object_get_ex(root, "tables", &v)) rc = parse_tables(cfg, v, err);
-    if (!rc && json_object_object_get_ex(root, "plots", &v)) rc = parse_plots(cfg, v, err);
-    if (!rc) {
-        double total = 1;
-        for (size_t i = 0; i < cfg->n_axes; i++) total *= (double)cfg->axes[i].n_values;
-        if (total > 1e6)
-            rc = rb_sweep_config_error(err, RB_EFORMAT, path, "axes", "%.0f runs in the cross product (max 1e6)",
-                         total);
+    rc = parse_root(root, path, cfg, err);
+    if (!rc && profile) {
+        /* the reduced config is parsed and validated as any other */
+        json_object *reduced = NULL;
+        rc = rb_sweep_profile_apply(cfg, root, profile, &reduced, err);
+        rb_sweep_config_free(cfg);
+        if (!rc && !(cfg->path = strdup(path))) rc = rb_error_set(err, RB_ENOMEM, "out of memory");
+        if (!rc && (rc = parse_root(reduced, path, cfg, err)))
+            rb_error_prefix(err, "with profile \"%s\": ", profile);
+        else if (!rc && !(cfg->profile = strdup(profile)))
+            rc = rb_error_set(err, RB_ENOMEM, "out of memory");
+        if (rc && !cfg->root) json_object_put(reduced);
     }
     if (rc) rb_sweep_config_free(cfg);
     return rc;
 }
 
-int rb_sweep_config_load(const char *path, rb_sweep_config *cfg, rb_error *err) {
+int rb_sweep_config_parse(const char *text, size_t len, const char *path, rb_sweep_config *cfg,
+                          rb_error *err) {
+    return rb_sweep_config_parse_profile(text, len, path, NULL, cfg, err);
+}
+
+int rb_sweep_config_load_profile(const char *path, const char *profile, rb_sweep_config *cfg,
+                                 rb_error *err) {
     char *text;
     size_t len;
     memset(cfg, 0, sizeof *cfg);
     int rc = rb_read_file(path, (size_t)64 << 20, &text, &len, err);
     if (rc) return rc;
-    rc = rb_sweep_config_parse(text, len, path, cfg, err);
+    rc = rb_sweep_config_parse_profile(text, len, path, profile, cfg, err);
     free(text);
     return rc;
+}
+
+int rb_sweep_config_load(const char *path, rb_sweep_config *cfg, rb_error *err) {
+    return rb_sweep_config_load_profile(path, NULL, cfg, err);
 }
 
 static void free_filters(rb_sweep_filter *f, size_t n) {
@@ -554,6 +586,7 @@ void rb_sweep_config_free(rb_sweep_config *cfg) {
         free_filters(cfg->excludes[i].match, cfg->excludes[i].n_match);
     free(cfg->excludes);
     free(cfg->name);
+    free(cfg->profile);
     free(cfg->results);
     free(cfg->path);
     json_object_put(cfg->root);

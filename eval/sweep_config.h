@@ -80,6 +80,7 @@ typedef struct rb_sweep_exclude {
 typedef struct rb_sweep_config {
     char *path;    /* the config file, for messages */
     char *name;
+    char *profile; /* the profile applied (eval/sweep_profile.h), NULL for the full config */
     char *results; /* relative to the current directory */
     json_object *base;
     rb_sweep_axis *axes;
@@ -94,11 +95,27 @@ typedef struct rb_sweep_config {
 } rb_sweep_config;
 
 /* Loads and validates a config; messages name the file and the JSON path:
- * "configs/x.json: axes[1].values[0]: missing \"label\"". */
+ * "configs/x.json: axes[1].values[0]: missing \"label\"".  Its "profiles"
+ * (eval/sweep_profile.h) are validated too; profile (NULL: none) names the
+ * one to apply: cfg is then the reduced config and cfg->profile its name. */
 int rb_sweep_config_load(const char *path, rb_sweep_config *cfg, rb_error *err);
+int rb_sweep_config_load_profile(const char *path, const char *profile, rb_sweep_config *cfg,
+                                 rb_error *err);
 /* The same from text; path is used in messages only. */
 int rb_sweep_config_parse(const char *text, size_t len, const char *path, rb_sweep_config *cfg,
                           rb_error *err);
+int rb_sweep_config_parse_profile(const char *text, size_t len, const char *path,
+                                  const char *profile, rb_sweep_config *cfg, rb_error *err);
+
+/* An args object (base, a value's args, a profile's overrides): every key
+ * an eval flag (eval/eval_flags.h) with a value of its type; runs ("every
+ * run", "the runs with a=x") ends the messages. */
+int rb_sweep_check_args(const char *file, const char *jpath, const char *runs, json_object *args,
+                        rb_error *err);
+/* Characters safe in a file name: [A-Za-z0-9_.-], not starting with '.'. */
+int rb_sweep_name_ok(const char *s);
+/* "a string", "an object", ...: a JSON value's type for messages. */
+const char *rb_json_type_word(json_object *o);
 void rb_sweep_config_free(rb_sweep_config *cfg);
 
 /* Index of the axis named name, or -1. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole meson test suite under AddressSanitizer + UndefinedBehaviorSanitizer
+# The meson test suite (all but the paper suite) under AddressSanitizer + UndefinedBehaviorSanitizer
 # (gcc, the compiler of the normal build), in its own build directory.
 #
 #   scripts/sanitize.sh [meson test arguments...]
@@ -34,8 +34,11 @@ export ASAN_OPTIONS="detect_leaks=1:fast_unwind_on_malloc=0:log_path=$reports/as
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0:${LSAN_OPTIONS:-}"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan:${UBSAN_OPTIONS:-}"
 status=0
-# ASan+UBSan make the numeric suites 2-4x slower: longer meson timeouts
-meson test -C "$build" --print-errorlogs --timeout-multiplier "${SAN_TIMEOUT_MULTIPLIER:-4}" "$@" ||
+# ASan+UBSan make the numeric suites 2-4x slower: longer meson timeouts.
+# The paper suite (whole reduced sweeps, minutes in the normal build; its code
+# paths are the ones the unit suites run) is left out.
+meson test -C "$build" --print-errorlogs --timeout-multiplier "${SAN_TIMEOUT_MULTIPLIER:-4}" \
+  --no-suite paper "$@" ||
   status=$?
 n=$(find "$reports" -type f | wc -l)
 if [ "$n" -gt 0 ]; then

@@ -1,6 +1,8 @@
 /* libFuzzer target: the sweep config parser (rb_sweep_config_parse), then
  * the expansion and the child argv of each run for configs of at most
- * MAX_RUNS runs (larger ones are valid but only slow to expand). */
+ * MAX_RUNS runs (larger ones are valid but only slow to expand); the same for
+ * the config reduced by its profile "ci" when it has one
+ * (eval/sweep_profile.h). */
 #include <stdlib.h>
 
 #include "base/process.h" /* rb_shell_join */
@@ -9,12 +11,13 @@
 
 enum { MAX_RUNS = 256 };
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+static void one(const uint8_t *data, size_t size, const char *profile) {
     rb_sweep_config cfg;
     rb_error err = {0};
-    if (rb_sweep_config_parse((const char *)data, size, "fuzz.json", &cfg, &err) != RB_OK) {
+    if (rb_sweep_config_parse_profile((const char *)data, size, "fuzz.json", profile, &cfg,
+                                      &err) != RB_OK) {
         if (!err.msg[0]) abort();
-        return 0;
+        return;
     }
     double runs = 1;
     for (size_t a = 0; a < cfg.n_axes; a++) runs *= (double)cfg.axes[a].n_values;
@@ -35,5 +38,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
     }
     rb_sweep_config_free(&cfg);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    one(data, size, NULL);
+    one(data, size, "ci");
     return 0;
 }

@@ -113,6 +113,15 @@ def sweep_seeds(out):
     write(out, "sweep_config", "minimal",
           '{"name": "m", "results": "r.jsonl", "base": {"model": "x.bin"}, '
           '"axes": [{"name": "bits", "values": [{"label": "4", "args": {"w-bits": 4}}]}]}')
+    write(out, "sweep_config", "profile",
+          '{"name": "m", "results": "r.jsonl", "base": {"max-tokens": 8192}, '
+          '"axes": [{"name": "bits", "values": [{"label": "4", "args": {"w-bits": 4}}, '
+          '{"label": "8", "args": {"pipeline": "rtn"}}]}, '
+          '{"name": "seed", "values": [{"label": "1", "args": {"seed": 1}}, {"label": "2"}]}], '
+          '"exclude": [{"bits": "4", "seed": ["2"]}], '
+          '"tables": [{"name": "t", "rows": "bits", "cols": "seed", "where": {"seed": "2"}}], '
+          '"profiles": {"ci": {"base": {"max-tokens": 1024, "ctx": false}, "keep": {"seed": ["1"]}, '
+          '"values": {"bits": {"8": {"pipeline": "gptq"}}}, "results": "ci.jsonl"}}}')
 
 
 def records_seeds(out):
