@@ -88,7 +88,7 @@ Test(sweep, config_bad) {
         {"{\"name\": 3, \"results\": \"r\", " AX1 "}",
          "configs/x.json: name: expected a string, got an integer"},
         {"{\"name\": \"t\", " AX1 "}", "configs/x.json: missing \"results\""},
-        {HEAD "\"axis\": []}", "configs/x.json: unknown key \"axis\" (expected name, results, base, axes, exclude, tables, plots)"},
+        {HEAD "\"axis\": []}", "configs/x.json: unknown key \"axis\" (expected name, results, base, axes, exclude, tables, plots, profiles)"},
         {HEAD "\"base\": {}}", "configs/x.json: missing \"axes\""},
         {HEAD "\"axes\": {}}", "configs/x.json: axes: expected an array, got an object"},
         {HEAD "\"axes\": []}", "configs/x.json: axes: must have at least one axis"},
