@@ -54,6 +54,9 @@ static void eval_usage(FILE *f) {
           "  --a-high-bits N         bits of the high-precision activation channels a stage\n"
           "                          declares (resq), 2..8 or 16 = full precision (default 8)\n"
           "  --kv-high-bits N        the same for the K/V cache (default 8)\n"
+          "  --w-high-bits N         bits of the weight columns that multiply those channels\n"
+          "                          (resq:weights=mixed, the default; 16 = full precision;\n"
+          "                          default 8, as ResQ's paper)\n"
           "  --save-model FILE       save the transformed model (llama2.c v0) before eval\n",
           rb_zs_task_names(names, sizeof names), suite);
 }

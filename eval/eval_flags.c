@@ -48,6 +48,7 @@ static const rb_flag_spec flags[] = {
     {"quantize-classifier", RB_FLAG_BOOL, 0, 0, NULL},
     {"a-high-bits", RB_FLAG_BITS, 2, 8, NULL},
     {"kv-high-bits", RB_FLAG_BITS, 2, 8, NULL},
+    {"w-high-bits", RB_FLAG_BITS, 2, 8, NULL},
 };
 
 const rb_flag_spec *rb_eval_flags(size_t *n) {

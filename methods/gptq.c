@@ -1,7 +1,8 @@
 /* gptq: the pipeline stage.  Layer by layer, the calibration windows run
  * through the model whose earlier layers are already quantized; the inputs
  * of this layer's linears give their Hessians (wq/wk/wv share one, w1/w3
- * share one), and the seven linears are quantized with ctx->quant->w.
+ * share one), and the seven linears are quantized with ctx->quant->w (the
+ * columns a resq stage declared high with its high spec, core/quant.h).
  * Activations stay in full precision while calibrating. */
 #include <stdio.h>
 
@@ -48,6 +49,7 @@ static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
     rb_gptq_options go = {rb_opt_get(&rb_method_gptq, opt, "damp"),
                           (int)rb_opt_get(&rb_method_gptq, opt, "block"),
                           (int)rb_opt_get(&rb_method_gptq, opt, "act_order")};
+    rb_quant_spec high = rb_quant_weight_high_spec(ctx->quant); /* resq's mixed weights */
     rb_model *m = ctx->model;
     const rb_config *c = &m->cfg;
     const rb_calib *cal = ctx->calib;
@@ -69,7 +71,8 @@ static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
         }
         for (int id = 0; !rc && id < RB_LINEAR_COUNT; id++) {
             rb_weight_view v = rb_model_weight(m, l, (rb_linear_id)id);
-            rc = rb_gptq_quantize(v.w, v.rows, v.cols, cc.h[input_of[id]].H, spec, &go, err);
+            rc = rb_gptq_quantize_split(v.w, v.rows, v.cols, cc.h[input_of[id]].H, spec, &go,
+                                        rb_quant_weight_split(ctx->quant, id), &high, err);
             if (rc) rb_error_prefix(err, "layer %d %s: ", l, rb_linear_name((rb_linear_id)id));
         }
         for (int p = 0; p < RB_ACT_CLASSIFIER_IN; p++) rb_hessian_free(&cc.h[p]);

@@ -7,6 +7,7 @@
 #define RB_METHODS_GPTQ_CORE_H
 
 #include "base/error.h"
+#include "core/quant.h"
 #include "kernels/quant.h"
 
 /* H = 2/n Σ x xᵀ over the n input rows seen so far (a running average, as
@@ -38,5 +39,15 @@ typedef struct rb_gptq_options {
  * positive definite, damping grows ×10 up to 4 times, then RB_ENUMERIC. */
 int rb_gptq_quantize(float *W, int rows, int cols, const float *H, const rb_quant_spec *spec,
                      const rb_gptq_options *o, rb_error *err);
+
+/* Mixed precision (ResQ): in every split.block consecutive columns the last
+ * split.high are quantized with *high (their own parameters: per tensor /
+ * per row over those columns alone; with groups, the group size must divide
+ * both parts' widths, so a group lies in one part), the rest with spec.
+ * split.high == 0 is rb_gptq_quantize.  A high spec that is off leaves
+ * those columns in full precision (they still absorb the others' error). */
+int rb_gptq_quantize_split(float *W, int rows, int cols, const float *H,
+                           const rb_quant_spec *spec, const rb_gptq_options *o,
+                           rb_quant_split split, const rb_quant_spec *high, rb_error *err);
 
 #endif

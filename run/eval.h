@@ -19,7 +19,7 @@
  *               items_per_second, tokens_per_second (run/zeroshot.h)
  *   threads, blas_threads, blas_kernels,
  *   method {pipeline (canonical), quant {w, a, kv, quantize_classifier,
- *           a_high_bits, kv_high_bits, [high_channels]}, seed,
+ *           a_high_bits, kv_high_bits, w_high_bits, w_mixed, [high_channels]}, seed,
  *           [calib {data, windows, len, skip}], prepare_seconds},
  *   rotbench_version.
  * It is built here and nowhere else. */
