@@ -83,6 +83,109 @@ Test(spinquant, cayley_step_is_orthogonal_and_descends) {
     cr_expect_lt(frob_dot(G, R, n * n), frob_dot(G, R0, n * n));
 }
 
+/* The reference's SGDG step for a square parameter, written out as
+ * train_utils/optimizer.py reads (unity = R with unit rows; V = μV − Gᵀ;
+ * MX = V·X; XMX = X·MX; XXMX = Xᵀ·XMX; Ŵ = MX − ½XXMX; W = Ŵ − Ŵᵀ;
+ * t = 1/(‖W‖₁ + 1e-8); α = min(t, lr); Y = Xᵀ + α·V, then Y = Xᵀ +
+ * α·W·(Xᵀ + Y)/2 repeated (5 times there, `loops` here); R = Yᵀ; V = W·Xᵀ),
+ * with plain loops in float64. */
+static void sgdg_reference(double *R, double *V, const double *G, int n, double lr, double mu,
+                           int loops) {
+    size_t nn = (size_t)n * n;
+    double *X = malloc(sizeof(double) * nn), *MX = malloc(sizeof(double) * nn);
+    double *T = malloc(sizeof(double) * nn), *W = malloc(sizeof(double) * nn);
+    double *Y = malloc(sizeof(double) * nn), *Z = malloc(sizeof(double) * nn);
+    for (int i = 0; i < n; i++) {
+        double nr = 0;
+        for (int j = 0; j < n; j++) nr += R[i * n + j] * R[i * n + j];
+        for (int j = 0; j < n; j++) X[i * n + j] = R[i * n + j] / (sqrt(nr) + 1e-8);
+    }
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) V[i * n + j] = mu * V[i * n + j] - G[j * n + i];
+#define MM(C, A, At, B, Bt) /* C = op(A)·op(B) */                                          \
+    for (int i = 0; i < n; i++)                                                           \
+        for (int j = 0; j < n; j++) {                                                     \
+            double acc = 0;                                                               \
+            for (int k = 0; k < n; k++)                                                   \
+                acc += (At ? A[k * n + i] : A[i * n + k]) * (Bt ? B[j * n + k] : B[k * n + j]); \
+            C[i * n + j] = acc;                                                           \
+        }
+    MM(MX, V, 0, X, 0);
+    MM(T, X, 0, MX, 0);  /* XMX */
+    MM(Y, X, 1, T, 0);   /* XXMX */
+    for (size_t i = 0; i < nn; i++) T[i] = MX[i] - 0.5 * Y[i]; /* Ŵ */
+    double norm1 = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) W[i * n + j] = T[i * n + j] - T[j * n + i];
+    for (int j = 0; j < n; j++) {
+        double col = 0;
+        for (int i = 0; i < n; i++) col += fabs(W[i * n + j]);
+        norm1 = col > norm1 ? col : norm1;
+    }
+    double t = 0.5 * 2 / (norm1 + 1e-8), a = t < lr ? t : lr;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) Y[i * n + j] = X[j * n + i] + a * V[i * n + j];
+    for (int it = 0; it < loops; it++) {
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) Z[i * n + j] = 0.5 * (X[j * n + i] + Y[i * n + j]);
+        MM(T, W, 0, Z, 0);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) Y[i * n + j] = X[j * n + i] + a * T[i * n + j];
+    }
+    MM(T, W, 0, X, 1); /* V = W·Xᵀ */
+#undef MM
+    memcpy(V, T, sizeof(double) * nn);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) R[i * n + j] = Y[j * n + i];
+    free(X); free(MX); free(T); free(W); free(Y); free(Z);
+}
+
+Test(spinquant, sgdg_step_matches_the_reference_optimizer) {
+    rb_rng r;
+    rb_rng_seed(&r, 5);
+    const int n = 11;
+    double R[11 * 11], Rr[11 * 11], V[11 * 11] = {0}, Vr[11 * 11] = {0}, G[11 * 11];
+    random_orthogonal(R, n, &r);
+    memcpy(Rr, R, sizeof R);
+    /* three steps with momentum, one huge (capped) lr: the exact Cayley
+     * solve is the limit of the reference's fixed-point loop */
+    const double lrs[3] = {0.05, 0.2, 1e6};
+    for (int s = 0; s < 3; s++) {
+        for (int i = 0; i < n * n; i++) G[i] = rb_rng_normal(&r);
+        cr_assert_eq(rb_sgdg_step(R, V, G, n, lrs[s], 0.9, NULL), RB_OK);
+        sgdg_reference(Rr, Vr, G, n, lrs[s], 0.9, 200);
+        double dr = 0, dv = 0;
+        for (int i = 0; i < n * n; i++) {
+            dr = fmax(dr, fabs(R[i] - Rr[i]));
+            dv = fmax(dv, fabs(V[i] - Vr[i]));
+        }
+        /* the reference's unit() divides the rows by ‖r‖ + 1e-8: a 1e-8 relative difference */
+        cr_expect_lt(dr, 3e-8, "step %d: R differs from the reference by %g", s, dr);
+        cr_expect_lt(dv, 3e-8, "step %d: V differs from the reference by %g", s, dv);
+        cr_expect_lt(rb_spin_orthogonality_error(R, n), 1e-13);
+    }
+    /* with 5 loops (the reference's) and a small step the two agree closely too */
+    for (int i = 0; i < n * n; i++) G[i] = rb_rng_normal(&r);
+    memcpy(Rr, R, sizeof R);
+    memcpy(Vr, V, sizeof V);
+    cr_assert_eq(rb_sgdg_step(R, V, G, n, 0.01, 0.0, NULL), RB_OK);
+    sgdg_reference(Rr, Vr, G, n, 0.01, 0.0, 5);
+    for (int i = 0; i < n * n; i++) cr_expect_lt(fabs(R[i] - Rr[i]), 3e-8);
+    /* first order, μ = 0: f(R) = ⟨G, R⟩ decreases by ≈ α/4·‖W‖² (half the cayley step) */
+    double R0[11 * 11], Vz[11 * 11] = {0}, W2 = 0;
+    memcpy(R0, R, sizeof R);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double gi = 0, gj = 0;
+            for (int k = 0; k < n; k++) gi += G[i * n + k] * R[j * n + k], gj += G[j * n + k] * R[i * n + k];
+            W2 += (gi - gj) * (gi - gj);
+        }
+    cr_assert_eq(rb_sgdg_step(R, Vz, G, n, 1e-5, 0.0, NULL), RB_OK);
+    double df = frob_dot(G, R, n * n) - frob_dot(G, R0, n * n);
+    cr_expect_lt(fabs(df / (-1e-5 / 4 * W2) - 1), 1e-3, "decrease %g, predicted %g", df,
+                 -1e-5 / 4 * W2);
+}
+
 /* A base model as the stage builds it from m: norms folded, online
  * Hadamards on. */
 static rb_model *spin_base_of(rb_model *m) {
@@ -260,7 +363,11 @@ Test(spinquant, learning_lowers_the_quantized_loss_and_reloads, .timeout = 300) 
     rb_test_tmp_path("spin_loss.csv", log, sizeof log);
     /* iters=0 is the random-Hadamard start (QuaRot with per-layer R2) */
     rb_model *start = prepared(m, "spinquant:iters=0", &q, &cal);
-    snprintf(text, sizeof text, "spinquant:iters=12:lr=0.5:batch=2:save_rotations=%s:loss_log=%s",
+    /* the plain Cayley SGD with a linear schedule (the defaults, SGDG and
+     * cosine, are exercised by cosine_schedule_and_rtn_weights_while_learning) */
+    snprintf(text, sizeof text,
+             "spinquant:iters=12:lr=0.5:batch=2:optimizer=cayley:schedule=linear:"
+             "save_rotations=%s:loss_log=%s",
              rot, log);
     rb_model *learned = prepared(m, text, &q, &cal);
     double l0 = quant_loss(start, &cal, &q), l1 = quant_loss(learned, &cal, &q);
@@ -302,6 +409,63 @@ Test(spinquant, learning_lowers_the_quantized_loss_and_reloads, .timeout = 300) 
     rb_model_free(reloaded);
     rb_model_free(learned);
     rb_model_free(start);
+    rb_calib_free(&cal);
+    rb_model_free(m);
+}
+
+/* The reference's recipe pieces: a cosine learning rate (the loss log's lr
+ * column) and learning under RTN weights, which lowers the loss of the
+ * RTN-quantized model; learn_w=rtn without weight bits is refused. */
+Test(spinquant, cosine_schedule_and_rtn_weights_while_learning, .timeout = 300) {
+    rb_model *m = rb_test_stories_or_synth();
+    rb_quant_config q;
+    rb_quant_config_init(&q);
+    q.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
+    q.a = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
+    q.kv = (rb_quant_spec){4, 1, RB_GRAN_ROW, 0, 1.0f};
+    rb_calib cal;
+    rb_test_random_calib(&cal, m->cfg.vocab_size, 2, 64, 3);
+    char log[512], text[1024];
+    rb_test_tmp_path("spin_cos.csv", log, sizeof log);
+    snprintf(text, sizeof text, "spinquant:iters=4:lr=0.8:batch=1:loss_log=%s", log);
+    rb_model *t = prepared(m, text, &q, &cal);
+    rb_model_free(t);
+    FILE *f = fopen(log, "r");
+    cr_assert(f);
+    char line[256];
+    cr_assert(fgets(line, sizeof line, f));
+    const double want[4] = {0.8, 0.8 * 0.5 * (1 + cos(M_PI / 4)), 0.4,
+                            0.8 * 0.5 * (1 + cos(3 * M_PI / 4))};
+    for (int i = 0; i < 4; i++) {
+        int it;
+        double loss, lr, secs;
+        cr_assert(fgets(line, sizeof line, f));
+        cr_assert_eq(sscanf(line, "%d,%lf,%lf,%lf", &it, &loss, &lr, &secs), 4, "%s", line);
+        cr_expect_lt(fabs(lr - want[i]), 1e-5, "iteration %d: lr %g, cosine gives %g", it, lr,
+                     want[i]);
+    }
+    fclose(f);
+    unlink(log);
+    /* learning under RTN weights lowers the loss of the RTN model */
+    rb_quant_config qa = q; /* the loss with activations/KV quantized; weights by the stage */
+    qa.w.bits = RB_QUANT_OFF;
+    rb_model *start = prepared(m, "spinquant:iters=0,rtn", &q, &cal);
+    rb_model *learned = prepared(m, "spinquant:iters=12:lr=1:batch=2:learn_w=rtn,rtn", &q, &cal);
+    double l0 = quant_loss(start, &cal, &qa), l1 = quant_loss(learned, &cal, &qa);
+    fprintf(stderr, "W4A4KV4 RTN loss: random Hadamard %.5f, learned under RTN %.5f\n", l0, l1);
+    cr_expect_lt(l1, l0 - 1e-3, "learning under RTN weights did not lower the loss: %.5f -> %.5f",
+                 l0, l1);
+    rb_model_free(start);
+    rb_model_free(learned);
+    /* refused without weight bits */
+    rb_model *c = NULL;
+    rb_error err = {0};
+    rb_pipeline p;
+    cr_assert_eq(rb_model_clone(m, &c, &err), RB_OK);
+    cr_assert_eq(rb_pipeline_parse("spinquant:iters=1:learn_w=rtn", &p, &err), RB_OK);
+    cr_expect_eq(rb_prepare_model(c, &p, &qa, &cal, 7, 0, &err), RB_EINVAL);
+    cr_expect(strstr(err.msg, "learn_w=rtn") != NULL, "%s", err.msg);
+    rb_model_free(c);
     rb_calib_free(&cal);
     rb_model_free(m);
 }
@@ -407,7 +571,9 @@ Test(spinquant, options_parse_and_format) {
     longtext[sizeof longtext - 1] = 0;
     cr_expect_eq(rb_pipeline_parse(longtext, &p, &err), RB_EINVAL, "a 600-byte path is accepted");
     cr_expect_eq(rb_pipeline_parse("spinquant:lr=-1", &p, &err), RB_EINVAL);
-    cr_expect_eq(rb_pipeline_parse("spinquant:schedule=cosine", &p, &err), RB_EINVAL);
+    cr_expect_eq(rb_pipeline_parse("spinquant:schedule=exponential", &p, &err), RB_EINVAL);
+    cr_expect_eq(rb_pipeline_parse("spinquant:momentum=1", &p, &err), RB_EINVAL);
+    cr_expect_eq(rb_pipeline_parse("spinquant:optimizer=adam", &p, &err), RB_EINVAL);
     /* learning without calibration windows is refused */
     rb_model *m = rb_test_synth(32, 40, 1, 4, 2, 29, 1);
     rb_quant_config q;
