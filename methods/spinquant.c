@@ -36,6 +36,7 @@
 #include "kernels/rotation.h"
 #include "methods/method.h"
 #include "methods/rotate.h"
+#include "methods/rotation_desc.h"
 
 /* ---- rotations ---------------------------------------------------------- */
 
@@ -438,7 +439,10 @@ static const rb_option_spec spinquant_options[] = {
     {"r3", RB_OPT_BOOL, 1, 0, 1, "online Hadamard on q and k after RoPE (KV cache)", NULL},
     {"r4", RB_OPT_BOOL, 1, 0, 1, "online Hadamard before down_proj", NULL},
     {"heads", RB_OPT_BOOL, 1, 0, 1, "online Hadamard across heads before o_proj", NULL},
-    {"rotations", RB_OPT_TEXT, 0, 0, 0, "load R1/R2 from this file instead of learning", NULL},
+    {"rotations", RB_OPT_TEXT, 0, 0, 0,
+     "load R1/R2 instead of learning: a file from save_rotations, or FILE.json describing raw "
+     "float32/float64 arrays (methods/rotation_desc.h)",
+     NULL},
     {"save_rotations", RB_OPT_TEXT, 0, 0, 0, "write the learned R1/R2 to this file", NULL},
     {"loss_log", RB_OPT_TEXT, 0, 0, 0, "write iteration,loss,lr,seconds as CSV to this file",
      NULL},
@@ -593,7 +597,9 @@ static int spinquant_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error
     if (rc) return rc;
     rb_spin_rotations r;
     if (*load) {
-        rc = rb_spin_rotations_load(&r, c, load, err);
+        size_t n = strlen(load);
+        rc = n > 5 && !strcmp(load + n - 5, ".json") ? rb_spin_rotations_load_raw(&r, c, load, err)
+                                                     : rb_spin_rotations_load(&r, c, load, err);
     } else {
         rc = rb_spin_rotations_init(&r, c, seed, err);
         if (!rc && (rc = learn(m, &r, ctx->calib, ctx->quant, &lo, err))) rb_spin_rotations_free(&r);

@@ -15,6 +15,7 @@
 #include "core/train.h"
 #include "methods/prepare.h"
 #include "methods/rotate.h"
+#include "methods/rotation_desc.h"
 #include "methods/spinquant.h"
 #include "tests/ref_forward.h"
 #include "tests/test_models.h"
@@ -546,6 +547,152 @@ Test(spinquant, bad_rotation_files_are_refused) {
     }
     unlink(path);
     free(buf);
+    rb_spin_rotations_free(&r);
+    rb_model_free(m);
+}
+
+/* Raw arrays with a JSON description (SpinQuant's R.bin converted): the
+ * rotations of a saved file written as float64 and float32 arrays, the R2s
+ * in reverse order after a gap, load back to the same matrices (float32 to
+ * its rounding) and the same model as the rotbench file; broken
+ * descriptions and data are refused with the file and the problem named. */
+static void write_desc(const char *path, const char *text) {
+    write_bytes(path, text, strlen(text));
+}
+
+Test(spinquant, raw_rotations_with_a_json_description) {
+    rb_model *m = spin_base();
+    const rb_config *c = &m->cfg;
+    rb_spin_rotations r, back;
+    rb_error err = {0};
+    cr_assert_eq(rb_spin_rotations_init(&r, c, 3, &err), RB_OK);
+    const int dim = c->dim, hd = c->head_dim, L = c->n_layers;
+    size_t n1 = (size_t)dim * dim, n2 = (size_t)hd * hd;
+    char json[512], data[512], data32[512], bin[512], text[4096];
+    rb_test_tmp_path("rot_raw.json", json, sizeof json);
+    rb_test_tmp_path("rot_raw.f64", data, sizeof data);
+    rb_test_tmp_path("rot_raw.f32", data32, sizeof data32);
+    rb_test_tmp_path("rot_raw.bin", bin, sizeof bin);
+    const char *base64 = strrchr(data, '/') + 1, *base32 = strrchr(data32, '/') + 1;
+    /* layout: 16 bytes of padding, R2 of the last layer first, ..., R1 last */
+    size_t total = 16 + (n1 + n2 * L) * 8;
+    unsigned char *buf = calloc(total, 1), *buf32 = calloc(total, 1);
+    size_t off = 16, off1 = 0, off2[8];
+    for (int l = L - 1; l >= 0; l--) {
+        off2[l] = off;
+        for (size_t j = 0; j < n2; j++) {
+            double v = r.R2[(size_t)l * n2 + j];
+            float f = (float)v;
+            memcpy(buf + off + 8 * j, &v, 8);
+            memcpy(buf32 + off / 2 + 4 * j, &f, 4);
+        }
+        off += n2 * 8;
+    }
+    off1 = off;
+    for (size_t j = 0; j < n1; j++) {
+        float f = (float)r.R1[j];
+        memcpy(buf + off + 8 * j, &r.R1[j], 8);
+        memcpy(buf32 + off / 2 + 4 * j, &f, 4);
+    }
+    write_bytes(data, buf, total);
+    write_bytes(data32, buf32, total / 2);
+    for (int pass = 0; pass < 2; pass++) { /* float64, then float32 (offsets halved) */
+        size_t k = (size_t)snprintf(text, sizeof text,
+                                    "{\"dtype\": \"%s\", \"order\": \"row-major\", \"data\": \"%s\", "
+                                    "\"matrices\": [{\"name\": \"R1\", \"rows\": %d, \"cols\": %d, "
+                                    "\"offset\": %zu}",
+                                    pass ? "float32" : "float64", pass ? base32 : base64, dim, dim,
+                                    pass ? off1 / 2 : off1);
+        for (int l = 0; l < L; l++)
+            k += (size_t)snprintf(text + k, sizeof text - k,
+                                  ", {\"name\": \"model.layers.%d.self_attn.R2\", \"rows\": %d, "
+                                  "\"cols\": %d, \"offset\": %zu}",
+                                  l, hd, hd, pass ? off2[l] / 2 : off2[l]);
+        snprintf(text + k, sizeof text - k, "]}\n");
+        write_desc(json, text);
+        cr_assert_eq(rb_spin_rotations_load_raw(&back, c, json, &err), RB_OK, "%s", err.msg);
+        double tol = pass ? 1e-7 : 0;
+        for (size_t j = 0; j < n1; j++) cr_expect_leq(fabs(back.R1[j] - r.R1[j]), tol);
+        for (size_t j = 0; j < n2 * L; j++) cr_expect_leq(fabs(back.R2[j] - r.R2[j]), tol);
+        rb_spin_rotations_free(&back);
+    }
+    /* the float32 description in place: the stage loads it like the rotbench file */
+    cr_assert_eq(rb_spin_rotations_save(&r, bin, &err), RB_OK);
+    rb_quant_config q;
+    rb_quant_config_init(&q);
+    char p1[1024], p2[1024];
+    snprintf(p1, sizeof p1, "spinquant:rotations=%s", bin);
+    snprintf(p2, sizeof p2, "spinquant:rotations=%s", json);
+    rb_model *raw = rb_test_synth(32, 40, 2, 4, 2, 29, 11), *ref = rb_test_synth(32, 40, 2, 4, 2, 29, 11);
+    rb_model *a = prepared(ref, p1, &q, NULL), *b = prepared(raw, p2, &q, NULL);
+    float *la = rb_test_logits(a, NULL), *lb = rb_test_logits(b, NULL);
+    cr_expect_lt(rb_test_rel_rms(lb, la, (size_t)48 * c->vocab_size), 1e-5);
+    free(la); free(lb);
+    rb_model_free(a); rb_model_free(b); rb_model_free(raw); rb_model_free(ref);
+    /* broken descriptions: the message names the file and the problem */
+    char head[1024];
+    snprintf(head, sizeof head, "\"order\": \"row-major\", \"data\": \"%s\"", base64);
+    struct { const char *what, *body; rb_status want; const char *msg; } cases[] = {
+        {"not JSON", "{\"dtype\": ", RB_EFORMAT, "not valid JSON"},
+        {"trailing", "{} x", RB_EFORMAT, "text after the JSON object"},
+        {"array", "[1]", RB_EFORMAT, "not a JSON object"},
+        {"dtype", "{\"dtype\": \"bfloat16\", %s, \"matrices\": []}", RB_EFORMAT, "dtype \"bfloat16\""},
+        {"order", "{\"dtype\": \"float64\", \"order\": \"column-major\", \"data\": \"x\", \"matrices\": [1]}",
+         RB_EFORMAT, "only \"row-major\""},
+        {"no matrices", "{\"dtype\": \"float64\", %s}", RB_EFORMAT, "\"matrices\" is missing"},
+        {"empty list", "{\"dtype\": \"float64\", %s, \"matrices\": []}", RB_EFORMAT, "0 entries"},
+        {"rows type", "{\"dtype\": \"float64\", %s, \"matrices\": [{\"name\": \"R1\", \"rows\": \"32\", "
+                      "\"cols\": 32, \"offset\": 0}]}", RB_EFORMAT, "matrices[0]: \"rows\" is not an integer"},
+        {"negative offset", "{\"dtype\": \"float64\", %s, \"matrices\": [{\"name\": \"R1\", \"rows\": 32, "
+                            "\"cols\": 32, \"offset\": -8}]}", RB_EFORMAT, "\"offset\" -8 outside"},
+        {"duplicate", "{\"dtype\": \"float64\", %s, \"matrices\": [{\"name\": \"R1\", \"rows\": 32, "
+                      "\"cols\": 32, \"offset\": 0}, {\"name\": \"R1\", \"rows\": 32, \"cols\": 32, "
+                      "\"offset\": 0}]}", RB_EFORMAT, "\"R1\" appears twice"},
+        {"unknown", "{\"dtype\": \"float64\", %s, \"matrices\": [{\"name\": \"model.layers.2.self_attn.R2\", "
+                    "\"rows\": 8, \"cols\": 8, \"offset\": 0}]}", RB_EINVAL, "not a rotation of this model"},
+        {"shape", "{\"dtype\": \"float64\", %s, \"matrices\": [{\"name\": \"R1\", \"rows\": 32, "
+                  "\"cols\": 31, \"offset\": 0}]}", RB_EINVAL, "\"R1\" is 32x31; the model needs 32x32"},
+        {"missing R2", "{\"dtype\": \"float64\", %s, \"matrices\": [{\"name\": \"R1\", \"rows\": 32, "
+                       "\"cols\": 32, \"offset\": 0}]}", RB_EINVAL, "no matrix \"model.layers.0.self_attn.R2\""},
+        {"past the end", "{\"dtype\": \"float64\", %s, \"matrices\": [{\"name\": \"R1\", \"rows\": 32, "
+                         "\"cols\": 32, \"offset\": 100000}, {\"name\": \"model.layers.0.self_attn.R2\", "
+                         "\"rows\": 8, \"cols\": 8, \"offset\": 0}, {\"name\": "
+                         "\"model.layers.1.self_attn.R2\", \"rows\": 8, \"cols\": 8, \"offset\": 0}]}",
+         RB_EFORMAT, "past the end"},
+        {"not orthogonal", "{\"dtype\": \"float64\", %s, \"matrices\": [{\"name\": \"R1\", \"rows\": 32, "
+                           "\"cols\": 32, \"offset\": 8}, {\"name\": \"model.layers.0.self_attn.R2\", "
+                           "\"rows\": 8, \"cols\": 8, \"offset\": 16}, {\"name\": "
+                           "\"model.layers.1.self_attn.R2\", \"rows\": 8, \"cols\": 8, \"offset\": 16}]}",
+         RB_EFORMAT, "is not orthogonal"},
+        {"tolerance", "{\"dtype\": \"float64\", %s, \"tolerance\": 2, \"matrices\": []}", RB_EFORMAT,
+         "tolerance 2 outside"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        snprintf(text, sizeof text, cases[i].body, head);
+        write_desc(json, text);
+        rb_error e = {0};
+        int rc = rb_spin_rotations_load_raw(&back, c, json, &e);
+        cr_expect_eq(rc, cases[i].want, "%s: status %d (%s)", cases[i].what, rc, e.msg);
+        cr_expect(strstr(e.msg, cases[i].msg) != NULL, "%s: message '%s'", cases[i].what, e.msg);
+        cr_expect(strstr(e.msg, json) != NULL, "%s: the file is not named: '%s'", cases[i].what, e.msg);
+    }
+    /* a NaN in the data */
+    double nan_v = NAN;
+    memcpy(buf + off1 + 8 * 3, &nan_v, 8);
+    write_bytes(data, buf, total);
+    snprintf(text, sizeof text, "{\"dtype\": \"float64\", %s, \"matrices\": [{\"name\": \"R1\", "
+             "\"rows\": 32, \"cols\": 32, \"offset\": %zu}, {\"name\": \"model.layers.0.self_attn.R2\", "
+             "\"rows\": 8, \"cols\": 8, \"offset\": 16}, {\"name\": \"model.layers.1.self_attn.R2\", "
+             "\"rows\": 8, \"cols\": 8, \"offset\": 16}]}", head, off1);
+    write_desc(json, text);
+    cr_expect_eq(rb_spin_rotations_load_raw(&back, c, json, &err), RB_EFORMAT);
+    cr_expect(strstr(err.msg, "\"R1\": entry [0][3] is not finite") != NULL, "%s", err.msg);
+    unlink(data);
+    cr_expect_eq(rb_spin_rotations_load_raw(&back, c, json, &err), RB_EIO, "%s", err.msg);
+    cr_expect(strstr(err.msg, "data") != NULL, "%s", err.msg);
+    unlink(json); unlink(data32); unlink(bin);
+    free(buf); free(buf32);
+    rb_quant_config_free(&q);
     rb_spin_rotations_free(&r);
     rb_model_free(m);
 }
