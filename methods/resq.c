@@ -57,8 +57,14 @@
 
 /* ---- second moments ------------------------------------------------------ */
 
+/* Hook return value that ends a window's forward once the last statistic
+ * is in (not an error): the rest of the last layer and the classifier
+ * would only be discarded. */
+enum { STOP_WINDOW = 1 };
+
 typedef struct collect_state {
     rb_resq_cov *cov;
+    rb_act_point last; /* the last layer's point after which nothing is needed */
     double *buf;    /* [max_T][width] float64 copy of the hooked values */
     size_t buf_cap; /* doubles */
 } collect_state;
@@ -98,12 +104,13 @@ static int collect_act(void *ctx, int layer, rb_act_point p, float *x, int rows,
     rb_resq_cov *c = s->cov;
     if (layer >= c->n_layers) return RB_OK; /* the classifier's input */
     if (p == RB_ACT_QKV_IN && layer == 0) c->n_tokens += rows;
+    int rc = RB_OK;
     if (p == RB_ACT_QKV_IN || p == RB_ACT_GATE_UP_IN)
-        return accumulate(s, x, rows, cols, cols, c->resid, err);
-    if (p == RB_ACT_DOWN_IN && c->down)
-        return accumulate(s, x, rows, cols, cols,
-                          c->down + (size_t)layer * c->hidden * c->hidden, err);
-    return RB_OK;
+        rc = accumulate(s, x, rows, cols, cols, c->resid, err);
+    else if (p == RB_ACT_DOWN_IN && c->down)
+        rc = accumulate(s, x, rows, cols, cols, c->down + (size_t)layer * c->hidden * c->hidden,
+                        err);
+    return !rc && layer == c->n_layers - 1 && p == s->last ? STOP_WINDOW : rc;
 }
 
 static int collect_qkv(void *ctx, int layer, float *q, float *k, float *v, int T,
@@ -158,9 +165,15 @@ int rb_resq_collect(const rb_model *m, const rb_calib *calib, int want_down, rb_
         rb_resq_cov_free(out);
         return rb_error_set(err, RB_ENOMEM, "out of memory for the resq covariances");
     }
-    collect_state s = {out, NULL, 0};
+    collect_state s = {out, want_down ? RB_ACT_DOWN_IN : RB_ACT_GATE_UP_IN, NULL, 0};
     rb_hooks h = {.ctx = &s, .activation = collect_act, .qkv = collect_qkv};
-    int rc = rb_calib_forward(m, calib, &h, err);
+    rb_workspace ws;
+    int rc = rb_workspace_init(&ws, c, calib->window, err);
+    for (int w = 0; !rc && w < calib->n_windows; w++) {
+        rc = rb_forward(m, &ws, calib->tokens + (size_t)w * calib->window, calib->window, &h, err);
+        if (rc == STOP_WINDOW) rc = RB_OK;
+    }
+    rb_workspace_free(&ws);
     free(s.buf);
     if (rc) {
         rb_resq_cov_free(out);
