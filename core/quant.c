@@ -9,7 +9,7 @@ static const rb_quant_spec spec_off = {RB_QUANT_OFF, 0, RB_GRAN_TENSOR, 0, 1.0f}
 void rb_quant_config_init(rb_quant_config *q) {
     memset(q, 0, sizeof *q);
     q->w = q->a = q->kv = q->k = q->v = spec_off;
-    q->a_high_bits = q->kv_high_bits = 8;
+    q->a_high_bits = q->kv_high_bits = q->w_high_bits = 8;
 }
 
 static void free_static_params(rb_quant_config *q) {
@@ -154,11 +154,12 @@ static int high_bits_ok(int bits) { return bits == RB_QUANT_OFF || (bits >= 2 &&
 
 int rb_quant_config_check(const rb_quant_config *q, const rb_config *c, rb_error *err) {
     int rc;
-    if (!high_bits_ok(q->a_high_bits) || !high_bits_ok(q->kv_high_bits))
+    if (!high_bits_ok(q->a_high_bits) || !high_bits_ok(q->kv_high_bits) ||
+        !high_bits_ok(q->w_high_bits))
         return rb_error_set(err, RB_EINVAL,
-                            "high-precision bits %d (activations) / %d (kv cache) outside 2..8 "
-                            "(16 = off)",
-                            q->a_high_bits, q->kv_high_bits);
+                            "high-precision bits %d (activations) / %d (kv cache) / %d (weights) "
+                            "outside 2..8 (16 = off)",
+                            q->a_high_bits, q->kv_high_bits, q->w_high_bits);
     int qdim = c->n_heads * c->head_dim;
     /* every width the spec is applied to must accept its group size */
     int w_widths[] = {c->dim, qdim, c->hidden_dim};
@@ -430,9 +431,8 @@ int rb_quant_calibrate(rb_quant_config *q, const rb_model *m, const rb_calib *ca
 
 /* ---- RTN weights ------------------------------------------------------- */
 
-/* RTN of one matrix; its parameters are recorded in q (slot layer, id). */
 /* RTN of one weight matrix with spec s; its scales and zeros are kept in q
- * for the integer kernels (core/qlinear.h). */
+ * (slot layer, id) for the integer kernels (core/qlinear.h); q NULL: not kept. */
 static int rtn_matrix(float *w, int rows, int cols, const rb_quant_spec *s, rb_quant_config *q,
                       int n_layers, int layer, int id, rb_error *err) {
     size_t np = rb_quant_n_params(s, rows, cols);
@@ -444,10 +444,80 @@ static int rtn_matrix(float *w, int rows, int cols, const rb_quant_spec *s, rb_q
     }
     rb_quant_params(w, rows, cols, s, scale, zero);
     rb_fake_quant(w, rows, cols, s, scale, zero);
-    int rc = rb_quant_keep_w_params(q, n_layers, layer, id, scale, zero, np, err);
+    int rc = q ? rb_quant_keep_w_params(q, n_layers, layer, id, scale, zero, np, err) : RB_OK;
     free(scale);
     free(zero);
     return rc;
+}
+
+rb_quant_split rb_quant_weight_split(const rb_quant_config *q, int id) {
+    static const rb_act_point reads[RB_LINEAR_COUNT + 1] = {
+        [RB_WQ] = RB_ACT_QKV_IN,     [RB_WK] = RB_ACT_QKV_IN,   [RB_WV] = RB_ACT_QKV_IN,
+        [RB_WO] = RB_ACT_O_IN,       [RB_W1] = RB_ACT_GATE_UP_IN, [RB_W3] = RB_ACT_GATE_UP_IN,
+        [RB_W2] = RB_ACT_DOWN_IN,    [RB_LINEAR_COUNT] = RB_ACT_CLASSIFIER_IN};
+    rb_quant_split none = {0, 0};
+    if (!q->w_mixed || id < 0 || id > RB_LINEAR_COUNT) return none;
+    return q->a_split[reads[id]].high > 0 ? q->a_split[reads[id]] : none;
+}
+
+rb_quant_spec rb_quant_weight_high_spec(const rb_quant_config *q) {
+    rb_quant_spec hi = q->w;
+    hi.bits = q->w_high_bits;
+    return hi;
+}
+
+/* Columns of part `high` (1) or the rest (0) of every block, gathered from
+ * w [rows][cols] into p [rows][n] (to_part) or scattered back. */
+static void move_part(float *w, float *p, int rows, int cols, rb_quant_split sp, int high,
+                      int to_part) {
+    int width = high ? sp.high : sp.block - sp.high, first = high ? sp.block - sp.high : 0;
+    int n = cols / sp.block * width;
+    for (int r = 0; r < rows; r++)
+        for (int b = 0; b < cols / sp.block; b++)
+            for (int j = 0; j < width; j++) {
+                float *a = w + (size_t)r * cols + (size_t)b * sp.block + first + j;
+                float *c = p + (size_t)r * n + (size_t)b * width + j;
+                if (to_part) *c = *a; else *a = *c;
+            }
+}
+
+/* RTN of one matrix with spec s, the columns of a split at s with
+ * q->w_high_bits; with keep and no split, the parameters are kept there. */
+static int rtn_matrix_split(float *w, int rows, int cols, const rb_quant_spec *s,
+                            const rb_quant_config *q, rb_quant_split split, rb_quant_config *keep,
+                            int n_layers, int layer, int id, rb_error *err) {
+    if (split.high <= 0) return rtn_matrix(w, rows, cols, s, keep, n_layers, layer, id, err);
+    if (split.block < 1 || cols % split.block || split.high > split.block)
+        return rb_error_set(err, RB_EINVAL,
+                            "weight split: %d high columns of every %d do not tile %d columns",
+                            split.high, split.block, cols);
+    rb_quant_spec specs[2] = {*s, *s};
+    specs[1].bits = q->w_high_bits;
+    int widths[2] = {split.block - split.high, split.high};
+    for (int part = 0; part < 2; part++)
+        if (specs[part].gran == RB_GRAN_GROUP && widths[part] % specs[part].group)
+            return rb_error_set(err, RB_EINVAL,
+                                "weights: group size %d does not divide the %d %s-precision "
+                                "columns of a %d-column block",
+                                specs[part].group, widths[part], part ? "high" : "low",
+                                split.block);
+    float *buf = malloc(sizeof(float) * (size_t)rows * cols);
+    if (!buf) return rb_error_set(err, RB_ENOMEM, "out of memory for weight quantization");
+    int rc = RB_OK;
+    for (int part = 0; !rc && part < 2; part++) {
+        if (!widths[part] || rb_quant_spec_off(&specs[part])) continue;
+        int n = cols / split.block * widths[part];
+        move_part(w, buf, rows, cols, split, part, 1);
+        if (!(rc = rtn_matrix(buf, rows, n, &specs[part], NULL, 0, 0, 0, err)))
+            move_part(w, buf, rows, cols, split, part, 0);
+    }
+    free(buf);
+    return rc;
+}
+
+int rb_quant_weight_matrix_rtn(float *w, int rows, int cols, const rb_quant_config *q,
+                               rb_quant_split split, rb_error *err) {
+    return rtn_matrix_split(w, rows, cols, &q->w, q, split, NULL, 0, 0, 0, err);
 }
 
 int rb_quant_weights_rtn(rb_model *m, rb_quant_config *q, rb_error *err) {
@@ -458,13 +528,15 @@ int rb_quant_weights_rtn(rb_model *m, rb_quant_config *q, rb_error *err) {
             rb_weight_view v = rb_model_weight(m, l, (rb_linear_id)id);
             rb_quant_spec s = rb_quant_weight_spec(q, l, m->cfg.n_layers, (rb_linear_id)id);
             if (rb_quant_spec_off(&s)) continue;
-            if ((rc = rtn_matrix(v.w, v.rows, v.cols, &s, q, m->cfg.n_layers, l, id, err)))
+            if ((rc = rtn_matrix_split(v.w, v.rows, v.cols, &s, q, rb_quant_weight_split(q, id),
+                                       q, m->cfg.n_layers, l, id, err)))
                 return rb_error_prefix(err, "layer %d %s: ", l, rb_linear_name((rb_linear_id)id));
         }
     if (q->quantize_classifier && !rb_quant_spec_off(&q->w)) {
         if ((rc = rb_model_untie_classifier(m, err))) return rc;
-        if ((rc = rtn_matrix(m->classifier, m->cfg.vocab_size, m->cfg.dim, &q->w, q, m->cfg.n_layers,
-                             m->cfg.n_layers, RB_LINEAR_COUNT, err)))
+        if ((rc = rtn_matrix_split(m->classifier, m->cfg.vocab_size, m->cfg.dim, &q->w, q,
+                                   rb_quant_weight_split(q, RB_LINEAR_COUNT), q,
+                                   m->cfg.n_layers, m->cfg.n_layers, RB_LINEAR_COUNT, err)))
             return rb_error_prefix(err, "classifier: ");
     }
     return RB_OK;

@@ -15,6 +15,14 @@
  * channels with a_high_bits / kv_high_bits and the rest with a / kv (same
  * granularity, symmetry and clip, separate parameters: kernels/quant.h,
  * rb_fake_quant_dynamic_split).  Dynamic quantization only.
+ *
+ * Mixed-precision weights (ResQ): when a stage also sets w_mixed, the weight
+ * columns (input channels) of every linear that multiply its input point's
+ * high channels are quantized with w_high_bits, the other columns with w
+ * (rb_quant_weight_split gives the split of a linear; RTN: separate
+ * parameters for the two column sets, each as w's granularity asks on the
+ * columns gathered alone; a group size must then divide both parts' widths
+ * per block).  w_mixed == 0 (the default) quantizes every column with w.
  */
 #ifndef RB_QUANT_H
 #define RB_QUANT_H
@@ -59,6 +67,9 @@ typedef struct rb_quant_config {
      * stage (resq) set them. */
     int a_high_bits, kv_high_bits;
     rb_quant_split a_split[RB_ACT_POINT_COUNT], k_split, v_split;
+    /* Weights: w_high_bits (8; RB_QUANT_OFF = full precision) for the
+     * columns under a_split's high channels, only when w_mixed is set. */
+    int w_high_bits, w_mixed;
     /* Static parameters, filled by rb_quant_calibrate (owned):
      * a_scale/a_zero [(n_layers + 1) * RB_ACT_POINT_COUNT],
      * kv_scale/kv_zero [n_layers * 2] (K then V per layer). */
@@ -110,6 +121,22 @@ int rb_quant_config_active(const rb_quant_config *q);
 
 /* Whether a stage declared high-precision channels anywhere. */
 int rb_quant_config_mixed(const rb_quant_config *q);
+
+/* The split of linear id's weight columns: the a_split of the point the
+ * linear reads (wq/wk/wv: qkv_in, wo: o_in, w1/w3: gate_up_in, w2: down_in)
+ * when w_mixed, else {0, 0}.  id == RB_LINEAR_COUNT is the classifier
+ * (classifier_in). */
+rb_quant_split rb_quant_weight_split(const rb_quant_config *q, int id);
+
+/* The weight spec of the high columns: w with bits = w_high_bits. */
+rb_quant_spec rb_quant_weight_high_spec(const rb_quant_config *q);
+
+/* Fake-quantizes one weight matrix w [rows][cols] (y = x·wᵀ) by RTN with
+ * q->w, its high columns (split, see above) with the high spec.  RB_EINVAL
+ * when the split does not tile cols or a group size does not divide the
+ * parts; RB_ENOMEM. */
+int rb_quant_weight_matrix_rtn(float *w, int rows, int cols, const rb_quant_config *q,
+                               rb_quant_split split, rb_error *err);
 
 /* Calibrates static parameters of activations and KV over the calibration
  * windows (no-op when neither is static).  RB_EINVAL when a static

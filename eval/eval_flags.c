@@ -60,6 +60,7 @@ static const rb_flag_spec flags[] = {
     {"kernels", RB_FLAG_ENUM, 0, 0, "fake|int"},
     {"a-high-bits", RB_FLAG_BITS, 2, 8, NULL},
     {"kv-high-bits", RB_FLAG_BITS, 2, 8, NULL},
+    {"w-high-bits", RB_FLAG_BITS, 2, 8, NULL},
 };
 
 const rb_flag_spec *rb_eval_flags(size_t *n) {

@@ -2,7 +2,8 @@
  * through the model whose earlier layers are already quantized; the inputs
  * of this layer's linears give their Hessians (wq/wk/wv share one, w1/w3
  * share one), and the seven linears are quantized with their weight specs
- * (ctx->quant->w with --w-override).  Activations stay in full precision
+ * (ctx->quant->w with --w-override; the columns a resq stage declared high
+ * at --w-high-bits, core/quant.h).  Activations stay in full precision
  * while calibrating.
  *
  * sequential=0 (one pass): one forward per window collects all four
@@ -87,13 +88,18 @@ static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
                 if (step >= 0 && (int)rb_linear_input((rb_linear_id)id) != step) continue;
                 rb_weight_view v = rb_model_weight(m, l, (rb_linear_id)id);
                 rb_quant_spec spec = rb_quant_weight_spec(ctx->quant, l, c->n_layers, (rb_linear_id)id);
+                rb_quant_spec high = spec; /* resq's mixed weights */
+                high.bits = ctx->quant->w_high_bits;
+                rb_quant_split split = rb_quant_weight_split(ctx->quant, id);
                 size_t np = rb_quant_n_params(&spec, v.rows, v.cols);
                 float *sc = malloc(sizeof(float) * np), *zr = malloc(sizeof(float) * np);
-                rc = sc && zr ? rb_gptq_quantize(v.w, v.rows, v.cols, cc.h[rb_linear_input((rb_linear_id)id)].H, &spec,
-                                                 &go, sc, zr, err)
+                rc = sc && zr ? rb_gptq_quantize_split(v.w, v.rows, v.cols,
+                                                       cc.h[rb_linear_input((rb_linear_id)id)].H,
+                                                       &spec, &go, split, &high, sc, zr, err)
                               : rb_error_set(err, RB_ENOMEM, "out of memory for weight parameters");
-                /* kept for the integer kernels (core/qlinear.h) */
-                if (!rc) rc = rb_quant_keep_w_params(ctx->quant, c->n_layers, l, id, sc, zr, np, err);
+                /* kept for the integer kernels (core/qlinear.h; they refuse splits) */
+                if (!rc && split.high <= 0)
+                    rc = rb_quant_keep_w_params(ctx->quant, c->n_layers, l, id, sc, zr, np, err);
                 free(sc);
                 free(zr);
                 if (rc) rb_error_prefix(err, "layer %d %s: ", l, rb_linear_name((rb_linear_id)id));

@@ -73,11 +73,54 @@ static int by_key_desc(const void *a, const void *b) {
     return x->idx - y->idx;
 }
 
+/* Column c is in the high-precision part of the split. */
+static int col_high(const rb_quant_split *o, int c) {
+    return o->high > 0 && c % o->block >= o->block - o->high;
+}
+
+/* Per-tensor / per-row parameters of one part (high or not) of the split:
+ * its columns of W gathered alone. */
+static int part_params(const float *W, int rows, int cols, const rb_quant_split *o, int high,
+                       const rb_quant_spec *s, float *scale, float *zero, rb_error *err) {
+    int n = 0;
+    for (int c = 0; c < cols; c++) n += col_high(o, c) == high;
+    if (!n) return RB_OK;
+    float *buf = malloc(sizeof(float) * (size_t)rows * n);
+    if (!buf) return rb_error_set(err, RB_ENOMEM, "out of memory in GPTQ");
+    for (int r = 0; r < rows; r++)
+        for (int c = 0, j = 0; c < cols; c++)
+            if (col_high(o, c) == high) buf[(size_t)r * n + j++] = W[(size_t)r * cols + c];
+    rb_quant_params(buf, rows, n, s, scale, zero);
+    free(buf);
+    return RB_OK;
+}
+
 int rb_gptq_quantize(float *W, int rows, int cols, const float *H, const rb_quant_spec *spec,
                      const rb_gptq_options *o, float *scale_out, float *zero_out, rb_error *err) {
+    return rb_gptq_quantize_split(W, rows, cols, H, spec, o, (rb_quant_split){0, 0}, NULL, scale_out,
+                                  zero_out, err);
+}
+
+int rb_gptq_quantize_split(float *W, int rows, int cols, const float *H,
+                           const rb_quant_spec *spec, const rb_gptq_options *o,
+                           rb_quant_split sp, const rb_quant_spec *high, float *scale_out,
+                           float *zero_out, rb_error *err) {
     if (rb_quant_spec_off(spec)) return RB_OK;
     int rc = rb_quant_spec_check(spec, cols, "gptq weights", err);
     if (rc) return rc;
+    int split = sp.high > 0;
+    if (split && (!high || sp.block < 1 || cols % sp.block || sp.high > sp.block))
+        return rb_error_set(err, RB_EINVAL,
+                            "gptq: split of %d high columns in blocks of %d does not tile %d "
+                            "columns",
+                            sp.high, sp.block, cols);
+    if (split && spec->gran == RB_GRAN_GROUP &&
+        (sp.high % spec->group || (sp.block - sp.high) % spec->group))
+        return rb_error_set(err, RB_EINVAL,
+                            "gptq: group size %d does not divide the %d high and %d low columns "
+                            "of a %d-column block",
+                            spec->group, sp.high, sp.block - sp.high, sp.block);
+    const rb_quant_spec *hspec = split ? high : spec;
     if (o->block < 1 || !(o->damp >= 0))
         return rb_error_set(err, RB_EINVAL, "gptq: block %d must be ≥ 1 and damp %g ≥ 0", o->block,
                             o->damp);
@@ -90,9 +133,11 @@ int rb_gptq_quantize(float *W, int rows, int cols, const float *H, const rb_quan
     double *Hd = malloc(sizeof(double) * nn);
     float *Wp = malloc(sizeof(float) * nw), *U = malloc(sizeof(float) * nn);
     float *scale = malloc(sizeof(float) * n_params), *zero = malloc(sizeof(float) * n_params);
+    float *scale_h = malloc(sizeof(float) * n_params), *zero_h = malloc(sizeof(float) * n_params);
     float *Err = malloc(sizeof(float) * (size_t)rows * o->block);
     float *col = malloc(sizeof(float) * rows);
-    if (!perm || !items || !Hd || !Wp || !U || !scale || !zero || !Err || !col) {
+    if (!perm || !items || !Hd || !Wp || !U || !scale || !zero || !scale_h || !zero_h || !Err ||
+        !col) {
         rc = rb_error_set(err, RB_ENOMEM, "out of memory in GPTQ (%dx%d)", rows, cols);
         goto done;
     }
@@ -109,7 +154,15 @@ int rb_gptq_quantize(float *W, int rows, int cols, const float *H, const rb_quan
     for (int i = 0; i < cols; i++) perm[i] = items[i].idx;
     /* parameters known up front: tensor, row, and static groups (act_order) */
     int params_upfront = spec->gran != RB_GRAN_GROUP || o->act_order;
-    if (params_upfront) rb_quant_params(W, rows, cols, spec, scale, zero);
+    if (params_upfront && split && spec->gran != RB_GRAN_GROUP) {
+        if ((rc = part_params(W, rows, cols, &sp, 0, spec, scale, zero, err)) ||
+            (rc = part_params(W, rows, cols, &sp, 1, hspec, scale_h, zero_h, err)))
+            goto done;
+    } else if (params_upfront) {
+        /* static groups lie in one part: each part's groups from its spec */
+        rb_quant_params(W, rows, cols, spec, scale, zero);
+        if (split) rb_quant_params(W, rows, cols, hspec, scale_h, zero_h);
+    }
     /* permute H and W */
     double *Hp = malloc(sizeof(double) * nn);
     if (!Hp) {
@@ -126,14 +179,16 @@ int rb_gptq_quantize(float *W, int rows, int cols, const float *H, const rb_quan
     free(Hp);
     if (rc) goto done;
     float qmax = spec->asym ? rb_qmax_asym(spec->bits) : rb_qmax_sym(spec->bits);
+    float qmax_h = hspec->asym ? rb_qmax_asym(hspec->bits) : rb_qmax_sym(hspec->bits);
     for (int i1 = 0; i1 < cols; i1 += o->block) {
         int i2 = i1 + o->block < cols ? i1 + o->block : cols, B = i2 - i1;
         for (int i = i1; i < i2; i++) {
-            int orig = perm[i];
+            int orig = perm[i], hi = col_high(&sp, orig);
+            const rb_quant_spec *cs = hi ? hspec : spec;
             if (!params_upfront && orig % G == 0) {
                 /* dynamic group params from the current W of columns [orig, orig+G) */
                 int width = orig + G < cols ? G : cols - orig;
-                rb_quant_spec rs = *spec;
+                rb_quant_spec rs = *cs;
                 rs.gran = RB_GRAN_ROW;
                 float *blk = malloc(sizeof(float) * (size_t)rows * width);
                 float *sc = malloc(sizeof(float) * rows), *zr = malloc(sizeof(float) * rows);
@@ -152,13 +207,19 @@ int rb_gptq_quantize(float *W, int rows, int cols, const float *H, const rb_quan
                 free(blk); free(sc); free(zr);
             }
             float d = U[(size_t)i * cols + i];
+            /* the high part's own parameters, except dynamic groups (one table) */
+            const float *sc = hi && params_upfront ? scale_h : scale;
+            const float *zr = hi && params_upfront ? zero_h : zero;
+            float cq = hi ? qmax_h : qmax;
+            int keep = rb_quant_spec_off(cs); /* a high part left in full precision */
             for (int r = 0; r < rows; r++) {
                 size_t g = spec->gran == RB_GRAN_TENSOR ? 0
                            : spec->gran == RB_GRAN_ROW  ? (size_t)r
                                                         : (size_t)r * groups + orig / G;
-                float w = Wp[(size_t)r * cols + i], inv = 1.0f / scale[g];
-                float q = spec->asym ? rb_fq_asym(w, inv, scale[g], zero[g], qmax)
-                                     : rb_fq_sym(w, inv, scale[g], qmax);
+                float w = Wp[(size_t)r * cols + i], inv = keep ? 0 : 1.0f / sc[g];
+                float q = keep      ? w
+                          : cs->asym ? rb_fq_asym(w, inv, sc[g], zr[g], cq)
+                                     : rb_fq_sym(w, inv, sc[g], cq);
                 float e = (w - q) / d;
                 Wp[(size_t)r * cols + i] = q;
                 Err[(size_t)r * B + (i - i1)] = e;
@@ -173,10 +234,11 @@ int rb_gptq_quantize(float *W, int rows, int cols, const float *H, const rb_quan
     }
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < cols; j++) W[(size_t)r * cols + perm[j]] = Wp[(size_t)r * cols + j];
-    if (scale_out) memcpy(scale_out, scale, sizeof(float) * n_params);
-    if (zero_out) memcpy(zero_out, zero, sizeof(float) * n_params);
+    if (scale_out && sp.high <= 0) memcpy(scale_out, scale, sizeof(float) * n_params);
+    if (zero_out && sp.high <= 0) memcpy(zero_out, zero, sizeof(float) * n_params);
 done:
-    free(perm); free(items); free(Hd); free(Wp); free(U); free(scale); free(zero); free(Err);
+    free(perm); free(items); free(Hd); free(Wp); free(U); free(scale); free(zero); free(scale_h);
+    free(zero_h); free(Err);
     free(col);
     return rc;
 }

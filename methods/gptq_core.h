@@ -7,6 +7,7 @@
 #define RB_METHODS_GPTQ_CORE_H
 
 #include "base/error.h"
+#include "core/quant.h"
 #include "kernels/quant.h"
 
 /* H = 2/n Σ x xᵀ over the n input rows seen so far (a running average, as
@@ -40,5 +41,17 @@ typedef struct rb_gptq_options {
  * wanted) receive the parameters W was quantized with. */
 int rb_gptq_quantize(float *W, int rows, int cols, const float *H, const rb_quant_spec *spec,
                      const rb_gptq_options *o, float *scale_out, float *zero_out, rb_error *err);
+
+/* Mixed precision (ResQ): in every split.block consecutive columns the last
+ * split.high are quantized with *high (their own parameters: per tensor /
+ * per row over those columns alone; with groups, the group size must divide
+ * both parts' widths, so a group lies in one part), the rest with spec.
+ * split.high == 0 is rb_gptq_quantize.  A high spec that is off leaves
+ * those columns in full precision (they still absorb the others' error).
+ * scale_out / zero_out as rb_gptq_quantize, filled only without a split. */
+int rb_gptq_quantize_split(float *W, int rows, int cols, const float *H,
+                           const rb_quant_spec *spec, const rb_gptq_options *o,
+                           rb_quant_split split, const rb_quant_spec *high, float *scale_out,
+                           float *zero_out, rb_error *err);
 
 #endif

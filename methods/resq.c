@@ -34,9 +34,12 @@
  *      --kv-high-bits (8), the rest at --a-bits / --kv-bits.
  * fraction = 0 leaves no high channels: the bases then only feed one random
  * rotation of the whole space, i.e. a QuaRot-like random rotation.
- * Weights stay in full precision here: a later stage (rtn, gptq) quantizes
- * them uniformly (the paper also keeps the weight columns that multiply the
- * high subspace at 8 bits; not done here).  The online transforms cannot be
+ * Weights stay in full precision here; with weights=mixed (the default, as
+ * the paper and its reference code, which quantize W[:, high] with the
+ * high-bit quantizer) the stage also sets ctx->quant->w_mixed, so that a
+ * later rtn or gptq stage quantizes the weight columns that multiply the
+ * high channels at --w-high-bits (8) and the rest at --w-bits
+ * (core/quant.h); weights=uniform quantizes every column at --w-bits.  The online transforms cannot be
  * saved to a llama2.c file: compose "resq,gptq" in one pipeline. */
 #include "methods/resq.h"
 
@@ -54,8 +57,14 @@
 
 /* ---- second moments ------------------------------------------------------ */
 
+/* Hook return value that ends a window's forward once the last statistic
+ * is in (not an error): the rest of the last layer and the classifier
+ * would only be discarded. */
+enum { STOP_WINDOW = 1 };
+
 typedef struct collect_state {
     rb_resq_cov *cov;
+    rb_act_point last; /* the last layer's point after which nothing is needed */
     double *buf;    /* [max_T][width] float64 copy of the hooked values */
     size_t buf_cap; /* doubles */
 } collect_state;
@@ -95,12 +104,13 @@ static int collect_act(void *ctx, int layer, rb_act_point p, float *x, int rows,
     rb_resq_cov *c = s->cov;
     if (layer >= c->n_layers) return RB_OK; /* the classifier's input */
     if (p == RB_ACT_QKV_IN && layer == 0) c->n_tokens += rows;
+    int rc = RB_OK;
     if (p == RB_ACT_QKV_IN || p == RB_ACT_GATE_UP_IN)
-        return accumulate(s, x, rows, cols, cols, c->resid, err);
-    if (p == RB_ACT_DOWN_IN && c->down)
-        return accumulate(s, x, rows, cols, cols,
-                          c->down + (size_t)layer * c->hidden * c->hidden, err);
-    return RB_OK;
+        rc = accumulate(s, x, rows, cols, cols, c->resid, err);
+    else if (p == RB_ACT_DOWN_IN && c->down)
+        rc = accumulate(s, x, rows, cols, cols, c->down + (size_t)layer * c->hidden * c->hidden,
+                        err);
+    return !rc && layer == c->n_layers - 1 && p == s->last ? STOP_WINDOW : rc;
 }
 
 static int collect_qkv(void *ctx, int layer, float *q, float *k, float *v, int T,
@@ -155,9 +165,15 @@ int rb_resq_collect(const rb_model *m, const rb_calib *calib, int want_down, rb_
         rb_resq_cov_free(out);
         return rb_error_set(err, RB_ENOMEM, "out of memory for the resq covariances");
     }
-    collect_state s = {out, NULL, 0};
+    collect_state s = {out, want_down ? RB_ACT_DOWN_IN : RB_ACT_GATE_UP_IN, NULL, 0};
     rb_hooks h = {.ctx = &s, .activation = collect_act, .qkv = collect_qkv};
-    int rc = rb_calib_forward(m, calib, &h, err);
+    rb_workspace ws;
+    int rc = rb_workspace_init(&ws, c, calib->window, err);
+    for (int w = 0; !rc && w < calib->n_windows; w++) {
+        rc = rb_forward(m, &ws, calib->tokens + (size_t)w * calib->window, calib->window, &h, err);
+        if (rc == STOP_WINDOW) rc = RB_OK;
+    }
+    rb_workspace_free(&ws);
     free(s.buf);
     if (rc) {
         rb_resq_cov_free(out);
@@ -262,6 +278,7 @@ static const char *const rotation_kinds[] = {"hadamard", "random_hadamard", "ran
                                              NULL};
 static const char *const key_kinds[] = {"pca", "hadamard", NULL};
 static const char *const down_kinds[] = {"hadamard", "pca", NULL};
+static const char *const weight_kinds[] = {"mixed", "uniform", NULL};
 enum { KEY_PCA, KEY_HADAMARD };
 enum { DOWN_HADAMARD, DOWN_PCA };
 
@@ -280,6 +297,10 @@ static const rb_option_spec resq_options[] = {
      "input of down_proj: hadamard (online R4, uniform precision, the paper's U_D) or pca "
      "(online dense basis per layer, mixed precision)",
      down_kinds},
+    {"weights", RB_OPT_CHOICE, 0, 0, 1,
+     "weight columns under the high channels: mixed (at --w-high-bits, the paper's) or "
+     "uniform (every column at --w-bits)",
+     weight_kinds},
     {NULL}};
 
 const rb_method rb_method_resq = {
@@ -318,6 +339,7 @@ static int resq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
     double seed_opt = rb_opt_get(me, opt, "seed");
     uint64_t seed = seed_opt < 0 ? ctx->seed : (uint64_t)seed_opt;
     int key = (int)rb_opt_get(me, opt, "key"), down = (int)rb_opt_get(me, opt, "down");
+    int w_mixed = (int)rb_opt_get(me, opt, "weights") == 0;
     rb_model *m = ctx->model;
     const rb_config *c = &m->cfg;
     if (!ctx->calib) return rb_error_set(err, RB_EINVAL, "needs calibration data");
@@ -370,6 +392,7 @@ static int resq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
         q->a_split[RB_ACT_DOWN_IN] = (rb_quant_split){hid, rd};
         q->v_split = head;
         q->k_split = key == KEY_PCA ? head : (rb_quant_split){0, 0};
+        q->w_mixed = w_mixed;
     }
     if (!rc)
         rb_logf(ctx->log,

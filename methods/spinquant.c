@@ -7,12 +7,15 @@
  *      head-wise one, as QuaRot does (they stay fixed Hadamards);
  *   2. R1, R2 start as random Hadamards and are learned: every iteration
  *      runs `batch` calibration windows through the model with the effective
- *      weights f(base, R1, R2) in full precision and the run's activation
- *      and KV quantizers on (dynamic during learning, even where the run
- *      asks for static ones: their scales would change with R), back-
- *      propagates the mean cross-entropy (straight-through quantizers) to R1
- *      and R2 and takes a Cayley SGD step with a linearly decaying (or
- *      constant) learning rate;
+ *      weights f(base, R1, R2), in full precision (learn_w=fp) or
+ *      fake-quantized by RTN with the run's weight settings (learn_w=rtn,
+ *      straight-through), and the run's activation and KV quantizers on
+ *      (dynamic during learning, even where the run asks for static ones:
+ *      their scales would change with R), back-propagates the mean
+ *      cross-entropy (straight-through quantizers) to R1 and R2 and takes a
+ *      step of SGDG (optimizer=sgdg, the reference's, with momentum) or of
+ *      the plain Cayley SGD (optimizer=cayley), the learning rate following
+ *      a cosine (the reference's), linear or constant schedule;
  *      or, with rotations=FILE, R1 and R2 are loaded instead of learned;
  *   3. the learned R1, R2 are fused into the weights (save_rotations=FILE
  *      keeps them for a later run).
@@ -33,6 +36,7 @@
 #include "kernels/rotation.h"
 #include "methods/method.h"
 #include "methods/rotate.h"
+#include "methods/rotation_desc.h"
 
 /* ---- rotations ---------------------------------------------------------- */
 
@@ -348,18 +352,84 @@ int rb_cayley_step(double *R, const double *G, int n, double lr, rb_error *err) 
     return rc;
 }
 
+int rb_sgdg_step(double *R, double *V, const double *G, int n, double lr, double momentum,
+                 rb_error *err) {
+    size_t nn = (size_t)n * n;
+    double *M = malloc(sizeof(double) * nn), *T = malloc(sizeof(double) * nn);
+    double *A = malloc(sizeof(double) * nn), *B = malloc(sizeof(double) * nn);
+    lapack_int *piv = malloc(sizeof(lapack_int) * (size_t)n);
+    int rc = RB_OK;
+    if (!M || !T || !A || !B || !piv) rc = rb_error_set(err, RB_ENOMEM, "SGDG step: out of memory");
+    if (!rc) {
+        /* V ← μV − Gᵀ */
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+                V[(size_t)i * n + j] = momentum * V[(size_t)i * n + j] - G[(size_t)j * n + i];
+        /* M = V·R, T = R·M, Ŵ = M − ½RᵀT (in M) */
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, V, n, R, n, 0.0, M, n);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, R, n, M, n, 0.0, T, n);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, n, -0.5, R, n, T, n, 1.0, M, n);
+        /* W = Ŵ − Ŵᵀ (in T) and its 1-norm (max column sum) */
+        double norm1 = 0;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) T[(size_t)i * n + j] = M[(size_t)i * n + j] - M[(size_t)j * n + i];
+        for (int j = 0; j < n; j++) {
+            double col = 0;
+            for (int i = 0; i < n; i++) col += fabs(T[(size_t)i * n + j]);
+            norm1 = col > norm1 ? col : norm1;
+        }
+        double a = 1.0 / (norm1 + 1e-8);
+        if (lr < a) a = lr;
+        /* A = I − α/2·W, B = Rᵀ + α/2·W·Rᵀ; solve A·Y = B, Y = the new Rᵀ */
+        for (size_t i = 0; i < nn; i++) A[i] = -0.5 * a * T[i];
+        for (int i = 0; i < n; i++) A[(size_t)i * n + i] += 1.0;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) B[(size_t)i * n + j] = R[(size_t)j * n + i];
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 0.5 * a, T, n, R, n, 1.0, B, n);
+        /* V ← W·Rᵀ with the R before the step (into M) */
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0, T, n, R, n, 0.0, M, n);
+        lapack_int info = LAPACKE_dgesv(LAPACK_ROW_MAJOR, n, n, A, n, piv, B, n);
+        if (info) {
+            rc = rb_error_set(err, RB_ENUMERIC, "SGDG step: LAPACKE_dgesv failed (info %d)",
+                              (int)info);
+        } else {
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < n; j++) R[(size_t)i * n + j] = B[(size_t)j * n + i];
+            memcpy(V, M, sizeof(double) * nn);
+        }
+    }
+    free(M); free(T); free(A); free(B); free(piv);
+    return rc;
+}
+
 /* ---- the stage ------------------------------------------------------------ */
 
 static int spinquant_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err);
 
-static const char *const schedules[] = {"linear", "constant", NULL};
+static const char *const schedules[] = {"linear", "constant", "cosine", NULL};
+static const char *const optimizers[] = {"sgdg", "cayley", NULL};
+static const char *const weight_modes[] = {"fp", "rtn", NULL};
+enum { SCHED_LINEAR, SCHED_CONSTANT, SCHED_COSINE };
+enum { OPT_SGDG, OPT_CAYLEY };
+enum { LEARN_W_FP, LEARN_W_RTN };
 
 static const rb_option_spec spinquant_options[] = {
     {"iters", RB_OPT_INT, 100, 0, 1e6, "Cayley SGD iterations (0: keep the initial rotations)",
      NULL},
     {"lr", RB_OPT_FLOAT, 1.5, 0, 1e6, "learning rate of the Cayley SGD", NULL},
-    {"schedule", RB_OPT_CHOICE, 0, 0, 1,
-     "learning rate schedule: linear (decays to 0 over iters) or constant", schedules},
+    {"schedule", RB_OPT_CHOICE, SCHED_COSINE, 0, 2,
+     "learning rate schedule: cosine (lr·½(1 + cos(π·t/iters)), the reference's), linear "
+     "(decays to 0 over iters) or constant", schedules},
+    {"optimizer", RB_OPT_CHOICE, OPT_SGDG, 0, 1,
+     "sgdg (the reference's SGDG Cayley step, with momentum) or cayley (step "
+     "min(lr, 1/|W|_1) with W = G·Rᵀ − R·Gᵀ, twice sgdg's first-order step; no momentum)",
+     optimizers},
+    {"momentum", RB_OPT_FLOAT, 0, 0, 0.999, "SGDG momentum (the reference script's: 0)", NULL},
+    {"learn_w", RB_OPT_CHOICE, LEARN_W_FP, 0, 1,
+     "weights while learning: fp (full precision, the reference's w_bits=16 for GPTQ) or rtn "
+     "(fake-quantized by RTN with the --w-* settings every iteration, straight-through; the "
+     "reference's w_bits=4 for RTN)",
+     weight_modes},
     {"windows", RB_OPT_INT, 0, 0, 1 << 20,
      "calibration windows used for learning (0: all the run has)", NULL},
     {"batch", RB_OPT_INT, 4, 1, 4096, "calibration windows per iteration", NULL},
@@ -369,7 +439,10 @@ static const rb_option_spec spinquant_options[] = {
     {"r3", RB_OPT_BOOL, 1, 0, 1, "online Hadamard on q and k after RoPE (KV cache)", NULL},
     {"r4", RB_OPT_BOOL, 1, 0, 1, "online Hadamard before down_proj", NULL},
     {"heads", RB_OPT_BOOL, 1, 0, 1, "online Hadamard across heads before o_proj", NULL},
-    {"rotations", RB_OPT_TEXT, 0, 0, 0, "load R1/R2 from this file instead of learning", NULL},
+    {"rotations", RB_OPT_TEXT, 0, 0, 0,
+     "load R1/R2 instead of learning: a file from save_rotations, or FILE.json describing raw "
+     "float32/float64 arrays (methods/rotation_desc.h)",
+     NULL},
     {"save_rotations", RB_OPT_TEXT, 0, 0, 0, "write the learned R1/R2 to this file", NULL},
     {"loss_log", RB_OPT_TEXT, 0, 0, 0, "write iteration,loss,lr,seconds as CSV to this file",
      NULL},
@@ -398,7 +471,17 @@ typedef struct learn_opts {
     const rb_log *log; /* progress lines; may be NULL */
     double lr;
     const char *loss_log;
+    int optimizer, learn_w;
+    double momentum;
 } learn_opts;
+
+/* The learning rate of iteration it (0-based) of iters. */
+static double lr_at(const learn_opts *o, int it) {
+    double t = (double)it / o->iters;
+    if (o->schedule == SCHED_LINEAR) return o->lr * (1.0 - t);
+    if (o->schedule == SCHED_COSINE) return o->lr * 0.5 * (1.0 + cos(M_PI * t));
+    return o->lr;
+}
 
 /* Learns r (initialised) on base with the quantizers q (dynamic copies). */
 static int learn(const rb_model *base, rb_spin_rotations *r, const rb_calib *calib,
@@ -416,9 +499,13 @@ static int learn(const rb_model *base, rb_spin_rotations *r, const rb_calib *cal
     rb_grads g = {0};
     float *R1f = malloc(sizeof(float) * n1), *R2f = malloc(sizeof(float) * n2);
     double *gR1 = malloc(sizeof(double) * n1), *gR2 = malloc(sizeof(double) * n2);
+    double *V1 = calloc(n1, sizeof(double)), *V2 = calloc(n2, sizeof(double)); /* SGDG velocities */
     FILE *log = NULL;
-    int rc = R1f && R2f && gR1 && gR2 ? RB_OK
-                                      : rb_error_set(err, RB_ENOMEM, "cannot allocate SpinQuant");
+    int rc = R1f && R2f && gR1 && gR2 && V1 && V2
+                 ? RB_OK
+                 : rb_error_set(err, RB_ENOMEM, "cannot allocate SpinQuant");
+    if (!rc && o->learn_w == LEARN_W_RTN && rb_quant_spec_off(&q->w))
+        rc = rb_error_set(err, RB_EINVAL, "learn_w=rtn needs quantized weights (--w-bits below 16)");
     if (!rc) rc = rb_model_clone(base, &work, err);
     if (!rc) rc = rb_train_ws_init(&ws, c, calib->window, err);
     if (!rc) rc = rb_grads_init(&g, c, err);
@@ -430,10 +517,13 @@ static int learn(const rb_model *base, rb_spin_rotations *r, const rb_calib *cal
     }
     double t0 = now_s();
     for (int it = 0; !rc && it < o->iters; it++) {
-        double lr = o->schedule == 0 ? o->lr * (1.0 - (double)it / o->iters) : o->lr;
+        double lr = lr_at(o, it);
         to_float(R1f, r->R1, n1);
         to_float(R2f, r->R2, n2);
         if ((rc = rb_spin_effective(work, base, R1f, R2f, err))) break;
+        /* RTN weights: the gradients below are taken at the quantized
+         * weights and passed straight through to the effective ones */
+        if (o->learn_w == LEARN_W_RTN && (rc = rb_quant_weights_rtn(work, q, err))) break;
         rb_grads_zero(&g);
         double loss = 0;
         for (int b = 0; !rc && b < o->batch; b++) {
@@ -447,10 +537,15 @@ static int learn(const rb_model *base, rb_spin_rotations *r, const rb_calib *cal
         if (!rc) rc = rb_spin_rotation_grads(base, R1f, R2f, &g, gR1, gR2, err);
         if (!rc && !isfinite(loss))
             rc = rb_error_set(err, RB_ENUMERIC, "iteration %d: the loss is %g", it, loss);
-        if (!rc) rc = rb_cayley_step(r->R1, gR1, c->dim, lr, err);
+        if (!rc)
+            rc = o->optimizer == OPT_SGDG
+                     ? rb_sgdg_step(r->R1, V1, gR1, c->dim, lr, o->momentum, err)
+                     : rb_cayley_step(r->R1, gR1, c->dim, lr, err);
         for (int l = 0; !rc && l < c->n_layers; l++) {
             size_t o2 = (size_t)l * c->head_dim * c->head_dim;
-            rc = rb_cayley_step(r->R2 + o2, gR2 + o2, c->head_dim, lr, err);
+            rc = o->optimizer == OPT_SGDG
+                     ? rb_sgdg_step(r->R2 + o2, V2 + o2, gR2 + o2, c->head_dim, lr, o->momentum, err)
+                     : rb_cayley_step(r->R2 + o2, gR2 + o2, c->head_dim, lr, err);
         }
         double t = now_s() - t0;
         if (!rc)
@@ -473,7 +568,7 @@ static int learn(const rb_model *base, rb_spin_rotations *r, const rb_calib *cal
     rb_grads_free(&g);
     rb_train_ws_free(&ws);
     rb_model_free(work);
-    free(R1f); free(R2f); free(gR1); free(gR2);
+    free(R1f); free(R2f); free(gR1); free(gR2); free(V1); free(V2);
     return rc;
 }
 
@@ -487,7 +582,9 @@ static int spinquant_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error
     const char *save = rb_opt_get_text(me, opt, "save_rotations");
     learn_opts lo = {(int)rb_opt_get(me, opt, "iters"), (int)rb_opt_get(me, opt, "schedule"),
                      (int)rb_opt_get(me, opt, "windows"), (int)rb_opt_get(me, opt, "batch"),
-                     ctx->log, rb_opt_get(me, opt, "lr"), rb_opt_get_text(me, opt, "loss_log")};
+                     ctx->log, rb_opt_get(me, opt, "lr"), rb_opt_get_text(me, opt, "loss_log"),
+                     (int)rb_opt_get(me, opt, "optimizer"), (int)rb_opt_get(me, opt, "learn_w"),
+                     rb_opt_get(me, opt, "momentum")};
     if (!*load && lo.iters > 0 && (!ctx->calib || ctx->calib->n_windows < 1))
         return rb_error_set(err, RB_EINVAL, "learning the rotations needs calibration windows");
     if (!*load && lo.iters > 0 && !rb_quant_config_active(ctx->quant))
@@ -500,7 +597,9 @@ static int spinquant_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error
     if (rc) return rc;
     rb_spin_rotations r;
     if (*load) {
-        rc = rb_spin_rotations_load(&r, c, load, err);
+        size_t n = strlen(load);
+        rc = n > 5 && !strcmp(load + n - 5, ".json") ? rb_spin_rotations_load_raw(&r, c, load, err)
+                                                     : rb_spin_rotations_load(&r, c, load, err);
     } else {
         rc = rb_spin_rotations_init(&r, c, seed, err);
         if (!rc && (rc = learn(m, &r, ctx->calib, ctx->quant, &lo, err))) rb_spin_rotations_free(&r);

@@ -80,4 +80,19 @@ int rb_spin_rotation_grads(const rb_model *base, const float *R1, const float *R
  * α/2·‖W‖²_F.  RB_ENUMERIC if the solve fails. */
 int rb_cayley_step(double *R, const double *G, int n, double lr, rb_error *err);
 
+/* One step of SpinQuant's optimizer, SGDG on the Stiefel manifold
+ * (facebookresearch/SpinQuant train_utils/optimizer.py, stiefel=True, after
+ * Li et al. 2020), for R [n][n] with Euclidean gradient G and the velocity
+ * V [n][n] (zero before the first step; updated):
+ *   V ← μ·V − Gᵀ,  M = V·R,  Ŵ = M − ½·Rᵀ·(R·M),  W = Ŵ − Ŵᵀ,
+ *   α = min(lr, 1/(‖W‖₁ + 1e-8)),
+ *   Rᵀ ← (I − α/2·W)⁻¹ (I + α/2·W) Rᵀ,   V ← W·Rᵀ (the R before the step).
+ * The Cayley transform is solved exactly (LAPACKE_dgesv, float64) where the
+ * reference iterates its fixed point 5 times, and the reference's random
+ * QR re-orthogonalisation (1 step in 101) is not needed.  With μ = 0 and
+ * orthogonal R the first-order step is R − α/2·(G − R·Gᵀ·R): half of
+ * rb_cayley_step's for the same lr.  RB_ENUMERIC if the solve fails. */
+int rb_sgdg_step(double *R, double *V, const double *G, int n, double lr, double momentum,
+                 rb_error *err);
+
 #endif

@@ -199,6 +199,8 @@ static void record_tail(json_object *o, const rb_run_spec *s, int threads, const
                            json_object_new_boolean(q->quantize_classifier));
     json_object_object_add(qj, "a_high_bits", json_object_new_int(q->a_high_bits));
     json_object_object_add(qj, "kv_high_bits", json_object_new_int(q->kv_high_bits));
+    json_object_object_add(qj, "w_high_bits", json_object_new_int(q->w_high_bits));
+    json_object_object_add(qj, "w_mixed", json_object_new_boolean(q->w_mixed));
     if (rb_quant_config_mixed(q)) json_object_object_add(qj, "high_channels", high_channels_json(q));
     json_object_object_add(method, "quant", qj);
     json_object_object_add(method, "seed", json_object_new_int64(s->seed));

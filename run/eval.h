@@ -20,7 +20,7 @@
  *   threads, blas_threads, blas_kernels, gemm (the fp32 GEMM backend,
  *   rb_gemm_backend), simd (the elementwise kernels' variant, rb_simd_name),
  *   method {pipeline (canonical), quant {w, a, kv, quantize_classifier,
- *           a_high_bits, kv_high_bits, [high_channels]}, seed,
+ *           a_high_bits, kv_high_bits, w_high_bits, w_mixed, [high_channels]}, seed,
  *           [calib {data, windows, len, skip}], prepare_seconds},
  *   rotbench_version.
  * It is built here and nowhere else. */

@@ -61,6 +61,7 @@ static const rb_run_flag flags[] = {
     TEXT("kernels", RB_FLAGS_EVAL, kernels),
     INT("a-high-bits", RB_FLAGS_EVAL, a_high_bits),
     INT("kv-high-bits", RB_FLAGS_EVAL, kv_high_bits),
+    INT("w-high-bits", RB_FLAGS_EVAL, w_high_bits),
     INT("threads", RB_FLAGS_LOAD, threads), /* last: the sweep's command lines end with it */
     {NULL, 0, 0, 0, 0, 0},
 };
@@ -71,7 +72,7 @@ void rb_run_spec_init(rb_run_spec *s) {
     s->calib_windows = 32;
     s->calib_len = 256;
     s->w_bits = s->a_bits = s->kv_bits = 16;
-    s->a_high_bits = s->kv_high_bits = 8;
+    s->a_high_bits = s->kv_high_bits = s->w_high_bits = 8;
     s->w_gran = "channel";
     s->a_gran = "token";
     s->kv_gran = "head";

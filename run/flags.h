@@ -29,7 +29,7 @@ typedef enum rb_run_field_kind { RB_FIELD_SWITCH, RB_FIELD_INT, RB_FIELD_TEXT } 
 enum {
     RB_FLAGS_LOAD = 1,      /* --model, --tokenizer, --data-dir, --threads */
     RB_FLAGS_EVAL = 2,      /* --task, --text, --ctx, --max-tokens, --limit, --save-model,
-                               --a-high-bits, --kv-high-bits */
+                               --a-high-bits, --kv-high-bits, --w-high-bits */
     RB_FLAGS_PIPELINE = 4,  /* --pipeline, --seed, --calib*, --allow-long-ctx */
     RB_FLAGS_WEIGHTS = 8,   /* --w-* */
     RB_FLAGS_ACT = 16,      /* --a-*, --kv-*, --quantize-classifier */

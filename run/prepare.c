@@ -151,6 +151,7 @@ int rb_run_quant(const rb_run_spec *s, const rb_config *c, rb_quant_config *q, r
     q->quantize_classifier = s->quantize_classifier;
     q->a_high_bits = s->a_high_bits;
     q->kv_high_bits = s->kv_high_bits;
+    q->w_high_bits = s->w_high_bits;
     int rc;
     if ((rc = rb_quant_parse_gran(s->w_gran, &q->w, "--w-gran", err)) ||
         (rc = rb_quant_parse_gran(s->a_gran, &q->a, "--a-gran", err)) ||

@@ -34,6 +34,7 @@ typedef struct rb_run_spec {
     /* quantizers: bits 2..8, 16 = off */
     int w_bits, a_bits, kv_bits;        /* 16 */
     int a_high_bits, kv_high_bits;      /* 8: the channels a stage declares high (resq) */
+    int w_high_bits;                    /* 8: the weight columns under them (resq) */
     const char *w_gran, *a_gran, *kv_gran; /* "channel", "token", "head" */
     const char *w_clip, *a_clip;        /* "1" (a ratio, or "mse" for weights) */
     int w_asym, a_asym, kv_asym;        /* 0 */

@@ -11,6 +11,7 @@
 #include "core/quant.h"
 #include "core/tokenizer.h"
 #include "kernels/rotation.h"
+#include "methods/gptq_core.h"
 #include "methods/prepare.h"
 #include "methods/resq.h"
 #include "methods/rotate.h"
@@ -432,6 +433,104 @@ Test(resq, quant_hooks_apply_the_split_and_refuse_static) {
     rb_model_free(m);
 }
 
+/* ---- mixed-precision weights --------------------------------------------- */
+
+/* Checks that every entry of the quantized q [rows][cols] (from the original
+ * w) lies on its part's symmetric per-row grid: q = k·s with integer
+ * |k| ≤ 2^(b-1)-1 and s = max|w| over the part's columns of that row /
+ * (2^(b-1)-1); with `bound`, also |q - w| ≤ s/2 (RTN).  Returns the largest
+ * |q - w| / max|w_part| seen in each part (err_part[0] low, [1] high). */
+static void expect_on_grids(const float *w, const float *q, int rows, int cols, int block,
+                            int high, int bits_lo, int bits_hi, int bound, double err_part[2]) {
+    err_part[0] = err_part[1] = 0;
+    for (int r = 0; r < rows; r++) {
+        double amax[2] = {0, 0};
+        for (int c = 0; c < cols; c++) {
+            int h = c % block >= block - high;
+            double a = fabs(w[(size_t)r * cols + c]);
+            amax[h] = a > amax[h] ? a : amax[h];
+        }
+        for (int c = 0; c < cols; c++) {
+            int h = c % block >= block - high;
+            double qmax = (1 << ((h ? bits_hi : bits_lo) - 1)) - 1, s = amax[h] / qmax;
+            double v = q[(size_t)r * cols + c], k = v / s, e = fabs(v - w[(size_t)r * cols + c]);
+            cr_expect_leq(fabs(k - nearbyint(k)), 1e-3, "row %d col %d (%s): %g is not on the "
+                          "grid of step %g", r, c, h ? "high" : "low", v, s);
+            cr_expect_leq(fabs(k), qmax + 1e-3, "row %d col %d: level %g > %g", r, c, k, qmax);
+            if (bound)
+                cr_expect_leq(e, 0.5 * s * (1 + 1e-5) + 1e-7, "row %d col %d (%s): error %g > "
+                              "step/2 = %g", r, c, h ? "high" : "low", e, 0.5 * s);
+            err_part[h] = e / amax[h] > err_part[h] ? e / amax[h] : err_part[h];
+        }
+    }
+}
+
+/* W4 with the high columns at 8 bits: each part on its own per-row grid,
+ * the RTN error within half a step of that grid; the high part's error is
+ * then ≤ 1/254 of its range where uniform 4 bits allows 1/14. */
+Test(resq, mixed_weights_error_is_bounded_per_subspace) {
+    enum { rows = 24, cols = 96, block = 48, high = 8 };
+    float *w = malloc(sizeof(float) * rows * cols), *q = malloc(sizeof(float) * rows * cols);
+    for (int i = 0; i < rows * cols; i++) /* the high columns 30× larger, as after ResQ's PCA */
+        w[i] = sinf(0.37f * (float)i + 1.1f) * ((i % cols) % block >= block - high ? 30.0f : 1.0f);
+    rb_quant_config qc;
+    rb_quant_config_init(&qc);
+    qc.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
+    qc.a_split[RB_ACT_O_IN] = (rb_quant_split){block, high};
+    rb_error err;
+    double e[2];
+    /* not declared: the split is ignored */
+    cr_expect_eq(rb_quant_weight_split(&qc, RB_WO).high, 0);
+    qc.w_mixed = 1;
+    rb_quant_split sp = rb_quant_weight_split(&qc, RB_WO);
+    cr_expect(sp.block == block && sp.high == high);
+    cr_expect_eq(rb_quant_weight_split(&qc, RB_WQ).high, 0, "wq reads qkv_in: no split there");
+    memcpy(q, w, sizeof(float) * rows * cols);
+    cr_assert_eq(rb_quant_weight_matrix_rtn(q, rows, cols, &qc, sp, &err), RB_OK, "%s", err.msg);
+    expect_on_grids(w, q, rows, cols, block, high, 4, 8, 1, e);
+    cr_expect_leq(e[1], 0.5 / 127 * 1.0001, "high part: %g", e[1]);
+    cr_expect_leq(e[0], 0.5 / 7 * 1.0001, "low part: %g", e[0]);
+    /* the same split under GPTQ: on the same grids (not within step/2: GPTQ
+     * moves weights to absorb the error), from a random positive-definite H */
+    float *H = calloc((size_t)cols * cols, sizeof(float)), *X = malloc(sizeof(float) * 4 * cols * cols);
+    for (int i = 0; i < 4 * cols * cols; i++) X[i] = sinf(1.7f * (float)i) + 0.3f * cosf(0.11f * (float)i);
+    for (int t = 0; t < 4 * cols; t++)
+        for (int i = 0; i < cols; i++)
+            for (int j = 0; j < cols; j++)
+                H[(size_t)i * cols + j] += 2.0f * X[(size_t)t * cols + i] * X[(size_t)t * cols + j] / (4 * cols);
+    rb_gptq_options go = {0.01, 32, 0};
+    rb_quant_spec hi = rb_quant_weight_high_spec(&qc);
+    for (int order = 0; order < 2; order++) {
+        go.act_order = order;
+        memcpy(q, w, sizeof(float) * rows * cols);
+        cr_assert_eq(rb_gptq_quantize_split(q, rows, cols, H, &qc.w, &go, sp, &hi, NULL, NULL, &err), RB_OK,
+                     "%s", err.msg);
+        expect_on_grids(w, q, rows, cols, block, high, 4, 8, 0, e);
+    }
+    /* high columns left in full precision */
+    qc.w_high_bits = RB_QUANT_OFF;
+    memcpy(q, w, sizeof(float) * rows * cols);
+    cr_assert_eq(rb_quant_weight_matrix_rtn(q, rows, cols, &qc, sp, &err), RB_OK, "%s", err.msg);
+    for (int i = 0; i < rows * cols; i++)
+        if ((i % cols) % block >= block - high) cr_expect_eq(q[i], w[i]);
+    /* groups must lie in one part; a split must tile the columns */
+    qc.w_high_bits = 8;
+    qc.w = (rb_quant_spec){4, 0, RB_GRAN_GROUP, 16, 1.0f};
+    cr_expect_eq(rb_quant_weight_matrix_rtn(q, rows, cols, &qc, sp, &err), RB_EINVAL);
+    cr_expect(strstr(err.msg, "group size 16") != NULL, "%s", err.msg);
+    hi = rb_quant_weight_high_spec(&qc);
+    cr_expect_eq(rb_gptq_quantize_split(q, rows, cols, H, &qc.w, &go, sp, &hi, NULL, NULL, &err), RB_EINVAL);
+    cr_expect(strstr(err.msg, "group size 16") != NULL, "%s", err.msg);
+    qc.w.group = 8; /* 40 low, 8 high: both divisible */
+    memcpy(q, w, sizeof(float) * rows * cols);
+    cr_expect_eq(rb_quant_weight_matrix_rtn(q, rows, cols, &qc, sp, &err), RB_OK, "%s", err.msg);
+    cr_expect_eq(rb_quant_weight_matrix_rtn(q, rows, cols, &qc, (rb_quant_split){50, 8}, &err),
+                 RB_EINVAL);
+    cr_expect(strstr(err.msg, "tile") != NULL, "%s", err.msg);
+    free(w); free(q); free(H); free(X);
+    rb_quant_config_free(&qc);
+}
+
 /* ---- options, errors, effect -------------------------------------------------- */
 
 static int prepare(rb_model *m, const char *text, rb_quant_config *q, rb_error *err) {
@@ -442,6 +541,37 @@ static int prepare(rb_model *m, const char *text, rb_quant_config *q, rb_error *
     int rc = rb_prepare_model(m, &p, q, &calib, 0, 0, err);
     rb_calib_free(&calib);
     return rc;
+}
+
+/* resq,rtn on a model: the stage declares the weight split (weights=mixed,
+ * the default) and rtn honours it: wq's last dim/8 columns of every row lie
+ * on an 8-bit grid of their own; weights=uniform keeps one 4-bit grid. */
+Test(resq, rtn_after_resq_quantizes_the_high_columns_at_8_bits) {
+    const char *pipes[] = {"resq:seed=2,rtn", "resq:seed=2:weights=uniform,rtn"};
+    for (int k = 0; k < 2; k++) {
+        rb_model *m = rb_test_synth(64, 96, 2, 8, 4, 61, 3);
+        rb_quant_config q;
+        rb_quant_config_init(&q);
+        q.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
+        rb_error err;
+        /* keep the fp32 weights of the prepared model: run resq alone on a clone */
+        rb_model *ref = NULL;
+        cr_assert_eq(rb_model_clone(m, &ref, &err), RB_OK);
+        rb_quant_config q0;
+        rb_quant_config_init(&q0);
+        cr_assert_eq(prepare(ref, k ? "resq:seed=2:weights=uniform" : "resq:seed=2", &q0, &err),
+                     RB_OK, "%s", err.msg);
+        cr_assert_eq(prepare(m, pipes[k], &q, &err), RB_OK, "%s", err.msg);
+        cr_expect_eq(q.w_mixed, !k);
+        rb_weight_view w = rb_model_weight(ref, 0, RB_WQ), wq = rb_model_weight(m, 0, RB_WQ);
+        double e[2];
+        if (!k) expect_on_grids(w.w, wq.w, w.rows, w.cols, 64, 8, 4, 8, 1, e);
+        else expect_on_grids(w.w, wq.w, w.rows, w.cols, 64, 0, 4, 4, 1, e);
+        rb_quant_config_free(&q0);
+        rb_quant_config_free(&q);
+        rb_model_free(ref);
+        rb_model_free(m);
+    }
 }
 
 Test(resq, options_and_errors) {
@@ -455,12 +585,12 @@ Test(resq, options_and_errors) {
     cr_assert_eq(rb_pipeline_parse("resq", &p, &err), RB_OK);
     rb_pipeline_format(&p, canon, sizeof canon);
     cr_expect_str_eq(canon, "resq:fraction=0.125:rotation=random_orthogonal:seed=-1:key=pca:"
-                            "down=hadamard");
+                            "down=hadamard:weights=mixed");
     /* calibration is required */
     rb_model *m = rb_test_synth(64, 96, 2, 8, 4, 61, 3);
     rb_quant_config q;
     rb_quant_config_init(&q);
-    rb_stage_ctx ctx = {m, NULL, &q, 0, 0};
+    rb_stage_ctx ctx = {m, NULL, &q, 0, 0, NULL};
     cr_expect_eq(rb_pipeline_apply(&p, &ctx, &err), RB_EINVAL);
     cr_expect(strstr(err.msg, "calibration") && strstr(err.msg, "resq"), "%s", err.msg);
     rb_model_free(m);

@@ -15,6 +15,7 @@
 #include "core/train.h"
 #include "methods/prepare.h"
 #include "methods/rotate.h"
+#include "methods/rotation_desc.h"
 #include "methods/spinquant.h"
 #include "tests/ref_forward.h"
 #include "tests/test_models.h"
@@ -81,6 +82,109 @@ Test(spinquant, cayley_step_is_orthogonal_and_descends) {
     for (int s = 0; s < 50; s++) cr_assert_eq(rb_cayley_step(R, G, n, 1e6, NULL), RB_OK);
     cr_expect_lt(rb_spin_orthogonality_error(R, n), 1e-12);
     cr_expect_lt(frob_dot(G, R, n * n), frob_dot(G, R0, n * n));
+}
+
+/* The reference's SGDG step for a square parameter, written out as
+ * train_utils/optimizer.py reads (unity = R with unit rows; V = μV − Gᵀ;
+ * MX = V·X; XMX = X·MX; XXMX = Xᵀ·XMX; Ŵ = MX − ½XXMX; W = Ŵ − Ŵᵀ;
+ * t = 1/(‖W‖₁ + 1e-8); α = min(t, lr); Y = Xᵀ + α·V, then Y = Xᵀ +
+ * α·W·(Xᵀ + Y)/2 repeated (5 times there, `loops` here); R = Yᵀ; V = W·Xᵀ),
+ * with plain loops in float64. */
+static void sgdg_reference(double *R, double *V, const double *G, int n, double lr, double mu,
+                           int loops) {
+    size_t nn = (size_t)n * n;
+    double *X = malloc(sizeof(double) * nn), *MX = malloc(sizeof(double) * nn);
+    double *T = malloc(sizeof(double) * nn), *W = malloc(sizeof(double) * nn);
+    double *Y = malloc(sizeof(double) * nn), *Z = malloc(sizeof(double) * nn);
+    for (int i = 0; i < n; i++) {
+        double nr = 0;
+        for (int j = 0; j < n; j++) nr += R[i * n + j] * R[i * n + j];
+        for (int j = 0; j < n; j++) X[i * n + j] = R[i * n + j] / (sqrt(nr) + 1e-8);
+    }
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) V[i * n + j] = mu * V[i * n + j] - G[j * n + i];
+#define MM(C, A, At, B, Bt) /* C = op(A)·op(B) */                                          \
+    for (int i = 0; i < n; i++)                                                           \
+        for (int j = 0; j < n; j++) {                                                     \
+            double acc = 0;                                                               \
+            for (int k = 0; k < n; k++)                                                   \
+                acc += (At ? A[k * n + i] : A[i * n + k]) * (Bt ? B[j * n + k] : B[k * n + j]); \
+            C[i * n + j] = acc;                                                           \
+        }
+    MM(MX, V, 0, X, 0);
+    MM(T, X, 0, MX, 0);  /* XMX */
+    MM(Y, X, 1, T, 0);   /* XXMX */
+    for (size_t i = 0; i < nn; i++) T[i] = MX[i] - 0.5 * Y[i]; /* Ŵ */
+    double norm1 = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) W[i * n + j] = T[i * n + j] - T[j * n + i];
+    for (int j = 0; j < n; j++) {
+        double col = 0;
+        for (int i = 0; i < n; i++) col += fabs(W[i * n + j]);
+        norm1 = col > norm1 ? col : norm1;
+    }
+    double t = 0.5 * 2 / (norm1 + 1e-8), a = t < lr ? t : lr;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) Y[i * n + j] = X[j * n + i] + a * V[i * n + j];
+    for (int it = 0; it < loops; it++) {
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) Z[i * n + j] = 0.5 * (X[j * n + i] + Y[i * n + j]);
+        MM(T, W, 0, Z, 0);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) Y[i * n + j] = X[j * n + i] + a * T[i * n + j];
+    }
+    MM(T, W, 0, X, 1); /* V = W·Xᵀ */
+#undef MM
+    memcpy(V, T, sizeof(double) * nn);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) R[i * n + j] = Y[j * n + i];
+    free(X); free(MX); free(T); free(W); free(Y); free(Z);
+}
+
+Test(spinquant, sgdg_step_matches_the_reference_optimizer) {
+    rb_rng r;
+    rb_rng_seed(&r, 5);
+    const int n = 11;
+    double R[11 * 11], Rr[11 * 11], V[11 * 11] = {0}, Vr[11 * 11] = {0}, G[11 * 11];
+    random_orthogonal(R, n, &r);
+    memcpy(Rr, R, sizeof R);
+    /* three steps with momentum, one huge (capped) lr: the exact Cayley
+     * solve is the limit of the reference's fixed-point loop */
+    const double lrs[3] = {0.05, 0.2, 1e6};
+    for (int s = 0; s < 3; s++) {
+        for (int i = 0; i < n * n; i++) G[i] = rb_rng_normal(&r);
+        cr_assert_eq(rb_sgdg_step(R, V, G, n, lrs[s], 0.9, NULL), RB_OK);
+        sgdg_reference(Rr, Vr, G, n, lrs[s], 0.9, 200);
+        double dr = 0, dv = 0;
+        for (int i = 0; i < n * n; i++) {
+            dr = fmax(dr, fabs(R[i] - Rr[i]));
+            dv = fmax(dv, fabs(V[i] - Vr[i]));
+        }
+        /* the reference's unit() divides the rows by ‖r‖ + 1e-8: a 1e-8 relative difference */
+        cr_expect_lt(dr, 3e-8, "step %d: R differs from the reference by %g", s, dr);
+        cr_expect_lt(dv, 3e-8, "step %d: V differs from the reference by %g", s, dv);
+        cr_expect_lt(rb_spin_orthogonality_error(R, n), 1e-13);
+    }
+    /* with 5 loops (the reference's) and a small step the two agree closely too */
+    for (int i = 0; i < n * n; i++) G[i] = rb_rng_normal(&r);
+    memcpy(Rr, R, sizeof R);
+    memcpy(Vr, V, sizeof V);
+    cr_assert_eq(rb_sgdg_step(R, V, G, n, 0.01, 0.0, NULL), RB_OK);
+    sgdg_reference(Rr, Vr, G, n, 0.01, 0.0, 5);
+    for (int i = 0; i < n * n; i++) cr_expect_lt(fabs(R[i] - Rr[i]), 3e-8);
+    /* first order, μ = 0: f(R) = ⟨G, R⟩ decreases by ≈ α/4·‖W‖² (half the cayley step) */
+    double R0[11 * 11], Vz[11 * 11] = {0}, W2 = 0;
+    memcpy(R0, R, sizeof R);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double gi = 0, gj = 0;
+            for (int k = 0; k < n; k++) gi += G[i * n + k] * R[j * n + k], gj += G[j * n + k] * R[i * n + k];
+            W2 += (gi - gj) * (gi - gj);
+        }
+    cr_assert_eq(rb_sgdg_step(R, Vz, G, n, 1e-5, 0.0, NULL), RB_OK);
+    double df = frob_dot(G, R, n * n) - frob_dot(G, R0, n * n);
+    cr_expect_lt(fabs(df / (-1e-5 / 4 * W2) - 1), 1e-3, "decrease %g, predicted %g", df,
+                 -1e-5 / 4 * W2);
 }
 
 /* A base model as the stage builds it from m: norms folded, online
@@ -260,7 +364,11 @@ Test(spinquant, learning_lowers_the_quantized_loss_and_reloads, .timeout = 300) 
     rb_test_tmp_path("spin_loss.csv", log, sizeof log);
     /* iters=0 is the random-Hadamard start (QuaRot with per-layer R2) */
     rb_model *start = prepared(m, "spinquant:iters=0", &q, &cal);
-    snprintf(text, sizeof text, "spinquant:iters=12:lr=0.5:batch=2:save_rotations=%s:loss_log=%s",
+    /* the plain Cayley SGD with a linear schedule (the defaults, SGDG and
+     * cosine, are exercised by cosine_schedule_and_rtn_weights_while_learning) */
+    snprintf(text, sizeof text,
+             "spinquant:iters=12:lr=0.5:batch=2:optimizer=cayley:schedule=linear:"
+             "save_rotations=%s:loss_log=%s",
              rot, log);
     rb_model *learned = prepared(m, text, &q, &cal);
     double l0 = quant_loss(start, &cal, &q), l1 = quant_loss(learned, &cal, &q);
@@ -302,6 +410,63 @@ Test(spinquant, learning_lowers_the_quantized_loss_and_reloads, .timeout = 300) 
     rb_model_free(reloaded);
     rb_model_free(learned);
     rb_model_free(start);
+    rb_calib_free(&cal);
+    rb_model_free(m);
+}
+
+/* The reference's recipe pieces: a cosine learning rate (the loss log's lr
+ * column) and learning under RTN weights, which lowers the loss of the
+ * RTN-quantized model; learn_w=rtn without weight bits is refused. */
+Test(spinquant, cosine_schedule_and_rtn_weights_while_learning, .timeout = 300) {
+    rb_model *m = rb_test_stories_or_synth();
+    rb_quant_config q;
+    rb_quant_config_init(&q);
+    q.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
+    q.a = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
+    q.kv = (rb_quant_spec){4, 1, RB_GRAN_ROW, 0, 1.0f};
+    rb_calib cal;
+    rb_test_random_calib(&cal, m->cfg.vocab_size, 2, 64, 3);
+    char log[512], text[1024];
+    rb_test_tmp_path("spin_cos.csv", log, sizeof log);
+    snprintf(text, sizeof text, "spinquant:iters=4:lr=0.8:batch=1:loss_log=%s", log);
+    rb_model *t = prepared(m, text, &q, &cal);
+    rb_model_free(t);
+    FILE *f = fopen(log, "r");
+    cr_assert(f);
+    char line[256];
+    cr_assert(fgets(line, sizeof line, f));
+    const double want[4] = {0.8, 0.8 * 0.5 * (1 + cos(M_PI / 4)), 0.4,
+                            0.8 * 0.5 * (1 + cos(3 * M_PI / 4))};
+    for (int i = 0; i < 4; i++) {
+        int it;
+        double loss, lr, secs;
+        cr_assert(fgets(line, sizeof line, f));
+        cr_assert_eq(sscanf(line, "%d,%lf,%lf,%lf", &it, &loss, &lr, &secs), 4, "%s", line);
+        cr_expect_lt(fabs(lr - want[i]), 1e-5, "iteration %d: lr %g, cosine gives %g", it, lr,
+                     want[i]);
+    }
+    fclose(f);
+    unlink(log);
+    /* learning under RTN weights lowers the loss of the RTN model */
+    rb_quant_config qa = q; /* the loss with activations/KV quantized; weights by the stage */
+    qa.w.bits = RB_QUANT_OFF;
+    rb_model *start = prepared(m, "spinquant:iters=0,rtn", &q, &cal);
+    rb_model *learned = prepared(m, "spinquant:iters=12:lr=1:batch=2:learn_w=rtn,rtn", &q, &cal);
+    double l0 = quant_loss(start, &cal, &qa), l1 = quant_loss(learned, &cal, &qa);
+    fprintf(stderr, "W4A4KV4 RTN loss: random Hadamard %.5f, learned under RTN %.5f\n", l0, l1);
+    cr_expect_lt(l1, l0 - 1e-3, "learning under RTN weights did not lower the loss: %.5f -> %.5f",
+                 l0, l1);
+    rb_model_free(start);
+    rb_model_free(learned);
+    /* refused without weight bits */
+    rb_model *c = NULL;
+    rb_error err = {0};
+    rb_pipeline p;
+    cr_assert_eq(rb_model_clone(m, &c, &err), RB_OK);
+    cr_assert_eq(rb_pipeline_parse("spinquant:iters=1:learn_w=rtn", &p, &err), RB_OK);
+    cr_expect_eq(rb_prepare_model(c, &p, &qa, &cal, 7, 0, &err), RB_EINVAL);
+    cr_expect(strstr(err.msg, "learn_w=rtn") != NULL, "%s", err.msg);
+    rb_model_free(c);
     rb_calib_free(&cal);
     rb_model_free(m);
 }
@@ -386,6 +551,152 @@ Test(spinquant, bad_rotation_files_are_refused) {
     rb_model_free(m);
 }
 
+/* Raw arrays with a JSON description (SpinQuant's R.bin converted): the
+ * rotations of a saved file written as float64 and float32 arrays, the R2s
+ * in reverse order after a gap, load back to the same matrices (float32 to
+ * its rounding) and the same model as the rotbench file; broken
+ * descriptions and data are refused with the file and the problem named. */
+static void write_desc(const char *path, const char *text) {
+    write_bytes(path, text, strlen(text));
+}
+
+Test(spinquant, raw_rotations_with_a_json_description) {
+    rb_model *m = spin_base();
+    const rb_config *c = &m->cfg;
+    rb_spin_rotations r, back;
+    rb_error err = {0};
+    cr_assert_eq(rb_spin_rotations_init(&r, c, 3, &err), RB_OK);
+    const int dim = c->dim, hd = c->head_dim, L = c->n_layers;
+    size_t n1 = (size_t)dim * dim, n2 = (size_t)hd * hd;
+    char json[512], data[512], data32[512], bin[512], text[4096];
+    rb_test_tmp_path("rot_raw.json", json, sizeof json);
+    rb_test_tmp_path("rot_raw.f64", data, sizeof data);
+    rb_test_tmp_path("rot_raw.f32", data32, sizeof data32);
+    rb_test_tmp_path("rot_raw.bin", bin, sizeof bin);
+    const char *base64 = strrchr(data, '/') + 1, *base32 = strrchr(data32, '/') + 1;
+    /* layout: 16 bytes of padding, R2 of the last layer first, ..., R1 last */
+    size_t total = 16 + (n1 + n2 * L) * 8;
+    unsigned char *buf = calloc(total, 1), *buf32 = calloc(total, 1);
+    size_t off = 16, off1 = 0, off2[8];
+    for (int l = L - 1; l >= 0; l--) {
+        off2[l] = off;
+        for (size_t j = 0; j < n2; j++) {
+            double v = r.R2[(size_t)l * n2 + j];
+            float f = (float)v;
+            memcpy(buf + off + 8 * j, &v, 8);
+            memcpy(buf32 + off / 2 + 4 * j, &f, 4);
+        }
+        off += n2 * 8;
+    }
+    off1 = off;
+    for (size_t j = 0; j < n1; j++) {
+        float f = (float)r.R1[j];
+        memcpy(buf + off + 8 * j, &r.R1[j], 8);
+        memcpy(buf32 + off / 2 + 4 * j, &f, 4);
+    }
+    write_bytes(data, buf, total);
+    write_bytes(data32, buf32, total / 2);
+    for (int pass = 0; pass < 2; pass++) { /* float64, then float32 (offsets halved) */
+        size_t k = (size_t)snprintf(text, sizeof text,
+                                    "{\"dtype\": \"%s\", \"order\": \"row-major\", \"data\": \"%s\", "
+                                    "\"matrices\": [{\"name\": \"R1\", \"rows\": %d, \"cols\": %d, "
+                                    "\"offset\": %zu}",
+                                    pass ? "float32" : "float64", pass ? base32 : base64, dim, dim,
+                                    pass ? off1 / 2 : off1);
+        for (int l = 0; l < L; l++)
+            k += (size_t)snprintf(text + k, sizeof text - k,
+                                  ", {\"name\": \"model.layers.%d.self_attn.R2\", \"rows\": %d, "
+                                  "\"cols\": %d, \"offset\": %zu}",
+                                  l, hd, hd, pass ? off2[l] / 2 : off2[l]);
+        snprintf(text + k, sizeof text - k, "]}\n");
+        write_desc(json, text);
+        cr_assert_eq(rb_spin_rotations_load_raw(&back, c, json, &err), RB_OK, "%s", err.msg);
+        double tol = pass ? 1e-7 : 0;
+        for (size_t j = 0; j < n1; j++) cr_expect_leq(fabs(back.R1[j] - r.R1[j]), tol);
+        for (size_t j = 0; j < n2 * L; j++) cr_expect_leq(fabs(back.R2[j] - r.R2[j]), tol);
+        rb_spin_rotations_free(&back);
+    }
+    /* the float32 description in place: the stage loads it like the rotbench file */
+    cr_assert_eq(rb_spin_rotations_save(&r, bin, &err), RB_OK);
+    rb_quant_config q;
+    rb_quant_config_init(&q);
+    char p1[1024], p2[1024];
+    snprintf(p1, sizeof p1, "spinquant:rotations=%s", bin);
+    snprintf(p2, sizeof p2, "spinquant:rotations=%s", json);
+    rb_model *raw = rb_test_synth(32, 40, 2, 4, 2, 29, 11), *ref = rb_test_synth(32, 40, 2, 4, 2, 29, 11);
+    rb_model *a = prepared(ref, p1, &q, NULL), *b = prepared(raw, p2, &q, NULL);
+    float *la = rb_test_logits(a, NULL), *lb = rb_test_logits(b, NULL);
+    cr_expect_lt(rb_test_rel_rms(lb, la, (size_t)48 * c->vocab_size), 1e-5);
+    free(la); free(lb);
+    rb_model_free(a); rb_model_free(b); rb_model_free(raw); rb_model_free(ref);
+    /* broken descriptions: the message names the file and the problem */
+    char head[1024];
+    snprintf(head, sizeof head, "\"order\": \"row-major\", \"data\": \"%s\"", base64);
+    struct { const char *what, *body; rb_status want; const char *msg; } cases[] = {
+        {"not JSON", "{\"dtype\": ", RB_EFORMAT, "not valid JSON"},
+        {"trailing", "{} x", RB_EFORMAT, "text after the JSON object"},
+        {"array", "[1]", RB_EFORMAT, "not a JSON object"},
+        {"dtype", "{\"dtype\": \"bfloat16\", %s, \"matrices\": []}", RB_EFORMAT, "dtype \"bfloat16\""},
+        {"order", "{\"dtype\": \"float64\", \"order\": \"column-major\", \"data\": \"x\", \"matrices\": [1]}",
+         RB_EFORMAT, "only \"row-major\""},
+        {"no matrices", "{\"dtype\": \"float64\", %s}", RB_EFORMAT, "\"matrices\" is missing"},
+        {"empty list", "{\"dtype\": \"float64\", %s, \"matrices\": []}", RB_EFORMAT, "0 entries"},
+        {"rows type", "{\"dtype\": \"float64\", %s, \"matrices\": [{\"name\": \"R1\", \"rows\": \"32\", "
+                      "\"cols\": 32, \"offset\": 0}]}", RB_EFORMAT, "matrices[0]: \"rows\" is not an integer"},
+        {"negative offset", "{\"dtype\": \"float64\", %s, \"matrices\": [{\"name\": \"R1\", \"rows\": 32, "
+                            "\"cols\": 32, \"offset\": -8}]}", RB_EFORMAT, "\"offset\" -8 outside"},
+        {"duplicate", "{\"dtype\": \"float64\", %s, \"matrices\": [{\"name\": \"R1\", \"rows\": 32, "
+                      "\"cols\": 32, \"offset\": 0}, {\"name\": \"R1\", \"rows\": 32, \"cols\": 32, "
+                      "\"offset\": 0}]}", RB_EFORMAT, "\"R1\" appears twice"},
+        {"unknown", "{\"dtype\": \"float64\", %s, \"matrices\": [{\"name\": \"model.layers.2.self_attn.R2\", "
+                    "\"rows\": 8, \"cols\": 8, \"offset\": 0}]}", RB_EINVAL, "not a rotation of this model"},
+        {"shape", "{\"dtype\": \"float64\", %s, \"matrices\": [{\"name\": \"R1\", \"rows\": 32, "
+                  "\"cols\": 31, \"offset\": 0}]}", RB_EINVAL, "\"R1\" is 32x31; the model needs 32x32"},
+        {"missing R2", "{\"dtype\": \"float64\", %s, \"matrices\": [{\"name\": \"R1\", \"rows\": 32, "
+                       "\"cols\": 32, \"offset\": 0}]}", RB_EINVAL, "no matrix \"model.layers.0.self_attn.R2\""},
+        {"past the end", "{\"dtype\": \"float64\", %s, \"matrices\": [{\"name\": \"R1\", \"rows\": 32, "
+                         "\"cols\": 32, \"offset\": 100000}, {\"name\": \"model.layers.0.self_attn.R2\", "
+                         "\"rows\": 8, \"cols\": 8, \"offset\": 0}, {\"name\": "
+                         "\"model.layers.1.self_attn.R2\", \"rows\": 8, \"cols\": 8, \"offset\": 0}]}",
+         RB_EFORMAT, "past the end"},
+        {"not orthogonal", "{\"dtype\": \"float64\", %s, \"matrices\": [{\"name\": \"R1\", \"rows\": 32, "
+                           "\"cols\": 32, \"offset\": 8}, {\"name\": \"model.layers.0.self_attn.R2\", "
+                           "\"rows\": 8, \"cols\": 8, \"offset\": 16}, {\"name\": "
+                           "\"model.layers.1.self_attn.R2\", \"rows\": 8, \"cols\": 8, \"offset\": 16}]}",
+         RB_EFORMAT, "is not orthogonal"},
+        {"tolerance", "{\"dtype\": \"float64\", %s, \"tolerance\": 2, \"matrices\": []}", RB_EFORMAT,
+         "tolerance 2 outside"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        snprintf(text, sizeof text, cases[i].body, head);
+        write_desc(json, text);
+        rb_error e = {0};
+        int rc = rb_spin_rotations_load_raw(&back, c, json, &e);
+        cr_expect_eq(rc, cases[i].want, "%s: status %d (%s)", cases[i].what, rc, e.msg);
+        cr_expect(strstr(e.msg, cases[i].msg) != NULL, "%s: message '%s'", cases[i].what, e.msg);
+        cr_expect(strstr(e.msg, json) != NULL, "%s: the file is not named: '%s'", cases[i].what, e.msg);
+    }
+    /* a NaN in the data */
+    double nan_v = NAN;
+    memcpy(buf + off1 + 8 * 3, &nan_v, 8);
+    write_bytes(data, buf, total);
+    snprintf(text, sizeof text, "{\"dtype\": \"float64\", %s, \"matrices\": [{\"name\": \"R1\", "
+             "\"rows\": 32, \"cols\": 32, \"offset\": %zu}, {\"name\": \"model.layers.0.self_attn.R2\", "
+             "\"rows\": 8, \"cols\": 8, \"offset\": 16}, {\"name\": \"model.layers.1.self_attn.R2\", "
+             "\"rows\": 8, \"cols\": 8, \"offset\": 16}]}", head, off1);
+    write_desc(json, text);
+    cr_expect_eq(rb_spin_rotations_load_raw(&back, c, json, &err), RB_EFORMAT);
+    cr_expect(strstr(err.msg, "\"R1\": entry [0][3] is not finite") != NULL, "%s", err.msg);
+    unlink(data);
+    cr_expect_eq(rb_spin_rotations_load_raw(&back, c, json, &err), RB_EIO, "%s", err.msg);
+    cr_expect(strstr(err.msg, "data") != NULL, "%s", err.msg);
+    unlink(json); unlink(data32); unlink(bin);
+    free(buf); free(buf32);
+    rb_quant_config_free(&q);
+    rb_spin_rotations_free(&r);
+    rb_model_free(m);
+}
+
 Test(spinquant, options_parse_and_format) {
     rb_pipeline p;
     rb_error err = {0};
@@ -407,7 +718,9 @@ Test(spinquant, options_parse_and_format) {
     longtext[sizeof longtext - 1] = 0;
     cr_expect_eq(rb_pipeline_parse(longtext, &p, &err), RB_EINVAL, "a 600-byte path is accepted");
     cr_expect_eq(rb_pipeline_parse("spinquant:lr=-1", &p, &err), RB_EINVAL);
-    cr_expect_eq(rb_pipeline_parse("spinquant:schedule=cosine", &p, &err), RB_EINVAL);
+    cr_expect_eq(rb_pipeline_parse("spinquant:schedule=exponential", &p, &err), RB_EINVAL);
+    cr_expect_eq(rb_pipeline_parse("spinquant:momentum=1", &p, &err), RB_EINVAL);
+    cr_expect_eq(rb_pipeline_parse("spinquant:optimizer=adam", &p, &err), RB_EINVAL);
     /* learning without calibration windows is refused */
     rb_model *m = rb_test_synth(32, 40, 1, 4, 2, 29, 1);
     rb_quant_config q;
