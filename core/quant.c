@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const rb_quant_spec spec_off = {RB_QUANT_OFF, 0, RB_GRAN_TENSOR, 0, 1.0f};
+static const rb_quant_spec spec_off = {RB_QUANT_OFF, 0, RB_GRAN_TENSOR, 0, 1.0f, 0};
 
 void rb_quant_config_init(rb_quant_config *q) {
     memset(q, 0, sizeof *q);
