@@ -94,7 +94,8 @@ void rb_cli_reporter_init(rb_cli_reporter *r);
     "                          stage quantizes weights itself (gptq)\n"                     \
     "  --w-gran G              tensor | channel | group:G   (default channel)\n"           \
     "  --w-asym                asymmetric weights (default symmetric)\n"                   \
-    "  --w-clip C              clip ratio in (0,1] or mse (default 1)\n"
+    "  --w-clip C              clip ratio in (0,1] or mse (default 1)\n"                   \
+    "  --w-scale-f16           round weight scales to fp16, as GGUF Q8_0/Q4_0 store them\n"
 #define RB_CLI_HELP_ACT                                                                  \
     "  --a-bits N              activation bits at every linear input (16 = off)\n"         \
     "  --a-gran G              tensor | token   (default token)\n"                         \

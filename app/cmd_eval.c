@@ -54,7 +54,13 @@ static void eval_usage(FILE *f) {
           "  --a-high-bits N         bits of the high-precision activation channels a stage\n"
           "                          declares (resq), 2..8 or 16 = full precision (default 8)\n"
           "  --kv-high-bits N        the same for the K/V cache (default 8)\n"
-          "  --save-model FILE       save the transformed model (llama2.c v0) before eval\n",
+          "  --save-model OUT        save the model before eval: OUT.gguf (GGUF), OUT.bin\n"
+          "                          (llama2.c), OUT/ or a name without extension (HF dir)\n"
+          "  --save-dtype T          f32 (default) | bf16 | f16 | q8_0 | q4_0 (GGUF blocks of\n"
+          "                          rotbench's quantized weights: --w-gran group:32\n"
+          "                          --w-scale-f16, symmetric, --w-bits 8 / 4 or fewer)\n"
+          "  --save-what W           trans (before the weight quantizer stage) | fake\n"
+          "                          (default: dequantized weights) | quant (q8_0/q4_0)\n",
           rb_zs_task_names(names, sizeof names), suite);
 }
 
