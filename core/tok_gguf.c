@@ -104,7 +104,7 @@ int rb_vocab_from_tokenizer(const rb_tokenizer *t, rb_vocab_export *out, rb_erro
     out->desc = (rb_vocab_desc){.kind = "llama", .n_tokens = n, .tokens = out->tokens,
                                 .token_lens = out->lens, .scores = out->scores,
                                 .token_types = out->types, .bos_id = bos, .eos_id = eos,
-                                .unk_id = 0, .add_bos = -1};
+                                .unk_id = 0, .add_bos = 1};
     return RB_OK;
 }
 

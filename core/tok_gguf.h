@@ -22,7 +22,9 @@ int rb_gguf_tokenizer_open(const char *path, rb_tokenizer **out, rb_error *err);
  *     convert-llama2c-to-ggml writes: kind "llama", each piece with " " as
  *     "▁" (U+2581), its score, type 2 (unknown) for id 0, 3 (control) for
  *     BOS/EOS with their pieces trimmed of white space ("\n<s>\n" → "<s>"),
- *     6 (byte) for "<0xNN>", else 1; bos 1, eos 2, unk 0.  HF tokenizer.json
+ *     6 (byte) for "<0xNN>", else 1; bos 1, eos 2, unk 0, and (unlike the
+ *     converter) add_bos_token true: rotbench starts every window with BOS,
+ *     and so llama.cpp does too.  HF tokenizer.json
  *     vocabularies are refused (RB_EUNSUPPORTED). */
 typedef struct rb_vocab_export {
     rb_vocab_desc desc;

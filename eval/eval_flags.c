@@ -16,6 +16,7 @@ static const rb_flag_spec flags[] = {
     {"text", RB_FLAG_TEXT, 0, 0, NULL},
     {"limit", RB_FLAG_INT, 1, BIG40, NULL},
     {"num-fewshot", RB_FLAG_INT, 0, 1000, NULL},
+    {"ppl-scoring", RB_FLAG_ENUM, 0, 0, "rotbench|llama.cpp"},
     {"ctx", RB_FLAG_INT, 2, 1 << 20, NULL},
     {"allow-long-ctx", RB_FLAG_BOOL, 0, 0, NULL},
     {"max-tokens", RB_FLAG_INT, 2, BIG40, NULL},

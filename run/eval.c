@@ -270,16 +270,23 @@ int rb_run_eval(const rb_run_spec *s, const rb_run_report *report, json_object *
         rb_workspace ws;
         rb_ppl_result res = {0};
         rb_run_progress progress = {report, "eval", "window"};
+        /* llama.cpp's llama-perplexity: whole windows, BOS first in each, the
+         * second half scored (eval/perplexity.h) */
+        int llamacpp = s->ppl_scoring && !strcmp(s->ppl_scoring, "llama.cpp");
+        rb_ppl_scoring sc = {llamacpp ? (int)ctx / 2 : 0, llamacpp,
+                             llamacpp ? rb_tokenizer_bos(m.tokenizer) : -1};
         rc = rb_workspace_init(&ws, &m.model->cfg, (int)ctx, err);
         if (!rc)
-            rc = rb_perplexity(m.model, &ws, use_hooks, tokens, n_tokens, (int)ctx, 0,
-                               rb_run_progress_fn, &progress, &res, err);
+            rc = rb_perplexity_scored(m.model, &ws, use_hooks, tokens, n_tokens, (int)ctx, 0, &sc,
+                                      rb_run_progress_fn, &progress, &res, err);
         rb_workspace_free(&ws);
         if (!rc) {
             double tps = (double)(res.n_scored + res.n_windows) / res.seconds;
             rb_logf(log, "eval: ppl %.4f (nll %.6f) over %zu scored tokens in %.2f s, %.0f tokens/s",
                     res.ppl, res.nll, res.n_scored, res.seconds, tps);
             record_ppl(o, corpus_path, data_sha, &res, tps);
+            json_object_object_add(o, "ppl_scoring",
+                                   json_object_new_string(llamacpp ? "llama.cpp" : "rotbench"));
         }
     }
     free(tokens);

@@ -24,6 +24,7 @@ static const rb_run_flag flags[] = {
     LONG("max-tokens", RB_FLAGS_EVAL, max_tokens),
     LONG("limit", RB_FLAGS_EVAL, limit),
     LONG("num-fewshot", RB_FLAGS_EVAL, num_fewshot),
+    TEXT("ppl-scoring", RB_FLAGS_EVAL, ppl_scoring),
     TEXT("save-model", RB_FLAGS_EVAL, save_model),
     TEXT("save-dtype", RB_FLAGS_EVAL, save_dtype),
     TEXT("save-what", RB_FLAGS_EVAL, save_what),

@@ -22,6 +22,7 @@ typedef struct rb_run_spec {
     long max_tokens;        /* --max-tokens: perplexity on the first N tokens (0: all) */
     long limit;             /* --limit: zero-shot on the first N items of each task (0: all) */
     long num_fewshot;       /* --num-fewshot: few-shot examples before each item (0; mmlu only) */
+    const char *ppl_scoring; /* --ppl-scoring rotbench|llama.cpp (NULL: rotbench; eval/perplexity.h) */
     const char *save_model; /* --save-model OUT: the transformed model, before evaluating; the
                              * format from OUT (run/save.h) */
     const char *save_dtype; /* --save-dtype f32|bf16|f16|q8_0|q4_0 (NULL: f32) */

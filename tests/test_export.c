@@ -21,10 +21,13 @@
 #include "core/model_save.h"
 #include "core/tok_gguf.h"
 #include "core/tokenizer.h"
+#include "eval/perplexity.h"
+#include "kernels/ops.h"
 #include "kernels/quant.h"
 #include "kernels/quant_common.h"
 #include "run/eval.h"
 #include "run/spec.h"
+#include "test_models.h"
 #include "test_util.h"
 
 /* ---- blocks and fp16 scales (no data needed) ------------------------------ */
@@ -320,5 +323,44 @@ Test(export, bad_outputs_are_clear_errors_and_leave_nothing, .timeout = 300) {
     cr_expect(strstr(err.msg, "exists and is not empty"), "%s", err.msg);
     cr_expect_eq(n_entries(dir), before + 1, "only the directory that was there");
     cr_expect_eq(n_entries(out), 1);
+    rb_model_free(m);
+}
+
+/* llama-perplexity's scoring (eval/perplexity.h): whole windows, BOS in
+ * place of each window's first token, predictions from ctx/2 on; checked
+ * against the windows forwarded one by one. */
+Test(export, llama_cpp_scoring_is_what_it_says) {
+    rb_model *m = rb_test_synth(16, 24, 2, 4, 2, 40, 3);
+    int ctx = 12;
+    size_t n = 5 * 12 + 7; /* 5 whole windows and a short one */
+    int32_t tokens[67];
+    rb_rng r;
+    rb_rng_seed(&r, 9);
+    for (size_t i = 0; i < n; i++) tokens[i] = (int32_t)rb_rng_below(&r, 40);
+    rb_workspace ws;
+    rb_error err;
+    cr_assert_eq(rb_workspace_init(&ws, &m->cfg, ctx, &err), RB_OK);
+    rb_ppl_result plain, same, lc;
+    cr_assert_eq(rb_perplexity(m, &ws, NULL, tokens, n, ctx, 0, NULL, NULL, &plain, &err), RB_OK);
+    rb_ppl_scoring def = {0, 0, -1}, llama = {ctx / 2, 1, 1};
+    cr_assert_eq(rb_perplexity_scored(m, &ws, NULL, tokens, n, ctx, 0, &def, NULL, NULL, &same, &err), RB_OK);
+    cr_expect_eq(same.nll, plain.nll);
+    cr_expect_eq(plain.n_scored, n - 6);
+    cr_assert_eq(rb_perplexity_scored(m, &ws, NULL, tokens, n, ctx, 0, &llama, NULL, NULL, &lc, &err), RB_OK);
+    cr_expect_eq(lc.n_windows, 5);
+    cr_expect_eq(lc.n_scored, 5 * (size_t)(ctx - ctx / 2 - 1));
+    double total = 0;
+    double nll[12];
+    for (int w = 0; w < 5; w++) {
+        int32_t win[12];
+        memcpy(win, tokens + w * ctx, sizeof win);
+        win[0] = 1;
+        cr_assert_eq(rb_forward(m, &ws, win, ctx, NULL, &err), RB_OK);
+        rb_nll_rows(nll, ws.logits, win + 1, ctx - 1, m->cfg.vocab_size);
+        for (int t = ctx / 2; t < ctx - 1; t++) total += nll[t];
+    }
+    double want = total / (double)lc.n_scored;
+    cr_expect(fabs(lc.nll - want) <= 1e-12 * want, "%.17g vs %.17g", lc.nll, want);
+    rb_workspace_free(&ws);
     rb_model_free(m);
 }
