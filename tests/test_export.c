@@ -151,6 +151,7 @@ static void round_trip(const char *pipeline, const char *out_name, const char *w
     if (dtype && !strcmp(dtype, "q4_0")) s.w_bits = 4;
     if (dtype && !strcmp(dtype, "q8_0")) s.w_bits = 8;
     if (dtype && dtype[0] == 'q') s.w_gran = "group:32", s.w_scale_f16 = 1;
+    if (!dtype && (strstr(pipeline, "rtn") || strstr(pipeline, "gptq"))) s.w_bits = 4;
     s.save_model = out;
     s.save_what = what;
     s.save_dtype = dtype;
@@ -180,6 +181,7 @@ Test(export, round_trips_are_bit_identical, .timeout = 600) {
     round_trip("quarot", "quarot.gguf", NULL, NULL, 4, "rotbench-llama");
     round_trip("quarot", "quarot_hf", NULL, NULL, 4, "RotbenchLlamaForCausalLM");
     round_trip("outliers,quarot,rtn", "quarot_w4.gguf", NULL, NULL, 4, "rotbench-llama");
+    round_trip("outliers,quarot,gptq", "quarot_gptq_hf", NULL, NULL, 4, "RotbenchLlamaForCausalLM");
     /* ResQ: dense key and down_proj bases, mixed-precision channels */
     round_trip("resq:down=pca", "resq.gguf", NULL, NULL, 4, "rotbench-llama");
     round_trip("resq:down=pca", "resq_hf", NULL, NULL, 4, "RotbenchLlamaForCausalLM");
