@@ -23,7 +23,8 @@
 # Usage: bench/llamacpp_export.sh [BUILD] [LLAMA_BIN]
 #   BUILD      rotbench build directory (default build)
 #   LLAMA_BIN  directory with llama-perplexity (default /work/llamacpp/build/bin)
-# Needs ROTBENCH_DATA (models/stories260K, datasets/tinystories, wikitext2).
+# Needs ROTBENCH_DATA (models/stories260K, datasets/tinystories, wikitext2);
+# the gguf-py check needs numpy (PYTHON_NUMPY, default /usr/bin/python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -107,7 +108,36 @@ for m in stories260K outliers; do
   done
 done
 
-python3 - "$out" "$md" "$threads" <<'EOF'
+# gguf-py (llama.cpp's own Python reader, another implementation of the
+# blocks): its dequantization of every Q8_0/Q4_0 tensor equals the F32 file
+# of the same fake-quantized model, element for element.
+gguf_py=${GGUF_PY:-$llama/../../gguf-py}
+blocks_check=""
+if [ -d "$gguf_py" ]; then
+  chk() { "$rb" eval --task tinystories --max-tokens 1024 --ctx 512 --threads "$threads" "$@" \
+            > /dev/null 2>&1; }
+  chk --pipeline quarot:online=0 $W4 --save-model "$work/chk_f32.gguf"
+  chk --pipeline quarot:online=0 $W4 --save-model "$work/chk_q4.gguf" --save-dtype q4_0
+  chk --pipeline quarot:online=0,gptq $W8 --save-model "$work/chk8_f32.gguf"
+  chk --pipeline quarot:online=0,gptq $W8 --save-model "$work/chk_q8.gguf" --save-dtype q8_0
+  blocks_check=$(PYTHONPATH="$gguf_py" "${PYTHON_NUMPY:-/usr/bin/python3}" - "$work" <<'PY'
+import sys, numpy as np, gguf
+from gguf import quants
+w = sys.argv[1]
+for q, f, what in [("chk_q4", "chk_f32", "Q4_0, quarot:online=0 + RTN W4 g32"),
+                   ("chk_q8", "chk8_f32", "Q8_0, quarot:online=0 + GPTQ W8 g32")]:
+    a = {t.name: t for t in gguf.GGUFReader(f"{w}/{q}.gguf").tensors}
+    b = {t.name: t for t in gguf.GGUFReader(f"{w}/{f}.gguf").tensors}
+    nq = sum(t.tensor_type != gguf.GGMLQuantizationType.F32 for t in a.values())
+    bad = sum(not np.array_equal(quants.dequantize(t.data, t.tensor_type).reshape(-1).astype(np.float32),
+                                 np.asarray(b[n].data, dtype=np.float32).reshape(-1))
+              for n, t in a.items())
+    print(f"- {what}: {nq} of {len(a)} tensors in blocks; tensors differing from the F32 export: {bad}")
+PY
+)
+fi
+
+python3 - "$out" "$md" "$threads" "$blocks_check" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 with open(sys.argv[2], "w") as f:
@@ -133,5 +163,9 @@ with open(sys.argv[2], "w") as f:
                 "%.4f" % r["rotbench_a8g32_ppl"] if "rotbench_a8g32_ppl" in r else "—",
                 "%.1e" % r["rel_diff_a8g32"] if "rel_diff_a8g32" in r else "—"))
         f.write("\n")
+    if sys.argv[4]:
+        f.write("## The blocks read by gguf-py\n\nllama.cpp's Python reader (gguf-py "
+                "`quants.dequantize`) on rotbench's block files, against the F32 file of the "
+                "same fake-quantized model:\n\n" + sys.argv[4] + "\n")
 EOF
 cat "$md"
