@@ -33,21 +33,27 @@ data=${ROTBENCH_DATA:-../shared}
 rb="$build/app/rotbench"
 out=results/export_llamacpp.jsonl
 md=results/export_llamacpp.md
-work=$(mktemp -d "${TMPDIR:-/tmp}/rotbench-llamacpp-XXXXXX")
+work=$(mktemp -d "${TMPDIR:-/tmp}/rotbench-llamacpp-XXXXXX")  # a few MB of GGUF files
 trap 'rm -rf "$work"' EXIT
 threads=${THREADS:-2}
 : > "$out"
 
 # corpus name → file, and the rotbench/llama.cpp token budget
-corpora=("tinystories:$data/datasets/tinystories/TinyStories-valid-head.txt:0"
-         "wikitext2:$data/datasets/wikitext2/wikitext-2-raw-v1.test.joined.txt:64")
+# (CORPORA=all adds the first 64 windows of wikitext2: about 3 minutes a row on 2 cores)
+corpora=("tinystories:$data/datasets/tinystories/TinyStories-valid-head.txt:0")
+[ "${CORPORA:-}" = all ] &&
+  corpora+=("wikitext2:$data/datasets/wikitext2/wikitext-2-raw-v1.test.joined.txt:64")
 
-llama_ppl() { # FILE TEXT CHUNKS → "ppl" (llama-perplexity's final estimate)
+llama_ppl() { # FILE TEXT CHUNKS → "nll" (the mean NLL of llama-perplexity's last line)
   local chunks=()
   [ "$3" != 0 ] && chunks=(--chunks "$3")
+  # --ppl-output-type 1: "tokens ppl mean-nll sd" per chunk, the nll to 6 decimals
+  # (the default output rounds the perplexity to 4); stdout alone (the log on
+  # stderr, this build prints debug lines there)
   "$llama/llama-perplexity" -m "$1" -f "$2" -c 512 -b 512 -t "$threads" -ctk f32 -ctv f32 \
-    "${chunks[@]}" > "$work/llama.log" 2>&1 || { tail -20 "$work/llama.log" >&2; return 1; }
-  sed -n 's/.*Final estimate: PPL = \([0-9.]*\).*/\1/p' "$work/llama.log" | tail -1
+    --ppl-output-type 1 "${chunks[@]}" > "$work/llama.out" 2> "$work/llama.err" ||
+    { tail -20 "$work/llama.err" >&2; return 1; }
+  awk 'NF == 4 && $1 ~ /^[0-9]+$/ { nll = $3 } END { print nll }' "$work/llama.out"
 }
 rb_ppl() { # FILE TEXT CHUNKS [FLAGS...] → "ppl nll n_scored"
   local f=$1 text=$2 chunks=$3
@@ -79,33 +85,43 @@ row() { # LABEL MODEL PIPELINE DTYPE [FLAGS...]
 import json, sys
 label, model, pipe, dt, flags, corpus, chunks, lp, rbv, rba = sys.argv[1:]
 r = rbv.split()
+import math
 o = {"label": label, "model": model, "pipeline": pipe, "dtype": dt, "flags": flags,
-     "corpus": corpus, "chunks": int(chunks), "llama_cpp_ppl": float(lp),
+     "corpus": corpus, "chunks": int(chunks), "llama_cpp_nll": float(lp),
+     "llama_cpp_ppl": math.exp(float(lp)),
      "rotbench_ppl": float(r[0]), "rotbench_nll": float(r[1]), "n_scored": int(r[2]),
-     "rel_diff": abs(float(r[0]) - float(lp)) / float(lp)}
+     "rel_diff": abs(float(r[0]) - math.exp(float(lp))) / math.exp(float(lp))}
 if rba:
     a = rba.split()
     o["rotbench_a8g32_ppl"] = float(a[0])
-    o["rel_diff_a8g32"] = abs(float(a[0]) - float(lp)) / float(lp)
+    o["rel_diff_a8g32"] = abs(float(a[0]) - math.exp(float(lp))) / math.exp(float(lp))
 print(json.dumps(o))
 EOF
-    echo "   $cname: llama.cpp $lp, rotbench $rbv ${rba:+(a8 group:32: $rba)}" >&2
+    echo "   $cname: llama.cpp nll $lp, rotbench ppl nll n $rbv ${rba:+(a8 group:32: $rba)}" >&2
   done
 }
 
 W8="--w-bits 8 --w-gran group:32 --w-scale-f16"
 W4="--w-bits 4 --w-gran group:32 --w-scale-f16"
+# stories260K in F32 with and without R1/R2 and as Q8_0 (the agreement checks),
+# then the table: both models as Q4_0, with and without QuaRot R1/R2, RTN vs GPTQ
+# (ROWS=all adds F32 and Q8_0 rows of the outlier model and Q8_0 without QuaRot)
+row stories260K_fp32 stories260K "" f32
+row stories260K_quarot_fp32 stories260K "quarot:online=0" f32
+row stories260K_quarot_q8_rtn stories260K "quarot:online=0" q8_0 $W8
 for m in stories260K outliers; do
   pre=""
   [ "$m" = outliers ] && pre="outliers,"
-  row "${m}_fp32" stories260K "${pre%,}" f32
-  row "${m}_quarot_fp32" stories260K "${pre}quarot:online=0" f32
-  row "${m}_q8_rtn" stories260K "${pre%,}" q8_0 $W8
-  row "${m}_quarot_q8_rtn" stories260K "${pre}quarot:online=0" q8_0 $W8
   for meth in rtn gptq; do
     row "${m}_q4_$meth" stories260K "${pre}$meth" q4_0 $W4
     row "${m}_quarot_q4_$meth" stories260K "${pre}quarot:online=0,$meth" q4_0 $W4
   done
+  if [ "${ROWS:-}" = all ]; then
+    row "${m}_q8_rtn" stories260K "${pre%,}" q8_0 $W8
+    [ "$m" = outliers ] && row outliers_fp32 stories260K outliers f32 &&
+      row outliers_quarot_fp32 stories260K "outliers,quarot:online=0" f32 &&
+      row outliers_quarot_q8_rtn stories260K "outliers,quarot:online=0" q8_0 $W8
+  fi
 done
 
 # gguf-py (llama.cpp's own Python reader, another implementation of the
@@ -144,7 +160,7 @@ with open(sys.argv[2], "w") as f:
     f.write("# rotbench GGUF exports run by llama.cpp (llama-perplexity)\n\n")
     f.write("Made by `bench/llamacpp_export.sh` (threads %s). Each row: rotbench saves the model "
             "(`--save-model X.gguf --save-dtype T`), llama.cpp's `llama-perplexity -m X.gguf -f TEXT "
-            "-c 512 -b 512 -ctk f32 -ctv f32 [--chunks 64]` and `rotbench eval --model X.gguf --text TEXT "
+            "-c 512 -b 512 -ctk f32 -ctv f32 --ppl-output-type 1 [--chunks 64]` (its mean NLL, printed to 6 decimals; ppl = exp of it) and `rotbench eval --model X.gguf --text TEXT "
             "--ctx 512 --ppl-scoring llama.cpp [--max-tokens 32768]` score the same file "
             "(whole 512-token windows, BOS first in each, the second half scored). "
             "`a8 g32`: rotbench with `--a-bits 8 --a-gran group:32`, a model of llama.cpp's Q8_0 "
