@@ -50,10 +50,22 @@ llama_ppl() { # FILE TEXT CHUNKS → "nll" (the mean NLL of llama-perplexity's l
   # --ppl-output-type 1: "tokens ppl mean-nll sd" per chunk, the nll to 6 decimals
   # (the default output rounds the perplexity to 4); stdout alone (the log on
   # stderr, this build prints debug lines there)
-  "$llama/llama-perplexity" -m "$1" -f "$2" -c 512 -b 512 -t "$threads" -ctk f32 -ctv f32 \
-    --ppl-output-type 1 "${chunks[@]}" > "$work/llama.out" 2> "$work/llama.err" ||
-    { tail -20 "$work/llama.err" >&2; return 1; }
-  awk 'NF == 4 && $1 ~ /^[0-9]+$/ { nll = $3 } END { print nll }' "$work/llama.out"
+  # This build sometimes exits without flushing stdout (the last chunk's line
+  # and the final estimate lost; seen under heavy load): line-buffer it, and
+  # accept the result only when the last line covers every chunk.
+  for try in 1 2 3; do
+    stdbuf -oL "$llama/llama-perplexity" -m "$1" -f "$2" -c 512 -b 512 -t "$threads" -ctk f32 \
+      -ctv f32 --ppl-output-type 1 "${chunks[@]}" > "$work/llama.out" 2> "$work/llama.err" ||
+      { tail -20 "$work/llama.err" >&2; return 1; }
+    local n_chunks
+    n_chunks=$(sed -n 's/.*calculating perplexity over \([0-9]*\) chunks.*/\1/p' "$work/llama.err")
+    local got
+    got=$(awk -v last=$(( (n_chunks - 1) * 512 )) \
+      'NF == 4 && $1 ~ /^[0-9]+$/ && $1 == last { nll = $3 } END { print nll }' "$work/llama.out")
+    [ -n "$got" ] && { echo "$got"; return 0; }
+    echo "   llama-perplexity output incomplete (try $try), again" >&2
+  done
+  return 1
 }
 rb_ppl() { # FILE TEXT CHUNKS [FLAGS...] → "ppl nll n_scored"
   local f=$1 text=$2 chunks=$3
@@ -97,63 +109,13 @@ if rba:
     o["rel_diff_a8g32"] = abs(float(a[0]) - math.exp(float(lp))) / math.exp(float(lp))
 print(json.dumps(o))
 EOF
+    render "$blocks_check"
     echo "   $cname: llama.cpp nll $lp, rotbench ppl nll n $rbv ${rba:+(a8 group:32: $rba)}" >&2
   done
 }
 
-W8="--w-bits 8 --w-gran group:32 --w-scale-f16"
-W4="--w-bits 4 --w-gran group:32 --w-scale-f16"
-# stories260K in F32 with and without R1/R2 and as Q8_0 (the agreement checks),
-# then the table: both models as Q4_0, with and without QuaRot R1/R2, RTN vs GPTQ
-# (ROWS=all adds F32 and Q8_0 rows of the outlier model and Q8_0 without QuaRot)
-row stories260K_fp32 stories260K "" f32
-row stories260K_quarot_fp32 stories260K "quarot:online=0" f32
-row stories260K_quarot_q8_rtn stories260K "quarot:online=0" q8_0 $W8
-for m in stories260K outliers; do
-  pre=""
-  [ "$m" = outliers ] && pre="outliers,"
-  for meth in rtn gptq; do
-    row "${m}_q4_$meth" stories260K "${pre}$meth" q4_0 $W4
-    row "${m}_quarot_q4_$meth" stories260K "${pre}quarot:online=0,$meth" q4_0 $W4
-  done
-  if [ "${ROWS:-}" = all ]; then
-    row "${m}_q8_rtn" stories260K "${pre%,}" q8_0 $W8
-    [ "$m" = outliers ] && row outliers_fp32 stories260K outliers f32 &&
-      row outliers_quarot_fp32 stories260K "outliers,quarot:online=0" f32 &&
-      row outliers_quarot_q8_rtn stories260K "outliers,quarot:online=0" q8_0 $W8
-  fi
-done
-
-# gguf-py (llama.cpp's own Python reader, another implementation of the
-# blocks): its dequantization of every Q8_0/Q4_0 tensor equals the F32 file
-# of the same fake-quantized model, element for element.
-gguf_py=${GGUF_PY:-$llama/../../gguf-py}
-blocks_check=""
-if [ -d "$gguf_py" ]; then
-  chk() { "$rb" eval --task tinystories --max-tokens 1024 --ctx 512 --threads "$threads" "$@" \
-            > /dev/null 2>&1; }
-  chk --pipeline quarot:online=0 $W4 --save-model "$work/chk_f32.gguf"
-  chk --pipeline quarot:online=0 $W4 --save-model "$work/chk_q4.gguf" --save-dtype q4_0
-  chk --pipeline quarot:online=0,gptq $W8 --save-model "$work/chk8_f32.gguf"
-  chk --pipeline quarot:online=0,gptq $W8 --save-model "$work/chk_q8.gguf" --save-dtype q8_0
-  blocks_check=$(PYTHONPATH="$gguf_py" "${PYTHON_NUMPY:-/usr/bin/python3}" - "$work" <<'PY'
-import sys, numpy as np, gguf
-from gguf import quants
-w = sys.argv[1]
-for q, f, what in [("chk_q4", "chk_f32", "Q4_0, quarot:online=0 + RTN W4 g32"),
-                   ("chk_q8", "chk8_f32", "Q8_0, quarot:online=0 + GPTQ W8 g32")]:
-    a = {t.name: t for t in gguf.GGUFReader(f"{w}/{q}.gguf").tensors}
-    b = {t.name: t for t in gguf.GGUFReader(f"{w}/{f}.gguf").tensors}
-    nq = sum(t.tensor_type != gguf.GGMLQuantizationType.F32 for t in a.values())
-    bad = sum(not np.array_equal(quants.dequantize(t.data, t.tensor_type).reshape(-1).astype(np.float32),
-                                 np.asarray(b[n].data, dtype=np.float32).reshape(-1))
-              for n, t in a.items())
-    print(f"- {what}: {nq} of {len(a)} tensors in blocks; tensors differing from the F32 export: {bad}")
-PY
-)
-fi
-
-python3 - "$out" "$md" "$threads" "$blocks_check" <<'EOF'
+render() { # the Markdown table from the rows so far [$1: the gguf-py check]
+python3 - "$out" "$md" "$threads" "${1:-}" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 with open(sys.argv[2], "w") as f:
@@ -184,4 +146,59 @@ with open(sys.argv[2], "w") as f:
                 "`quants.dequantize`) on rotbench's block files, against the F32 file of the "
                 "same fake-quantized model:\n\n" + sys.argv[4] + "\n")
 EOF
+}
+
+W8="--w-bits 8 --w-gran group:32 --w-scale-f16"
+W4="--w-bits 4 --w-gran group:32 --w-scale-f16"
+# stories260K in F32 with and without R1/R2 and as Q8_0 (the agreement checks),
+# then the table: both models as Q4_0, with and without QuaRot R1/R2, RTN vs GPTQ
+# (ROWS=all adds F32 and Q8_0 rows without QuaRot and of the outlier model)
+# gguf-py (llama.cpp's own Python reader, another implementation of the
+# blocks): its dequantization of every Q8_0/Q4_0 tensor equals the F32 file
+# of the same fake-quantized model, element for element.
+gguf_py=${GGUF_PY:-$llama/../../gguf-py}
+blocks_check=""
+if [ -d "$gguf_py" ]; then
+  chk() { "$rb" eval --task tinystories --max-tokens 1024 --ctx 512 --threads "$threads" "$@" \
+            > /dev/null 2>&1; }
+  chk --pipeline quarot:online=0 $W4 --save-model "$work/chk_f32.gguf"
+  chk --pipeline quarot:online=0 $W4 --save-model "$work/chk_q4.gguf" --save-dtype q4_0
+  chk --pipeline quarot:online=0,gptq $W8 --save-model "$work/chk8_f32.gguf"
+  chk --pipeline quarot:online=0,gptq $W8 --save-model "$work/chk_q8.gguf" --save-dtype q8_0
+  blocks_check=$(PYTHONPATH="$gguf_py" "${PYTHON_NUMPY:-/usr/bin/python3}" - "$work" <<'PY'
+import sys, numpy as np, gguf
+from gguf import quants
+w = sys.argv[1]
+for q, f, what in [("chk_q4", "chk_f32", "Q4_0, quarot:online=0 + RTN W4 g32"),
+                   ("chk_q8", "chk8_f32", "Q8_0, quarot:online=0 + GPTQ W8 g32")]:
+    a = {t.name: t for t in gguf.GGUFReader(f"{w}/{q}.gguf").tensors}
+    b = {t.name: t for t in gguf.GGUFReader(f"{w}/{f}.gguf").tensors}
+    nq = sum(t.tensor_type != gguf.GGMLQuantizationType.F32 for t in a.values())
+    bad = sum(not np.array_equal(quants.dequantize(t.data, t.tensor_type).reshape(-1).astype(np.float32),
+                                 np.asarray(b[n].data, dtype=np.float32).reshape(-1))
+              for n, t in a.items())
+    print(f"- {what}: {nq} of {len(a)} tensors in blocks; tensors differing from the F32 export: {bad}")
+PY
+)
+fi
+
+row stories260K_quarot_fp32 stories260K "quarot:online=0" f32
+row stories260K_quarot_q8_rtn stories260K "quarot:online=0" q8_0 $W8
+for m in stories260K outliers; do
+  pre=""
+  [ "$m" = outliers ] && pre="outliers,"
+  for meth in rtn gptq; do
+    row "${m}_q4_$meth" stories260K "${pre}$meth" q4_0 $W4
+    row "${m}_quarot_q4_$meth" stories260K "${pre}quarot:online=0,$meth" q4_0 $W4
+  done
+  if [ "${ROWS:-}" = all ]; then
+    row "${m}_fp32" stories260K "${pre%,}" f32
+    row "${m}_q8_rtn" stories260K "${pre%,}" q8_0 $W8
+    [ "$m" = outliers ] && row outliers_quarot_fp32 stories260K "outliers,quarot:online=0" f32 &&
+      row outliers_quarot_q8_rtn stories260K "outliers,quarot:online=0" q8_0 $W8
+  fi
+done
+
+
+render "$blocks_check"
 cat "$md"
