@@ -115,7 +115,8 @@ void rb_cli_reporter_init(rb_cli_reporter *r);
     "                          rules of ':'-separated items: linears (wq..w3 or\n"        \
     "                          q_proj..down_proj), layer=0,-1 / A..B, bits=N, gran=,\n"   \
     "                          group=G, asym=0|1, clip=R|mse, skip; e.g.\n"               \
-    "                          'down_proj:bits=8;layer=0,-1:skip'\n"
+    "                          'down_proj:bits=8;layer=0,-1:skip'\n"   \
+    "  --w-scale-f16           round weight scales to fp16, as GGUF Q8_0/Q4_0 store them\n"
 #define RB_CLI_HELP_ACT                                                                  \
     "  --a-bits N              activation bits at every linear input (16 = off)\n"         \
     "  --a-gran G              tensor | token   (default token)\n"                         \

@@ -44,6 +44,9 @@ static void eval_usage(FILE *f) {
           "  --ctx N                 window length in tokens (default: the model's seq_len,\n"
           "                          its maximum context; longer needs --allow-long-ctx)\n"
           "  --max-tokens N          evaluate only the first N tokens of the corpus\n"
+          "  --ppl-scoring S         rotbench (default: every token of each window but its\n"
+          "                          first) | llama.cpp (llama-perplexity's: whole windows,\n"
+          "                          BOS first in each, only the second half scored)\n"
           "  --threads N             threads for OpenMP and OpenBLAS (default: all cores)\n"
           "  --data-dir DIR          data directory (default $ROTBENCH_DATA or ../shared)\n"
           "  --json                  print one JSON object with the result on stdout\n"
@@ -67,7 +70,13 @@ static void eval_usage(FILE *f) {
           "                          dequantized values, the default) or on integer codes\n"
           "                          (int32 dot products, one rescale per group; needs\n"
           "                          --w-bits and --a-bits, an rtn or gptq stage, no resq)\n"
-          "  --save-model FILE       save the transformed model (llama2.c v0) before eval\n",
+          "  --save-model OUT        save the model before eval: OUT.gguf (GGUF), OUT.bin\n"
+          "                          (llama2.c), OUT/ or a name without extension (HF dir)\n"
+          "  --save-dtype T          f32 (default) | bf16 | f16 | q8_0 | q4_0 (GGUF blocks of\n"
+          "                          rotbench's quantized weights: --w-gran group:32\n"
+          "                          --w-scale-f16, symmetric, --w-bits 8 / 4 or fewer)\n"
+          "  --save-what W           trans (before the weight quantizer stage) | fake\n"
+          "                          (default: dequantized weights) | quant (q8_0/q4_0)\n",
           rb_zs_task_names(names, sizeof names), suite);
 }
 

@@ -12,12 +12,13 @@
  * Tensors: token_embd, output_norm, output (absent: tied), blk.N.attn_norm,
  * attn_q/k/v (+ .bias: q/k/v biases), attn_output, ffn_norm, ffn_gate,
  * ffn_down, ffn_up, and rope_freqs (llama3 RoPE factors →
- * RB_ROPE_SCALING_FREQ_FACTORS).  Types F32, F16, BF16 and Q8_0
+ * RB_ROPE_SCALING_FREQ_FACTORS).  Types F32, F16, BF16, Q8_0 and Q4_0
  * (dequantized; the info says so); others refused by name.  llama's q/k rows
  * are already interleaved pairs; qwen2 (NEOX RoPE) stores rotate_half
  * order and is un-permuted. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include "core/dtype.h"
 #include "core/formats.h"
 #include "core/gguf.h"
+#include "core/saved_meta.h"
 #include "core/tensor_table.h"
 
 static const char *const gguf_names[RB_TENSOR_KIND_COUNT] = {
@@ -150,6 +152,7 @@ static int gguf_dtype(uint32_t t, rb_dtype *d) {
     case RB_GGML_F16: *d = RB_DTYPE_F16; return 1;
     case RB_GGML_BF16: *d = RB_DTYPE_BF16; return 1;
     case RB_GGML_Q8_0: *d = RB_DTYPE_Q8_0; return 1;
+    case RB_GGML_Q4_0: *d = RB_DTYPE_Q4_0; return 1;
     default: return 0;
     }
 }
@@ -169,6 +172,65 @@ static void convert(const rb_gguf *g, const rb_gguf_tensor *t, rb_dtype dt, floa
     }
 }
 
+/* rotbench.* keys (core/saved_meta.h) into info->saved and the online flags
+ * into m. */
+static int read_meta(const rb_gguf *g, rb_model *m, rb_saved_meta *s, rb_error *err) {
+    int64_t v;
+    memset(s, 0, sizeof *s);
+    if (rb_gguf_get_int(g, "rotbench.version", &v) != 1) return RB_OK;
+    if (v != 1)
+        return rb_error_set(err, RB_EUNSUPPORTED, "%s: rotbench.version %lld (this rotbench reads 1)",
+                            g->path, (long long)v);
+    s->present = 1;
+    const char *str;
+    size_t len;
+    struct { const char *key; char *dst; size_t cap; } strs[] = {
+        {"rotbench.saved", s->saved, sizeof s->saved},
+        {"rotbench.quant.w", s->quant_w, sizeof s->quant_w},
+        {"rotbench.quant.a", s->quant_a, sizeof s->quant_a},
+        {"rotbench.quant.kv", s->quant_kv, sizeof s->quant_kv}};
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+        if (rb_gguf_get_string(g, strs[i].key, &str, &len) == 1)
+            snprintf(strs[i].dst, strs[i].cap, "%.*s", (int)(len < strs[i].cap ? len : strs[i].cap - 1), str);
+    struct { const char *key; int *dst; } flags[] = {
+        {"rotbench.online.qk_hadamard", &s->qk_hadamard},
+        {"rotbench.online.down_hadamard", &s->down_hadamard},
+        {"rotbench.online.o_head_hadamard", &s->o_head_hadamard}};
+    for (size_t i = 0; i < 3; i++) {
+        int r = rb_gguf_get_int(g, flags[i].key, &v);
+        if (r < 0 || (r == 1 && v != 0 && v != 1))
+            return rb_error_set(err, RB_EFORMAT, "%s: %s must be 0 or 1", g->path, flags[i].key);
+        *flags[i].dst = r == 1 && v;
+    }
+    m->online.qk_hadamard = s->qk_hadamard;
+    m->online.down_hadamard = s->down_hadamard;
+    m->online.o_head_hadamard = s->o_head_hadamard;
+    const rb_gguf_kv *a = rb_gguf_find(g, "rotbench.split.a"), *kv = rb_gguf_find(g, "rotbench.split.kv");
+    if (!a != !kv)
+        return rb_error_set(err, RB_EFORMAT, "%s: rotbench.split.a and rotbench.split.kv come together",
+                            g->path);
+    if (a) {
+        if (a->type != RB_GGUF_ARRAY || a->elem_type != RB_GGUF_I32 ||
+            a->count != 2 * RB_ACT_POINT_COUNT || kv->type != RB_GGUF_ARRAY ||
+            kv->elem_type != RB_GGUF_I32 || kv->count != 4)
+            return rb_error_set(err, RB_EFORMAT,
+                                "%s: rotbench.split.a / .kv must be int32 arrays of %d / 4", g->path,
+                                2 * RB_ACT_POINT_COUNT);
+        int32_t x[2 * RB_ACT_POINT_COUNT + 4];
+        memcpy(x, a->value, 4 * 2 * RB_ACT_POINT_COUNT);
+        memcpy(x + 2 * RB_ACT_POINT_COUNT, kv->value, 16);
+        for (int i = 0; i < 2 * RB_ACT_POINT_COUNT + 4; i += 2)
+            if (x[i] < 0 || x[i + 1] < 0 || x[i + 1] > x[i] || x[i] > (1 << 20))
+                return rb_error_set(err, RB_EFORMAT, "%s: rotbench.split entry %d: {%d, %d} is not "
+                                    "{block, high} with 0 <= high <= block", g->path, i / 2, x[i], x[i + 1]);
+        for (int p = 0; p < RB_ACT_POINT_COUNT; p++)
+            s->a_split[p] = (rb_quant_split){x[2 * p], x[2 * p + 1]};
+        s->k_split = (rb_quant_split){x[2 * RB_ACT_POINT_COUNT], x[2 * RB_ACT_POINT_COUNT + 1]};
+        s->v_split = (rb_quant_split){x[2 * RB_ACT_POINT_COUNT + 2], x[2 * RB_ACT_POINT_COUNT + 3]};
+    }
+    return RB_OK;
+}
+
 static int bind_tensors(const rb_gguf *g, rb_model *m, int halves, rb_model_info *info,
                         rb_error *err) {
     rb_tensor_table tab;
@@ -181,6 +243,13 @@ static int bind_tensors(const rb_gguf *g, rb_model *m, int halves, rb_model_info
         int64_t dims[4];
         for (uint32_t d = 0; d < t->n_dims; d++) dims[d] = (int64_t)t->ne[t->n_dims - 1 - d];
         if (t->n_dims == 1) dims[1] = 1;
+        if (t->name_len > 9 && !memcmp(t->name, "rotbench.", 9)) {
+            char name[160];
+            snprintf(name, sizeof name, "%.*s", (int)(t->name_len < 150 ? t->name_len : 150), t->name);
+            rc = rb_saved_bind_dense(m, name, 0, g->data + t->offset, t->type == RB_GGML_F32,
+                                     (int)t->n_dims, dims, g->path, err);
+            continue;
+        }
         rb_tensor_entry *e;
         if ((rc = rb_tensor_table_claim(&tab, g->path, t->name, t->name_len, (int)t->n_dims, dims,
                                         &e, err)))
@@ -189,12 +258,12 @@ static int bind_tensors(const rb_gguf *g, rb_model *m, int halves, rb_model_info
         if (!gguf_dtype(t->type, &dt)) {
             rc = rb_error_set(err, RB_EUNSUPPORTED,
                               "%s: tensor \"%s\" has ggml type %s (supported: F32, F16, BF16, "
-                              "Q8_0)",
+                              "Q8_0, Q4_0)",
                               g->path, e->name, rb_ggml_type_name(t->type));
             break;
         }
         rb_model_info_add_dtype(info, rb_dtype_name(dt));
-        if (dt == RB_DTYPE_Q8_0) info->dequantized = 1;
+        if (rb_dtype_is_block(dt)) info->dequantized = 1;
         convert(g, t, dt, *e->slot);
         int heads = e->kind == RB_TENSOR_WQ || e->kind == RB_TENSOR_BQ ? c->n_heads
                     : e->kind == RB_TENSOR_WK || e->kind == RB_TENSOR_BK ? c->n_kv_heads
@@ -202,6 +271,7 @@ static int bind_tensors(const rb_gguf *g, rb_model *m, int halves, rb_model_info
         if (halves && heads) rc = rb_qk_relayout(*e->slot, heads, c->head_dim, e->dims[1], 1, g->path, err);
     }
     if (!rc) rc = rb_tensor_table_finish(&tab, g->path, err);
+    if (!rc) rc = rb_saved_check_dense(m, 0, g->path, err);
     rb_tensor_table_free(&tab);
     return rc;
 }
@@ -216,11 +286,14 @@ int rb_gguf_model_open(const char *path, rb_model **out, rb_model_info *info, rb
     int r = rb_gguf_get_string(&g, "general.architecture", &arch, &al);
     char a[64] = "";
     if (r == 1) snprintf(a, sizeof a, "%.*s", (int)(al < 63 ? al : 63), arch);
-    int halves = strcmp(a, "qwen2") == 0;
+    /* rotbench-llama / rotbench-qwen2: what rotbench writes for a model with
+     * online transforms (core/model_save.h), otherwise llama / qwen2 */
+    const char *base = strstr(a, "rotbench-") == a ? a + 9 : a;
+    int halves = strcmp(base, "qwen2") == 0;
     if (r != 1)
         rc = rb_error_set(err, RB_EFORMAT, "%s: general.architecture is %s", path,
                           r ? "not a string" : "missing");
-    else if (strcmp(a, "llama") != 0 && !halves)
+    else if (strcmp(base, "llama") != 0 && !halves)
         rc = rb_error_set(err, RB_EUNSUPPORTED,
                           "%s: general.architecture \"%s\" is not supported (llama, qwen2)", path, a);
     rb_config cfg = {0};
@@ -243,6 +316,9 @@ int rb_gguf_model_open(const char *path, rb_model **out, rb_model_info *info, rb
                      (int)(tl < 31 ? tl : 31), tk);
         rc = rb_model_info_add_file(info, path, g.size, err);
     }
+    if (!rc) rc = read_meta(&g, m, &info->saved, err);
+    if (!rc && base != a && !info->saved.present)
+        rc = rb_error_set(err, RB_EFORMAT, "%s: architecture %s without rotbench.version", path, a);
     if (!rc) rc = bind_tensors(&g, m, halves, info, err);
     rb_gguf_close(&g);
     if (rc) {

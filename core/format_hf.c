@@ -133,8 +133,13 @@ static int load_file(hf_load *L, const char *file, const char *shard_name, rb_er
                               file);
             break;
         }
-        rb_tensor_entry *e;
         int64_t dims[2] = {t->ndim > 0 ? t->shape[0] : 0, t->ndim > 1 ? t->shape[1] : 1};
+        if (!strncmp(t->name, "rotbench.", 9)) { /* dense online matrices (core/saved_meta.h) */
+            rc = rb_saved_bind_dense(L->m, t->name, 1, st.data + t->begin, !strcmp(t->dtype, "F32"),
+                                     t->ndim, dims, file, err);
+            continue;
+        }
+        rb_tensor_entry *e;
         if ((rc = rb_tensor_table_claim(&L->table, file, t->name, strlen(t->name), t->ndim,
                                         t->ndim <= 2 ? dims : t->shape, &e, err)))
             break;
@@ -270,6 +275,10 @@ int rb_hf_open(const char *dir, rb_model **out, rb_model_info *info, rb_error *e
     hf_load L = {.dir = dir, .info = info};
     if ((rc = rb_model_new(&hc.cfg, hc.tie_word_embeddings, &L.m, err))) return rc;
     snprintf(L.m->source, sizeof L.m->source, "%s", dir);
+    info->saved = hc.saved;
+    L.m->online.qk_hadamard = hc.saved.qk_hadamard;
+    L.m->online.down_hadamard = hc.saved.down_hadamard;
+    L.m->online.o_head_hadamard = hc.saved.o_head_hadamard;
     if ((rc = rb_tensor_table_init(&L.table, L.m, hf_names, dir, err))) {
         rb_model_free(L.m);
         return rc;
@@ -287,6 +296,7 @@ int rb_hf_open(const char *dir, rb_model **out, rb_model_info *info, rb_error *e
                           "safetensors weights are read)",
                           dir);
     if (!rc) rc = rb_tensor_table_finish(&L.table, dir, err);
+    if (!rc) rc = rb_saved_check_dense(L.m, 1, dir, err);
     rb_tensor_table_free(&L.table);
     if (rc) {
         rb_model_free(L.m);

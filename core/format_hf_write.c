@@ -6,12 +6,15 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/io.h"
 #include "core/formats.h"
 #include "core/model_save.h"
 
 typedef struct tensor_ref {
     rb_tensor_kind kind;
     int layer;
+    const float *dense; /* a dense online matrix [side][side] (F32), else NULL */
+    int64_t side;
     char name[128];
     uint64_t bytes;
     int shard;
@@ -32,14 +35,55 @@ static int write_json_file(const char *dir, const char *name, json_object *o, rb
     return rc;
 }
 
-static int write_config(const rb_model *m, const char *dir, rb_dtype dt, rb_error *err) {
+static json_object *split_json(const rb_quant_split *s, int n) {
+    json_object *a = json_object_new_array();
+    for (int i = 0; i < n; i++) {
+        json_object_array_add(a, json_object_new_int(s[i].block));
+        json_object_array_add(a, json_object_new_int(s[i].high));
+    }
+    return a;
+}
+
+/* config.json's "rotbench" object (core/saved_meta.h). */
+static json_object *meta_json(const rb_saved_meta *s) {
+    json_object *o = json_object_new_object(), *on = json_object_new_object();
+    json_object_object_add(o, "version", json_object_new_int(1));
+    json_object_object_add(o, "saved", json_object_new_string(s->saved));
+    json_object_object_add(on, "qk_hadamard", json_object_new_int(s->qk_hadamard));
+    json_object_object_add(on, "down_hadamard", json_object_new_int(s->down_hadamard));
+    json_object_object_add(on, "o_head_hadamard", json_object_new_int(s->o_head_hadamard));
+    json_object_object_add(o, "online", on);
+    if (rb_saved_meta_has_split(s)) {
+        json_object *sp = json_object_new_object();
+        rb_quant_split kv[2] = {s->k_split, s->v_split};
+        json_object_object_add(sp, "a", split_json(s->a_split, RB_ACT_POINT_COUNT));
+        json_object_object_add(sp, "kv", split_json(kv, 2));
+        json_object_object_add(o, "split", sp);
+    }
+    json_object *q = json_object_new_object();
+    json_object_object_add(q, "w", json_object_new_string(s->quant_w));
+    json_object_object_add(q, "a", json_object_new_string(s->quant_a));
+    json_object_object_add(q, "kv", json_object_new_string(s->quant_kv));
+    json_object_object_add(o, "quant", q);
+    return o;
+}
+
+static int write_config(const rb_model *m, const char *dir, rb_dtype dt, const rb_saved_meta *meta,
+                        rb_error *err) {
     const rb_config *c = &m->cfg;
     json_object *o = json_object_new_object();
     json_object *arch = json_object_new_array();
-    json_object_array_add(arch, json_object_new_string(c->qkv_bias ? "Qwen2ForCausalLM"
-                                                                   : "LlamaForCausalLM"));
+    /* with online transforms, names transformers does not load: it would run
+     * the model without them */
+    int online = rb_online_plan_active(&m->online);
+    json_object_array_add(arch, json_object_new_string(
+                                    online ? (c->qkv_bias ? "RotbenchQwen2ForCausalLM"
+                                                          : "RotbenchLlamaForCausalLM")
+                                           : (c->qkv_bias ? "Qwen2ForCausalLM" : "LlamaForCausalLM")));
     json_object_object_add(o, "architectures", arch);
-    json_object_object_add(o, "model_type", json_object_new_string(c->qkv_bias ? "qwen2" : "llama"));
+    json_object_object_add(o, "model_type",
+                           json_object_new_string(online ? (c->qkv_bias ? "rotbench_qwen2" : "rotbench_llama")
+                                                         : (c->qkv_bias ? "qwen2" : "llama")));
     json_object_object_add(o, "hidden_size", json_object_new_int(c->dim));
     json_object_object_add(o, "intermediate_size", json_object_new_int(c->hidden_dim));
     json_object_object_add(o, "num_hidden_layers", json_object_new_int(c->n_layers));
@@ -72,6 +116,7 @@ static int write_config(const rb_model *m, const char *dir, rb_dtype dt, rb_erro
                            json_object_new_string(dt == RB_DTYPE_BF16  ? "bfloat16"
                                                   : dt == RB_DTYPE_F16 ? "float16"
                                                                        : "float32"));
+    json_object_object_add(o, "rotbench", meta_json(meta));
     return write_json_file(dir, "config.json", o, err);
 }
 
@@ -93,11 +138,11 @@ static int write_shard(const rb_model *m, const char *dir, const tensor_ref *t, 
     uint64_t off = 0;
     for (size_t i = 0; i < n; i++) {
         if (t[i].shard != s) continue;
-        int nd;
-        int64_t d[2];
-        rb_tensor_shape(&m->cfg, t[i].kind, &nd, d);
+        int nd = 2;
+        int64_t d[2] = {t[i].side, t[i].side};
+        if (!t[i].dense) rb_tensor_shape(&m->cfg, t[i].kind, &nd, d);
         len += (size_t)snprintf(h + len, cap - len, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%lld",
-                                t[i].name, st_dtype(dt), (long long)d[0]);
+                                t[i].name, st_dtype(t[i].dense ? RB_DTYPE_F32 : dt), (long long)d[0]);
         if (nd == 2) len += (size_t)snprintf(h + len, cap - len, ",%lld", (long long)d[1]);
         len += (size_t)snprintf(h + len, cap - len, "],\"data_offsets\":[%llu,%llu]}",
                                 (unsigned long long)off, (unsigned long long)(off + t[i].bytes));
@@ -117,7 +162,9 @@ static int write_shard(const rb_model *m, const char *dir, const tensor_ref *t, 
                  : rb_error_set(err, RB_EIO, "%s: write failed: %s", path, strerror(errno));
     free(h);
     for (size_t i = 0; i < n && !rc; i++)
-        if (t[i].shard == s) rc = rb_write_tensor(f, m, t[i].kind, t[i].layer, 1, dt, path, err);
+        if (t[i].shard == s)
+            rc = t[i].dense ? rb_write_f32(f, t[i].dense, (size_t)(t[i].side * t[i].side), path, err)
+                            : rb_write_tensor(f, m, t[i].kind, t[i].layer, 1, dt, path, err);
     if (fclose(f) != 0 && !rc) rc = rb_error_set(err, RB_EIO, "%s: write failed: %s", path, strerror(errno));
     return rc;
 }
@@ -139,23 +186,11 @@ static int write_index(const char *dir, const tensor_ref *t, size_t n, int n_sha
     return write_json_file(dir, "model.safetensors.index.json", o, err);
 }
 
-int rb_hf_save(const rb_model *m, const char *dir, rb_dtype dt, int shards, rb_error *err) {
+static int write_dir(const rb_model *m, const char *dir, const rb_save_options *o,
+                     const rb_saved_meta *meta, rb_error *err) {
     const rb_config *c = &m->cfg;
-    if (rb_online_plan_active(&m->online))
-        return rb_error_set(err, RB_EUNSUPPORTED,
-                            "%s: the model has online transforms, which a Hugging Face "
-                            "checkpoint cannot hold",
-                            dir);
-    if (c->rope_scaling == RB_ROPE_SCALING_FREQ_FACTORS)
-        return rb_error_set(err, RB_EUNSUPPORTED,
-                            "%s: RoPE frequency factors (GGUF rope_freqs) have no Hugging Face "
-                            "config field",
-                            dir);
-    if (dt != RB_DTYPE_F32 && dt != RB_DTYPE_BF16 && dt != RB_DTYPE_F16)
-        return rb_error_set(err, RB_EUNSUPPORTED, "%s: safetensors are written as F32, BF16 or F16", dir);
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return rb_error_set(err, RB_EIO, "%s: cannot create the directory: %s", dir, strerror(errno));
-    size_t cap = (size_t)RB_TENSOR_KIND_COUNT * (size_t)c->n_layers, n = 0;
+    rb_dtype dt = o->dtype;
+    size_t cap = (size_t)(RB_TENSOR_KIND_COUNT + 2) * (size_t)c->n_layers + 8, n = 0;
     tensor_ref *t = calloc(cap, sizeof *t);
     if (!t) return rb_error_set(err, RB_ENOMEM, "%s: out of memory", dir);
     const char *const *names = rb_hf_tensor_names();
@@ -171,6 +206,18 @@ int rb_hf_save(const rb_model *m, const char *dir, rb_dtype dt, int shards, rb_e
             total += t[n].bytes;
         }
     }
+    for (int which = 0; which < 2; which++) {
+        const float *base = which ? m->online.down_dense : m->online.qk_dense;
+        int64_t side = which ? c->hidden_dim : c->head_dim;
+        for (int l = 0; base && l < c->n_layers; l++, n++) {
+            snprintf(t[n].name, sizeof t[n].name, which ? rb_saved_down_dense_hf : rb_saved_qk_dense_hf, l);
+            t[n].dense = base + (size_t)l * (size_t)(side * side);
+            t[n].side = side;
+            t[n].bytes = (uint64_t)(side * side) * 4;
+            total += t[n].bytes;
+        }
+    }
+    int shards = o->shards;
     if (shards < 1) shards = 1;
     if ((size_t)shards > n) shards = (int)n;
     /* consecutive tensors, cut where the running size passes k/shards of the total */
@@ -188,9 +235,45 @@ int rb_hf_save(const rb_model *m, const char *dir, rb_dtype dt, int shards, rb_e
         t[i].shard = used - 1;
     }
     shards = used;
-    int rc = write_config(m, dir, dt, err);
+    int rc = write_config(m, dir, dt, meta, err);
     for (int s = 0; s < shards && !rc; s++) rc = write_shard(m, dir, t, n, s, shards, dt, err);
     if (!rc && shards > 1) rc = write_index(dir, t, n, shards, err);
     free(t);
+    for (int i = 0; i < RB_SAVE_MAX_COPY && !rc; i++) {
+        if (!o->copy_files[i]) continue;
+        const char *b = strrchr(o->copy_files[i], '/');
+        char dst[1400];
+        snprintf(dst, sizeof dst, "%s/%s", dir, b ? b + 1 : o->copy_files[i]);
+        rc = rb_copy_file(o->copy_files[i], dst, err);
+    }
     return rc;
+}
+
+int rb_hf_save(const rb_model *m, const char *dir, const rb_save_options *o, rb_error *err) {
+    const rb_config *c = &m->cfg;
+    if (c->rope_scaling == RB_ROPE_SCALING_FREQ_FACTORS)
+        return rb_error_set(err, RB_EUNSUPPORTED,
+                            "%s: RoPE frequency factors (GGUF rope_freqs) have no Hugging Face "
+                            "config field",
+                            dir);
+    if (o->dtype != RB_DTYPE_F32 && o->dtype != RB_DTYPE_BF16 && o->dtype != RB_DTYPE_F16)
+        return rb_error_set(err, RB_EUNSUPPORTED,
+                            "%s: safetensors are written as F32, BF16 or F16 (not %s: quantized "
+                            "blocks go to GGUF)",
+                            dir, rb_dtype_name(o->dtype));
+    rb_saved_meta own;
+    const rb_saved_meta *meta = o->meta;
+    if (!meta) {
+        rb_saved_meta_from(&own, m, NULL, "");
+        meta = &own;
+    }
+    char tmp[1100];
+    int rc = rb_atomic_mkdir(dir, tmp, sizeof tmp, err);
+    if (rc) return rc;
+    if ((rc = write_dir(m, tmp, o, meta, err))) {
+        /* name the output, not the temporary, in the message */
+        rb_atomic_dir_abort(tmp);
+        return rc;
+    }
+    return rb_atomic_dir_commit(tmp, dir, err);
 }

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/io.h"
 #include "core/formats.h"
 #include "core/model.h"
 #include "core/tensor_table.h"
@@ -207,8 +208,10 @@ int rb_model_save(const rb_model *m, const char *path, rb_error *err) {
                             "%s: the llama2.c format cannot store q/k/v biases, RoPE scaling, "
                             "a rope_theta other than 10000 or a head_dim other than dim/n_heads",
                             path);
-    FILE *f = fopen(path, "wb");
-    if (!f) return rb_error_set(err, RB_EIO, "%s: cannot create: %s", path, strerror(errno));
+    FILE *f;
+    char tmp[1100];
+    int rc = rb_atomic_create(path, tmp, sizeof tmp, &f, err);
+    if (rc) return rc;
     int32_t h[V0_HEADER_INTS] = {c->dim, c->hidden_dim, c->n_layers,
                                  c->n_heads, c->n_kv_heads,
                                  m->classifier_shared ? c->vocab_size : -c->vocab_size,
@@ -236,10 +239,10 @@ int rb_model_save(const rb_model *m, const char *path, rb_error *err) {
                            sizeof(float) * kind_floats(c, k));
     }
     free(rope);
-    if (fclose(f) != 0) ok = 0;
     if (!ok) {
-        unlink(path);
-        return rb_error_set(err, RB_EIO, "%s: write failed: %s", path, strerror(errno));
+        int e = errno;
+        rb_atomic_abort(f, tmp);
+        return rb_error_set(err, RB_EIO, "%s: write failed: %s", path, strerror(e));
     }
-    return RB_OK;
+    return rb_atomic_commit(f, tmp, path, err);
 }

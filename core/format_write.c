@@ -20,10 +20,12 @@ int rb_write_tensor(FILE *f, const rb_model *m, rb_tensor_kind k, int l, int hal
     int64_t d[2];
     rb_tensor_shape(c, k, &nd, d);
     size_t n = (size_t)d[0] * (size_t)d[1];
-    if (dt == RB_DTYPE_Q8_0)
-        return rb_error_set(err, RB_EUNSUPPORTED, "%s: writing Q8_0 is not supported", path);
+    int block = rb_dtype_is_block(dt);
+    if (block && d[1] % 32)
+        return rb_error_set(err, RB_EINVAL, "%s: %s rows of %lld are not a multiple of %s's 32",
+                            path, rb_tensor_kind_name(k), (long long)d[1], rb_dtype_name(dt));
     float *w = malloc(sizeof(float) * (n ? n : 1));
-    uint16_t *h = dt == RB_DTYPE_F32 ? NULL : malloc(sizeof(uint16_t) * (n ? n : 1));
+    void *h = dt == RB_DTYPE_F32 ? NULL : malloc(block ? rb_dtype_bytes(dt, n) + 1 : sizeof(uint16_t) * (n ? n : 1));
     if (!w || (dt != RB_DTYPE_F32 && !h)) {
         free(w);
         free(h);
@@ -37,9 +39,25 @@ int rb_write_tensor(FILE *f, const rb_model *m, rb_tensor_kind k, int l, int hal
     if (halves && heads) rc = rb_qk_relayout(w, heads, c->head_dim, d[1], 0, path, err);
     const void *out = w;
     size_t bytes = sizeof(float) * n;
-    if (!rc && dt != RB_DTYPE_F32) {
+    if (!rc && block) {
+        long bad = rb_dtype_encode_exact(dt, w, n, h);
+        if (bad >= 0) {
+            long per_row = (long)(d[1] / 32);
+            rc = rb_error_set(err, RB_EINVAL,
+                              "%s: %s of layer %d, row %ld, columns %ld..%ld: the weights are not "
+                              "d·q with one binary16 scale d and integers q in %s; quantize them "
+                              "with --w-bits %s --w-gran group:32 --w-scale-f16 (symmetric) first",
+                              path, rb_tensor_kind_name(k), l, bad / per_row, bad % per_row * 32,
+                              bad % per_row * 32 + 31,
+                              dt == RB_DTYPE_Q4_0 ? "-8..7 (Q4_0)" : "-127..127 (Q8_0)",
+                              dt == RB_DTYPE_Q4_0 ? "2..4" : "2..8");
+        }
+        out = h;
+        bytes = rb_dtype_bytes(dt, n);
+    } else if (!rc && dt != RB_DTYPE_F32) {
+        uint16_t *hh = h;
         for (size_t i = 0; i < n; i++)
-            h[i] = dt == RB_DTYPE_BF16 ? rb_f32_to_bf16(w[i]) : rb_f32_to_f16(w[i]);
+            hh[i] = dt == RB_DTYPE_BF16 ? rb_f32_to_bf16(w[i]) : rb_f32_to_f16(w[i]);
         out = h;
         bytes = sizeof(uint16_t) * n;
     }
@@ -48,4 +66,10 @@ int rb_write_tensor(FILE *f, const rb_model *m, rb_tensor_kind k, int l, int hal
     free(w);
     free(h);
     return rc;
+}
+
+int rb_write_f32(FILE *f, const float *x, size_t n, const char *path, rb_error *err) {
+    if (fwrite(x, sizeof(float), n, f) != n)
+        return rb_error_set(err, RB_EIO, "%s: write failed: %s", path, strerror(errno));
+    return RB_OK;
 }

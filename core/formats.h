@@ -36,9 +36,12 @@ int rb_qk_relayout(float *w, int n_heads, int head_dim, int64_t cols, int to_int
 
 /* Writers (core/format_write.c): the bytes of one tensor in dtype dt, and
  * the tensor written to f in the file's layout (halves: q/k rows in
- * rotate_half order) and dtype (F32, BF16, F16). */
+ * rotate_half order) and dtype (F32, BF16, F16; Q8_0/Q4_0 exactly or
+ * RB_EINVAL naming the tensor, row and block: core/dtype.h). */
 uint64_t rb_tensor_file_bytes(const rb_config *c, rb_tensor_kind k, rb_dtype dt);
 int rb_write_tensor(FILE *f, const rb_model *m, rb_tensor_kind k, int l, int halves, rb_dtype dt,
                     const char *path, rb_error *err);
+/* n floats as they are (F32, little-endian host). */
+int rb_write_f32(FILE *f, const float *x, size_t n, const char *path, rb_error *err);
 
 #endif

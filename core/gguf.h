@@ -33,7 +33,7 @@ typedef enum rb_gguf_type {
 } rb_gguf_type;
 
 /* ggml tensor types rotbench reads (the others are named in errors only). */
-enum { RB_GGML_F32 = 0, RB_GGML_F16 = 1, RB_GGML_Q8_0 = 8, RB_GGML_BF16 = 30 };
+enum { RB_GGML_F32 = 0, RB_GGML_F16 = 1, RB_GGML_Q4_0 = 2, RB_GGML_Q8_0 = 8, RB_GGML_BF16 = 30 };
 
 typedef struct rb_gguf_kv {
     const char *key;           /* not NUL-terminated */

@@ -16,6 +16,9 @@ static const arch_desc archs[] = {
     {"LlamaForCausalLM", "llama", 0, 2048},
     {"MistralForCausalLM", "mistral", 0, 131072},
     {"Qwen2ForCausalLM", "qwen2", 1, 32768},
+    /* what rotbench writes for models with online transforms (core/model_save.h) */
+    {"RotbenchLlamaForCausalLM", "rotbench_llama", 0, 2048},
+    {"RotbenchQwen2ForCausalLM", "rotbench_qwen2", 1, 32768},
 };
 enum { N_ARCHS = sizeof archs / sizeof *archs };
 
@@ -151,10 +154,71 @@ static int parse_rope_scaling(json_object *root, const char *what, rb_config *c,
                         what, type);
 }
 
+static int split_pairs(json_object *a, rb_quant_split *out, int n) {
+    if (!a || !json_object_is_type(a, json_type_array) || (int)json_object_array_length(a) != 2 * n)
+        return 0;
+    for (int i = 0; i < 2 * n; i++) {
+        json_object *v = json_object_array_get_idx(a, (size_t)i);
+        if (!json_object_is_type(v, json_type_int)) return 0;
+        int64_t x = json_object_get_int64(v);
+        if (x < 0 || x > (1 << 20)) return 0;
+        if (i % 2) out[i / 2].high = (int)x;
+        else out[i / 2].block = (int)x;
+    }
+    for (int i = 0; i < n; i++)
+        if (out[i].high > out[i].block) return 0;
+    return 1;
+}
+
+/* config.json's "rotbench" object (core/saved_meta.h) into h->saved. */
+static int parse_rotbench(json_object *root, const char *what, rb_hf_config *h, rb_error *err) {
+    json_object *r = field(root, "rotbench");
+    rb_saved_meta *s = &h->saved;
+    if (!r) return RB_OK;
+    int v = 0, rc;
+    if (!json_object_is_type(r, json_type_object))
+        return rb_error_set(err, RB_EFORMAT, "%s: rotbench is not an object", what);
+    if ((rc = get_int(r, "version", -1, 1, 1, what, &v, err))) return rc;
+    s->present = 1;
+    const char *t;
+    if ((t = get_str(r, "saved"))) snprintf(s->saved, sizeof s->saved, "%s", t);
+    json_object *on = field(r, "online");
+    if (on && !json_object_is_type(on, json_type_object))
+        return rb_error_set(err, RB_EFORMAT, "%s: rotbench.online is not an object", what);
+    if (on && ((rc = get_int(on, "qk_hadamard", 0, 0, 1, what, &s->qk_hadamard, err)) ||
+               (rc = get_int(on, "down_hadamard", 0, 0, 1, what, &s->down_hadamard, err)) ||
+               (rc = get_int(on, "o_head_hadamard", 0, 0, 1, what, &s->o_head_hadamard, err))))
+        return rc;
+    json_object *sp = field(r, "split");
+    if (sp) {
+        rb_quant_split kv[2];
+        if (!json_object_is_type(sp, json_type_object) ||
+            !split_pairs(field(sp, "a"), s->a_split, RB_ACT_POINT_COUNT) ||
+            !split_pairs(field(sp, "kv"), kv, 2))
+            return rb_error_set(err, RB_EFORMAT,
+                                "%s: rotbench.split must hold a: %d and kv: 4 integers, {block, high} "
+                                "pairs with 0 <= high <= block",
+                                what, 2 * RB_ACT_POINT_COUNT);
+        s->k_split = kv[0];
+        s->v_split = kv[1];
+    }
+    json_object *q = field(r, "quant");
+    if (q && json_object_is_type(q, json_type_object)) {
+        if ((t = get_str(q, "w"))) snprintf(s->quant_w, sizeof s->quant_w, "%s", t);
+        if ((t = get_str(q, "a"))) snprintf(s->quant_a, sizeof s->quant_a, "%s", t);
+        if ((t = get_str(q, "kv"))) snprintf(s->quant_kv, sizeof s->quant_kv, "%s", t);
+    }
+    return RB_OK;
+}
+
 static int parse_root(json_object *root, const char *what, rb_hf_config *h, rb_error *err) {
     const arch_desc *a = NULL;
     int rc = find_arch(root, what, &a, err);
     if (rc) return rc;
+    if ((rc = parse_rotbench(root, what, h, err))) return rc;
+    if (!strncmp(a->name, "Rotbench", 8) && !h->saved.present)
+        return rb_error_set(err, RB_EFORMAT, "%s: architecture %s without a \"rotbench\" object",
+                            what, a->name);
     snprintf(h->architecture, sizeof h->architecture, "%s", a->name);
     rb_config *c = &h->cfg;
     int heads = 0, bias = 0, mlp_bias = 0, max_pos = 0, sliding = 0, use_sliding = 1;

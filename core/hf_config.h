@@ -1,7 +1,11 @@
 /* Hugging Face config.json → rb_config.
  *
  * Architectures: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM
- * (q/k/v biases); any other is refused by name.  Fields read (defaults as
+ * (q/k/v biases), and RotbenchLlamaForCausalLM / RotbenchQwen2ForCausalLM
+ * (rotbench's exports with online transforms, which must carry a "rotbench"
+ * object: version 1, saved, online {qk_hadamard, down_hadamard,
+ * o_head_hadamard}, split {a, kv}, quant {w, a, kv}); any other is refused
+ * by name.  Fields read (defaults as
  * transformers' config classes where a field may be absent):
  *   hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
  *   vocab_size (required); num_key_value_heads (= heads); head_dim
@@ -22,6 +26,7 @@
 
 #include "base/error.h"
 #include "core/model.h"
+#include "core/saved_meta.h"
 
 typedef struct rb_hf_config {
     rb_config cfg;            /* seq_len = the usable context (see sliding_window) */
@@ -29,6 +34,7 @@ typedef struct rb_hf_config {
     int tie_word_embeddings;
     char torch_dtype[32];     /* "" when absent */
     int max_position_embeddings;
+    rb_saved_meta saved;      /* the "rotbench" object (core/saved_meta.h); present = 0 without */
 } rb_hf_config;
 
 /* Parses json[0..len) (what names the file in errors: RB_EFORMAT for

@@ -117,9 +117,12 @@ int rb_model_info_add_file(rb_model_info *info, const char *path, uint64_t bytes
 }
 
 int rb_model_save_as(const rb_model *m, const char *path, const rb_save_options *o, rb_error *err) {
-    if (o->format == RB_FORMAT_HF) return rb_hf_save(m, path, o->dtype, o->shards, err);
-    if (o->format == RB_FORMAT_GGUF) return rb_gguf_save(m, path, o->dtype, err);
+    if (o->format == RB_FORMAT_HF) return rb_hf_save(m, path, o, err);
+    if (o->format == RB_FORMAT_GGUF) return rb_gguf_save(m, path, o, err);
+    if (o->format != RB_FORMAT_LLAMA2C)
+        return rb_error_set(err, RB_EINVAL, "%s: unknown output format %d", path, (int)o->format);
     if (o->dtype != RB_DTYPE_F32)
-        return rb_error_set(err, RB_EUNSUPPORTED, "%s: llama2.c files hold fp32 weights only", path);
+        return rb_error_set(err, RB_EUNSUPPORTED, "%s: llama2.c files hold fp32 weights only (not %s)",
+                            path, rb_dtype_name(o->dtype));
     return rb_model_save(m, path, err);
 }

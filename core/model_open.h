@@ -18,6 +18,7 @@
 
 #include "base/error.h"
 #include "core/model.h"
+#include "core/saved_meta.h"
 
 /* How the file lays out the rows of q_proj/k_proj (and their biases) within
  * each head.  The in-memory model is always INTERLEAVED (RoPE rotates the
@@ -55,6 +56,11 @@ typedef struct rb_model_info {
     char tokenizer_kind[32];   /* GGUF tokenizer.ggml.model ("llama", "gpt2") */
     int n_files;
     rb_model_file files[RB_MODEL_INFO_MAX_FILES]; /* every file read, in order */
+    /* rotbench's metadata (GGUF rotbench.*, HF config.json "rotbench"):
+     * saved.present = 0 for files rotbench did not write.  The online plan
+     * it names is already in the model; the splits are for the run's
+     * quantizers (rb_saved_meta_apply_splits). */
+    rb_saved_meta saved;
 } rb_model_info;
 
 /* Flags of rb_model_open. */

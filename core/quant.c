@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const rb_quant_spec spec_off = {RB_QUANT_OFF, 0, RB_GRAN_TENSOR, 0, 1.0f};
+static const rb_quant_spec spec_off = {RB_QUANT_OFF, 0, RB_GRAN_TENSOR, 0, 1.0f, 0};
 
 void rb_quant_config_init(rb_quant_config *q) {
     memset(q, 0, sizeof *q);
@@ -520,7 +520,8 @@ int rb_quant_weight_matrix_rtn(float *w, int rows, int cols, const rb_quant_conf
     return rtn_matrix_split(w, rows, cols, &q->w, q, split, NULL, 0, 0, 0, err);
 }
 
-int rb_quant_weights_rtn(rb_model *m, rb_quant_config *q, rb_error *err) {
+/* keep: where the parameters go (NULL: nowhere) */
+static int weights_rtn(rb_model *m, const rb_quant_config *q, rb_quant_config *keep, rb_error *err) {
     if (!rb_quant_weights_on(q)) return RB_OK;
     int rc;
     for (int l = 0; l < m->cfg.n_layers; l++)
@@ -529,15 +530,23 @@ int rb_quant_weights_rtn(rb_model *m, rb_quant_config *q, rb_error *err) {
             rb_quant_spec s = rb_quant_weight_spec(q, l, m->cfg.n_layers, (rb_linear_id)id);
             if (rb_quant_spec_off(&s)) continue;
             if ((rc = rtn_matrix_split(v.w, v.rows, v.cols, &s, q, rb_quant_weight_split(q, id),
-                                       q, m->cfg.n_layers, l, id, err)))
+                                       keep, m->cfg.n_layers, l, id, err)))
                 return rb_error_prefix(err, "layer %d %s: ", l, rb_linear_name((rb_linear_id)id));
         }
     if (q->quantize_classifier && !rb_quant_spec_off(&q->w)) {
         if ((rc = rb_model_untie_classifier(m, err))) return rc;
         if ((rc = rtn_matrix_split(m->classifier, m->cfg.vocab_size, m->cfg.dim, &q->w, q,
-                                   rb_quant_weight_split(q, RB_LINEAR_COUNT), q,
+                                   rb_quant_weight_split(q, RB_LINEAR_COUNT), keep,
                                    m->cfg.n_layers, m->cfg.n_layers, RB_LINEAR_COUNT, err)))
             return rb_error_prefix(err, "classifier: ");
     }
     return RB_OK;
+}
+
+int rb_quant_weights_rtn(rb_model *m, rb_quant_config *q, rb_error *err) {
+    return weights_rtn(m, q, q, err);
+}
+
+int rb_quant_weights_rtn_transient(rb_model *m, const rb_quant_config *q, rb_error *err) {
+    return weights_rtn(m, q, NULL, err);
 }

@@ -151,6 +151,9 @@ void rb_quant_hooks(rb_quant_config *q, rb_hooks *hooks);
 /* Quantizes every linear weight of m in place with q->w by RTN (the
  * classifier only when quantize_classifier). */
 int rb_quant_weights_rtn(rb_model *m, rb_quant_config *q, rb_error *err);
+/* The same without keeping the scales and zeros in q (for the integer
+ * kernels): a model quantized on the way, e.g. while SpinQuant learns. */
+int rb_quant_weights_rtn_transient(rb_model *m, const rb_quant_config *q, rb_error *err);
 
 /* Records (copies) the n weight-quantization parameters of linear id of
  * layer (layer == n_layers, id == RB_LINEAR_COUNT: the classifier), for a

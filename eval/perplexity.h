@@ -26,8 +26,30 @@ typedef struct rb_ppl_result {
     double seconds;    /* wall time of the forwards and scoring */
 } rb_ppl_result;
 
-/* The number of windows rb_perplexity scores (0: too few tokens; ctx ≥ 2). */
+/* How windows are scored.  The default (all zero, bos -1) is the rule
+ * above.  llama.cpp's llama-perplexity (tools/perplexity/perplexity.cpp):
+ * only whole windows (floor(n/ctx)), the first token of every window
+ * replaced by BOS when its vocabulary adds one, and only the predictions
+ * from position ctx/2 on (ctx - ctx/2 - 1 tokens per window): full_only = 1,
+ * window_bos = the BOS id, score_from = ctx/2. */
+typedef struct rb_ppl_scoring {
+    int score_from;     /* score the predictions made at positions >= score_from */
+    int full_only;      /* drop a last, shorter window */
+    int32_t window_bos; /* >= 0: every window's first token becomes this id */
+} rb_ppl_scoring;
+
+/* rb_perplexity with a scoring rule (NULL: the default). */
+int rb_perplexity_scored(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
+                         const int32_t *tokens, size_t n_tokens, int ctx, size_t max_windows,
+                         const rb_ppl_scoring *scoring, rb_progress_fn progress,
+                         void *progress_ctx, rb_ppl_result *out, double *window_nll,
+                         size_t *window_tokens, rb_error *err);
+
+/* The number of windows rb_perplexity scores (0: too few tokens, or ctx < 2);
+ * _scored: under a scoring rule (NULL: the default). */
 size_t rb_perplexity_n_windows(size_t n_tokens, int ctx, size_t max_windows);
+size_t rb_perplexity_n_windows_scored(size_t n_tokens, int ctx, size_t max_windows,
+                                      const rb_ppl_scoring *scoring);
 
 /* max_windows = 0 means all.  Runs with ws (max_T ≥ ctx).  progress (may be
  * NULL) is called after each window with (windows done, windows total).

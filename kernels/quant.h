@@ -18,6 +18,9 @@
  * s = 1 (any positive value reproduces zeros exactly).  bits == 16 (or 0)
  * means "off": the functions leave x untouched.  `clip` in (0, 1] shrinks the
  * range; RB_CLIP_MSE asks rb_quant_params to search it per group.
+ * With scale_f16 the scale (asymmetric: before the zero point is derived)
+ * is rounded to the nearest binary16 value (a result of 0 becomes 1, a
+ * result past 65504 becomes 65504).
  */
 #ifndef RB_KERNELS_QUANT_H
 #define RB_KERNELS_QUANT_H
@@ -37,6 +40,10 @@ typedef struct rb_quant_spec {
     rb_granularity gran;
     int group;             /* columns per group for RB_GRAN_GROUP */
     float clip;            /* (0, 1], or RB_CLIP_MSE for a grid search */
+    int scale_f16;         /* round every scale to the nearest IEEE binary16 value (ties
+                            * to even), as ggml's Q8_0/Q4_0 blocks store it: the
+                            * fake-quantized values are then exactly what such a block
+                            * dequantizes to.  0: fp32 scales. */
 } rb_quant_spec;
 
 /* RB_EINVAL with a message for bad bits, clip, or a group size outside

@@ -11,6 +11,17 @@
 static inline float rb_qmax_sym(int bits) { return (float)((1 << (bits - 1)) - 1); }
 static inline float rb_qmax_asym(int bits) { return (float)((1 << bits) - 1); }
 
+/* x rounded to the nearest IEEE binary16 value, ties to even (x > 0, finite):
+ * 11 significant bits, subnormals below 2^-14 in steps of 2^-24; 0 → 1 (a
+ * scale must be positive), past the largest half 65504 → 65504. */
+static inline float rb_round_scale_f16(float x) {
+    int e;
+    frexpf(x, &e); /* x = m·2^e, m in [0.5, 1) */
+    float quantum = e >= -13 ? ldexpf(1.0f, e - 11) : ldexpf(1.0f, -24);
+    float r = nearbyintf(x / quantum) * quantum;
+    return r > 65504.0f ? 65504.0f : r > 0 ? r : 1.0f;
+}
+
 /* Parameters of one group from its range [lo, hi] (0 is always included). */
 static inline void rb_group_params(float lo, float hi, const rb_quant_spec *s, float clip,
                                    float *scale, float *zero) {
@@ -19,7 +30,7 @@ static inline void rb_group_params(float lo, float hi, const rb_quant_spec *s, f
     if (!s->asym) {
         float amax = (-lo > hi ? -lo : hi) * clip;
         float sc = amax / rb_qmax_sym(s->bits);
-        *scale = sc > 1e-30f ? sc : 1.0f;
+        *scale = sc > 1e-30f ? (s->scale_f16 ? rb_round_scale_f16(sc) : sc) : 1.0f;
         *zero = 0;
     } else {
         float range = (hi - lo) * clip;
@@ -29,6 +40,7 @@ static inline void rb_group_params(float lo, float hi, const rb_quant_spec *s, f
             *zero = 0;
             return;
         }
+        if (s->scale_f16) sc = rb_round_scale_f16(sc);
         float z = nearbyintf(-lo * clip / sc);
         float qm = rb_qmax_asym(s->bits);
         *scale = sc;

@@ -20,4 +20,16 @@ int rb_prepare_model_notes(rb_model *m, const rb_pipeline *p, rb_quant_config *q
                            const rb_calib *calib, uint64_t seed, const rb_log *log,
                            json_object *notes, rb_error *err);
 
+/* A look at the model between the transforms and the weight quantizers:
+ * called once, after the stages before the first one that quantizes weights
+ * (rtn, gptq) and before it (after all stages when none does); a failure
+ * stops the preparation.  LLMC's save_trans point. */
+typedef int (*rb_prepare_tap)(void *ctx, const rb_model *m, const rb_quant_config *q,
+                              rb_error *err);
+
+/* rb_prepare_model_notes with tap (may be NULL) called at that point. */
+int rb_prepare_model_tap(rb_model *m, const rb_pipeline *p, rb_quant_config *q,
+                         const rb_calib *calib, uint64_t seed, const rb_log *log,
+                         json_object *notes, rb_prepare_tap tap, void *tap_ctx, rb_error *err);
+
 #endif

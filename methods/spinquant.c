@@ -523,7 +523,7 @@ static int learn(const rb_model *base, rb_spin_rotations *r, const rb_calib *cal
         if ((rc = rb_spin_effective(work, base, R1f, R2f, err))) break;
         /* RTN weights: the gradients below are taken at the quantized
          * weights and passed straight through to the effective ones */
-        if (o->learn_w == LEARN_W_RTN && (rc = rb_quant_weights_rtn(work, q, err))) break;
+        if (o->learn_w == LEARN_W_RTN && (rc = rb_quant_weights_rtn_transient(work, q, err))) break;
         rb_grads_zero(&g);
         double loss = 0;
         for (int b = 0; !rc && b < o->batch; b++) {

@@ -20,6 +20,7 @@
 #include "kernels/simd.h"
 #include "methods/prepare.h"
 #include "run/prepare.h"
+#include "run/save.h"
 #include "run/zeroshot.h"
 
 int rb_run_eval_check(const rb_run_spec *s, rb_error *err) {
@@ -79,6 +80,7 @@ json_object *rb_run_quant_spec_json(const rb_quant_spec *s, int is_static, int w
     else
         json_object_object_add(o, "clip", json_object_new_double(s->clip));
     if (with_static) json_object_object_add(o, "static", json_object_new_boolean(is_static));
+    if (s->scale_f16) json_object_object_add(o, "scale", json_object_new_string("f16"));
     return o;
 }
 
@@ -238,6 +240,19 @@ static int load_corpus(const rb_run_spec *s, const rb_run_model *m, const char *
     return rc;
 }
 
+/* --save-what trans: the model between the transforms and the weight quantizers. */
+typedef struct save_tap {
+    const rb_run_save *save;
+    const rb_run_model *m;
+    const rb_log *log;
+} save_tap;
+
+static int save_trans(void *ctx, const rb_model *model, const rb_quant_config *q, rb_error *err) {
+    const save_tap *t = ctx;
+    rb_logf(t->log, "save: %s (trans)", t->save->path);
+    return rb_run_save_model(t->save, t->m, model, q, err);
+}
+
 int rb_run_eval(const rb_run_spec *s, const rb_run_report *report, json_object **record,
                 rb_error *err) {
     *record = NULL;
@@ -274,7 +289,11 @@ int rb_run_eval(const rb_run_spec *s, const rb_run_report *report, json_object *
     rb_calib calib = {0};
     json_object *notes = json_object_new_object(); /* the stages' choices */
     char calib_path[1024] = "", pipeline_canon[2048] = "";
+    rb_run_save save;
     rc = rb_run_quant(s, &m.model->cfg, &quant, err);
+    /* a model rotbench saved with mixed-precision channels declares them again */
+    if (!rc) rb_saved_meta_apply_splits(&m.info->saved, &quant);
+    if (!rc) rc = rb_run_save_parse(s, &quant, &save, err);
     if (!rc) rc = rb_run_pipeline(s, &quant, &pipeline, err);
     int need_calib = pipeline.n > 0 || quant.a_static || quant.kv_static;
     /* never calibrate on the scored corpus */
@@ -288,11 +307,17 @@ int rb_run_eval(const rb_run_spec *s, const rb_run_report *report, json_object *
                           "--calib-skip %zu or more (or another --calib)",
                           calib_path, n_tokens, n_tokens);
     double t_prep = rb_now();
+    save_tap tap = {&save, &m, log};
     if (!rc)
-        rc = rb_prepare_model_notes(m.model, &pipeline, &quant, need_calib ? &calib : NULL,
-                                    (uint64_t)s->seed, log, notes, err);
+        rc = rb_prepare_model_tap(m.model, &pipeline, &quant, need_calib ? &calib : NULL,
+                                  (uint64_t)s->seed, log, notes,
+                                  save.path && save.what == RB_SAVE_TRANS ? save_trans : NULL,
+                                  &tap, err);
     t_prep = rb_now() - t_prep;
-    if (!rc && s->save_model) rc = rb_model_save(m.model, s->save_model, err);
+    if (!rc && save.path && save.what != RB_SAVE_TRANS) {
+        rb_logf(log, "save: %s (%s)", save.path, rb_save_what_name(save.what));
+        rc = rb_run_save_model(&save, &m, m.model, &quant, err);
+    }
     rb_pipeline_format(&pipeline, pipeline_canon, sizeof pipeline_canon);
     rb_calib_free(&calib);
     rb_hooks hooks;
@@ -324,14 +349,19 @@ int rb_run_eval(const rb_run_spec *s, const rb_run_report *report, json_object *
         rb_workspace ws;
         rb_ppl_result res = {0};
         rb_run_progress progress = {report, "eval", "window"};
-        size_t nw = rb_perplexity_n_windows(n_tokens, (int)ctx, 0);
+        /* llama.cpp's llama-perplexity: whole windows, BOS first in each, the
+         * second half scored (eval/perplexity.h) */
+        int llamacpp = s->ppl_scoring && !strcmp(s->ppl_scoring, "llama.cpp");
+        rb_ppl_scoring sc = {llamacpp ? (int)ctx / 2 : 0, llamacpp,
+                             llamacpp ? rb_tokenizer_bos(m.tokenizer) : -1};
+        size_t nw = rb_perplexity_n_windows_scored(n_tokens, (int)ctx, 0, &sc);
         double *wnll = malloc((nw ? nw : 1) * sizeof *wnll);
         size_t *wtok = malloc((nw ? nw : 1) * sizeof *wtok);
         rc = wnll && wtok ? rb_workspace_init(&ws, &m.model->cfg, (int)ctx, err)
                           : rb_error_set(err, RB_ENOMEM, "out of memory");
         if (!rc) {
-            rc = rb_perplexity(m.model, &ws, use_hooks, tokens, n_tokens, (int)ctx, 0,
-                               rb_run_progress_fn, &progress, &res, wnll, wtok, err);
+            rc = rb_perplexity_scored(m.model, &ws, use_hooks, tokens, n_tokens, (int)ctx, 0, &sc,
+                                      rb_run_progress_fn, &progress, &res, wnll, wtok, err);
             rb_workspace_free(&ws);
         }
         if (!rc) {
@@ -341,6 +371,8 @@ int rb_run_eval(const rb_run_spec *s, const rb_run_report *report, json_object *
             record_ppl(o, corpus_path, data_sha, &res, tps);
             record_windows(o, wnll, wtok, res.n_windows);
             rc = record_text_size(o, m.tokenizer, tokens, n_tokens, err);
+            json_object_object_add(o, "ppl_scoring",
+                                   json_object_new_string(llamacpp ? "llama.cpp" : "rotbench"));
         }
         free(wnll);
         free(wtok);
@@ -354,6 +386,15 @@ int rb_run_eval(const rb_run_spec *s, const rb_run_report *report, json_object *
     }
     if (!rc)
         record_tail(o, s, nthreads, pipeline_canon, &quant, need_calib, calib_path, t_prep, notes);
+    if (!rc && save.path) {
+        static const char *const fmt[] = {"", "llama2c", "hf-safetensors", "gguf"};
+        json_object *sj = json_object_new_object();
+        json_object_object_add(sj, "path", json_object_new_string(save.path));
+        json_object_object_add(sj, "format", json_object_new_string(fmt[save.format]));
+        json_object_object_add(sj, "dtype", json_object_new_string(rb_dtype_name(save.dtype)));
+        json_object_object_add(sj, "what", json_object_new_string(rb_save_what_name(save.what)));
+        json_object_object_add(o, "saved_model", sj);
+    }
     rb_quant_config_free(&quant);
     rb_run_model_free(&m);
     json_object_put(notes);

@@ -99,6 +99,19 @@ static void add_model_info(json_object *o, const rb_model_info *info) {
     json_object_object_add(o, "model_format", json_object_new_string(info->format_name));
     json_object_object_add(o, "model_architecture", json_object_new_string(info->architecture));
     json_object_object_add(o, "model_dtype", json_object_new_string(info->dtype));
+    if (info->saved.present) { /* what rotbench wrote into the file (core/saved_meta.h) */
+        const rb_saved_meta *s = &info->saved;
+        json_object *r = json_object_new_object();
+        json_object_object_add(r, "saved", json_object_new_string(s->saved));
+        json_object_object_add(r, "qk_hadamard", json_object_new_boolean(s->qk_hadamard));
+        json_object_object_add(r, "down_hadamard", json_object_new_boolean(s->down_hadamard));
+        json_object_object_add(r, "o_head_hadamard", json_object_new_boolean(s->o_head_hadamard));
+        json_object_object_add(r, "high_channels", json_object_new_boolean(rb_saved_meta_has_split(s)));
+        json_object_object_add(r, "quant_w", json_object_new_string(s->quant_w));
+        json_object_object_add(r, "quant_a", json_object_new_string(s->quant_a));
+        json_object_object_add(r, "quant_kv", json_object_new_string(s->quant_kv));
+        json_object_object_add(o, "model_rotbench", r);
+    }
     if (info->dequantized)
         json_object_object_add(o, "model_dequantized", json_object_new_boolean(1));
     json_object_object_add(o, "model_max_context", json_object_new_int(info->max_context));
@@ -142,6 +155,7 @@ int rb_run_quant(const rb_run_spec *s, const rb_config *c, rb_quant_config *q, r
     rb_quant_config_init(q);
     q->w.bits = s->w_bits;
     q->w.asym = s->w_asym;
+    q->w.scale_f16 = s->w_scale_f16;
     q->a.bits = s->a_bits;
     q->a.asym = s->a_asym;
     q->a_static = s->a_static;

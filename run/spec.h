@@ -22,7 +22,11 @@ typedef struct rb_run_spec {
     long max_tokens;        /* --max-tokens: perplexity on the first N tokens (0: all) */
     long limit;             /* --limit: zero-shot on the first N items of each task (0: all) */
     long num_fewshot;       /* --num-fewshot: few-shot examples before each item (0; mmlu only) */
-    const char *save_model; /* --save-model FILE: the transformed model, before evaluating */
+    const char *ppl_scoring; /* --ppl-scoring rotbench|llama.cpp (NULL: rotbench; eval/perplexity.h) */
+    const char *save_model; /* --save-model OUT: the transformed model, before evaluating; the
+                             * format from OUT (run/save.h) */
+    const char *save_dtype; /* --save-dtype f32|bf16|f16|q8_0|q4_0 (NULL: f32) */
+    const char *save_what;  /* --save-what trans|fake|quant (NULL: fake, or quant for q8_0/q4_0) */
     /* methods, calibration */
     const char *pipeline;   /* --pipeline STAGES ("": none) */
     long seed;              /* --seed (0) */
@@ -38,6 +42,7 @@ typedef struct rb_run_spec {
     const char *w_gran, *a_gran, *kv_gran; /* "channel", "token", "head" */
     const char *w_clip, *a_clip;        /* "1" (a ratio, or "mse" for weights) */
     int w_asym, a_asym, kv_asym;        /* 0 */
+    int w_scale_f16;                    /* --w-scale-f16: weight scales rounded to binary16 */
     int a_static, kv_static;            /* 0: dynamic */
     int quantize_classifier;            /* 0 */
     const char *w_override;             /* --w-override RULES (NULL: none; core/quant_override.h) */

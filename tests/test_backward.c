@@ -545,8 +545,8 @@ Test(backward, training_loss_is_the_forward_loss_with_hooks, .timeout = 120) {
     cr_assert_eq(rb_pipeline_parse("quarot", &p, &err), RB_OK);
     rb_quant_config q;
     rb_quant_config_init(&q);
-    q.a = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
-    q.kv = (rb_quant_spec){4, 1, RB_GRAN_ROW, 0, 1.0f};
+    q.a = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
+    q.kv = (rb_quant_spec){4, 1, RB_GRAN_ROW, 0, 1.0f, 0};
     cr_assert_eq(rb_prepare_model(m, &p, &q, NULL, 3, 0, &err), RB_OK, "%s", err.msg);
     rb_hooks h;
     rb_quant_hooks(&q, &h);

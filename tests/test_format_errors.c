@@ -49,7 +49,7 @@ static const char *hf_dir(const char *name, int shared, int shards, char *buf, s
     rb_model *m;
     rb_error err;
     cr_assert_eq(rb_model_synthetic(&c, shared, 1, &m, &err), RB_OK);
-    rb_save_options o = {RB_FORMAT_HF, RB_DTYPE_F32, shards};
+    rb_save_options o = {.format = RB_FORMAT_HF, .dtype = RB_DTYPE_F32, .shards = shards};
     cr_assert_eq(rb_model_save_as(m, buf, &o, &err), RB_OK, "%s", err.msg);
     rb_model_free(m);
     return buf;
@@ -273,7 +273,7 @@ Test(format_errors, hf_config_fields) {
 static unsigned char *gguf_bytes(size_t *n, char *path, size_t cap) {
     rb_test_tmp_path("bad.gguf", path, cap);
     rb_model *m = rb_test_synth(16, 24, 2, 4, 2, 11, 2);
-    rb_save_options o = {RB_FORMAT_GGUF, RB_DTYPE_F32, 0};
+    rb_save_options o = {.format = RB_FORMAT_GGUF, .dtype = RB_DTYPE_F32};
     rb_error err;
     cr_assert_eq(rb_model_save_as(m, path, &o, &err), RB_OK, "%s", err.msg);
     rb_model_free(m);
@@ -376,7 +376,7 @@ Test(format_errors, gguf_files) {
     gguf_case(good, n, path, p_type, n, RB_EFORMAT, "not a multiple of Q4_K's block of 256");
     gguf_case(good, n, path, p_type_unknown, n, RB_EFORMAT, "unknown ggml type 200");
     gguf_case(good, n, path, p_type_i32, n, RB_EUNSUPPORTED,
-              "\"output_norm.weight\" has ggml type I32 (supported: F32, F16, BF16, Q8_0)");
+              "\"output_norm.weight\" has ggml type I32 (supported: F32, F16, BF16, Q8_0, Q4_0)");
     gguf_case(good, n, path, p_offset, n, RB_EFORMAT, "runs past the end of the file");
     gguf_case(good, n, path, p_misaligned, n, RB_EFORMAT, "is not a multiple of the alignment 32");
     gguf_case(good, n, path, p_overlap, n, RB_EFORMAT, "overlap");

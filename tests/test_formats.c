@@ -330,7 +330,7 @@ static rb_model *rounded(const rb_model *m, rb_dtype dt, int all_1d) {
 Test(formats, hf_round_trips_f32_bf16_sharded) {
     rb_model *m = rich_model(1, RB_ROPE_SCALING_LLAMA3, 7);
     rb_model_info info;
-    rb_model *a = save_and_open(m, "rt_hf_f32", (rb_save_options){RB_FORMAT_HF, RB_DTYPE_F32, 3}, &info);
+    rb_model *a = save_and_open(m, "rt_hf_f32", (rb_save_options){.format = RB_FORMAT_HF, .dtype = RB_DTYPE_F32, .shards = 3}, &info);
     expect_same_weights(m, a, "HF F32, 3 shards");
     cr_expect_eq(info.n_files, 5, "config, index, 3 shards");
     cr_expect_str_eq(info.architecture, "Qwen2ForCausalLM");
@@ -338,12 +338,12 @@ Test(formats, hf_round_trips_f32_bf16_sharded) {
     cr_expect_eq(memcmp(lm, la, sizeof(float) * 48 * 23), 0, "logits differ");
     free(lm);
     free(la);
-    rb_model *b = save_and_open(m, "rt_hf_bf16", (rb_save_options){RB_FORMAT_HF, RB_DTYPE_BF16, 1}, &info);
+    rb_model *b = save_and_open(m, "rt_hf_bf16", (rb_save_options){.format = RB_FORMAT_HF, .dtype = RB_DTYPE_BF16, .shards = 1}, &info);
     rb_model *r = rounded(m, RB_DTYPE_BF16, 1);
     expect_same_weights(r, b, "HF BF16");
     cr_expect_str_eq(info.dtype, "BF16");
     rb_model *u = rich_model(0, RB_ROPE_SCALING_NONE, 8);
-    rb_model *c = save_and_open(u, "rt_hf_llama", (rb_save_options){RB_FORMAT_HF, RB_DTYPE_F16, 2}, &info);
+    rb_model *c = save_and_open(u, "rt_hf_llama", (rb_save_options){.format = RB_FORMAT_HF, .dtype = RB_DTYPE_F16, .shards = 2}, &info);
     rb_model *ru = rounded(u, RB_DTYPE_F16, 1);
     expect_same_weights(ru, c, "HF F16 Llama");
     cr_expect_str_eq(info.architecture, "LlamaForCausalLM");
@@ -360,12 +360,12 @@ Test(formats, gguf_round_trips) {
     /* llama with RoPE frequency factors, qwen2 with biases and linear scaling */
     rb_model *m = rich_model(0, RB_ROPE_SCALING_FREQ_FACTORS, 9);
     rb_model_info info;
-    rb_model *a = save_and_open(m, "rt.gguf", (rb_save_options){RB_FORMAT_GGUF, RB_DTYPE_F32, 0}, &info);
+    rb_model *a = save_and_open(m, "rt.gguf", (rb_save_options){.format = RB_FORMAT_GGUF, .dtype = RB_DTYPE_F32, .shards = 0}, &info);
     expect_same_weights(m, a, "GGUF F32 llama + rope_freqs");
     cr_expect_str_eq(info.architecture, "llama");
     cr_expect_eq(info.qk_layout, RB_QK_INTERLEAVED);
     rb_model *q = rich_model(1, RB_ROPE_SCALING_LINEAR, 10);
-    rb_model *b = save_and_open(q, "rt_q.gguf", (rb_save_options){RB_FORMAT_GGUF, RB_DTYPE_BF16, 0}, &info);
+    rb_model *b = save_and_open(q, "rt_q.gguf", (rb_save_options){.format = RB_FORMAT_GGUF, .dtype = RB_DTYPE_BF16, .shards = 0}, &info);
     rb_model *r = rounded(q, RB_DTYPE_BF16, 0);
     expect_same_weights(r, b, "GGUF BF16 qwen2");
     cr_expect_str_eq(info.architecture, "qwen2");
@@ -385,7 +385,7 @@ Test(formats, gguf_round_trips) {
 Test(formats, llama2c_through_open_is_the_v0_loader) {
     rb_model *m = rb_test_synth(16, 24, 2, 4, 2, 13, 3);
     rb_model_info info;
-    rb_model *a = save_and_open(m, "rt.bin", (rb_save_options){RB_FORMAT_LLAMA2C, RB_DTYPE_F32, 0}, &info);
+    rb_model *a = save_and_open(m, "rt.bin", (rb_save_options){.format = RB_FORMAT_LLAMA2C, .dtype = RB_DTYPE_F32, .shards = 0}, &info);
     expect_same_weights(m, a, "llama2.c");
     cr_expect(a->map != NULL, "llama2.c weights stay mapped");
     cr_expect_str_eq(info.format_name, "llama2c");
@@ -461,8 +461,8 @@ Test(formats, llama3_qwen2_mistral_shapes_agree_across_formats) {
         snprintf(hf, sizeof hf, "shape_%s_hf", shapes[s].name);
         snprintf(gg, sizeof gg, "shape_%s.gguf", shapes[s].name);
         rb_model_info info;
-        rb_model *h = save_and_open(m, hf, (rb_save_options){RB_FORMAT_HF, RB_DTYPE_F32, 2}, &info);
-        rb_model *g = save_and_open(m, gg, (rb_save_options){RB_FORMAT_GGUF, RB_DTYPE_F32, 0}, &info);
+        rb_model *h = save_and_open(m, hf, (rb_save_options){.format = RB_FORMAT_HF, .dtype = RB_DTYPE_F32, .shards = 2}, &info);
+        rb_model *g = save_and_open(m, gg, (rb_save_options){.format = RB_FORMAT_GGUF, .dtype = RB_DTYPE_F32, .shards = 0}, &info);
         int V = m->cfg.vocab_size, T = 48;
         size_t n = (size_t)T * V;
         float *lm = rb_test_logits(m, NULL), *lh = rb_test_logits(h, NULL), *lg = rb_test_logits(g, NULL);

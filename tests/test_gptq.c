@@ -110,7 +110,7 @@ Test(gptq, matches_naive_float64_gptq_for_any_block_size) {
     rb_hessian_add(&h, X, 77);
     rb_hessian_add(&h, X + 77 * cols, n - 77);
     for (int asym = 0; asym < 2; asym++) {
-        rb_quant_spec s = {4, asym, RB_GRAN_ROW, 0, 1};
+        rb_quant_spec s = {4, asym, RB_GRAN_ROW, 0, 1, 0};
         float *ref = malloc(4 * rows * cols);
         memcpy(ref, W, 4 * rows * cols);
         naive_gptq(ref, rows, cols, h.H, &s, 0.01);
@@ -148,7 +148,7 @@ Test(gptq, beats_rtn_on_output_error) {
         for (int gran = 0; gran < 2; gran++)
             for (int asym = 0; asym < 2; asym++)
                 for (int act_order = 0; act_order < 2; act_order++) {
-                    rb_quant_spec s = {bits, asym, gran ? RB_GRAN_GROUP : RB_GRAN_ROW, 32, 1};
+                    rb_quant_spec s = {bits, asym, gran ? RB_GRAN_GROUP : RB_GRAN_ROW, 32, 1, 0};
                     float *g = malloc(4 * rows * cols), *t = malloc(4 * rows * cols);
                     memcpy(g, W, 4 * rows * cols);
                     memcpy(t, W, 4 * rows * cols);
@@ -179,7 +179,7 @@ Test(gptq, dead_inputs_singular_hessians_and_bad_options) {
     rb_error err;
     cr_assert_eq(rb_hessian_init(&h, cols, &err), RB_OK);
     rb_hessian_add(&h, X, n);
-    rb_quant_spec s = {4, 0, RB_GRAN_ROW, 0, 1};
+    rb_quant_spec s = {4, 0, RB_GRAN_ROW, 0, 1, 0};
     rb_gptq_options o = {0.01, 4, 1};
     cr_assert_eq(rb_gptq_quantize(W, rows, cols, h.H, &s, &o, NULL, NULL, &err), RB_OK, "%s", err.msg);
     for (int i = 0; i < rows * cols; i++) cr_assert(isfinite(W[i]));

@@ -56,7 +56,7 @@ Test(methods, rtn_and_gptq_leave_biases_in_fp32) {
         cr_assert_eq(rb_pipeline_parse(pipelines[k], &p, &err), RB_OK, "%s", err.msg);
         rb_quant_config q;
         rb_quant_config_init(&q);
-        q.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
+        q.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
         rb_calib calib;
         rb_test_random_calib(&calib, c->vocab_size, 4, 32, 5);
         cr_assert_eq(rb_prepare_model(t, &p, &q, &calib, 0, 0, &err), RB_OK, "%s: %s",
@@ -160,9 +160,9 @@ Test(methods, w8a8_is_close_and_w4_static_is_calibrated) {
     rb_error err;
     rb_quant_config q;
     rb_quant_config_init(&q);
-    q.a = (rb_quant_spec){8, 0, RB_GRAN_ROW, 0, 1.0f};
-    q.kv = (rb_quant_spec){8, 0, RB_GRAN_GROUP, 8, 1.0f};
-    q.w = (rb_quant_spec){8, 0, RB_GRAN_ROW, 0, 1.0f};
+    q.a = (rb_quant_spec){8, 0, RB_GRAN_ROW, 0, 1.0f, 0};
+    q.kv = (rb_quant_spec){8, 0, RB_GRAN_GROUP, 8, 1.0f, 0};
+    q.w = (rb_quant_spec){8, 0, RB_GRAN_ROW, 0, 1.0f, 0};
     float *fp = rb_test_logits(m, NULL);
     rb_model *t;
     cr_assert_eq(rb_model_clone(m, &t, &err), RB_OK);
@@ -178,7 +178,7 @@ Test(methods, w8a8_is_close_and_w4_static_is_calibrated) {
     /* static per-tensor activations need calibration, and get it */
     rb_quant_config s;
     rb_quant_config_init(&s);
-    s.a = (rb_quant_spec){8, 0, RB_GRAN_TENSOR, 0, 1.0f};
+    s.a = (rb_quant_spec){8, 0, RB_GRAN_TENSOR, 0, 1.0f, 0};
     s.a_static = 1;
     rb_calib calib;
     rb_test_random_calib(&calib, 64, 2, 32, 3);

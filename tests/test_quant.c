@@ -30,7 +30,7 @@ static float *random_matrix(int rows, int cols, rb_rng *r) {
                 for (int asym = 0; asym < 2; asym++)                                         \
                     for (size_t ci = 0; ci < 3; ci++) {                                      \
                         int rows = shapes[si][0], cols = shapes[si][1];                      \
-                        rb_quant_spec s = {bits_list[bi], asym, grans[gi], 16, clips[ci]};   \
+                        rb_quant_spec s = {bits_list[bi], asym, grans[gi], 16, clips[ci], 0};\
                         if (s.group > cols) s.group = cols;                                  \
                         __VA_ARGS__                                                          \
                     }
@@ -123,7 +123,7 @@ Test(quant, mse_clip_never_worse_than_no_clip) {
             float *x = random_matrix(rows, cols, &r);
             double err[2];
             for (int k = 0; k < 2; k++) {
-                rb_quant_spec s = {bits_list[bi], asym, RB_GRAN_ROW, 0, k ? RB_CLIP_MSE : 1.0f};
+                rb_quant_spec s = {bits_list[bi], asym, RB_GRAN_ROW, 0, k ? RB_CLIP_MSE : 1.0f, 0};
                 float *q = malloc(sizeof(float) * rows * cols);
                 memcpy(q, x, sizeof(float) * rows * cols);
                 rb_error e;
@@ -142,7 +142,7 @@ Test(quant, groups_are_independent_and_ragged_groups_work) {
     rb_rng r;
     rb_rng_seed(&r, 4);
     int rows = 4, cols = 172; /* 5 groups of 32 and one of 12 per row */
-    rb_quant_spec s = {4, 0, RB_GRAN_GROUP, 32, 1.0f};
+    rb_quant_spec s = {4, 0, RB_GRAN_GROUP, 32, 1.0f, 0};
     cr_expect_eq(rb_quant_n_params(&s, rows, cols), (size_t)rows * 6);
     float *x = random_matrix(rows, cols, &r);
     float a[24], za[24], b[24], zb[24];
@@ -159,14 +159,14 @@ Test(quant, off_is_untouched_and_bad_specs_are_errors) {
     float x[6] = {1.5f, -2.25f, 3.125f, 0.1f, NAN, 7};
     float y[6];
     memcpy(y, x, sizeof x);
-    rb_quant_spec off = {RB_QUANT_OFF, 0, RB_GRAN_TENSOR, 0, 1};
+    rb_quant_spec off = {RB_QUANT_OFF, 0, RB_GRAN_TENSOR, 0, 1, 0};
     rb_error err;
     cr_assert_eq(rb_fake_quant_dynamic(y, 2, 3, &off, &err), RB_OK);
     cr_expect_eq(memcmp(x, y, sizeof x), 0);
     struct { rb_quant_spec s; const char *needle; } bad[] = {
-        {{1, 0, RB_GRAN_ROW, 0, 1}, "1 bits"}, {{9, 0, RB_GRAN_ROW, 0, 1}, "9 bits"},
-        {{4, 0, RB_GRAN_GROUP, 0, 1}, "group size 0"}, {{4, 0, RB_GRAN_GROUP, 65, 1}, "group size 65"},
-        {{4, 0, RB_GRAN_ROW, 0, 0}, "clip"}, {{4, 0, RB_GRAN_ROW, 0, 1.5f}, "clip"}};
+        {{1, 0, RB_GRAN_ROW, 0, 1, 0}, "1 bits"}, {{9, 0, RB_GRAN_ROW, 0, 1, 0}, "9 bits"},
+        {{4, 0, RB_GRAN_GROUP, 0, 1, 0}, "group size 0"}, {{4, 0, RB_GRAN_GROUP, 65, 1, 0}, "group size 65"},
+        {{4, 0, RB_GRAN_ROW, 0, 0, 0}, "clip"}, {{4, 0, RB_GRAN_ROW, 0, 1.5f, 0}, "clip"}};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         cr_expect_eq(rb_quant_spec_check(&bad[i].s, 64, "weights", &err), RB_EINVAL, "case %zu", i);
         cr_expect(strstr(err.msg, bad[i].needle) && strstr(err.msg, "weights"), "%s", err.msg);

@@ -104,10 +104,10 @@ Test(quant_config, k_and_v_separately_match_a_float64_quantizer) {
     double *want = malloc(n * 8);
     rb_quant_config q;
     rb_quant_config_init(&q);
-    q.kv = (rb_quant_spec){8, 0, RB_GRAN_ROW, 0, 1.0f}; /* ignored once separate */
+    q.kv = (rb_quant_spec){8, 0, RB_GRAN_ROW, 0, 1.0f, 0}; /* ignored once separate */
     q.kv_separate = 1;
-    q.k = (rb_quant_spec){4, 1, RB_GRAN_GROUP, 4, 0.95f}; /* two groups inside each head */
-    q.v = (rb_quant_spec){3, 0, RB_GRAN_ROW, 0, 0.9f};    /* per token across heads */
+    q.k = (rb_quant_spec){4, 1, RB_GRAN_GROUP, 4, 0.95f, 0}; /* two groups inside each head */
+    q.v = (rb_quant_spec){3, 0, RB_GRAN_ROW, 0, 0.9f, 0};    /* per token across heads */
     rb_error err = {0};
     cr_assert_eq(rb_quant_config_check(&q, &c, &err), RB_OK, "%s", err.msg);
     run_kv_hook(&q, &c, T, k, v, k0, v0, 7);

@@ -225,8 +225,8 @@ static double w4a4_error(const rb_model *m, const char *pipeline) {
     cr_assert_eq(rb_model_clone(m, &t, &err), RB_OK);
     rb_quant_config q;
     rb_quant_config_init(&q);
-    q.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
-    q.a = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
+    q.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
+    q.a = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
     rb_pipeline p;
     cr_assert_eq(rb_pipeline_parse(pipeline, &p, &err), RB_OK, "%s", err.msg);
     cr_assert_eq(rb_pipeline_complete(&p, &q, &err), RB_OK, "%s", err.msg);

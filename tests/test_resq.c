@@ -332,7 +332,7 @@ Test(resq, mixed_quantizer_error_is_bounded_per_subspace) {
             /* huge values in the high channels only */
             for (int t = 0; t < rows; t++)
                 for (int b = 0; b < nb; b++) x[t * cols + b * block + block - 1] *= 300;
-            rb_quant_spec lo = {4, asym, grans[gi], block, 1.0f}, hi = lo;
+            rb_quant_spec lo = {4, asym, grans[gi], block, 1.0f, 0}, hi = lo;
             hi.bits = 8;
             memcpy(y, x, sizeof(float) * rows * cols);
             cr_assert_eq(rb_fake_quant_dynamic_split(y, rows, cols, block, high, &lo, &hi, &err),
@@ -369,7 +369,7 @@ Test(resq, mixed_quantizer_error_is_bounded_per_subspace) {
                     }
             }
             /* off high spec: those channels untouched */
-            rb_quant_spec off = {RB_QUANT_OFF, 0, RB_GRAN_ROW, 0, 1.0f};
+            rb_quant_spec off = {RB_QUANT_OFF, 0, RB_GRAN_ROW, 0, 1.0f, 0};
             memcpy(y, x, sizeof(float) * rows * cols);
             cr_assert_eq(rb_fake_quant_dynamic_split(y, rows, cols, block, high, &lo, &off, &err),
                          RB_OK);
@@ -377,7 +377,7 @@ Test(resq, mixed_quantizer_error_is_bounded_per_subspace) {
                 if (i % block >= block - high) cr_assert_eq(y[i], x[i]);
         }
     /* high == 0 is the plain dynamic quantizer, bit for bit */
-    rb_quant_spec s = {4, 0, RB_GRAN_ROW, 0, 0.9f};
+    rb_quant_spec s = {4, 0, RB_GRAN_ROW, 0, 0.9f, 0};
     float *z = malloc(sizeof(float) * rows * cols);
     memcpy(y, x, sizeof(float) * rows * cols);
     memcpy(z, x, sizeof(float) * rows * cols);
@@ -388,7 +388,7 @@ Test(resq, mixed_quantizer_error_is_bounded_per_subspace) {
     cr_expect_eq(rb_fake_quant_dynamic_split(y, rows, cols, 24, 2, &s, &s, &err), RB_EINVAL);
     cr_expect(strstr(err.msg, "divide") != NULL, "%s", err.msg);
     cr_expect_eq(rb_fake_quant_dynamic_split(y, rows, cols, block, 17, &s, &s, &err), RB_EINVAL);
-    rb_quant_spec g8 = {4, 0, RB_GRAN_GROUP, 8, 1.0f};
+    rb_quant_spec g8 = {4, 0, RB_GRAN_GROUP, 8, 1.0f, 0};
     cr_expect_eq(rb_fake_quant_dynamic_split(y, rows, cols, block, 2, &g8, &g8, &err), RB_EINVAL);
     cr_expect(strstr(err.msg, "multiple") != NULL, "%s", err.msg);
     free(x);
@@ -402,8 +402,8 @@ Test(resq, quant_hooks_apply_the_split_and_refuse_static) {
     rb_quant_config_init(&q);
     cr_expect_eq(q.a_high_bits, 8);
     cr_expect(!rb_quant_config_mixed(&q));
-    q.a = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
-    q.kv = (rb_quant_spec){4, 0, RB_GRAN_GROUP, 8, 1.0f};
+    q.a = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
+    q.kv = (rb_quant_spec){4, 0, RB_GRAN_GROUP, 8, 1.0f, 0};
     q.a_split[RB_ACT_QKV_IN] = (rb_quant_split){64, 8};
     q.v_split = (rb_quant_split){8, 2};
     cr_expect(rb_quant_config_mixed(&q));
@@ -678,9 +678,9 @@ static double w4a4_error(const rb_model *m, const char *pipeline, int w, int kv,
     cr_assert_eq(rb_model_clone(m, &t, &err), RB_OK);
     rb_quant_config q;
     rb_quant_config_init(&q);
-    if (w) q.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
-    q.a = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
-    if (kv) q.kv = (rb_quant_spec){4, 1, RB_GRAN_GROUP, m->cfg.head_dim, 1.0f};
+    if (w) q.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
+    q.a = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
+    if (kv) q.kv = (rb_quant_spec){4, 1, RB_GRAN_GROUP, m->cfg.head_dim, 1.0f, 0};
     rb_pipeline p;
     cr_assert_eq(rb_pipeline_parse(pipeline, &p, &err), RB_OK, "%s", err.msg);
     cr_assert_eq(rb_pipeline_complete(&p, &q, &err), RB_OK, "%s", err.msg);

@@ -97,8 +97,8 @@ Test(smoothquant, search_picks_the_grid_point_of_least_layer_error) {
     cr_assert_eq(rb_prepare_model(m, &p, &q, &cal, 0, NULL, &err), RB_OK, "%s", err.msg);
     rb_model *before;
     cr_assert_eq(rb_model_clone(m, &before, &err), RB_OK);
-    q.a = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
-    q.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
+    q.a = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
+    q.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
     cr_assert_eq(rb_pipeline_parse("smoothquant:search=1:step=0.125:rows=100000", &p, &err), RB_OK);
     json_object *notes = json_object_new_object();
     cr_assert_eq(rb_prepare_model_notes(m, &p, &q, &cal, 0, NULL, notes, &err), RB_OK, "%s",

@@ -355,8 +355,8 @@ Test(spinquant, learning_lowers_the_quantized_loss_and_reloads, .timeout = 300) 
     rb_model *m = rb_test_stories_or_synth();
     rb_quant_config q;
     rb_quant_config_init(&q);
-    q.a = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
-    q.kv = (rb_quant_spec){4, 1, RB_GRAN_ROW, 0, 1.0f};
+    q.a = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
+    q.kv = (rb_quant_spec){4, 1, RB_GRAN_ROW, 0, 1.0f, 0};
     rb_calib cal;
     rb_test_random_calib(&cal, m->cfg.vocab_size, 2, 64, 3);
     char rot[512], log[512], text[2048];
@@ -399,7 +399,7 @@ Test(spinquant, learning_lowers_the_quantized_loss_and_reloads, .timeout = 300) 
     free(b);
     /* and composes with a weight quantizer */
     rb_quant_config qw = q;
-    qw.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
+    qw.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
     snprintf(text, sizeof text, "spinquant:rotations=%s,gptq", rot);
     rb_model *gq = prepared(m, text, &qw, &cal);
     double lg = quant_loss(gq, &cal, &q);
