@@ -343,12 +343,12 @@ Test(export, llama_cpp_scoring_is_what_it_says) {
     rb_error err;
     cr_assert_eq(rb_workspace_init(&ws, &m->cfg, ctx, &err), RB_OK);
     rb_ppl_result plain, same, lc;
-    cr_assert_eq(rb_perplexity(m, &ws, NULL, tokens, n, ctx, 0, NULL, NULL, &plain, &err), RB_OK);
+    cr_assert_eq(rb_perplexity(m, &ws, NULL, tokens, n, ctx, 0, NULL, NULL, &plain, NULL, NULL, &err), RB_OK);
     rb_ppl_scoring def = {0, 0, -1}, llama = {ctx / 2, 1, 1};
-    cr_assert_eq(rb_perplexity_scored(m, &ws, NULL, tokens, n, ctx, 0, &def, NULL, NULL, &same, &err), RB_OK);
+    cr_assert_eq(rb_perplexity_scored(m, &ws, NULL, tokens, n, ctx, 0, &def, NULL, NULL, &same, NULL, NULL, &err), RB_OK);
     cr_expect_eq(same.nll, plain.nll);
     cr_expect_eq(plain.n_scored, n - 6);
-    cr_assert_eq(rb_perplexity_scored(m, &ws, NULL, tokens, n, ctx, 0, &llama, NULL, NULL, &lc, &err), RB_OK);
+    cr_assert_eq(rb_perplexity_scored(m, &ws, NULL, tokens, n, ctx, 0, &llama, NULL, NULL, &lc, NULL, NULL, &err), RB_OK);
     cr_expect_eq(lc.n_windows, 5);
     cr_expect_eq(lc.n_scored, 5 * (size_t)(ctx - ctx / 2 - 1));
     double total = 0;
