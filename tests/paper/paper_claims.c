@@ -54,10 +54,11 @@ const rb_paper_claim rb_paper_claims[] = {
     /* resq_fraction: 1/8 at 8 bits beats fraction 0 */
     {"resq_fraction", "ResQ 1/8 beats fraction 0", {"fraction=0.125"}, {"fraction=0"},
      {"model=stories260K"}, NULL, "a<b"},
-    /* on the outlier model 1/8 < 0 is within noise here (239.40 vs 262.32) */
-    /* spinquant_table (stories260K, W4A4KV4, wikitext2, learned in-domain) */
-    {"spinquant_table", "SpinQuant+GPTQ beats QuaRot+GPTQ", {"method=SpinQuant+GPTQ"},
-     {"method=QuaRot+GPTQ"}, {"task=wikitext2"}, NULL, "a<b"},
+    {"resq_fraction", "ResQ 1/8 beats fraction 0, outlier model", {"fraction=0.125"},
+     {"fraction=0"}, {"model=" OUT}, NULL, "a<b"},
+    /* spinquant_table: SpinQuant+GPTQ < QuaRot+GPTQ is within noise in the
+     * reduced run under the published recipe (SGDG, cosine; 20 iterations):
+     * 175.85 vs 173.48, [-11.97, 11.18]; not asserted (README) */
     /* zeroshot: W4A4KV4 RTN hurts wikitext2 perplexity */
     {"zeroshot", "W4A4KV4 RTN raises wikitext2 perplexity over FP", {"method=W4A4KV4 RTN"},
      {"method=FP"}, {"task=wikitext2"}, NULL, "a>b"},
