@@ -16,8 +16,9 @@
  *
  * The scalar references (`*_ref`) are compiled without any of this and are
  * what tests compare the fast paths against.  Elsewhere (not x86-64 GCC, or
- * clang, whose sanitizer builds must not run instrumented resolvers before
- * start-up, or RB_NO_MULTIVERSION) `name` is the baseline body. */
+ * clang, or an AddressSanitizer build: a resolver runs while the loader
+ * relocates, before the sanitizer's shadow memory exists, and instrumented it
+ * crashes; or RB_NO_MULTIVERSION) `name` is the baseline body. */
 #ifndef RB_SIMD_H
 #define RB_SIMD_H
 
@@ -30,7 +31,8 @@ typedef enum { RB_SIMD_BASELINE = 0, RB_SIMD_AVX2 = 1, RB_SIMD_AVX512 = 2 } rb_s
 rb_simd_level_t rb_simd_level(void);
 const char *rb_simd_name(void);
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(RB_NO_MULTIVERSION)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(RB_NO_MULTIVERSION) && \
+    !defined(__SANITIZE_ADDRESS__)
 #define RB_SIMD_X86 1
 /* Usable from an ifunc resolver: only libgcc's CPU model, no relocations. */
 static inline rb_simd_level_t rb_simd_level_inline(void) {

@@ -25,7 +25,7 @@ static const int sizes[] = {1, 2, 3, 7, 8, 16, 31, 64, 100, 128, 172, 257, 1024}
  * among them, which GCC's arch=haswell clones missed) runs at least the
  * AVX2 variant. */
 Test(kernels, simd_dispatch_follows_cpu_features) {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#ifdef RB_SIMD_X86 /* dispatched builds (not clang, not ASan: kernels/simd.h) */
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         cr_expect_geq(rb_simd_level(), RB_SIMD_AVX2, "%s", rb_simd_name());
