@@ -451,7 +451,7 @@ Test(spinquant, cosine_schedule_and_rtn_weights_while_learning, .timeout = 300) 
     rb_quant_config qa = q; /* the loss with activations/KV quantized; weights by the stage */
     qa.w.bits = RB_QUANT_OFF;
     rb_model *start = prepared(m, "spinquant:iters=0,rtn", &q, &cal);
-    rb_model *learned = prepared(m, "spinquant:iters=12:lr=1:batch=2:learn_w=rtn,rtn", &q, &cal);
+    rb_model *learned = prepared(m, "spinquant:iters=12:lr=0.3:batch=2:learn_w=rtn,rtn", &q, &cal);
     double l0 = quant_loss(start, &cal, &qa), l1 = quant_loss(learned, &cal, &qa);
     fprintf(stderr, "W4A4KV4 RTN loss: random Hadamard %.5f, learned under RTN %.5f\n", l0, l1);
     cr_expect_lt(l1, l0 - 1e-3, "learning under RTN weights did not lower the loss: %.5f -> %.5f",
