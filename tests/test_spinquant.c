@@ -407,6 +407,7 @@ Test(spinquant, learning_lowers_the_quantized_loss_and_reloads, .timeout = 300) 
     unlink(rot);
     unlink(log);
     rb_model_free(gq);
+    rb_quant_config_free(&qw); /* the weight parameters gptq kept (core/quant.h) */
     rb_model_free(reloaded);
     rb_model_free(learned);
     rb_model_free(start);
@@ -467,6 +468,7 @@ Test(spinquant, cosine_schedule_and_rtn_weights_while_learning, .timeout = 300) 
     cr_expect_eq(rb_prepare_model(c, &p, &qa, &cal, 7, 0, &err), RB_EINVAL);
     cr_expect(strstr(err.msg, "learn_w=rtn") != NULL, "%s", err.msg);
     rb_model_free(c);
+    rb_quant_config_free(&q); /* the weight parameters rtn kept */
     rb_calib_free(&cal);
     rb_model_free(m);
 }
