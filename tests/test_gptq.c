@@ -263,6 +263,7 @@ static void run_stage(rb_model *m, const rb_calib *cal, const char *pipeline, rb
     q.w = w;
     rb_stage_ctx ctx = {m, cal, &q, 0, NULL, NULL};
     cr_assert_eq(rb_pipeline_apply(&p, &ctx, &err), RB_OK, "%s", err.msg);
+    rb_quant_config_free(&q); /* the weight parameters gptq kept */
 }
 
 Test(gptq, true_sequential_matches_naive_float64_sequential_gptq) {

@@ -191,6 +191,7 @@ Test(methods, w8a8_is_close_and_w4_static_is_calibrated) {
     cr_expect(strstr(err.msg, "static") != NULL, "%s", err.msg);
     rb_calib_free(&calib);
     rb_quant_config_free(&s);
+    rb_quant_config_free(&q);
     free(fp);
     free(w8);
     rb_model_free(t);

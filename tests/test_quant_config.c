@@ -368,6 +368,7 @@ Test(quant_config, rtn_with_overrides_matches_per_weight_reference) {
                            rb_linear_name((rb_linear_id)id));
             free(want);
         }
+    rb_quant_config_free(&q); /* the weight parameters rtn kept */
     rb_model_free(m);
     rb_model_free(orig);
 }
