@@ -1,5 +1,7 @@
 #include "base/sha256.h"
 
+#include "base/cpu.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,14 +51,7 @@ void rb_sha256_compress_ref(uint32_t h[8], const uint8_t *p, size_t n_blocks) {
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <cpuid.h>
 #include <immintrin.h>
-
-/* CPUID leaf 7, EBX bit 29: the SHA extensions. */
-static int rb_cpu_has_sha(void) {
-    unsigned a, b, c, d;
-    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 29 & 1);
-}
 
 /* SHA-NI (x86 SHA extensions: Intel Goldmont/Ice Lake and later, every AMD
  * Zen): two rounds per sha256rnds2, the message schedule by sha256msg1/2.
@@ -98,8 +93,7 @@ __attribute__((target("sha,sse4.1"))) static void compress_shani(uint32_t h[8], 
 
 void rb_sha256_compress(uint32_t h[8], const uint8_t *p, size_t n_blocks) {
 #if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("sse4.1") && rb_cpu_has_sha()) {
+    if (rb_cpu_has(RB_CPU_SHA)) {
         compress_shani(h, p, n_blocks);
         return;
     }

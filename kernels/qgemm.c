@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/cpu.h"
 #include "kernels/qgemm.h"
 #include "kernels/qgemm_avx2.h"
 #include "kernels/qgemm_common.h"
@@ -24,8 +25,7 @@ static int want_avx2(void) {
         const char *e = getenv("RB_QGEMM");
         int ok = 0;
 #if RB_QGEMM_HAVE_AVX2
-        __builtin_cpu_init();
-        ok = __builtin_cpu_supports("avx2");
+        ok = rb_cpu_has(RB_CPU_AVX2_FMA);
 #endif
         use_avx2 = ok && !(e && !strcmp(e, "scalar"));
     }

@@ -8,10 +8,8 @@
  * RB_SIMD_DISPATCH[_VOID] defines `static` `name` with that signature: the
  * body compiled three times (AVX-512 F+BW+DQ+VL with FMA, AVX2+FMA, baseline
  * x86-64), one of which the loader binds once per process from the CPUID
- * feature bits (rb_simd_level; a GNU ifunc).  Feature bits, not CPU models:
- * GCC 12's target_clones("arch=haswell") tests __builtin_cpu_is("haswell"),
- * so AMD CPUs with AVX2+FMA but without AVX-512 (Zen 1-3) ran the baseline
- * clone.  The binding is the one piece of process-wide state here: a
+ * feature bits (rb_simd_level from base/cpu.h's rb_cpu_has; a GNU ifunc).
+ * The binding is the one piece of process-wide state here: a
  * deliberate run-time dispatch choice, fixed by the CPU.
  *
  * The scalar references (`*_ref`) are compiled without any of this and are
@@ -21,6 +19,8 @@
  * crashes; or RB_NO_MULTIVERSION) `name` is the baseline body. */
 #ifndef RB_SIMD_H
 #define RB_SIMD_H
+
+#include "base/cpu.h"
 
 #define RB_SIMD_INLINE static inline __attribute__((always_inline))
 
@@ -34,14 +34,10 @@ const char *rb_simd_name(void);
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(RB_NO_MULTIVERSION) && \
     !defined(__SANITIZE_ADDRESS__)
 #define RB_SIMD_X86 1
-/* Usable from an ifunc resolver: only libgcc's CPU model, no relocations. */
+/* Usable from an ifunc resolver (base/cpu.h: no relocations). */
 static inline rb_simd_level_t rb_simd_level_inline(void) {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("fma"))
-        return RB_SIMD_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return RB_SIMD_AVX2;
+    if (rb_cpu_has(RB_CPU_AVX512)) return RB_SIMD_AVX512;
+    if (rb_cpu_has(RB_CPU_AVX2_FMA)) return RB_SIMD_AVX2;
     return RB_SIMD_BASELINE;
 }
 #define RB_SIMD_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi2,f16c")))

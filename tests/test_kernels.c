@@ -3,9 +3,11 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/cpu.h"
 #include "base/sha256.h"
 #include "kernels/linear.h"
 #include "kernels/ops.h"
@@ -32,6 +34,39 @@ Test(kernels, simd_dispatch_follows_cpu_features) {
     if (!__builtin_cpu_supports("avx512f")) cr_expect_leq(rb_simd_level(), RB_SIMD_AVX2);
 #endif
     cr_expect(rb_simd_name()[0] != 0);
+}
+
+/* base/cpu.h against the kernel's own view of the CPU: the flags line of
+ * /proc/cpuinfo (Linux; skipped where it is missing). */
+static int cpuinfo_flag(const char *flags, const char *name) {
+    size_t n = strlen(name);
+    for (const char *p = flags; (p = strstr(p, name)); p += n)
+        if ((p == flags || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\n' || p[n] == 0)) return 1;
+    return 0;
+}
+
+Test(kernels, cpu_features_match_proc_cpuinfo) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) cr_skip_test("no /proc/cpuinfo");
+    char line[8192], *flags = NULL;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "flags", 5)) {
+            flags = strchr(line, ':');
+            break;
+        }
+    fclose(f);
+    cr_assert(flags, "no flags line in /proc/cpuinfo");
+    int avx2 = cpuinfo_flag(flags, "avx2") && cpuinfo_flag(flags, "fma");
+    int avx512 = avx2 && cpuinfo_flag(flags, "avx512f") && cpuinfo_flag(flags, "avx512bw") &&
+                 cpuinfo_flag(flags, "avx512dq") && cpuinfo_flag(flags, "avx512vl");
+    cr_expect_eq(rb_cpu_has(RB_CPU_AVX2_FMA), avx2);
+    cr_expect_eq(rb_cpu_has(RB_CPU_AVX512), avx512);
+    cr_expect_eq(rb_cpu_has(RB_CPU_AVX512_VNNI), avx512 && cpuinfo_flag(flags, "avx512_vnni"));
+    cr_expect_eq(rb_cpu_has(RB_CPU_SHA), cpuinfo_flag(flags, "sha_ni") && cpuinfo_flag(flags, "sse4_1"));
+#else
+    cr_expect_eq(rb_cpu_has(RB_CPU_AVX2_FMA), 0);
+#endif
 }
 
 Test(kernels, vexp_matches_expf) {
