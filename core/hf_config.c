@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/json_text.h"
+
 typedef struct arch_desc {
     const char *name, *model_type;
     int qkv_bias;        /* always present (Qwen2) */
@@ -265,35 +267,13 @@ static int parse_root(json_object *root, const char *what, rb_hf_config *h, rb_e
     return rb_config_validate(c, what, err);
 }
 
-static int only_space(const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (!strchr(" \t\r\n", s[i]) || !s[i]) return 0;
-    return 1;
-}
-
 int rb_hf_config_parse(const char *json, size_t len, const char *what, rb_hf_config *out,
                        rb_error *err) {
     memset(out, 0, sizeof *out);
-    if (len > (1u << 24))
-        return rb_error_set(err, RB_EFORMAT, "%s: %zu bytes is too large for a config.json", what, len);
-    json_tokener *tok = json_tokener_new();
-    if (!tok) return rb_error_set(err, RB_ENOMEM, "%s: out of memory", what);
-    json_object *root = json_tokener_parse_ex(tok, json, (int)len);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    size_t used = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    int rc;
-    if (!root || jerr != json_tokener_success)
-        rc = rb_error_set(err, RB_EFORMAT, "%s: not valid JSON: %s", what,
-                          json_tokener_error_desc(jerr == json_tokener_continue
-                                                      ? json_tokener_error_parse_eof
-                                                      : jerr));
-    else if (!only_space(json + used, len - used))
-        rc = rb_error_set(err, RB_EFORMAT, "%s: text after the JSON object at byte %zu", what, used);
-    else if (!json_object_is_type(root, json_type_object))
-        rc = rb_error_set(err, RB_EFORMAT, "%s: not a JSON object", what);
-    else
-        rc = parse_root(root, what, out, err);
+    json_object *root;
+    int rc = rb_json_parse_object(json, len, 1u << 24, what, "a config.json", &root, err);
+    if (rc) return rc;
+    rc = parse_root(root, what, out, err);
     json_object_put(root);
     return rc;
 }

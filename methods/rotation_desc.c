@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/io.h"
+#include "base/json_text.h"
 
 enum { MAX_MATRICES = 65536, MAX_SIDE = 65536 };
 #define MAX_OFFSET ((uint64_t)1 << 62)
@@ -122,28 +123,10 @@ static int parse_root(json_object *root, const char *what, rb_rotation_desc *d, 
 int rb_rotation_desc_parse(const char *json, size_t len, const char *what, rb_rotation_desc *out,
                            rb_error *err) {
     memset(out, 0, sizeof *out);
-    if (len > (1u << 24))
-        return rb_error_set(err, RB_EFORMAT, "%s: %zu bytes is too large for a rotation description",
-                            what, len);
-    json_tokener *tok = json_tokener_new();
-    if (!tok) return rb_error_set(err, RB_ENOMEM, "%s: out of memory", what);
-    json_object *root = json_tokener_parse_ex(tok, json, (int)len);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    size_t used = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    int rc = RB_OK;
-    if (!root || jerr != json_tokener_success)
-        rc = rb_error_set(err, RB_EFORMAT, "%s: not valid JSON: %s", what,
-                          json_tokener_error_desc(jerr == json_tokener_continue
-                                                      ? json_tokener_error_parse_eof
-                                                      : jerr));
-    for (size_t i = used; !rc && i < len; i++)
-        if (!strchr(" \t\r\n", json[i]) || !json[i])
-            rc = rb_error_set(err, RB_EFORMAT, "%s: text after the JSON object at byte %zu", what,
-                              used);
-    if (!rc && !json_object_is_type(root, json_type_object))
-        rc = rb_error_set(err, RB_EFORMAT, "%s: not a JSON object", what);
-    if (!rc) rc = parse_root(root, what, out, err);
+    json_object *root;
+    int rc = rb_json_parse_object(json, len, 1u << 24, what, "a rotation description", &root, err);
+    if (rc) return rc;
+    rc = parse_root(root, what, out, err);
     json_object_put(root);
     if (rc) rb_rotation_desc_free(out);
     return rc;
