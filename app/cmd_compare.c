@@ -204,7 +204,7 @@ int rb_cmd_compare(int argc, char **argv) {
     if (rc) return rc;
     rb_compare_source src[1] = {{label, recs.items}};
     rb_compare_result res;
-    if (!rc && rb_compare(src, 1, &spec, &res, &err)) rc = rb_cli_fail(&err);
+    if (!rc && rb_compare(src, &spec, &res, &err)) rc = rb_cli_fail(&err);
     if (!rc) {
         if (json) {
             json_object *o = rb_compare_json(&res, &spec);

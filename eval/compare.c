@@ -264,43 +264,6 @@ static void describe(const sel *s, char *buf, size_t cap) {
     snprintf(buf, cap, "%s: record %zu", s->path, s->index);
 }
 
-static int same_windows_json(json_object *a, json_object *b) {
-    json_object *x, *y;
-    int hx = json_object_object_get_ex(a, "window_nll", &x);
-    int hy = json_object_object_get_ex(b, "window_nll", &y);
-    if (hx != hy) return 0;
-    return !hx || json_object_equal(x, y);
-}
-
-/* Drops identical duplicates of a run key; an error for conflicting ones. */
-static int dedupe(side *s, size_t *n_dup, rb_error *err) {
-    size_t keep = 0;
-    for (size_t i = 0; i < s->n; i++) {
-        const char *key = str_field(s->v[i].rec, "run_key");
-        int drop = 0;
-        for (size_t j = 0; j < keep && key; j++) {
-            const char *k2 = str_field(s->v[j].rec, "run_key");
-            if (!k2 || strcmp(key, k2)) continue;
-            if (s->v[j].value == s->v[i].value && same_windows_json(s->v[j].rec, s->v[i].rec)) {
-                drop = 1;
-                break;
-            }
-            char d1[300], d2[300];
-            describe(&s->v[j], d1, sizeof d1);
-            describe(&s->v[i], d2, sizeof d2);
-            return rb_error_set(err, RB_EFORMAT,
-                                "run key %s is recorded twice with different results (%s: %.10g, "
-                                "%s: %.10g): give one of the files",
-                                key, d1, s->v[j].value, d2, s->v[i].value);
-        }
-        if (drop)
-            (*n_dup)++;
-        else
-            s->v[keep++] = s->v[i];
-    }
-    s->n = keep;
-    return RB_OK;
-}
 
 /* Every label but the pairing axis must be the same on a side. */
 static int check_uniform(const side *s, const char *name, const char *pair, rb_error *err) {
@@ -400,8 +363,8 @@ static void sort_pairs(const side *s, idx_pair *x, size_t n) {
     }
 }
 
-int rb_compare(const rb_compare_source *src, size_t n_src, const rb_compare_spec *spec,
-               rb_compare_result *out, rb_error *err) {
+int rb_compare(const rb_compare_source *src, const rb_compare_spec *spec, rb_compare_result *out,
+               rb_error *err) {
     memset(out, 0, sizeof *out);
     out->interval = "none";
     out->lo = out->hi = NAN;
@@ -416,15 +379,15 @@ int rb_compare(const rb_compare_source *src, size_t n_src, const rb_compare_spec
     int rc = RB_OK;
     char buf[300];
     const char *first_metric = NULL;
-    for (size_t f = 0; f < n_src && !rc; f++) {
-        size_t nr = json_object_array_length(src[f].records);
+    {
+        size_t nr = json_object_array_length(src->records);
         for (size_t r = 0; r < nr && !rc; r++) {
-            json_object *rec = json_object_array_get_idx(src[f].records, r);
+            json_object *rec = json_object_array_get_idx(src->records, r);
             if (!rb_record_matches(rec, spec->where, spec->n_where)) continue;
             int in_a = rb_record_matches(rec, spec->a, spec->n_a);
             int in_b = rb_record_matches(rec, spec->b, spec->n_b);
             if (!in_a && !in_b) continue;
-            sel s = {rec, src[f].path, r + 1, 0, rb_record_label(rec, pair)};
+            sel s = {rec, src->path, r + 1, 0, rb_record_label(rec, pair)};
             if (!s.pair) s.pair = "";
             if (in_a && in_b) {
                 describe(&s, buf, sizeof buf);
@@ -442,8 +405,6 @@ int rb_compare(const rb_compare_source *src, size_t n_src, const rb_compare_spec
             if (side_push(in_a ? &A : &B, s)) rc = rb_error_set(err, RB_ENOMEM, "out of memory");
         }
     }
-    if (!rc) rc = dedupe(&A, &out->n_duplicates, err);
-    if (!rc) rc = dedupe(&B, &out->n_duplicates, err);
     if (!rc && (!A.n || !B.n))
         rc = rb_error_set(err, RB_EINVAL, "--%s selects no record with a numeric \"%s\"%s%s%s",
                           !A.n ? "a" : "b", spec->metric ? spec->metric : "ppl",
@@ -507,9 +468,6 @@ int rb_compare(const rb_compare_source *src, size_t n_src, const rb_compare_spec
         if (out->n_unpaired)
             note(out->notes, sizeof out->notes, "%zu record%s without a partner left out",
                  out->n_unpaired, out->n_unpaired > 1 ? "s" : "");
-        if (out->n_duplicates)
-            note(out->notes, sizeof out->notes, "%zu identical duplicate record%s dropped",
-                 out->n_duplicates, out->n_duplicates > 1 ? "s" : "");
         if (out->a_shared || out->b_shared)
             note(out->notes, sizeof out->notes,
                  "the %zu pairs share the single %s record (a seed-independent run)", np,

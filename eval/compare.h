@@ -4,10 +4,11 @@
  * Selection.  Side a is every record that passes the common filters
  * (`where`) and a's selector, side b likewise; a selector is a list of
  * rb_where filters (axis = label, or a bare label matched against any of the
- * record's labels).  A record on both sides is an error.  Records from
- * several results files are merged; a run key (`run_key`) recorded twice
- * with the same metric and windows counts once, with different ones is an
- * error naming both files.
+ * record's labels).  A record on both sides is an error.  The records are
+ * one set: several results files are merged before (eval/records_merge.h,
+ * which drops identical duplicates of a run key and refuses conflicting
+ * ones), so a run recorded twice here is two records with one pairing label,
+ * an error.
  *
  * Pairing.  The records of a side must agree on every label but the pairing
  * axis (`pair`, default "seed"); a and b records pair by that label.  A side
@@ -132,7 +133,6 @@ typedef struct rb_compare_result {
     char common[1024];         /* labels every selected record shares: "model=x, task=y" */
     char notes[1024];          /* what was left out and why ("" when nothing) */
     size_t n_a, n_b;           /* records selected (after duplicates) */
-    size_t n_duplicates;       /* identical duplicate records dropped */
     int a_shared, b_shared;    /* that side's single record paired with every pair */
     size_t n_pairs;
     rb_compare_pair *pairs;    /* [n_pairs]; owned */
@@ -151,9 +151,10 @@ typedef struct rb_compare_result {
 
 /* Selects, pairs and compares (see the top of this file).  RB_EINVAL when a
  * side selects nothing, the sides overlap, a side mixes configurations, or
- * no pair is left; RB_EFORMAT for bad window data or conflicting duplicates. */
-int rb_compare(const rb_compare_source *src, size_t n_src, const rb_compare_spec *spec,
-               rb_compare_result *out, rb_error *err);
+ * no pair is left or one side has two records of one pairing label;
+ * RB_EFORMAT for bad window data. */
+int rb_compare(const rb_compare_source *src, const rb_compare_spec *spec, rb_compare_result *out,
+               rb_error *err);
 
 /* The result as one JSON object (non-finite numbers as null). */
 json_object *rb_compare_json(const rb_compare_result *r, const rb_compare_spec *spec);

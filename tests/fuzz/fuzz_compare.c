@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                 .metric = metric ? "nll" : NULL};
         rb_compare_result res;
         err.msg[0] = 0;
-        if (rb_compare(&src, 1, &spec, &res, &err) != RB_OK) {
+        if (rb_compare(&src, &spec, &res, &err) != RB_OK) {
             if (!err.msg[0]) abort();
             continue;
         }
