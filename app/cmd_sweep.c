@@ -93,7 +93,7 @@ static void on_event(void *vctx, const rb_sweep_event *ev) {
             char dir[4096], path[4200];
             rb_error err = {0};
             lmeval_dir(pc, ev->run->label_text, dir, sizeof dir);
-            if (rb_lmeval_write(ev->record, dir, path, sizeof path, &err))
+            if (rb_lmeval_write(ev->record, NULL, dir, path, sizeof path, &err))
                 fprintf(stderr, "warning: lm-eval output of %s: %s\n", ev->run->label_text,
                         err.msg);
         }
@@ -229,7 +229,7 @@ int rb_cmd_sweep(int argc, char **argv) {
         sweep_usage(stderr);
         return 2;
     }
-    if (rb_cli_check_output_format(out_format, out_path)) return 2;
+    if (rb_cli_check_output_format(out_format, out_path, 0)) return 2;
     const char *config_path = argv[optind];
     char self[PATH_MAX];
     if (!rotbench) {
