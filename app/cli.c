@@ -46,13 +46,18 @@ double rb_cli_fraction(const char *flag, const char *value) {
     return v;
 }
 
-int rb_cli_check_output_format(const char *format, const char *path) {
+int rb_cli_check_output_format(const char *format, const char *path, int log_samples) {
     if (format && strcmp(format, "lm-eval")) {
         fprintf(stderr, "error: --output-format expects lm-eval, got '%s'\n", format);
         return 2;
     }
     if (!format != !path) {
         fprintf(stderr, "error: --output-format lm-eval and --output-path DIR go together\n");
+        return 2;
+    }
+    if (log_samples && !format) {
+        fprintf(stderr, "error: --log-samples writes lm-eval's samples_<task>_<date>.jsonl "
+                        "files: it needs --output-format lm-eval --output-path DIR\n");
         return 2;
     }
     return 0;

@@ -31,9 +31,10 @@ long rb_cli_int(const char *flag, const char *value, long lo, long hi);
 /* Parses a number in (0, 1) (a confidence level) or exits with status 2. */
 double rb_cli_fraction(const char *flag, const char *value);
 
-/* --output-format (NULL or "lm-eval") and --output-path must come together:
- * 0, or prints the error and returns 2. */
-int rb_cli_check_output_format(const char *format, const char *path);
+/* --output-format (NULL or "lm-eval") and --output-path must come together,
+ * and --log-samples (log_samples 1) needs them: 0, or prints the error and
+ * returns 2. */
+int rb_cli_check_output_format(const char *format, const char *path, int log_samples);
 
 /* Parses a bit width: 2..8, or 16 (off). */
 long rb_cli_bits(const char *flag, const char *value);

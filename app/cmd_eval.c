@@ -55,6 +55,9 @@ static void eval_usage(FILE *f) {
           "                          DIR/results_<UTC date>.json (results.<task>.\"acc,none\",\n"
           "                          configs, versions, n-shot, config; perplexity tasks:\n"
           "                          word_perplexity, byte_perplexity, bits_per_byte)\n"
+          "  --log-samples           with --output-format lm-eval: also lm-eval's per-sample\n"
+          "                          DIR/samples_<task>_<date>.jsonl of each zero-shot task\n"
+          "                          (not MMLU, not perplexity corpora)\n"
           "methods and quantization:\n"
           RB_CLI_HELP_PIPELINE RB_CLI_HELP_WEIGHTS RB_CLI_HELP_ACT RB_CLI_HELP_SEED
           "  --calib NAME|FILE       calibration corpus (default: tinystories, or wikitext2\n"
@@ -83,6 +86,7 @@ static void eval_usage(FILE *f) {
 typedef struct eval_out {
     int as_json;
     const char *format, *path; /* --output-format, --output-path */
+    int log_samples;           /* --log-samples */
 } eval_out;
 
 /* --json, --output-format, --output-path (ctx: eval_out). */
@@ -92,6 +96,7 @@ static int out_flag(void *ctx, int ch, const char *arg) {
     case 'J': o->as_json = 1; return 1;
     case 'F': o->format = arg; return 1;
     case 'P': o->path = arg; return 1;
+    case 'S': o->log_samples = 1; return 1;
     default: return 0;
     }
 }
@@ -103,28 +108,40 @@ int rb_cmd_eval(int argc, char **argv) {
     static const struct option extra[] = {{"json", no_argument, 0, 'J'},
                                           {"output-format", required_argument, 0, 'F'},
                                           {"output-path", required_argument, 0, 'P'},
+                                          {"log-samples", no_argument, 0, 'S'},
                                           {0, 0, 0, 0}};
     int status = rb_cli_parse(argc, argv, RB_FLAGS_ALL, extra, &spec, out_flag, &out,
                               eval_usage);
     if (status >= 0) return status;
     int as_json = out.as_json;
-    if (rb_cli_check_output_format(out.format, out.path)) return 2;
+    if (rb_cli_check_output_format(out.format, out.path, out.log_samples)) return 2;
     rb_error err = {0};
-    if (rb_run_eval_check(&spec, &err)) {
+    if (rb_run_eval_check(&spec, &err) ||
+        (out.log_samples && rb_run_eval_samples_check(&spec, &err))) {
         fprintf(stderr, "error: %s\n", err.msg);
         return 2;
     }
     rb_cli_reporter reporter;
     rb_cli_reporter_init(&reporter);
     json_object *o = NULL;
-    if (rb_run_eval(&spec, &reporter.report, &o, &err)) return rb_cli_fail(&err);
+    rb_lmeval_samples samples = {0};
+    if (rb_run_eval_samples(&spec, &reporter.report, out.log_samples ? &samples : NULL, &o,
+                            &err)) {
+        rb_lmeval_samples_free(&samples);
+        return rb_cli_fail(&err);
+    }
     if (out.path) {
         char path[4096];
-        if (rb_lmeval_write(o, out.path, path, sizeof path, &err)) {
+        int rc = rb_lmeval_write(o, out.log_samples ? &samples : NULL, out.path, path,
+                                 sizeof path, &err);
+        rb_lmeval_samples_free(&samples);
+        if (rc) {
             json_object_put(o);
             return rb_cli_fail(&err);
         }
-        fprintf(stderr, "wrote %s\n", path);
+        fprintf(stderr, "wrote %s", path);
+        if (out.log_samples) fprintf(stderr, " and its samples_*.jsonl");
+        fputc('\n', stderr);
     }
     if (as_json) {
         rb_json_null_nonfinite(o); /* standard JSON: "ppl": null, "ppl_nonfinite": "inf" */

@@ -41,34 +41,18 @@ static void sweep_usage(FILE *f) {
           "  --rotbench PATH  the program run as `PATH eval ...` (default: this rotbench)\n"
           "  --output-format lm-eval --output-path DIR\n"
           "                   also write each finished run's lm-evaluation-harness 0.4\n"
-          "                   results file to DIR/<sweep>/<labels>/results_<date>.json\n",
+          "                   results file to DIR/<sweep>/<labels>/results_<date>.json\n"
+          "  --log-samples    with --output-format lm-eval: each run also writes lm-eval's\n"
+          "                   samples_<task>_<date>.jsonl there (the run's own rotbench eval\n"
+          "                   writes both files; zero-shot tasks but MMLU only; not with --mpi)\n",
           f);
 }
 
 typedef struct progress_ctx {
     const char *lmeval_dir; /* --output-path with --output-format lm-eval, or NULL */
     const char *sweep;
+    int log_samples;        /* --log-samples: the children write the lm-eval files */
 } progress_ctx;
-
-/* DIR/<sweep>/<labels>/: the labels with " / " as "__" and any other byte
- * outside [A-Za-z0-9._+-] as '_'. */
-static void lmeval_dir(const progress_ctx *p, const char *labels, char *buf, size_t cap) {
-    int n = snprintf(buf, cap, "%s/%s/", p->lmeval_dir, p->sweep);
-    size_t len = n > 0 && (size_t)n < cap ? (size_t)n : 0;
-    for (const char *s = labels; *s && len + 3 < cap; s++) {
-        if (!strncmp(s, " / ", 3)) {
-            buf[len++] = '_';
-            buf[len++] = '_';
-            s += 2;
-            continue;
-        }
-        char c = *s;
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '.' || c == '_' || c == '+' || c == '-';
-        buf[len++] = ok ? c : '_';
-    }
-    buf[len] = 0;
-}
 
 static void on_event(void *vctx, const rb_sweep_event *ev) {
     const progress_ctx *pc = vctx;
@@ -89,11 +73,11 @@ static void on_event(void *vctx, const rb_sweep_event *ev) {
             fprintf(stderr, " (%.1f s, rank %d on %s)\n", ev->seconds, ev->rank, ev->host);
         else
             fprintf(stderr, " (%.1f s)\n", ev->seconds);
-        if (pc && pc->lmeval_dir) {
+        if (pc && pc->lmeval_dir && !pc->log_samples) {
             char dir[4096], path[4200];
             rb_error err = {0};
-            lmeval_dir(pc, ev->run->label_text, dir, sizeof dir);
-            if (rb_lmeval_write(ev->record, dir, path, sizeof path, &err))
+            rb_sweep_lmeval_dir(pc->lmeval_dir, pc->sweep, ev->run->label_text, dir, sizeof dir);
+            if (rb_lmeval_write(ev->record, NULL, dir, path, sizeof path, &err))
                 fprintf(stderr, "warning: lm-eval output of %s: %s\n", ev->run->label_text,
                         err.msg);
         }
@@ -188,7 +172,7 @@ static int run_mpi(const char *config_path, const char *rotbench, int threads, i
 
 int rb_cmd_sweep(int argc, char **argv) {
     long jobs = 1, threads_opt = 0;
-    int resume = 0, dry_run = 0, mpi = 0, jobs_given = 0, lost_given = 0;
+    int resume = 0, dry_run = 0, mpi = 0, jobs_given = 0, lost_given = 0, log_samples = 0;
     double lost_after = 60;
     const char *rotbench = NULL, *shard_text = NULL, *profile = NULL;
     static const struct option opts[] = {{"jobs", required_argument, 0, 'j'},
@@ -203,6 +187,7 @@ int rb_cmd_sweep(int argc, char **argv) {
                                          {"help", no_argument, 0, 'h'},
                                          {"output-format", required_argument, 0, 'F'},
                                          {"output-path", required_argument, 0, 'P'},
+                                         {"log-samples", no_argument, 0, 'S'},
                                          {0, 0, 0, 0}};
     const char *out_format = NULL, *out_path = NULL;
     int ch;
@@ -220,6 +205,7 @@ int rb_cmd_sweep(int argc, char **argv) {
         case 'L': lost_after = rb_cli_int("--lost-after", optarg, 1, 86400), lost_given = 1; break;
         case 'F': out_format = optarg; break;
         case 'P': out_path = optarg; break;
+        case 'S': log_samples = 1; break;
         case 'h': sweep_usage(stdout); return 0;
         default: sweep_usage(stderr); return 2;
         }
@@ -229,7 +215,7 @@ int rb_cmd_sweep(int argc, char **argv) {
         sweep_usage(stderr);
         return 2;
     }
-    if (rb_cli_check_output_format(out_format, out_path)) return 2;
+    if (rb_cli_check_output_format(out_format, out_path, log_samples)) return 2;
     const char *config_path = argv[optind];
     char self[PATH_MAX];
     if (!rotbench) {
@@ -252,6 +238,11 @@ int rb_cmd_sweep(int argc, char **argv) {
         fprintf(stderr, "error: --mpi does not go with %s\n",
                 shard_text ? "--shard" : dry_run ? "--dry-run"
                                                  : "--jobs (one run per worker rank: start more ranks)");
+        return 2;
+    }
+    if (mpi && log_samples) {
+        fprintf(stderr, "error: --log-samples does not go with --mpi (yet): the MPI runner "
+                        "writes no lm-eval output\n");
         return 2;
     }
     if (!mpi && lost_given) {
@@ -287,12 +278,20 @@ int rb_cmd_sweep(int argc, char **argv) {
             rc = rb_cli_fail(&err);
         } else {
             rb_shard_filter(&shard, runs, n_runs, todo, &n_todo);
-            fprintf(stderr, "sweep %s: %zu runs, %zu to do (dry run; results: %s)\n", cfg.name,
-                    n_runs, n_todo, cfg.results);
-            for (size_t i = 0; i < n_runs; i++) {
+            int refused = log_samples && rb_sweep_samples_check(runs, n_runs, &err);
+            if (refused)
+                rc = rb_cli_fail(&err);
+            else
+                fprintf(stderr, "sweep %s: %zu runs, %zu to do (dry run; results: %s)\n",
+                        cfg.name, n_runs, n_todo, cfg.results);
+            for (size_t i = 0; i < n_runs && !refused; i++) {
                 if (!todo[i]) continue;
                 char **av;
-                if (rb_sweep_argv(&runs[i], rotbench, threads, &av, &err)) {
+                char dir[4096];
+                if (log_samples)
+                    rb_sweep_lmeval_dir(out_path, cfg.name, runs[i].label_text, dir, sizeof dir);
+                if (rb_sweep_argv_samples(&runs[i], rotbench, threads, log_samples ? dir : NULL,
+                                          &av, &err)) {
                     rc = rb_cli_fail(&err);
                     break;
                 }
@@ -307,13 +306,13 @@ int rb_cmd_sweep(int argc, char **argv) {
         rb_sweep_config_free(&cfg);
         return rc;
     }
-    progress_ctx pctx = {out_path, cfg.name};
+    progress_ctx pctx = {out_path, cfg.name, log_samples};
     fprintf(stderr, "sweep %s%s%s: %s, results in %s, %ld job%s x %d thread%s\n", cfg.name,
             cfg.profile ? " --profile " : "", cfg.profile ? cfg.profile : "", config_path,
             cfg.results, jobs, jobs > 1 ? "s" : "", threads, threads > 1 ? "s" : "");
     rb_sweep_opts o = {.rotbench = rotbench, .jobs = (int)jobs, .threads = threads,
                        .resume = resume, .shard = shard, .progress = on_event,
-                       .progress_ctx = &pctx};
+                       .progress_ctx = &pctx, .log_samples_dir = log_samples ? out_path : NULL};
     rb_sweep_summary sum;
     if (rb_sweep_execute(&cfg, &o, &sum, &err)) {
         rb_sweep_config_free(&cfg);

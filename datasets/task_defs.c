@@ -34,15 +34,15 @@ static const rb_task_def defs[] = {
      .gold_field = "answerKey"},
     {.name = "boolq", .suite = 6, .format = RB_TASK_JSONL, .kind = RB_ZS_CHOICE, .delimiter = " ",
      .context = "{passage}\nQuestion: {question}?\nAnswer:", .choices = {"no", "yes"},
-     .gold = RB_GOLD_BOOL, .gold_field = "answer"},
+     .gold = RB_GOLD_BOOL, .gold_field = "answer", .lm_eval_acc_only = 1},
     {.name = "winogrande", .suite = 5, .format = RB_TASK_JSONL, .kind = RB_ZS_PARTIAL, .delimiter = " ",
      .context = "{sentence:after_blank}",
      .choices = {"{sentence:before_blank}{option1}", "{sentence:before_blank}{option2}"},
-     .gold = RB_GOLD_ONE_BASED, .gold_field = "answer"},
+     .gold = RB_GOLD_ONE_BASED, .gold_field = "answer", .lm_eval_acc_only = 1},
     /* the target carries its own space; loglikelihood requests add no delimiter */
     {.name = "lambada", .suite = 8, .format = RB_TASK_JSONL, .kind = RB_ZS_GREEDY, .delimiter = "",
      .context = "{text:but_last_word}", .choices = {" {text:last_word}"},
-     .gold = RB_GOLD_NONE},
+     .gold = RB_GOLD_NONE, .lm_eval_name = "lambada_openai"},
 };
 
 enum { N_DEFS = sizeof defs / sizeof *defs };
@@ -51,6 +51,11 @@ const rb_task_def *rb_task_def_find(const char *name) {
     for (size_t i = 0; i < N_DEFS; i++)
         if (strcmp(defs[i].name, name) == 0) return &defs[i];
     return NULL;
+}
+
+const char *rb_task_lm_eval_name(const char *name) {
+    const rb_task_def *d = rb_task_def_find(name);
+    return d && d->lm_eval_name ? d->lm_eval_name : name;
 }
 
 const rb_task_def *rb_task_def_at(size_t i) { return i < N_DEFS ? &defs[i] : NULL; }

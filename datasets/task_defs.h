@@ -47,7 +47,14 @@ typedef struct rb_task_def {
     const char *choice_labels; /* the matching labels list (same alternative) */
     rb_task_gold gold;
     const char *gold_field;
+    /* lm-evaluation-harness's view, for its output files (eval/lmeval.h) */
+    const char *lm_eval_name;  /* its task name when it differs (lambada_openai); NULL: name */
+    int lm_eval_acc_only;      /* its metric_list has acc but no acc_norm (boolq, winogrande) */
 } rb_task_def;
+
+/* lm-eval's name of the rotbench task `name` (name itself when it is no
+ * task of the table, or the same). */
+const char *rb_task_lm_eval_name(const char *name);
 
 /* The definition of task `name`, or NULL. */
 const rb_task_def *rb_task_def_find(const char *name);

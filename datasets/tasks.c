@@ -17,6 +17,33 @@ static char *dup_range(const char *s, size_t n) {
     return d;
 }
 
+/* HellaSwag's doc: the fields lm-eval's process_docs makes (query, choices,
+ * gold) from the item; NULL when out of memory. */
+static char *hellaswag_doc(const rb_zs_item *it) {
+    json_object *o = json_object_new_object(), *ch = json_object_new_array();
+    json_object_object_add(o, "query", json_object_new_string(it->context));
+    for (int c = 0; c < it->n_choices; c++)
+        json_object_array_add(ch, json_object_new_string(it->choices[c]));
+    json_object_object_add(o, "choices", ch);
+    json_object_object_add(o, "gold", json_object_new_int(it->gold));
+    char *d = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                           JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+    return d;
+}
+
+/* The JSON object text *doc with the member "key": v added at its end (the
+ * object was validated when its line was read); NULL when out of memory. */
+static char *doc_with_int(char *doc, const char *key, int v) {
+    char *close = strrchr(doc, '}'), *p = close;
+    while (p > doc && strchr(" \t\r\n", p[-1])) p--;
+    int empty = p > doc && p[-1] == '{';
+    size_t head = (size_t)(close - doc), n = head + strlen(key) + 32;
+    char *d = malloc(n);
+    if (d) snprintf(d, n, "%.*s%s\"%s\": %d}", (int)head, doc, empty ? "" : ", ", key, v);
+    return d;
+}
+
 /* The line at data[*pos] (without its '\n' or "\r\n"), of *n bytes; moves
  * *pos past it.  Call while *pos < len. */
 static char *next_line(char *data, size_t len, size_t *pos, size_t *n) {
@@ -88,6 +115,8 @@ int rb_hellaswag_load(const char *path, rb_zs_task *out, rb_error *err) {
                 it->choices[f - 2] = d;
         }
         t.n_items++; /* counted even when partial so rb_zs_task_free frees it */
+        if (!rc && !(it->doc = hellaswag_doc(it)))
+            rc = rb_error_set(err, RB_ENOMEM, "out of memory");
     }
     free(data);
     if (rc) {
@@ -238,10 +267,12 @@ static int load_jsonl(const char *path, const rb_task_def *d, rb_zs_task *out, r
             rc = rb_error_set(err, RB_EFORMAT, "%s:%zu: %s", path, line, why);
             break;
         }
-        int bad = def_item(d, o, &t.items[t.n_items], why);
+        rb_zs_item *it = &t.items[t.n_items];
+        int bad = def_item(d, o, it, why);
         t.n_items++;
         json_object_put(o);
         if (bad) rc = rb_error_set(err, RB_EFORMAT, "%s:%zu: %s item: %s", path, line, d->name, why);
+        else if (!(it->doc = dup_range(s, n))) rc = rb_error_set(err, RB_ENOMEM, "out of memory");
     }
     json_tokener_free(tk);
     free(data);
@@ -276,8 +307,15 @@ static int read_labels_file(const char *path, rb_zs_task *out, rb_error *err) {
         else if (n != 1 || s[0] < '0' || s[0] >= '0' + out->items[line - 1].n_choices)
             rc = rb_error_set(err, RB_EFORMAT, "%s:%zu: label '%.*s' is not 0..%d", lpath, line,
                               (int)(n > 40 ? 40 : n), s, out->items[line - 1].n_choices - 1);
-        else
-            out->items[line - 1].gold = s[0] - '0';
+        else {
+            /* the gold goes into the doc too, as HF piqa's "label" */
+            rb_zs_item *it = &out->items[line - 1];
+            it->gold = s[0] - '0';
+            char *doc = it->doc ? doc_with_int(it->doc, "label", it->gold) : NULL;
+            if (it->doc && !doc) rc = rb_error_set(err, RB_ENOMEM, "out of memory");
+            free(it->doc);
+            it->doc = doc;
+        }
     }
     if (!rc && line != out->n_items)
         rc = rb_error_set(err, RB_EFORMAT, "%s: %zu labels for the %zu items of %s", lpath, line,

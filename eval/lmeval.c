@@ -7,6 +7,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "datasets/task_defs.h"
 #include "eval/records.h"
 #include "eval/table.h" /* rb_write_text_file */
 
@@ -122,7 +123,8 @@ int rb_lmeval_results(json_object *record, json_object **out, rb_error *err) {
         json_object_object_foreach(tasks, name, t) {
             double n = num_or_nan(t, "n_items"), ppl = num_or_nan(t, "ppl");
             int mmlu = !strncmp(name, "mmlu", 4);
-            const char *lname = !strcmp(name, "lambada") ? "lambada_openai" : name;
+            const char *lname = rb_task_lm_eval_name(name);
+            const rb_task_def *def = rb_task_def_find(name);
             if (!isfinite(n)) continue;
             add_task(&p, lname, isfinite(ppl) ? "loglikelihood" : "multiple_choice",
                      mmlu ? fewshot : 0, (size_t)n, &res, &hib, &mlist);
@@ -130,7 +132,7 @@ int rb_lmeval_results(json_object *record, json_object **out, rb_error *err) {
                        1);
             if (isfinite(ppl)) {
                 add_metric(res, hib, mlist, "perplexity", ppl, NAN, 0);
-            } else if (!mmlu) {
+            } else if (!mmlu && !(def && def->lm_eval_acc_only)) {
                 add_metric(res, hib, mlist, "acc_norm", num_or_nan(t, "acc_norm"),
                            num_or_nan(t, "acc_norm_stderr"), 1);
             }
@@ -172,6 +174,7 @@ int rb_lmeval_results(json_object *record, json_object **out, rb_error *err) {
     json_object_object_add(o, "n-shot", p.nshot);
     json_object_object_add(o, "higher_is_better", p.hib);
     json_object_object_add(o, "n-samples", p.nsamples);
+    json_object_object_add(o, "task_hashes", json_object_new_object()); /* rb_lmeval_write */
     json_object *cfg = json_object_new_object();
     json_object *m = NULL, *sha = NULL, *meth = NULL, *pipe = NULL, *seed = NULL;
     json_object_object_get_ex(record, "model", &m);
@@ -197,23 +200,35 @@ int rb_lmeval_results(json_object *record, json_object **out, rb_error *err) {
     return RB_OK;
 }
 
-int rb_lmeval_write(json_object *record, const char *dir, char *path, size_t cap,
-                    rb_error *err) {
+int rb_lmeval_write(json_object *record, const rb_lmeval_samples *samples, const char *dir,
+                    char *path, size_t cap, rb_error *err) {
     json_object *o;
     int rc = rb_lmeval_results(record, &o, err);
     if (rc) return rc;
     rb_json_null_nonfinite(o);
+    json_object *hashes = json_object_object_get(o, "task_hashes");
+    for (int i = 0; samples && i < samples->n; i++)
+        json_object_object_add(hashes, samples->task[i].task,
+                               json_object_new_string(samples->task[i].hash));
+    /* lm-eval's date id: datetime.now().isoformat() with ':' as '-' (UTC here) */
     struct timeval tv;
     gettimeofday(&tv, NULL);
     struct tm tm;
     gmtime_r(&tv.tv_sec, &tm);
-    char date[64];
+    char date[64], id[80];
     strftime(date, sizeof date, "%Y-%m-%dT%H-%M-%S", &tm);
-    snprintf(path, cap, "%s/results_%s.%06ld.json", dir, date, (long)tv.tv_usec);
+    snprintf(id, sizeof id, "%s.%06ld", date, (long)tv.tv_usec);
+    snprintf(path, cap, "%s/results_%s.json", dir, id);
     rc = rb_write_text_file(path,
                             json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
                                                                   JSON_C_TO_STRING_NOSLASHESCAPE),
                             err);
     json_object_put(o);
+    /* save_results_samples: DIR/samples_<task>_<the same date id>.jsonl */
+    for (int i = 0; !rc && samples && i < samples->n; i++) {
+        char spath[4200];
+        snprintf(spath, sizeof spath, "%s/samples_%s_%s.jsonl", dir, samples->task[i].task, id);
+        rc = rb_write_text_file(spath, samples->task[i].jsonl, err);
+    }
     return rc;
 }

@@ -11,15 +11,18 @@
  *   versions     task → number      n-shot  task → integer
  *   higher_is_better task → {metric: bool}
  *   n-samples    task → {"original": n, "effective": n}
+ *   task_hashes  task → sha256 over its samples (--log-samples), else {}
  *   configs      task → {task, output_type, num_fewshot, metric_list, metadata}
  *   groups       {} (rotbench's averages are in the record)
  *   config       {model: "rotbench", model_args, model_sha (the sha256),
  *                 model_sha256, device, limit, random_seed, ...}
  *   rotbench_record  the record itself (everything the JSON line has)
  * Metrics, from the record's numbers unchanged:
- *   zero-shot task: acc, acc_stderr, acc_norm, acc_norm_stderr (LAMBADA:
- *     acc and perplexity; its task is named lambada_openai, lm-eval's name
- *     for this variant); MMLU subjects, groups and selection: acc, stderr.
+ *   zero-shot task: acc, acc_stderr, acc_norm, acc_norm_stderr where
+ *     lm-eval's metric_list has acc_norm (not boolq, winogrande: acc only);
+ *     LAMBADA: acc and perplexity, its task named lambada_openai, lm-eval's
+ *     name for this variant (datasets/task_defs.c says which);
+ *     MMLU subjects, groups and selection: acc, stderr.
  *   perplexity task (wikitext2, tinystories, text): lm-eval's wikitext
  *     metrics (lm_eval/tasks/wikitext/preprocess_wikitext.py process_results
  *     and lm_eval/api/metrics.py): with LL = -nll · n_tokens the summed
@@ -39,6 +42,7 @@
 #include <stddef.h>
 
 #include "base/error.h"
+#include "eval/lmeval_samples.h"
 
 /* len(re.split(r"\s+", text)) in Python (str patterns: Unicode white space,
  * i.e. ASCII \t\n\v\f\r, space, \x1c-\x1f, and U+0085, U+00A0, U+1680,
@@ -52,10 +56,13 @@ size_t rb_lmeval_count_words(const char *text, size_t len);
  * a perplexity (ppl, n_tokens, nll, n_words, n_bytes) nor zero-shot tasks. */
 int rb_lmeval_results(json_object *record, json_object **out, rb_error *err);
 
-/* Writes the results of record to DIR/results_<UTC date>.json (lm-eval's
- * name: results_2024-01-31T12-00-00.000000.json), creating DIR; the path
- * written goes to path[cap]. */
-int rb_lmeval_write(json_object *record, const char *dir, char *path, size_t cap,
-                    rb_error *err);
+/* Writes the results of record to DIR/results_<date id>.json, the date id
+ * being lm-eval's (the UTC time: 2024-01-31T12-00-00.000000), creating DIR,
+ * and with samples (may be NULL: --log-samples, eval/lmeval_samples.h) each
+ * task's DIR/samples_<task>_<the same date id>.jsonl and its task_hashes
+ * entry (without samples task_hashes is {}, as lm-eval writes it).  The
+ * results path goes to path[cap]. */
+int rb_lmeval_write(json_object *record, const rb_lmeval_samples *samples, const char *dir,
+                    char *path, size_t cap, rb_error *err);
 
 #endif

@@ -13,6 +13,7 @@ void rb_zs_task_free(rb_zs_task *t) {
     for (size_t i = 0; i < t->n_items; i++) {
         free(t->items[i].context);
         for (int c = 0; c < t->items[i].n_choices; c++) free(t->items[i].choices[c]);
+        free(t->items[i].doc);
     }
     free(t->items);
     memset(t, 0, sizeof *t);
@@ -446,10 +447,12 @@ static void packer_free(zs_packer *p) {
     free(p->ch_index);
 }
 
-int rb_zeroshot(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
-                const rb_tokenizer *tok, const rb_zs_task *task, size_t limit, int max_len,
-                rb_progress_fn progress, void *progress_ctx, double (*per_item)[RB_ZS_MAX_CHOICES],
-                rb_zs_result *out, rb_error *err) {
+/* rb_zeroshot and rb_zeroshot_items: per_item and scores may be NULL. */
+static int zeroshot(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
+                    const rb_tokenizer *tok, const rb_zs_task *task, size_t limit, int max_len,
+                    rb_progress_fn progress, void *progress_ctx,
+                    double (*per_item)[RB_ZS_MAX_CHOICES], rb_zs_item_score *scores,
+                    rb_zs_result *out, rb_error *err) {
     size_t n = task->n_items;
     if (limit && limit < n) n = limit;
     if (n == 0) return rb_error_set(err, RB_EINVAL, "%s: no items to score", task->name);
@@ -554,13 +557,25 @@ int rb_zeroshot(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
             len[c] = bl ? (double)bl : 1.0;
             if (per_item) per_item[i][c] = lp[i][c];
         }
+        int hit, hit_norm;
         if (task->kind == RB_ZS_GREEDY) {
-            hits += (size_t)greedy[i][0];
-            hits_norm += (size_t)greedy[i][0];
+            hit = hit_norm = greedy[i][0] != 0;
             lp_total += lp[i][0];
         } else {
-            hits += rb_zs_argmax(lp[i], NULL, it->n_choices) == it->gold;
-            hits_norm += rb_zs_argmax(lp[i], len, it->n_choices) == it->gold;
+            hit = rb_zs_argmax(lp[i], NULL, it->n_choices) == it->gold;
+            hit_norm = rb_zs_argmax(lp[i], len, it->n_choices) == it->gold;
+        }
+        hits += (size_t)hit;
+        hits_norm += (size_t)hit_norm;
+        if (scores) {
+            rb_zs_item_score *sc = &scores[i];
+            memset(sc, 0, sizeof *sc);
+            for (int c = 0; c < it->n_choices; c++) {
+                sc->logprob[c] = lp[i][c];
+                sc->greedy[c] = greedy[i][c] != 0;
+            }
+            sc->acc = hit;
+            sc->acc_norm = hit_norm;
         }
     }
     free(lp);
@@ -578,4 +593,20 @@ int rb_zeroshot(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
     out->n_ctx_truncated = n_ctx_cut;
     out->seconds = rb_now() - t0;
     return RB_OK;
+}
+
+int rb_zeroshot(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
+                const rb_tokenizer *tok, const rb_zs_task *task, size_t limit, int max_len,
+                rb_progress_fn progress, void *progress_ctx, double (*per_item)[RB_ZS_MAX_CHOICES],
+                rb_zs_result *out, rb_error *err) {
+    return zeroshot(m, ws, hooks, tok, task, limit, max_len, progress, progress_ctx, per_item,
+                    NULL, out, err);
+}
+
+int rb_zeroshot_items(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
+                      const rb_tokenizer *tok, const rb_zs_task *task, size_t limit, int max_len,
+                      rb_progress_fn progress, void *progress_ctx, rb_zs_item_score *scores,
+                      rb_zs_result *out, rb_error *err) {
+    return zeroshot(m, ws, hooks, tok, task, limit, max_len, progress, progress_ctx, NULL, scores,
+                    out, err);
 }

@@ -90,6 +90,10 @@ typedef struct rb_zs_item {
     int n_choices;                     /* 2..RB_ZS_MAX_CHOICES */
     char *choices[RB_ZS_MAX_CHOICES];  /* owned, without the delimiter */
     int gold;                          /* 0..n_choices-1 */
+    char *doc;                         /* owned, may be NULL: the item's dataset
+                                          fields as one JSON object text (the
+                                          loader's, datasets/tasks.h), for
+                                          lm-eval's per-sample output */
 } rb_zs_item;
 
 typedef enum rb_zs_kind { RB_ZS_CHOICE = 0, RB_ZS_PARTIAL, RB_ZS_GREEDY } rb_zs_kind;
@@ -176,6 +180,22 @@ int rb_zeroshot(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
                 const rb_tokenizer *tok, const rb_zs_task *task, size_t limit, int max_len,
                 rb_progress_fn progress, void *progress_ctx, double (*per_item)[RB_ZS_MAX_CHOICES],
                 rb_zs_result *out, rb_error *err);
+
+/* What rb_zeroshot_items says about one item: the numbers its result
+ * counts, as they came out of the scorer. */
+typedef struct rb_zs_item_score {
+    double logprob[RB_ZS_MAX_CHOICES]; /* log-prob sum of each choice's continuation */
+    int greedy[RB_ZS_MAX_CHOICES];     /* 1: every continuation token was the argmax */
+    int acc, acc_norm;                 /* 1 when the item counted as a hit in acc /
+                                          acc_norm (RB_ZS_GREEDY: both = greedy[0]) */
+} rb_zs_item_score;
+
+/* rb_zeroshot with the per-item numbers: scores (may be NULL) receives
+ * [min(limit, n_items)] entries (unused choice slots zero). */
+int rb_zeroshot_items(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
+                      const rb_tokenizer *tok, const rb_zs_task *task, size_t limit, int max_len,
+                      rb_progress_fn progress, void *progress_ctx, rb_zs_item_score *scores,
+                      rb_zs_result *out, rb_error *err);
 
 /* sqrt(p(1-p)/(n-1)); 0 for n < 2. */
 double rb_zs_stderr(double p, size_t n);

@@ -255,7 +255,19 @@ static int save_trans(void *ctx, const rb_model *model, const rb_quant_config *q
 
 int rb_run_eval(const rb_run_spec *s, const rb_run_report *report, json_object **record,
                 rb_error *err) {
+    return rb_run_eval_samples(s, report, NULL, record, err);
+}
+
+int rb_run_eval_samples_check(const rb_run_spec *s, rb_error *err) {
+    rb_zs_list zs = {0};
+    int rc = s->task && !s->text ? rb_run_zs_parse(s->task, &zs, err) : RB_OK;
+    return rc ? rc : rb_run_zs_samples_check(&zs, err);
+}
+
+int rb_run_eval_samples(const rb_run_spec *s, const rb_run_report *report,
+                        rb_lmeval_samples *samples, json_object **record, rb_error *err) {
     *record = NULL;
+    if (samples && rb_run_eval_samples_check(s, err)) return RB_EINVAL;
     const rb_log *log = rb_run_log(report);
     rb_zs_list zs = {0};
     int rc = s->task ? rb_run_zs_parse(s->task, &zs, err) : RB_OK;
@@ -341,8 +353,7 @@ int rb_run_eval(const rb_run_spec *s, const rb_run_report *report, json_object *
         rb_logf(log, "eval: %s, %d zero-shot task%s, ctx %ld, %d threads", m.model_path, zs.n,
                 zs.n > 1 ? "s" : "", ctx, nthreads);
         rc = rb_run_zeroshot(&m, use_hooks, &zs, s->data_dir, (size_t)s->limit, (int)ctx,
-                             (int)s->num_fewshot, report,
-                             o, err);
+                             (int)s->num_fewshot, report, samples, o, err);
     } else if (!rc) {
         rb_logf(log, "eval: %s on %s: %zu tokens (tokenized in %.2f s), ctx %ld, %d threads",
                 m.model_path, corpus_path, n_tokens, t_tok, ctx, nthreads);

@@ -31,6 +31,7 @@
 
 #include "base/error.h"
 #include "core/quant.h"
+#include "eval/lmeval_samples.h"
 #include "run/report.h"
 #include "run/spec.h"
 
@@ -44,6 +45,17 @@ int rb_run_eval_check(const rb_run_spec *s, rb_error *err);
  * (rb_run_set_threads).  Reports through report (may be NULL). */
 int rb_run_eval(const rb_run_spec *s, const rb_run_report *report, json_object **record,
                 rb_error *err);
+
+/* rb_run_eval that also collects lm-eval's per-sample output of the
+ * zero-shot tasks into samples (--log-samples; eval/lmeval_samples.h), the
+ * caller freeing it with rb_lmeval_samples_free.  RB_EINVAL before loading
+ * anything when rb_run_eval_samples_check refuses s. */
+int rb_run_eval_samples(const rb_run_spec *s, const rb_run_report *report,
+                        rb_lmeval_samples *samples, json_object **record, rb_error *err);
+
+/* RB_EINVAL, saying why, when s evaluates something without lm-eval samples
+ * here: a perplexity corpus (--task wikitext2, --text) or MMLU. */
+int rb_run_eval_samples_check(const rb_run_spec *s, rb_error *err);
 
 /* A quantizer's settings as the record writes them ({"bits": 16} when off;
  * "static" only with with_static). */

@@ -18,6 +18,7 @@
 #include "base/io.h"
 #include "base/process.h"
 #include "eval/records.h"
+#include "run/eval.h"
 #include "run/flags.h"
 #include "run/sweep_results.h"
 
@@ -31,6 +32,54 @@ void rb_sweep_argv_free(char **argv) {
 
 int rb_sweep_argv(const rb_sweep_run *run, const char *rotbench, int threads, char ***out,
                   rb_error *err) {
+    return rb_sweep_argv_samples(run, rotbench, threads, NULL, out, err);
+}
+
+void rb_sweep_lmeval_dir(const char *base, const char *sweep, const char *labels, char *buf,
+                         size_t cap) {
+    int n = snprintf(buf, cap, "%s/%s/", base, sweep);
+    size_t len = n > 0 && (size_t)n < cap ? (size_t)n : 0;
+    for (const char *s = labels; *s && len + 3 < cap; s++) {
+        if (!strncmp(s, " / ", 3)) {
+            buf[len++] = '_';
+            buf[len++] = '_';
+            s += 2;
+            continue;
+        }
+        char c = *s;
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '_' || c == '+' || c == '-';
+        buf[len++] = ok ? c : '_';
+    }
+    buf[len] = 0;
+}
+
+int rb_sweep_samples_check(const rb_sweep_run *runs, size_t n, rb_error *err) {
+    for (size_t i = 0; i < n; i++) {
+        rb_run_spec spec;
+        rb_run_spec_init(&spec);
+        json_object *strings = json_object_new_array();
+        if (!strings) return rb_error_set(err, RB_ENOMEM, "out of memory");
+        int rc = rb_run_spec_from_args(&spec, runs[i].args, RB_FLAGS_ALL, strings, err);
+        if (!rc) rc = rb_run_eval_samples_check(&spec, err);
+        json_object_put(strings);
+        if (rc) return rb_error_prefix(err, "run %s: ", runs[i].label_text);
+    }
+    return RB_OK;
+}
+
+/* The argv of run i of a sweep under opts. */
+static int run_argv(const rb_sweep_config *cfg, const rb_sweep_opts *opts, const rb_sweep_run *run,
+                    char ***argv, rb_error *err) {
+    char dir[4096];
+    if (opts->log_samples_dir)
+        rb_sweep_lmeval_dir(opts->log_samples_dir, cfg->name, run->label_text, dir, sizeof dir);
+    return rb_sweep_argv_samples(run, opts->rotbench, opts->threads,
+                                 opts->log_samples_dir ? dir : NULL, argv, err);
+}
+
+int rb_sweep_argv_samples(const rb_sweep_run *run, const char *rotbench, int threads,
+                          const char *samples_dir, char ***out, rb_error *err) {
     rb_run_spec spec;
     rb_run_spec_init(&spec);
     json_object *strings = json_object_new_array(); /* texts of numbers given to text flags */
@@ -42,12 +91,18 @@ int rb_sweep_argv(const rb_sweep_run *run, const char *rotbench, int threads, ch
     }
     if (threads > 0 && !json_object_object_get_ex(run->args, "threads", NULL))
         spec.threads = threads;
-    char **argv = calloc(rb_run_flags_max_argc() + 4, sizeof *argv);
+    char **argv = calloc(rb_run_flags_max_argc() + 9, sizeof *argv);
     size_t n = 0;
     int ok = argv && (argv[0] = strdup(rotbench)) && (argv[1] = strdup("eval"));
     if (ok) {
         rc = rb_run_spec_argv(&spec, argv + 2, &n, err);
-        ok = !rc && (argv[2 + n] = strdup("--json")) != NULL;
+        ok = !rc;
+        if (ok && samples_dir) {
+            const char *extra[] = {"--output-format", "lm-eval", "--output-path", samples_dir,
+                                   "--log-samples"};
+            for (size_t k = 0; k < 5 && ok; k++) ok = (argv[2 + n++] = strdup(extra[k])) != NULL;
+        }
+        ok = ok && (argv[2 + n] = strdup("--json")) != NULL;
     }
     json_object_put(strings);
     if (!ok) {
@@ -86,6 +141,7 @@ int rb_sweep_execute(const rb_sweep_config *cfg, const rb_sweep_opts *opts,
     }
     rb_sweep_results w = {.fd = -1};
     size_t n_todo;
+    if (opts->log_samples_dir && (rc = rb_sweep_samples_check(runs, n_runs, err))) goto done;
     if ((rc = rb_sweep_results_open(cfg, runs, n_runs, opts, todo, &n_todo, summary, &w, err)))
         goto done;
     char host[256];
@@ -101,7 +157,7 @@ int rb_sweep_execute(const rb_sweep_config *cfg, const rb_sweep_opts *opts,
             child *c = &slots[s];
             memset(c, 0, sizeof *c);
             c->run = next++;
-            if ((rc = rb_sweep_argv(&runs[c->run], opts->rotbench, opts->threads, &c->argv, err)))
+            if ((rc = run_argv(cfg, opts, &runs[c->run], &c->argv, err)))
                 break;
             c->t0 = rb_now();
             if ((rc = rb_child_spawn(c->argv, NULL, &c->proc, err))) {

@@ -24,7 +24,22 @@
  * the args are no valid run (an unknown flag, a bad value). */
 int rb_sweep_argv(const rb_sweep_run *run, const char *rotbench, int threads, char ***argv,
                   rb_error *err);
+/* rb_sweep_argv plus, with samples_dir (may be NULL), "--output-format
+ * lm-eval --output-path samples_dir --log-samples" before --json: the child
+ * writes lm-eval's results and samples files itself (eval/lmeval.h). */
+int rb_sweep_argv_samples(const rb_sweep_run *run, const char *rotbench, int threads,
+                          const char *samples_dir, char ***argv, rb_error *err);
 void rb_sweep_argv_free(char **argv);
+
+/* A run's lm-eval output directory, base/<sweep>/<labels>/: the labels with
+ * " / " as "__" and any other byte outside [A-Za-z0-9._+-] as '_'. */
+void rb_sweep_lmeval_dir(const char *base, const char *sweep, const char *labels, char *buf,
+                         size_t cap);
+
+/* RB_EINVAL naming the first of the n runs that has no lm-eval samples
+ * (run/eval.h rb_run_eval_samples_check: a perplexity corpus, MMLU) or
+ * whose args are no valid run. */
+int rb_sweep_samples_check(const rb_sweep_run *runs, size_t n, rb_error *err);
 
 typedef enum rb_sweep_event_kind {
     RB_SWEEP_WARN, /* message */
@@ -64,6 +79,11 @@ typedef struct rb_sweep_opts {
                              should be the shard's file (rb_shard_results_path) */
     rb_sweep_progress_fn progress;
     void *progress_ctx;
+    const char *log_samples_dir; /* --log-samples with --output-path DIR (NULL: off): every
+                                    run's child writes lm-eval's results and samples to
+                                    rb_sweep_lmeval_dir(DIR, sweep, labels); rb_sweep_execute
+                                    refuses the sweep first unless rb_sweep_samples_check
+                                    accepts its runs */
 } rb_sweep_opts;
 
 typedef struct rb_sweep_summary {

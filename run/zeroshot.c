@@ -9,6 +9,7 @@
 #include "datasets/registry.h"
 #include "datasets/task_defs.h"
 #include "datasets/tasks.h"
+#include "eval/lmeval_samples.h"
 #include "eval/mmlu.h"
 #include "eval/zeroshot.h"
 
@@ -137,11 +138,29 @@ static int run_mmlu(const rb_run_model *cm, rb_workspace *ws, const rb_hooks *ho
     return rc;
 }
 
+int rb_run_zs_samples_check(const rb_zs_list *list, rb_error *err) {
+    if (!list->n)
+        return rb_error_set(err, RB_EINVAL,
+                            "--log-samples writes lm-eval's per-sample output for zero-shot "
+                            "tasks only: a perplexity corpus has none in rotbench (lm-eval's "
+                            "loglikelihood_rolling samples are one per document; rotbench "
+                            "scores fixed windows of the joined text)");
+    for (int i = 0; i < list->n; i++)
+        if (!rb_lmeval_samples_supported(list->names[i]))
+            return rb_error_set(err, RB_EINVAL,
+                                "--log-samples does not cover %s (MMLU samples are not written "
+                                "yet); run MMLU without --log-samples",
+                                list->names[i]);
+    return RB_OK;
+}
+
 int rb_run_zeroshot(const rb_run_model *cm, const rb_hooks *hooks, const rb_zs_list *list,
                     const char *data_dir, size_t limit, int ctx, int num_fewshot,
-                    const rb_run_report *report, json_object *rec, rb_error *err) {
+                    const rb_run_report *report, rb_lmeval_samples *samples, json_object *rec,
+                    rb_error *err) {
     const rb_log *log = rb_run_log(report);
     unsigned char sel[RB_MMLU_SUBJECTS];
+    if (samples && rb_run_zs_samples_check(list, err)) return RB_EINVAL;
     for (int i = 0; i < list->n; i++)
         if (num_fewshot > 0 && !rb_mmlu_select(list->names[i], sel))
             return rb_error_set(err, RB_EINVAL,
@@ -188,8 +207,13 @@ int rb_run_zeroshot(const rb_run_model *cm, const rb_hooks *hooks, const rb_zs_l
             size_t n = limit && limit < task.n_items ? limit : task.n_items;
             rb_logf(log, "eval: %s (%s): %zu items%s", name, path, n, limit ? " (--limit)" : "");
             rb_run_progress progress = {report, name, "item"};
-            rc = rb_zeroshot(cm->model, &ws, hooks, cm->tokenizer, &task, limit, ctx,
-                             rb_run_progress_fn, &progress, NULL, &r, err);
+            rb_zs_item_score *scores = samples ? calloc(n, sizeof *scores) : NULL;
+            rc = samples && !scores ? rb_error_set(err, RB_ENOMEM, "out of memory")
+                                    : rb_zeroshot_items(cm->model, &ws, hooks, cm->tokenizer,
+                                                        &task, limit, ctx, rb_run_progress_fn,
+                                                        &progress, scores, &r, err);
+            if (!rc && samples) rc = rb_lmeval_samples_add(samples, &task, scores, n, err);
+            free(scores);
             int greedy = task.kind == RB_ZS_GREEDY;
             rb_zs_task_free(&task);
             if (rc) {

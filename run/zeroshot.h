@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "core/forward.h"
+#include "eval/lmeval_samples.h"
 #include "run/prepare.h"
 #include "run/report.h"
 
@@ -46,9 +47,18 @@ int rb_run_zs_parse(const char *text, rb_zs_list *out, rb_error *err);
  *   "n_items", "acc", "acc_stderr", "acc_norm", "acc_norm_stderr": the
  *       unweighted average over the tasks (stderr of the mean of
  *       independent task estimates: sqrt(Σ se²)/k); one task: its numbers
- *   "n_tokens", "seconds", "items_per_second", "tokens_per_second". */
+ *   "n_tokens", "seconds", "items_per_second", "tokens_per_second".
+ * With samples (may be NULL; only for lists rb_run_zs_samples_check
+ * accepts, else RB_EINVAL) each task's lm-eval samples are added to it
+ * (eval/lmeval_samples.h), from the same scores the record counts. */
 int rb_run_zeroshot(const rb_run_model *m, const rb_hooks *hooks, const rb_zs_list *list,
                     const char *data_dir, size_t limit, int ctx, int num_fewshot,
-                    const rb_run_report *report, json_object *rec, rb_error *err);
+                    const rb_run_report *report, rb_lmeval_samples *samples, json_object *rec,
+                    rb_error *err);
+
+/* RB_EINVAL, saying why, unless every task of list has lm-eval samples
+ * (rb_lmeval_samples_supported: an empty list is a perplexity corpus, MMLU
+ * is not covered). */
+int rb_run_zs_samples_check(const rb_zs_list *list, rb_error *err);
 
 #endif
