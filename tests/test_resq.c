@@ -183,7 +183,7 @@ Test(resq, pca_bases_are_orthonormal_and_ordered_by_variance) {
     rb_test_random_calib(&calib, c->vocab_size, 4, 64, 3);
     rb_resq_cov cov;
     rb_error err;
-    cr_assert_eq(rb_resq_collect(m, &calib, 1, &cov, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(rb_resq_collect(m, &calib, m->cfg.hidden_dim, 0, &cov, &err), RB_OK, "%s", err.msg);
     cr_expect_eq(cov.n_tokens, 4 * 64);
     expect_pca_of(cov.resid, c->dim, "residual");
     size_t hh = (size_t)c->head_dim * c->head_dim;
@@ -269,7 +269,7 @@ Test(resq, high_channels_carry_the_top_eigenvalues) {
     cr_assert_eq(rb_model_clone(m, &f, &err), RB_OK);
     cr_assert_eq(rb_rotate_fuse_norms(f, &err), RB_OK);
     rb_resq_cov cov;
-    cr_assert_eq(rb_resq_collect(f, &calib, 0, &cov, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(rb_resq_collect(f, &calib, 0, 0, &cov, &err), RB_OK, "%s", err.msg);
     rb_model_free(f);
     /* the transformed model, calibrated on the same windows */
     rb_pipeline p;
