@@ -391,14 +391,13 @@ static void block_diagonal(const float *blk, int B, int n, float *R) {
             memcpy(R + (size_t)(o + i) * n + o, blk + (size_t)i * B, sizeof(float) * B);
 }
 
-/* The residual bases of bases=decoder|layer: A [L+1][dim][dim] (the last:
- * the subspace rotations alone, as the reference's lm_head gets R1) and,
- * for layer, M [L][dim][dim]; the covariances cov->attn/ffn are destroyed. */
-static int layer_bases(rb_resq_cov *cov, int mode, const rb_resq_blocks *blk, float *A, float *M,
-                       rb_error *err) {
+int rb_resq_layer_bases(rb_resq_cov *cov, const rb_resq_blocks *blk, float *A, float *M,
+                        rb_error *err) {
+    if (!cov->attn || !cov->ffn)
+        return rb_error_set(err, RB_EINVAL, "per-layer bases need per-layer moments");
     int n = cov->dim, L = cov->n_layers, rc;
     size_t nn = (size_t)n * n;
-    if (mode == BASES_DECODER)
+    if (!M)
         for (size_t i = 0; i < (size_t)L * nn; i++) cov->attn[i] = 0.5 * (cov->attn[i] + cov->ffn[i]);
     if ((rc = bases(cov->attn, L, n, blk, A, err))) return rb_error_prefix(err, "attention inputs: ");
     if (M && (rc = bases(cov->ffn, L, n, blk, M, err))) return rb_error_prefix(err, "MLP inputs: ");
@@ -459,7 +458,7 @@ static int resq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
     double t2 = rb_now();
     if (!rc && !per_layer && (rc = bases(cov.resid, 1, c->dim, &b_res, R1, err)))
         rb_error_prefix(err, "residual basis: ");
-    if (!rc && per_layer && (rc = layer_bases(&cov, mode, &b_res, R1, RM, err)))
+    if (!rc && per_layer && (rc = rb_resq_layer_bases(&cov, &b_res, R1, RM, err)))
         rb_error_prefix(err, "residual bases: ");
     if (!rc && (rc = bases(cov.value, L * c->n_kv_heads, hd, &b_val, RV, err)))
         rb_error_prefix(err, "value bases: ");

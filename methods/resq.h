@@ -72,4 +72,15 @@ void rb_resq_blocks_free(rb_resq_blocks *b);
  * U as above.  RB_ENOMEM. */
 int rb_resq_compose(const double *U, const rb_resq_blocks *b, float *R, rb_error *err);
 
+/* The residual bases of resq:bases=decoder (M NULL) and bases=layer, from
+ * per-layer moments (rb_resq_collect with per_layer; cov->attn and ffn are
+ * destroyed): A [n_layers+1][dim][dim], A[l] = PCA basis of layer l's
+ * (attn+ffn)/2 (decoder) or attn (layer) · diag(b->low, b->high), the last
+ * A[n_layers] = diag(b->low, b->high) alone (the classifier's: the
+ * reference rotates lm_head by its R1 only); with M [n_layers][dim][dim],
+ * M[l] from ffn likewise.  The input of rb_rotate_residual_each.
+ * RB_EINVAL without per-layer moments, RB_ENOMEM, RB_ENUMERIC. */
+int rb_resq_layer_bases(rb_resq_cov *cov, const rb_resq_blocks *b, float *A, float *M,
+                        rb_error *err);
+
 #endif
