@@ -38,7 +38,7 @@ int main(int argc, char **argv) {
     int rc = rb_calib_forward(m, &cal, &none, &err);
     double t1 = rb_now();
     rb_resq_cov cov;
-    if (!rc) rc = rb_resq_collect(m, &cal, 0, &cov, &err);
+    if (!rc) rc = rb_resq_collect(m, &cal, 0, 0, &cov, &err);
     double t2 = rb_now();
     double *w = malloc(sizeof(double) * (size_t)m->cfg.dim);
     if (!rc) rc = rb_pca(cov.resid, m->cfg.dim, w, &err);

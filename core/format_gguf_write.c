@@ -223,6 +223,10 @@ static int llama3_as_factors(const rb_model *m, const char *path, const rb_save_
 int rb_gguf_save(const rb_model *m, const char *path, const rb_save_options *o, rb_error *err) {
     const rb_config *c = &m->cfg;
     rb_dtype dt = o->dtype;
+    if (m->online.resid_attn || m->online.resid_ffn)
+        return rb_error_set(err, RB_EUNSUPPORTED,
+                            "%s: residual basis changes (resq:bases=decoder|layer) are not "
+                            "saved yet", path);
     if (c->rope_scaling == RB_ROPE_SCALING_LLAMA3) return llama3_as_factors(m, path, o, err);
     if (dt != RB_DTYPE_F32 && dt != RB_DTYPE_BF16 && dt != RB_DTYPE_F16 && !rb_dtype_is_block(dt))
         return rb_error_set(err, RB_EUNSUPPORTED,

@@ -251,6 +251,10 @@ static int write_dir(const rb_model *m, const char *dir, const rb_save_options *
 
 int rb_hf_save(const rb_model *m, const char *dir, const rb_save_options *o, rb_error *err) {
     const rb_config *c = &m->cfg;
+    if (m->online.resid_attn || m->online.resid_ffn)
+        return rb_error_set(err, RB_EUNSUPPORTED,
+                            "%s: residual basis changes (resq:bases=decoder|layer) are not "
+                            "saved yet", dir);
     if (c->rope_scaling == RB_ROPE_SCALING_FREQ_FACTORS)
         return rb_error_set(err, RB_EUNSUPPORTED,
                             "%s: RoPE frequency factors (GGUF rope_freqs) have no Hugging Face "

@@ -253,6 +253,12 @@ int rb_layer_forward(const rb_model *m, int l, const rb_layer_bufs *b, int T,
         (rc = rb_hadamard_apply(b->att, (size_t)T, c->n_heads, hd, err)))
         return rb_error_prefix(err, "layer %d online head Hadamard: ", l);
     if ((rc = rb_hooks_activation(hooks, l, RB_ACT_O_IN, b->att, T, qdim, err))) return rc;
+    if ((m->online.resid_attn || m->online.resid_ffn) && !b->tmp_x)
+        return rb_error_set(err, RB_EUNSUPPORTED,
+                            "layer %d: residual basis changes (resq:bases=decoder|layer) are "
+                            "not supported by this forward (training)", l);
+    if (m->online.resid_attn) /* the stream into o_proj's basis */
+        dense_rows(b->x, (size_t)T, dim, m->online.resid_attn + (size_t)l * dim * dim, b->tmp_x);
     /* x += att·Woᵀ : sgemm with beta = 1 accumulates into the residual */
     w[RB_WO] = rb_hooks_weight(hooks, l, RB_WO, L->wo);
     if ((rc = rb_hooks_linear(hooks, l, RB_WO, b->x, b->att, w[RB_WO], T, qdim, dim, 1, err)))
@@ -273,6 +279,8 @@ int rb_layer_forward(const rb_model *m, int l, const rb_layer_bufs *b, int T,
     if (m->online.down_dense)
         dense_rows(b->g, (size_t)T, hid, m->online.down_dense + (size_t)l * hid * hid, b->tmp_down);
     if ((rc = rb_hooks_activation(hooks, l, RB_ACT_DOWN_IN, b->g, T, hid, err))) return rc;
+    if (m->online.resid_ffn) /* the stream into down_proj's basis */
+        dense_rows(b->x, (size_t)T, dim, m->online.resid_ffn + (size_t)l * dim * dim, b->tmp_x);
     w[RB_W2] = rb_hooks_weight(hooks, l, RB_W2, L->w2);
     if ((rc = rb_hooks_linear(hooks, l, RB_W2, b->x, b->g, w[RB_W2], T, hid, dim, 1, err)))
         return rc;
@@ -292,7 +300,7 @@ int rb_forward_segments(const rb_model *m, rb_workspace *ws, const int32_t *toke
     /* one set of buffers reused by every layer; the SwiGLU runs in place */
     rb_layer_bufs b = {.x = ws->x, .h_attn = ws->xb, .h_ffn = ws->xb, .q = ws->q, .k = ws->k,
                        .v = ws->v, .att = ws->att, .a = ws->hb, .b = ws->hb2, .g = ws->hb,
-                       .tmp_qk = ws->att, .tmp_down = ws->hb2, .rope_cos = ws->rope_cos,
+                       .tmp_qk = ws->att, .tmp_down = ws->hb2, .tmp_x = ws->xb, .rope_cos = ws->rope_cos,
                        .rope_sin = ws->rope_sin, .att_scratch = ws->att_scratch,
                        .threads = ws->threads};
     rb_forward_embed(m, tokens, T, ws->x);

@@ -6,10 +6,10 @@
  *              [+ bq, bk, bv] → RoPE(q,k) → [online H_hd on q, k]
  *              → [online dense per head on q, k] → hook qkv (KV-cache quantization)
  *              → causal GQA attention → [online H_heads across heads] → hook(O_IN)
- *              → x += ·Woᵀ
+ *              → [online x ← x·resid_attnᵀ] → x += ·Woᵀ
  *              h = rmsnorm(x)·ffn_norm → hook(GATE_UP_IN) → a = h·W1ᵀ, b = h·W3ᵀ
  *              → a = silu(a)·b → [online H_hidden] → [online dense] → hook(DOWN_IN)
- *              → x += a·W2ᵀ
+ *              → [online x ← x·resid_ffnᵀ] → x += a·W2ᵀ
  *   h = rmsnorm(x)·final_norm → hook(CLASSIFIER_IN) → logits = h·Clsᵀ  [T][vocab]
  * q has n_heads·head_dim columns, k and v n_kv_heads·head_dim; head_dim need
  * not be dim/n_heads (wo maps n_heads·head_dim back to dim).  The biases
@@ -149,6 +149,9 @@ typedef struct rb_layer_bufs {
     float *tmp_qk;         /* [T][qdim] scratch of the dense q/k transform (may be att) */
     float *tmp_down;       /* [T][hidden] scratch of the dense down transform
                             * (may be b when g == a) */
+    float *tmp_x;          /* [T][dim] scratch of the residual basis changes
+                            * (may be h_attn/h_ffn: used after the linears read
+                            * them); NULL: a model with them is refused */
     const float *rope_cos, *rope_sin; /* rb_rope_tables_* */
     float *att_scratch;    /* threads × rb_attention_scratch_floats(max keys, hd) */
     int threads;

@@ -159,13 +159,15 @@ int rb_model_alloc(const rb_config *cfg, int shared, rb_model **out, rb_error *e
 
 int rb_online_plan_active(const rb_online_plan *p) {
     return p->qk_hadamard || p->down_hadamard || p->o_head_hadamard || p->qk_dense ||
-           p->down_dense;
+           p->down_dense || p->resid_attn || p->resid_ffn;
 }
 
 void rb_model_free(rb_model *m) {
     if (!m) return;
     free(m->online.qk_dense);
     free(m->online.down_dense);
+    free(m->online.resid_attn);
+    free(m->online.resid_ffn);
     if (m->map) munmap(m->map, m->map_bytes);
     free(m->owned);
     free(m->owned_classifier);
@@ -263,12 +265,16 @@ int rb_model_clone(const rb_model *src, rb_model **out, rb_error *err) {
     const rb_config *c = &src->cfg;
     m->online = src->online;
     m->online.qk_dense = m->online.down_dense = NULL;
-    struct { float **dst; const float *src; size_t n; } dense[2] = {
+    m->online.resid_attn = m->online.resid_ffn = NULL;
+    size_t resid = (size_t)c->n_layers * c->dim * c->dim;
+    struct { float **dst; const float *src; size_t n; } dense[4] = {
         {&m->online.qk_dense, src->online.qk_dense,
          (size_t)c->n_layers * c->head_dim * c->head_dim},
         {&m->online.down_dense, src->online.down_dense,
-         (size_t)c->n_layers * c->hidden_dim * c->hidden_dim}};
-    for (int i = 0; i < 2; i++) {
+         (size_t)c->n_layers * c->hidden_dim * c->hidden_dim},
+        {&m->online.resid_attn, src->online.resid_attn, resid},
+        {&m->online.resid_ffn, src->online.resid_ffn, resid}};
+    for (int i = 0; i < 4; i++) {
         if (!dense[i].src) continue;
         if (!(*dense[i].dst = malloc(sizeof(float) * dense[i].n))) {
             rb_model_free(m);

@@ -92,6 +92,14 @@ typedef struct rb_online_plan {
     float *qk_dense;     /* [n_layers][head_dim][head_dim] or NULL: every head of
                           * q and k after RoPE, layer l's matrix */
     float *down_dense;   /* [n_layers][hidden][hidden] or NULL: the input of w2 */
+    /* Basis changes of the residual stream (ResQ's per-layer bases, its
+     * reference's basis_change_1/2 linears): [n_layers][dim][dim] or NULL.
+     * resid_attn[l] turns x (the stream entering layer l) into x·Wᵀ just
+     * before o_proj's output is added to it, resid_ffn[l] likewise before
+     * down_proj's, so each sub-block may read and write its own basis.
+     * Neither has a weight to fold into; the training forward (core/train.h)
+     * and the GGUF/HF writers refuse them. */
+    float *resid_attn, *resid_ffn;
 } rb_online_plan;
 
 /* Whether any online transform is on. */

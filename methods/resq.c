@@ -1,6 +1,8 @@
 /* resq: mixed-precision quantization with low-rank residuals (Saxena et al.
  * 2024, "ResQ"), after the authors' reference code (project-resq, the
- * "full_shared" configuration).
+ * "full_shared" configuration by default; bases=decoder|layer are its
+ * "one_per_decoder" and "per_layer" ones, down_block its
+ * --down_proj_blocksize for a down=pca basis).
  *
  * In order (methods/resq.h has the basis convention, methods/rotate.h the
  * algebra):
@@ -32,6 +34,17 @@
  *      at o_in, V and (key=pca) K, the last r_d of down_in with down=pca
  *      (none with the Hadamard).  They are quantized at --a-high-bits /
  *      --kv-high-bits (8), the rest at --a-bits / --kv-bits.
+ * bases=decoder|layer (step 2 then keeps the qkv and gate/up input moments
+ * per layer; step 5 uses rb_rotate_residual_each): a residual basis per
+ * layer from its pooled qkv+gate/up inputs (decoder), or one from the qkv
+ * inputs and one from the gate/up inputs of each layer (layer); the stream
+ * is carried between them by online dim×dim basis changes (the
+ * reference's basis_change_1/2 linears), the classifier reads the subspace
+ * rotation alone (the reference's lm_head gets R1 without a basis), so its
+ * input has no high split.  down=pca with down_block=B: one B×B basis per
+ * layer from the w2 input cut into hidden/B blocks (moments pooled over the
+ * blocks), applied block-diagonally; the high channels are the last
+ * floor(fraction·B) of every block.
  * fraction = 0 leaves no high channels: the bases then only feed one random
  * rotation of the whole space, i.e. a QuaRot-like random rotation.
  * Weights stay in full precision here; with weights=mixed (the default, as
@@ -105,11 +118,13 @@ static int collect_act(void *ctx, int layer, rb_act_point p, float *x, int rows,
     if (layer >= c->n_layers) return RB_OK; /* the classifier's input */
     if (p == RB_ACT_QKV_IN && layer == 0) c->n_tokens += rows;
     int rc = RB_OK;
-    if (p == RB_ACT_QKV_IN || p == RB_ACT_GATE_UP_IN)
-        rc = accumulate(s, x, rows, cols, cols, c->resid, err);
-    else if (p == RB_ACT_DOWN_IN && c->down)
-        rc = accumulate(s, x, rows, cols, cols, c->down + (size_t)layer * c->hidden * c->hidden,
-                        err);
+    size_t dd = (size_t)c->dim * c->dim, bb = (size_t)c->down_block * c->down_block;
+    if (p == RB_ACT_QKV_IN || p == RB_ACT_GATE_UP_IN) {
+        double *dst = !c->attn ? c->resid : (p == RB_ACT_QKV_IN ? c->attn : c->ffn) + layer * dd;
+        rc = accumulate(s, x, rows, cols, cols, dst, err);
+    } else if (p == RB_ACT_DOWN_IN && c->down) /* [rows][hidden] as [rows·hidden/B][B] */
+        rc = accumulate(s, x, rows * (cols / c->down_block), c->down_block, c->down_block,
+                        c->down + layer * bb, err);
     return !rc && layer == c->n_layers - 1 && p == s->last ? STOP_WINDOW : rc;
 }
 
@@ -144,13 +159,22 @@ void rb_resq_cov_free(rb_resq_cov *c) {
     free(c->value);
     free(c->key);
     free(c->down);
-    c->resid = c->value = c->key = c->down = NULL;
+    free(c->attn);
+    free(c->ffn);
+    c->resid = c->value = c->key = c->down = c->attn = c->ffn = NULL;
 }
 
-int rb_resq_collect(const rb_model *m, const rb_calib *calib, int want_down, rb_resq_cov *out,
-                    rb_error *err) {
+int rb_resq_collect(const rb_model *m, const rb_calib *calib, int down_block, int per_layer,
+                    rb_resq_cov *out, rb_error *err) {
     const rb_config *c = &m->cfg;
     memset(out, 0, sizeof *out);
+    int want_down = down_block > 0;
+    if (down_block < 0 || (want_down && c->hidden_dim % down_block))
+        return rb_error_set(err, RB_EINVAL,
+                            "down_proj block %d does not divide the hidden size %d (divisors "
+                            "of %d are the blocks that tile it)",
+                            down_block, c->hidden_dim, c->hidden_dim);
+    out->down_block = down_block;
     out->n_layers = c->n_layers;
     out->dim = c->dim;
     out->head_dim = c->head_dim;
@@ -160,8 +184,14 @@ int rb_resq_collect(const rb_model *m, const rb_calib *calib, int want_down, rb_
     out->resid = calloc((size_t)c->dim * c->dim, sizeof(double));
     out->value = calloc(L * c->n_kv_heads * hh, sizeof(double));
     out->key = calloc(L * hh, sizeof(double));
-    if (want_down) out->down = calloc(L * c->hidden_dim * c->hidden_dim, sizeof(double));
-    if (!out->resid || !out->value || !out->key || (want_down && !out->down)) {
+    size_t dd = (size_t)c->dim * c->dim;
+    if (want_down) out->down = calloc(L * down_block * down_block, sizeof(double));
+    if (per_layer) {
+        out->attn = calloc(L * dd, sizeof(double));
+        out->ffn = calloc(L * dd, sizeof(double));
+    }
+    if (!out->resid || !out->value || !out->key || (want_down && !out->down) ||
+        (per_layer && (!out->attn || !out->ffn))) {
         rb_resq_cov_free(out);
         return rb_error_set(err, RB_ENOMEM, "out of memory for the resq covariances");
     }
@@ -180,11 +210,18 @@ int rb_resq_collect(const rb_model *m, const rb_calib *calib, int want_down, rb_
         return rc;
     }
     double n = (double)out->n_tokens;
-    finish(out->resid, c->dim, 2.0 * n * c->n_layers);
+    for (size_t l = 0; per_layer && l < L; l++) {
+        finish(out->attn + l * dd, c->dim, n);
+        finish(out->ffn + l * dd, c->dim, n);
+        for (size_t i = 0; i < dd; i++)
+            out->resid[i] += (out->attn[l * dd + i] + out->ffn[l * dd + i]) / (2.0 * L);
+    }
+    if (!per_layer) finish(out->resid, c->dim, 2.0 * n * c->n_layers);
     for (size_t i = 0; i < L * c->n_kv_heads; i++) finish(out->value + i * hh, c->head_dim, n);
     for (size_t l = 0; l < L; l++) finish(out->key + l * hh, c->head_dim, n * c->n_kv_heads);
     for (size_t l = 0; want_down && l < L; l++)
-        finish(out->down + l * c->hidden_dim * c->hidden_dim, c->hidden_dim, n);
+        finish(out->down + l * down_block * down_block, down_block,
+               n * (c->hidden_dim / down_block));
     return RB_OK;
 }
 
@@ -279,6 +316,8 @@ static const char *const rotation_kinds[] = {"hadamard", "random_hadamard", "ran
 static const char *const key_kinds[] = {"pca", "hadamard", NULL};
 static const char *const down_kinds[] = {"hadamard", "pca", NULL};
 static const char *const weight_kinds[] = {"mixed", "uniform", NULL};
+static const char *const basis_kinds[] = {"shared", "decoder", "layer", NULL};
+enum { BASES_SHARED, BASES_DECODER, BASES_LAYER };
 enum { KEY_PCA, KEY_HADAMARD };
 enum { DOWN_HADAMARD, DOWN_PCA };
 
@@ -297,6 +336,17 @@ static const rb_option_spec resq_options[] = {
      "input of down_proj: hadamard (online R4, uniform precision, the paper's U_D) or pca "
      "(online dense basis per layer, mixed precision)",
      down_kinds},
+    {"bases", RB_OPT_CHOICE, BASES_SHARED, 0, 2,
+     "residual-stream bases: shared (one for every layer, fused as R1: the reference's "
+     "full_shared), decoder (one per layer from its attention and MLP inputs) or layer (one "
+     "for the attention inputs and one for the MLP inputs of each layer); decoder and layer "
+     "carry the stream between bases by online dim x dim basis changes",
+     basis_kinds},
+    {"down_block", RB_OPT_INT, 0, 0, 1 << 20,
+     "with down=pca: block size B of the down_proj basis, one BxB PCA basis per layer from "
+     "the w2 input cut into blocks of B and pooled, repeated block-diagonally (B must divide "
+     "the hidden size; 0: B = hidden, one dense basis)",
+     NULL},
     {"weights", RB_OPT_CHOICE, 0, 0, 1,
      "weight columns under the high channels: mixed (at --w-high-bits, the paper's) or "
      "uniform (every column at --w-bits)",
@@ -332,6 +382,33 @@ static int bases(double *a, int count, int n, const rb_resq_blocks *blk, float *
     return rc;
 }
 
+/* R [n][n] = I ⊗ ... : the block-diagonal matrix with blk [B][B] repeated
+ * n/B times. */
+static void block_diagonal(const float *blk, int B, int n, float *R) {
+    memset(R, 0, sizeof(float) * (size_t)n * n);
+    for (int o = 0; o < n; o += B)
+        for (int i = 0; i < B; i++)
+            memcpy(R + (size_t)(o + i) * n + o, blk + (size_t)i * B, sizeof(float) * B);
+}
+
+int rb_resq_layer_bases(rb_resq_cov *cov, const rb_resq_blocks *blk, float *A, float *M,
+                        rb_error *err) {
+    if (!cov->attn || !cov->ffn)
+        return rb_error_set(err, RB_EINVAL, "per-layer bases need per-layer moments");
+    int n = cov->dim, L = cov->n_layers, rc;
+    size_t nn = (size_t)n * n;
+    if (!M)
+        for (size_t i = 0; i < (size_t)L * nn; i++) cov->attn[i] = 0.5 * (cov->attn[i] + cov->ffn[i]);
+    if ((rc = bases(cov->attn, L, n, blk, A, err))) return rb_error_prefix(err, "attention inputs: ");
+    if (M && (rc = bases(cov->ffn, L, n, blk, M, err))) return rb_error_prefix(err, "MLP inputs: ");
+    double *eye = calloc(nn, sizeof(double));
+    if (!eye) return rb_error_set(err, RB_ENOMEM, "out of memory for the final basis");
+    for (int i = 0; i < n; i++) eye[(size_t)i * n + i] = 1.0;
+    rc = rb_resq_compose(eye, blk, A + (size_t)L * nn, err);
+    free(eye);
+    return rc;
+}
+
 static int resq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err) {
     const rb_method *me = &rb_method_resq;
     double fraction = rb_opt_get(me, opt, "fraction");
@@ -340,45 +417,61 @@ static int resq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
     uint64_t seed = seed_opt < 0 ? ctx->seed : (uint64_t)seed_opt;
     int key = (int)rb_opt_get(me, opt, "key"), down = (int)rb_opt_get(me, opt, "down");
     int w_mixed = (int)rb_opt_get(me, opt, "weights") == 0;
+    int mode = (int)rb_opt_get(me, opt, "bases"), B = (int)rb_opt_get(me, opt, "down_block");
     rb_model *m = ctx->model;
     const rb_config *c = &m->cfg;
     if (!ctx->calib) return rb_error_set(err, RB_EINVAL, "needs calibration data");
     int hd = c->head_dim, hid = c->hidden_dim, L = c->n_layers;
+    if (B && down != DOWN_PCA)
+        return rb_error_set(err, RB_EINVAL, "down_block=%d needs down=pca (the online Hadamard "
+                            "R4 spans the whole hidden size %d)", B, hid);
+    if (down == DOWN_PCA && !B) B = hid;
+    if (B && hid % B)
+        return rb_error_set(err, RB_EINVAL, "down_block=%d does not divide the hidden size %d",
+                            B, hid);
     int r = rb_resq_high_count(fraction, c->dim), rh = rb_resq_high_count(fraction, hd);
-    int rd = down == DOWN_PCA ? rb_resq_high_count(fraction, hid) : 0;
+    int rd = down == DOWN_PCA ? rb_resq_high_count(fraction, B) : 0;
     double t0 = rb_now();
     rb_resq_cov cov = {0};
     rb_resq_blocks b_res = {0}, b_val = {0}, b_key = {0}, b_down = {0};
-    size_t hh = (size_t)hd * hd;
-    float *R1 = malloc(sizeof(float) * (size_t)c->dim * c->dim);
+    size_t hh = (size_t)hd * hd, dd = (size_t)c->dim * c->dim;
+    int per_layer = mode != BASES_SHARED;
+    float *R1 = malloc(sizeof(float) * (per_layer ? (size_t)(L + 1) : 1) * dd);
+    float *RM = mode == BASES_LAYER ? malloc(sizeof(float) * L * dd) : NULL;
     float *RV = malloc(sizeof(float) * L * c->n_kv_heads * hh);
     float *RK = key == KEY_PCA ? malloc(sizeof(float) * L * hh) : NULL;
+    float *RB = down == DOWN_PCA ? malloc(sizeof(float) * L * (size_t)B * B) : NULL;
     float *RD = down == DOWN_PCA ? malloc(sizeof(float) * L * (size_t)hid * hid) : NULL;
     int rc = RB_OK;
-    if (!R1 || !RV || (key == KEY_PCA && !RK) || (down == DOWN_PCA && !RD))
+    if (!R1 || !RV || (mode == BASES_LAYER && !RM) || (key == KEY_PCA && !RK) ||
+        (down == DOWN_PCA && (!RD || !RB)))
         rc = rb_error_set(err, RB_ENOMEM, "cannot allocate the resq rotations");
     /* the random rotations first: they do not depend on the data */
     if (!rc) rc = rb_resq_blocks_make(c->dim, r, kind, space_seed(seed, SPACE_RESID), &b_res, err);
     if (!rc) rc = rb_resq_blocks_make(hd, rh, kind, space_seed(seed, SPACE_VALUE), &b_val, err);
     if (!rc && RK) rc = rb_resq_blocks_make(hd, rh, kind, space_seed(seed, SPACE_KEY), &b_key, err);
     if (!rc && RD)
-        rc = rb_resq_blocks_make(hid, rd, kind, space_seed(seed, SPACE_DOWN), &b_down, err);
+        rc = rb_resq_blocks_make(B, rd, kind, space_seed(seed, SPACE_DOWN), &b_down, err);
     if (!rc) rc = rb_rotate_fuse_norms(m, err);
     double t1 = rb_now();
-    if (!rc) rc = rb_resq_collect(m, ctx->calib, down == DOWN_PCA, &cov, err);
+    if (!rc) rc = rb_resq_collect(m, ctx->calib, down == DOWN_PCA ? B : 0, per_layer, &cov, err);
     double t2 = rb_now();
-    if (!rc && (rc = bases(cov.resid, 1, c->dim, &b_res, R1, err)))
+    if (!rc && !per_layer && (rc = bases(cov.resid, 1, c->dim, &b_res, R1, err)))
         rb_error_prefix(err, "residual basis: ");
+    if (!rc && per_layer && (rc = rb_resq_layer_bases(&cov, &b_res, R1, RM, err)))
+        rb_error_prefix(err, "residual bases: ");
     if (!rc && (rc = bases(cov.value, L * c->n_kv_heads, hd, &b_val, RV, err)))
         rb_error_prefix(err, "value bases: ");
     if (!rc && RK && (rc = bases(cov.key, L, hd, &b_key, RK, err)))
         rb_error_prefix(err, "key bases: ");
-    if (!rc && RD && (rc = bases(cov.down, L, hid, &b_down, RD, err)))
+    if (!rc && RD && (rc = bases(cov.down, L, B, &b_down, RB, err)))
         rb_error_prefix(err, "down_proj bases: ");
+    for (int l = 0; !rc && RD && l < L; l++)
+        block_diagonal(RB + (size_t)l * B * B, B, hid, RD + (size_t)l * hid * hid);
     double t3 = rb_now();
     long n_tokens = cov.n_tokens;
     rb_resq_cov_free(&cov); /* before the fusing: it may need as much again */
-    if (!rc) rc = rb_rotate_residual(m, R1, err);
+    if (!rc) rc = per_layer ? rb_rotate_residual_each(m, R1, RM, err) : rb_rotate_residual(m, R1, err);
     if (!rc) rc = rb_rotate_value_heads_each(m, RV, err);
     if (!rc && key == KEY_HADAMARD) rc = rb_rotate_online(m, 1, 0, 0, err);
     if (!rc && down == DOWN_HADAMARD) rc = rb_rotate_online(m, 0, 1, 0, err);
@@ -387,27 +480,31 @@ static int resq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
         rb_quant_config *q = ctx->quant;
         rb_quant_split res = {c->dim, r}, head = {hd, rh};
         q->a_split[RB_ACT_QKV_IN] = q->a_split[RB_ACT_GATE_UP_IN] = res;
-        q->a_split[RB_ACT_CLASSIFIER_IN] = res;
+        /* per layer, the classifier reads the subspace rotations alone: no
+         * PCA there, so no high subspace to keep */
+        q->a_split[RB_ACT_CLASSIFIER_IN] = per_layer ? (rb_quant_split){0, 0} : res;
         q->a_split[RB_ACT_O_IN] = head;
-        q->a_split[RB_ACT_DOWN_IN] = (rb_quant_split){hid, rd};
+        q->a_split[RB_ACT_DOWN_IN] = (rb_quant_split){RD ? B : hid, rd};
         q->v_split = head;
         q->k_split = key == KEY_PCA ? head : (rb_quant_split){0, 0};
         q->w_mixed = w_mixed;
     }
     if (!rc)
         rb_logf(ctx->log,
-                "resq: %d of %d residual, %d of %d per head, %d of %d down_proj channels high; "
-                "rotations %.2f s, covariances over %ld tokens %.2f s, bases %.2f s, fusing "
-                "%.2f s",
-                r, c->dim, rh, hd, rd, hid, t1 - t0, n_tokens, t2 - t1, t3 - t2,
-                rb_now() - t3);
+                "resq: %d of %d residual (%s bases), %d of %d per head, %d of every %d down_proj "
+                "channels high; rotations %.2f s, covariances over %ld tokens %.2f s, bases "
+                "%.2f s, fusing %.2f s",
+                r, c->dim, basis_kinds[mode], rh, hd, rd, RD ? B : hid, t1 - t0, n_tokens,
+                t2 - t1, t3 - t2, rb_now() - t3);
     rb_resq_blocks_free(&b_res);
     rb_resq_blocks_free(&b_val);
     rb_resq_blocks_free(&b_key);
     rb_resq_blocks_free(&b_down);
     free(R1);
+    free(RM);
     free(RV);
     free(RK);
+    free(RB);
     free(RD);
     return rc;
 }

@@ -249,6 +249,62 @@ int rb_rotate_online_dense(rb_model *m, const float *qk, const float *down, rb_e
     return RB_OK;
 }
 
+/* out [n][n] = Bᵀ·A in float64, rounded to float (the linear that takes a
+ * row in basis A to basis B: x·A·Aᵀ·B = x·(Bᵀ·A)ᵀ); a holds n·n doubles,
+ * b 2·n·n. */
+static void basis_change(const float *A, const float *B, int n, double *a, double *b, float *out) {
+    for (size_t i = 0; i < (size_t)n * n; i++) {
+        a[i] = A[i];
+        b[i] = B[i];
+    }
+    double *o = b + (size_t)n * n;
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, n, 1.0, b, n, a, n, 0.0, o, n);
+    for (size_t i = 0; i < (size_t)n * n; i++) out[i] = (float)o[i];
+}
+
+int rb_rotate_residual_each(rb_model *m, const float *A, const float *M, rb_error *err) {
+    const rb_config *c = &m->cfg;
+    rb_online_plan *p = &m->online;
+    if (!norms_folded(m, err)) return RB_EINVAL;
+    if (p->resid_attn || p->resid_ffn)
+        return rb_error_set(err, RB_EINVAL, "the residual basis changes are already on");
+    const int n = c->dim, L = c->n_layers;
+    const size_t nn = (size_t)n * n;
+    size_t widest = (size_t)c->vocab_size;
+    if ((size_t)c->hidden_dim > widest) widest = (size_t)c->hidden_dim;
+    if ((size_t)c->n_heads * c->head_dim > widest) widest = (size_t)c->n_heads * c->head_dim;
+    float *tmp = malloc(sizeof(float) * widest * n);
+    double *da = malloc(sizeof(double) * nn), *db = malloc(sizeof(double) * 2 * nn);
+    float *ra = M ? malloc(sizeof(float) * L * nn) : NULL, *rf = malloc(sizeof(float) * L * nn);
+    if (!tmp || !da || !db || (M && !ra) || !rf) {
+        free(tmp); free(da); free(db); free(ra); free(rf);
+        return rb_error_set(err, RB_ENOMEM, "cannot allocate the residual basis changes");
+    }
+    mul_right(m->token_embedding, c->vocab_size, n, n, A, tmp);
+    mul_right(m->classifier, c->vocab_size, n, n, A + (size_t)L * nn, tmp);
+    for (int l = 0; l < L; l++) {
+        const float *Al = A + (size_t)l * nn, *Ml = M ? M + (size_t)l * nn : Al;
+        const float *Anext = A + (size_t)(l + 1) * nn;
+        for (rb_linear_id id = 0; id < RB_LINEAR_COUNT; id++) {
+            rb_weight_view v = rb_model_weight(m, l, id);
+            if (id == RB_WO)
+                mul_left_t(v.w, v.rows, v.cols, Ml, tmp);
+            else if (id == RB_W2)
+                mul_left_t(v.w, v.rows, v.cols, Anext, tmp);
+            else
+                mul_right(v.w, v.rows, v.cols, v.cols, id == RB_W1 || id == RB_W3 ? Ml : Al, tmp);
+        }
+        if (M) basis_change(Al, Ml, n, da, db, ra + (size_t)l * nn);
+        basis_change(Ml, Anext, n, da, db, rf + (size_t)l * nn);
+    }
+    free(tmp);
+    free(da);
+    free(db);
+    p->resid_attn = ra;
+    p->resid_ffn = rf;
+    return RB_OK;
+}
+
 int rb_rotate_online(rb_model *m, int qk, int down, int heads, rb_error *err) {
     const rb_config *c = &m->cfg;
     rb_online_plan *p = &m->online;

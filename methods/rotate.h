@@ -55,6 +55,19 @@ int rb_rotate_value_heads_hadamard(rb_model *m, const float *signs, rb_error *er
  * (g = h / (n_heads / n_kv_heads): wo columns Wo_h·R[l][g]). */
 int rb_rotate_value_heads_each(rb_model *m, const float *R, rb_error *err);
 
+/* A residual basis per layer (ResQ's one_per_decoder / per_layer bases):
+ * A [n_layers+1][dim][dim] orthogonal, M [n_layers][dim][dim] or NULL
+ * (then M[l] = A[l]).  The stream entering layer l becomes x·A[l]: wq/wk/wv
+ * read in A[l] (W·A[l]), wo writes and w1/w3 read in M[l] (M[l]ᵀ·Wo,
+ * W·M[l]), w2 writes in A[l+1] (A[l+1]ᵀ·W2), the embedding rows E·A[0], the
+ * classifier Cls·A[n_layers].  The stream is carried from one basis to the
+ * next by the online basis changes of rb_online_plan (x ← x·Wᵀ): resid_attn
+ * [l] = M[l]ᵀ·A[l] before o_proj's add (only with M), resid_ffn[l] =
+ * A[l+1]ᵀ·M[l] before down_proj's (float64 products, rounded to float).
+ * RB_EINVAL unless the norms are folded, or when they are already on;
+ * RB_ENOMEM. */
+int rb_rotate_residual_each(rb_model *m, const float *A, const float *M, rb_error *err);
+
 /* Turns on the online Hadamards asked for (nonzero flags) and folds the
  * inverses of R4 (into w2) and of the head-wise one (into wo).  RB_EINVAL
  * for a size with no Hadamard transform (the message lists the supported

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/io.h"
+#include "core/model_save.h"
 #include "core/quant.h"
 #include "core/tokenizer.h"
 #include "kernels/rotation.h"
@@ -183,7 +184,7 @@ Test(resq, pca_bases_are_orthonormal_and_ordered_by_variance) {
     rb_test_random_calib(&calib, c->vocab_size, 4, 64, 3);
     rb_resq_cov cov;
     rb_error err;
-    cr_assert_eq(rb_resq_collect(m, &calib, 1, &cov, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(rb_resq_collect(m, &calib, m->cfg.hidden_dim, 0, &cov, &err), RB_OK, "%s", err.msg);
     cr_expect_eq(cov.n_tokens, 4 * 64);
     expect_pca_of(cov.resid, c->dim, "residual");
     size_t hh = (size_t)c->head_dim * c->head_dim;
@@ -269,7 +270,7 @@ Test(resq, high_channels_carry_the_top_eigenvalues) {
     cr_assert_eq(rb_model_clone(m, &f, &err), RB_OK);
     cr_assert_eq(rb_rotate_fuse_norms(f, &err), RB_OK);
     rb_resq_cov cov;
-    cr_assert_eq(rb_resq_collect(f, &calib, 0, &cov, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(rb_resq_collect(f, &calib, 0, 0, &cov, &err), RB_OK, "%s", err.msg);
     rb_model_free(f);
     /* the transformed model, calibrated on the same windows */
     rb_pipeline p;
@@ -585,7 +586,7 @@ Test(resq, options_and_errors) {
     cr_assert_eq(rb_pipeline_parse("resq", &p, &err), RB_OK);
     rb_pipeline_format(&p, canon, sizeof canon);
     cr_expect_str_eq(canon, "resq:fraction=0.125:rotation=random_orthogonal:seed=-1:key=pca:"
-                            "down=hadamard:weights=mixed");
+                            "down=hadamard:bases=shared:down_block=0:weights=mixed");
     /* calibration is required */
     rb_model *m = rb_test_synth(64, 96, 2, 8, 4, 61, 3);
     rb_quant_config q;
@@ -725,6 +726,374 @@ Test(resq, beats_quarot_w4a4_on_the_outlier_model) {
         cr_expect_lt(resq, cases[i].factor * quarot, "%s: resq %g is not below %g x quarot %g",
                      cases[i].name, resq, cases[i].factor, quarot);
     }
+    rb_calib_free(&ts.calib);
+    rb_model_free(m);
+}
+
+/* ---- per-layer bases and the down_proj block (issue 18) --------------------- */
+
+static const char *const layer_variants[] = {
+    "resq:bases=decoder",
+    "resq:bases=layer",
+    "resq:bases=layer:rotation=random_hadamard:key=hadamard:seed=5",
+    "resq:down=pca:down_block=43",
+    "resq:down=pca:down_block=86:bases=layer:fraction=0.25",
+};
+#define N_LAYER_VARIANTS (sizeof layer_variants / sizeof *layer_variants)
+
+/* Mean next-token NLL (float64) of the real-text window. */
+static double window_nll(const rb_model *m, const int32_t *tok) {
+    float *lg = logits_of(m, tok, NULL);
+    int V = m->cfg.vocab_size;
+    double nll = 0;
+    for (int t = 0; t < 127; t++) {
+        const float *row = lg + (size_t)t * V;
+        double mx = row[0], z = 0;
+        for (int v = 1; v < V; v++) mx = row[v] > mx ? row[v] : mx;
+        for (int v = 0; v < V; v++) z += exp((double)row[v] - mx);
+        nll += mx + log(z) - row[tok[t + 1]];
+    }
+    free(lg);
+    return nll / 127;
+}
+
+/* stories260K (hidden 172 = 4·43) and its outlier variant: logits within
+ * 1e-5 relative (random calibration) and the NLL of a real-text window
+ * within 1e-5 relative (calibrated on real text). */
+Test(resq, per_layer_bases_and_down_blocks_preserve_the_model) {
+    rb_model *m = rb_test_stories_or_synth();
+    char text[256];
+    for (size_t i = 0; i < N_LAYER_VARIANTS; i++) {
+        rb_test_expect_preserved(layer_variants[i], m);
+        snprintf(text, sizeof text, "outliers:count=4:scale=20,%s", layer_variants[i]);
+        rb_test_expect_preserved(text, m);
+    }
+    text_set ts;
+    load_text(&ts);
+    rb_error err;
+    double base = window_nll(m, ts.eval);
+    for (size_t i = 0; i < N_LAYER_VARIANTS; i++) {
+        rb_model *t;
+        cr_assert_eq(rb_model_clone(m, &t, &err), RB_OK);
+        rb_pipeline p;
+        cr_assert_eq(rb_pipeline_parse(layer_variants[i], &p, &err), RB_OK, "%s", err.msg);
+        rb_quant_config q;
+        rb_quant_config_init(&q);
+        cr_assert_eq(rb_prepare_model(t, &p, &q, &ts.calib, 0, 0, &err), RB_OK, "%s", err.msg);
+        double nll = window_nll(t, ts.eval);
+        cr_expect_lt(fabs(nll - base) / base, 1e-5, "%s: NLL %.9f vs %.9f", layer_variants[i],
+                     nll, base);
+        rb_quant_config_free(&q);
+        rb_model_free(t);
+    }
+    rb_calib_free(&ts.calib);
+    rb_model_free(m);
+}
+
+/* Biases, untied classifier, GQA, llama3 RoPE, head_dim ≠ dim/n_heads; the
+ * Qwen2 shape (tied, biases); a synthetic model with hidden 96 (blocks 32,
+ * 48) and 1 kv head. */
+Test(resq, per_layer_bases_preserve_architecture_variants) {
+    const rb_test_arch archs[] = {RB_TEST_ALL, RB_TEST_QWEN2};
+    const char *stages[] = {"resq:bases=layer", "resq:bases=decoder:down=pca",
+                            "outliers:count=4:scale=20,resq:bases=layer:down=pca"};
+    for (int i = 0; i < 2; i++) {
+        rb_model *m = rb_test_arch_model(archs[i], 2, 61, 80 + i);
+        for (size_t k = 0; k < sizeof stages / sizeof *stages; k++)
+            rb_test_expect_preserved(stages[k], m);
+        rb_model_free(m);
+    }
+    rb_model *m = rb_test_synth(64, 96, 3, 8, 1, 61, 9);
+    rb_test_expect_preserved("resq:bases=layer:down=pca:down_block=32", m);
+    rb_test_expect_preserved("resq:bases=decoder:down=pca:down_block=48:rotation=hadamard", m);
+    rb_model_free(m);
+}
+
+/* max |QᵀQ - I| of Q [n][n] in float64. */
+static double orth_error(const float *Q, int n) {
+    double worst = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double d = 0;
+            for (int k = 0; k < n; k++) d += (double)Q[(size_t)k * n + i] * Q[(size_t)k * n + j];
+            worst = fmax(worst, fabs(d - (i == j)));
+        }
+    return worst;
+}
+
+/* Float64 moments of the qkv / gate-up inputs per layer and of the w2 input
+ * cut into blocks of B, through hooks (the reference for rb_resq_collect). */
+typedef struct moments {
+    const rb_config *c;
+    int B;
+    double *attn, *ffn, *down; /* [L][dim][dim], [L][dim][dim], [L][B][B] */
+    long rows;                 /* tokens (counted at layer 0's qkv input) */
+} moments;
+
+static void add_outer(double *C, const float *x, int n) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) C[(size_t)i * n + j] += (double)x[i] * x[j];
+}
+
+static int moments_act(void *ctx, int layer, rb_act_point p, float *x, int rows, int cols,
+                       rb_error *err) {
+    (void)err;
+    moments *mo = ctx;
+    const rb_config *c = mo->c;
+    if (layer >= c->n_layers) return RB_OK;
+    size_t dd = (size_t)c->dim * c->dim, bb = (size_t)mo->B * mo->B;
+    if (p == RB_ACT_QKV_IN && layer == 0) mo->rows += rows;
+    for (int t = 0; t < rows; t++) {
+        const float *xt = x + (size_t)t * cols;
+        if (p == RB_ACT_QKV_IN) add_outer(mo->attn + layer * dd, xt, cols);
+        if (p == RB_ACT_GATE_UP_IN) add_outer(mo->ffn + layer * dd, xt, cols);
+        if (p == RB_ACT_DOWN_IN)
+            for (int o = 0; o < cols; o += mo->B) add_outer(mo->down + layer * bb, xt + o, mo->B);
+    }
+    return RB_OK;
+}
+
+static double rel_diff(const double *a, const double *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        num = fmax(num, fabs(a[i] - b[i]));
+        den = fmax(den, fabs(b[i]));
+    }
+    return num / den;
+}
+
+/* rb_resq_collect's per-layer and block moments against the hooks' float64
+ * sums; the per-layer bases are orthogonal, their last r columns carry the
+ * top r eigenvalues of their layer's moments, and they differ from the
+ * shared basis (the option is not a no-op). */
+Test(resq, per_layer_moments_and_bases) {
+    rb_model *m = fused_stories();
+    const rb_config *c = &m->cfg;
+    const int L = c->n_layers, n = c->dim, B = 43;
+    size_t dd = (size_t)n * n;
+    rb_calib calib;
+    rb_test_random_calib(&calib, c->vocab_size, 3, 48, 8);
+    rb_error err;
+    rb_resq_cov cov;
+    cr_assert_eq(rb_resq_collect(m, &calib, B, 1, &cov, &err), RB_OK, "%s", err.msg);
+    cr_expect_eq(cov.down_block, B);
+    moments mo = {c, B, calloc(L * dd, sizeof(double)), calloc(L * dd, sizeof(double)),
+                  calloc((size_t)L * B * B, sizeof(double)), 0};
+    rb_hooks h = {.ctx = &mo, .activation = moments_act};
+    cr_assert_eq(rb_calib_forward(m, &calib, &h, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(mo.rows, cov.n_tokens);
+    double nt = (double)mo.rows, blocks = (double)c->hidden_dim / B;
+    double *pooled = calloc(dd, sizeof(double));
+    for (size_t i = 0; i < L * dd; i++) {
+        mo.attn[i] /= nt;
+        mo.ffn[i] /= nt;
+        pooled[i % dd] += (mo.attn[i] + mo.ffn[i]) / (2.0 * L);
+    }
+    for (size_t i = 0; i < (size_t)L * B * B; i++) mo.down[i] /= nt * blocks;
+    cr_expect_lt(rel_diff(cov.attn, mo.attn, L * dd), 1e-9);
+    cr_expect_lt(rel_diff(cov.ffn, mo.ffn, L * dd), 1e-9);
+    cr_expect_lt(rel_diff(cov.down, mo.down, (size_t)L * B * B), 1e-9);
+    cr_expect_lt(rel_diff(cov.resid, pooled, dd), 1e-9, "the pooled moments are their mean");
+    /* the bases */
+    int r = rb_resq_high_count(0.125, n);
+    rb_resq_blocks blk;
+    cr_assert_eq(rb_resq_blocks_make(n, r, RB_ROT_RANDOM_ORTHOGONAL, 4, &blk, &err), RB_OK);
+    float *A = malloc(sizeof(float) * (L + 1) * dd), *M = malloc(sizeof(float) * L * dd);
+    float *S = malloc(sizeof(float) * dd);
+    double *shared = malloc(sizeof(double) * dd), *w = malloc(sizeof(double) * n);
+    memcpy(shared, cov.resid, sizeof(double) * dd);
+    cr_assert_eq(rb_pca(shared, n, w, &err), RB_OK);
+    cr_assert_eq(rb_resq_compose(shared, &blk, S, &err), RB_OK);
+    cr_assert_eq(rb_resq_layer_bases(&cov, &blk, A, M, &err), RB_OK, "%s", err.msg);
+    double min_gap = 1e9;
+    for (int l = 0; l <= L; l++) {
+        const float *Q[2] = {A + l * dd, l < L ? M + l * dd : NULL};
+        const double *C[2] = {mo.attn + l * dd, mo.ffn + l * dd};
+        for (int k = 0; k < 2 && Q[k]; k++) {
+            cr_expect_lt(orth_error(Q[k], n), 1e-6, "layer %d basis %d not orthogonal", l, k);
+            if (l == L) continue;
+            /* energy of the high channels = sum of the top r eigenvalues */
+            double high = 0, *e = malloc(sizeof(double) * dd);
+            for (int j = n - r; j < n; j++)
+                for (int a = 0; a < n; a++)
+                    for (int b = 0; b < n; b++)
+                        high += Q[k][(size_t)a * n + j] * C[k][(size_t)a * n + b] * Q[k][(size_t)b * n + j];
+            memcpy(e, C[k], sizeof(double) * dd);
+            double want = top_sum(e, n, r);
+            cr_expect_lt(fabs(high - want) / want, 1e-5, "layer %d basis %d: %g vs %g", l, k,
+                         high, want);
+            /* the high subspace differs from the shared one: ‖P - P_shared‖_F */
+            double gap = 0;
+            for (int a = 0; a < n; a++)
+                for (int b = 0; b < n; b++) {
+                    double p = 0, ps = 0;
+                    for (int j = n - r; j < n; j++) {
+                        p += (double)Q[k][(size_t)a * n + j] * Q[k][(size_t)b * n + j];
+                        ps += (double)S[(size_t)a * n + j] * S[(size_t)b * n + j];
+                    }
+                    gap += (p - ps) * (p - ps);
+                }
+            min_gap = fmin(min_gap, sqrt(gap));
+            free(e);
+        }
+    }
+    fprintf(stderr, "resq: per-layer high subspaces lie at least %.3f (Frobenius, of at most %.3f) "
+            "from the shared one\n", min_gap, sqrt(2.0 * r));
+    cr_expect_gt(min_gap, 0.05, "a per-layer basis equals the shared one");
+    /* the final basis is the subspace rotation alone (U = I) */
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            int hi = j >= n - r, ihi = i >= n - r;
+            float want = hi != ihi ? 0.0f
+                         : hi ? blk.high[(size_t)(i - n + r) * r + j - n + r]
+                              : blk.low[(size_t)i * (n - r) + j];
+            cr_expect_eq(A[L * dd + (size_t)i * n + j], want);
+        }
+    cr_expect_eq(rb_resq_collect(m, &calib, 50, 0, &cov, &err), RB_EINVAL);
+    cr_expect(strstr(err.msg, "172") != NULL, "%s", err.msg);
+    rb_resq_blocks_free(&blk);
+    free(A); free(M); free(S); free(shared); free(w); free(pooled);
+    free(mo.attn); free(mo.ffn); free(mo.down);
+    rb_resq_cov_free(&cov);
+    rb_calib_free(&calib);
+    rb_model_free(m);
+}
+
+/* The stage's plan: bases=layer turns on both residual basis changes (each
+ * orthogonal), decoder only the one after the MLP; down_block=43 makes the
+ * down_proj rotation block diagonal with 4 equal orthogonal 43×43 blocks,
+ * its high channels the last 5 of every block. */
+Test(resq, per_layer_plan_and_block_diagonal_down_rotation) {
+    rb_error err;
+    const struct { const char *pipe; int attn, ffn; } cases[] = {
+        {"resq:bases=layer", 1, 1}, {"resq:bases=decoder", 0, 1}, {"resq", 0, 0}};
+    for (int k = 0; k < 3; k++) {
+        rb_model *m = rb_test_stories_or_synth();
+        const rb_config *c = &m->cfg;
+        rb_quant_config q;
+        rb_quant_config_init(&q);
+        cr_assert_eq(prepare(m, cases[k].pipe, &q, &err), RB_OK, "%s", err.msg);
+        cr_expect_eq(m->online.resid_attn != NULL, cases[k].attn, "%s", cases[k].pipe);
+        cr_expect_eq(m->online.resid_ffn != NULL, cases[k].ffn, "%s", cases[k].pipe);
+        size_t dd = (size_t)c->dim * c->dim;
+        for (int l = 0; l < c->n_layers; l++) {
+            if (m->online.resid_attn)
+                cr_expect_lt(orth_error(m->online.resid_attn + l * dd, c->dim), 1e-6);
+            if (m->online.resid_ffn)
+                cr_expect_lt(orth_error(m->online.resid_ffn + l * dd, c->dim), 1e-6);
+        }
+        cr_expect_eq(q.a_split[RB_ACT_CLASSIFIER_IN].high, k < 2 ? 0 : 8, "%s", cases[k].pipe);
+        cr_expect_eq(q.a_split[RB_ACT_QKV_IN].high, 8);
+        /* the clone copies the basis changes; GGUF and HF refuse them */
+        rb_model *t;
+        cr_assert_eq(rb_model_clone(m, &t, &err), RB_OK);
+        if (m->online.resid_ffn) {
+            cr_expect(t->online.resid_ffn != m->online.resid_ffn);
+            cr_expect_eq(memcmp(t->online.resid_ffn, m->online.resid_ffn,
+                                sizeof(float) * c->n_layers * dd), 0);
+            char path[512];
+            rb_test_tmp_path("resq_layers.gguf", path, sizeof path);
+            rb_save_options so = {.format = RB_FORMAT_GGUF, .dtype = RB_DTYPE_F32};
+            cr_expect_eq(rb_model_save_as(m, path, &so, &err), RB_EUNSUPPORTED);
+            cr_expect(strstr(err.msg, "basis changes") != NULL, "%s", err.msg);
+            so.format = RB_FORMAT_HF;
+            rb_test_tmp_path("resq_layers_hf", path, sizeof path);
+            cr_expect_eq(rb_model_save_as(m, path, &so, &err), RB_EUNSUPPORTED);
+        }
+        rb_model_free(t);
+        rb_quant_config_free(&q);
+        rb_model_free(m);
+    }
+    rb_model *m = rb_test_stories_or_synth();
+    const int hid = m->cfg.hidden_dim, B = 43;
+    rb_quant_config q;
+    rb_quant_config_init(&q);
+    cr_assert_eq(prepare(m, "resq:down=pca:down_block=43", &q, &err), RB_OK, "%s", err.msg);
+    cr_expect_eq(q.a_split[RB_ACT_DOWN_IN].block, B);
+    cr_expect_eq(q.a_split[RB_ACT_DOWN_IN].high, 5);
+    float *blk = malloc(sizeof(float) * B * B);
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        const float *W = m->online.down_dense + (size_t)l * hid * hid;
+        cr_expect_lt(orth_error(W, hid), 1e-6, "layer %d", l);
+        for (int i = 0; i < B * B; i++) blk[i] = W[(size_t)(i / B) * hid + i % B];
+        cr_expect_lt(orth_error(blk, B), 1e-6, "layer %d block", l);
+        for (int i = 0; i < hid; i++)
+            for (int j = 0; j < hid; j++) {
+                float v = W[(size_t)i * hid + j];
+                if (i / B != j / B) cr_expect_eq(v, 0.0f, "layer %d (%d,%d) off the blocks", l, i, j);
+                else cr_expect_eq(v, blk[(i % B) * B + j % B], "layer %d (%d,%d): blocks differ", l, i, j);
+            }
+    }
+    free(blk);
+    rb_quant_config_free(&q);
+    rb_model_free(m);
+}
+
+/* Mixed-precision weights under the new options: with bases=layer the wq,
+ * w1 and wo columns under the high channels lie on their own 8-bit grids
+ * (RTN error within half a step of each grid); with down_block=43 the w2
+ * columns of the last 5 channels of every 43-block do. */
+Test(resq, mixed_weights_keep_their_bounds_with_layer_bases_and_down_blocks) {
+    const char *pipes[] = {"resq:seed=2:bases=layer:down=pca:down_block=43",
+                           "resq:seed=2:bases=decoder:down=pca:down_block=86"};
+    const int blocks[] = {43, 86};
+    for (int k = 0; k < 2; k++) {
+        rb_model *m = rb_test_stories_or_synth(), *ref;
+        const rb_config *c = &m->cfg;
+        rb_error err;
+        cr_assert_eq(rb_model_clone(m, &ref, &err), RB_OK);
+        rb_quant_config q, q0;
+        rb_quant_config_init(&q);
+        rb_quant_config_init(&q0);
+        q.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
+        cr_assert_eq(prepare(ref, pipes[k], &q0, &err), RB_OK, "%s", err.msg);
+        char text[128];
+        snprintf(text, sizeof text, "%s,rtn", pipes[k]);
+        cr_assert_eq(prepare(m, text, &q, &err), RB_OK, "%s", err.msg);
+        const struct { rb_linear_id id; int block, high; } ws[] = {
+            {RB_WQ, c->dim, 8}, {RB_W1, c->dim, 8}, {RB_WO, c->head_dim, 1},
+            {RB_W2, blocks[k], rb_resq_high_count(0.125, blocks[k])}};
+        double e[2];
+        for (int l = 0; l < c->n_layers; l++)
+            for (int i = 0; i < 4; i++) {
+                rb_weight_view w = rb_model_weight(ref, l, ws[i].id), wq = rb_model_weight(m, l, ws[i].id);
+                expect_on_grids(w.w, wq.w, w.rows, w.cols, ws[i].block, ws[i].high, 4, 8, 1, e);
+            }
+        rb_quant_config_free(&q0);
+        rb_quant_config_free(&q);
+        rb_model_free(ref);
+        rb_model_free(m);
+    }
+}
+
+Test(resq, per_layer_options_errors_and_effect) {
+    rb_error err;
+    rb_pipeline p;
+    cr_expect_eq(rb_pipeline_parse("resq:bases=head", &p, &err), RB_EINVAL);
+    cr_expect(strstr(err.msg, "decoder") != NULL, "%s", err.msg);
+    cr_expect_eq(rb_pipeline_parse("resq:down_block=-1", &p, &err), RB_EINVAL);
+    rb_model *m = rb_test_stories_or_synth();
+    rb_quant_config q;
+    rb_quant_config_init(&q);
+    cr_expect_eq(prepare(m, "resq:down_block=43", &q, &err), RB_EINVAL);
+    cr_expect(strstr(err.msg, "down=pca") != NULL, "%s", err.msg);
+    cr_expect_eq(prepare(m, "resq:down=pca:down_block=50", &q, &err), RB_EINVAL);
+    cr_expect(strstr(err.msg, "172") != NULL, "%s", err.msg);
+    rb_quant_config_free(&q);
+    /* the options change the W4A4KV4 function (not no-ops) */
+    text_set ts;
+    load_text(&ts);
+    double shared = w4a4_error(m, "resq:seed=1", 1, 1, &ts);
+    double layer = w4a4_error(m, "resq:seed=1:bases=layer", 1, 1, &ts);
+    double decoder = w4a4_error(m, "resq:seed=1:bases=decoder", 1, 1, &ts);
+    double dense = w4a4_error(m, "resq:seed=1:down=pca", 1, 1, &ts);
+    double blocked = w4a4_error(m, "resq:seed=1:down=pca:down_block=43", 1, 1, &ts);
+    fprintf(stderr, "W4A4KV4 relative RMS logit error: shared %g, decoder %g, layer %g; down=pca "
+            "dense %g, blocks of 43 %g\n", shared, decoder, layer, dense, blocked);
+    cr_expect_neq(shared, layer);
+    cr_expect_neq(shared, decoder);
+    cr_expect_neq(layer, decoder);
+    cr_expect_neq(dense, blocked);
     rb_calib_free(&ts.calib);
     rb_model_free(m);
 }
