@@ -38,7 +38,7 @@ typedef struct rb_option_spec {
     const char *const *choices; /* RB_OPT_CHOICE only */
 } rb_option_spec;
 
-enum { RB_MAX_OPTIONS = 16, RB_MAX_STAGES = 16, RB_OPT_TEXT_BYTES = 512 };
+enum { RB_MAX_OPTIONS = 24, RB_MAX_STAGES = 16, RB_OPT_TEXT_BYTES = 512 };
 
 /* Parsed, validated option values of one stage, by index into the method's
  * option specs (unset options hold their defaults).  Text options keep their

@@ -7,7 +7,10 @@
  *      head-wise one, as QuaRot does (they stay fixed Hadamards);
  *   2. R1, R2 start as random Hadamards and are learned: every iteration
  *      runs `batch` calibration windows through the model with the effective
- *      weights f(base, R1, R2), in full precision (learn_w=fp) or
+ *      weights f(base, R1, R2) (learn_path=activations: the base weights
+ *      with R1/R2 on the activations, methods/spin_train.h, what auto picks
+ *      for learn_w=fp; learn_path=weights, today's default: the rotated
+ *      weights formed every iteration), in full precision (learn_w=fp) or
  *      fake-quantized by RTN with the run's weight settings (learn_w=rtn,
  *      straight-through), and the run's activation and KV quantizers on
  *      (dynamic during learning, even where the run asks for static ones:
@@ -37,6 +40,7 @@
 #include "methods/method.h"
 #include "methods/rotate.h"
 #include "methods/rotation_desc.h"
+#include "methods/spin_train.h"
 
 /* ---- rotations ---------------------------------------------------------- */
 
@@ -409,9 +413,11 @@ static int spinquant_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error
 static const char *const schedules[] = {"linear", "constant", "cosine", NULL};
 static const char *const optimizers[] = {"sgdg", "cayley", NULL};
 static const char *const weight_modes[] = {"fp", "rtn", NULL};
+static const char *const learn_paths[] = {"auto", "activations", "weights", NULL};
 enum { SCHED_LINEAR, SCHED_CONSTANT, SCHED_COSINE };
 enum { OPT_SGDG, OPT_CAYLEY };
 enum { LEARN_W_FP, LEARN_W_RTN };
+enum { PATH_AUTO, PATH_ACTIVATIONS, PATH_WEIGHTS };
 
 static const rb_option_spec spinquant_options[] = {
     {"iters", RB_OPT_INT, 100, 0, 1e6, "Cayley SGD iterations (0: keep the initial rotations)",
@@ -430,6 +436,14 @@ static const rb_option_spec spinquant_options[] = {
      "(fake-quantized by RTN with the --w-* settings every iteration, straight-through; the "
      "reference's w_bits=4 for RTN)",
      weight_modes},
+    {"learn_path", RB_OPT_CHOICE, PATH_WEIGHTS, 0, 2,
+     "how an iteration applies R1/R2: activations (the base weights stay, the rotations act on "
+     "the activations at the residual stream's readers and writers and on v/o_proj's inputs: "
+     "methods/spin_train.h), weights (forms the rotated weights every iteration and chains their "
+     "gradients back: 2·dim flops per parameter twice, and two more copies of the model; the "
+     "default, until the committed SpinQuant tables are re-run with the faster path) or auto "
+     "(activations for learn_w=fp, weights for learn_w=rtn, which quantizes the rotated weights)",
+     learn_paths},
     {"windows", RB_OPT_INT, 0, 0, 1 << 20,
      "calibration windows used for learning (0: all the run has)", NULL},
     {"batch", RB_OPT_INT, 4, 1, 4096, "calibration windows per iteration", NULL},
@@ -473,6 +487,7 @@ typedef struct learn_opts {
     const char *loss_log;
     int optimizer, learn_w;
     double momentum;
+    int path;
 } learn_opts;
 
 /* The learning rate of iteration it (0-based) of iters. */
@@ -494,21 +509,32 @@ static int learn(const rb_model *base, rb_spin_rotations *r, const rb_calib *cal
     lq.a_scale = lq.a_zero = lq.kv_scale = lq.kv_zero = NULL;
     rb_hooks hooks;
     rb_quant_hooks(&lq, &hooks);
+    /* activations: the base weights and rb_spin_ws; weights: a model of
+     * rotated weights, its training buffers and its weight gradients */
+    int on_acts = o->path == PATH_ACTIVATIONS || (o->path == PATH_AUTO && o->learn_w == LEARN_W_FP);
     rb_model *work = NULL;
     rb_train_ws ws = {0};
+    rb_spin_ws sws = {0};
     rb_grads g = {0};
     float *R1f = malloc(sizeof(float) * n1), *R2f = malloc(sizeof(float) * n2);
+    float *aR1 = on_acts ? malloc(sizeof(float) * n1) : NULL;
+    float *aR2 = on_acts ? malloc(sizeof(float) * n2) : NULL;
     double *gR1 = malloc(sizeof(double) * n1), *gR2 = malloc(sizeof(double) * n2);
     double *V1 = calloc(n1, sizeof(double)), *V2 = calloc(n2, sizeof(double)); /* SGDG velocities */
     FILE *log = NULL;
-    int rc = R1f && R2f && gR1 && gR2 && V1 && V2
+    int rc = R1f && R2f && gR1 && gR2 && V1 && V2 && (!on_acts || (aR1 && aR2))
                  ? RB_OK
                  : rb_error_set(err, RB_ENOMEM, "cannot allocate SpinQuant");
     if (!rc && o->learn_w == LEARN_W_RTN && rb_quant_spec_off(&q->w))
         rc = rb_error_set(err, RB_EINVAL, "learn_w=rtn needs quantized weights (--w-bits below 16)");
-    if (!rc) rc = rb_model_clone(base, &work, err);
-    if (!rc) rc = rb_train_ws_init(&ws, c, calib->window, err);
-    if (!rc) rc = rb_grads_init(&g, c, err);
+    if (!rc && on_acts && o->learn_w == LEARN_W_RTN)
+        rc = rb_error_set(err, RB_EINVAL,
+                          "learn_path=activations keeps the base weights: learn_w=rtn, which "
+                          "quantizes the rotated weights, needs learn_path=weights (or auto)");
+    if (!rc && on_acts) rc = rb_spin_ws_init(&sws, c, calib->window, err);
+    if (!rc && !on_acts) rc = rb_model_clone(base, &work, err);
+    if (!rc && !on_acts) rc = rb_train_ws_init(&ws, c, calib->window, err);
+    if (!rc && !on_acts) rc = rb_grads_init(&g, c, err);
     if (!rc && o->loss_log && *o->loss_log) {
         if (!(log = fopen(o->loss_log, "w")))
             rc = rb_error_set(err, RB_EIO, "%s: cannot create the loss log", o->loss_log);
@@ -520,21 +546,36 @@ static int learn(const rb_model *base, rb_spin_rotations *r, const rb_calib *cal
         double lr = lr_at(o, it);
         to_float(R1f, r->R1, n1);
         to_float(R2f, r->R2, n2);
-        if ((rc = rb_spin_effective(work, base, R1f, R2f, err))) break;
+        if (!on_acts && (rc = rb_spin_effective(work, base, R1f, R2f, err))) break;
         /* RTN weights: the gradients below are taken at the quantized
          * weights and passed straight through to the effective ones */
         if (o->learn_w == LEARN_W_RTN && (rc = rb_quant_weights_rtn_transient(work, q, err))) break;
-        rb_grads_zero(&g);
+        if (on_acts) {
+            memset(aR1, 0, sizeof(float) * n1);
+            memset(aR2, 0, sizeof(float) * n2);
+        } else {
+            rb_grads_zero(&g);
+        }
         double loss = 0;
         for (int b = 0; !rc && b < o->batch; b++) {
             int w = (int)(((size_t)it * o->batch + b) % (size_t)nwin);
+            const int32_t *tok = calib->tokens + (size_t)w * calib->window;
             double l = 0;
-            rc = rb_train_forward(work, &ws, calib->tokens + (size_t)w * calib->window,
-                                  calib->window, &hooks, &l, err);
-            if (!rc) rc = rb_train_backward(work, &ws, 1.0f / o->batch, &g, err);
+            if (on_acts) {
+                rc = rb_spin_forward(base, &sws, R1f, R2f, tok, calib->window, &hooks, &l, err);
+                if (!rc) rc = rb_spin_backward(base, &sws, 1.0f / o->batch, aR1, aR2, err);
+            } else {
+                rc = rb_train_forward(work, &ws, tok, calib->window, &hooks, &l, err);
+                if (!rc) rc = rb_train_backward(work, &ws, 1.0f / o->batch, &g, err);
+            }
             loss += l / o->batch;
         }
-        if (!rc) rc = rb_spin_rotation_grads(base, R1f, R2f, &g, gR1, gR2, err);
+        if (!rc && on_acts) {
+            for (size_t i = 0; i < n1; i++) gR1[i] = aR1[i];
+            for (size_t i = 0; i < n2; i++) gR2[i] = aR2[i];
+        } else if (!rc) {
+            rc = rb_spin_rotation_grads(base, R1f, R2f, &g, gR1, gR2, err);
+        }
         if (!rc && !isfinite(loss))
             rc = rb_error_set(err, RB_ENUMERIC, "iteration %d: the loss is %g", it, loss);
         if (!rc)
@@ -567,7 +608,9 @@ static int learn(const rb_model *base, rb_spin_rotations *r, const rb_calib *cal
     }
     rb_grads_free(&g);
     rb_train_ws_free(&ws);
+    rb_spin_ws_free(&sws);
     rb_model_free(work);
+    free(aR1); free(aR2);
     free(R1f); free(R2f); free(gR1); free(gR2); free(V1); free(V2);
     return rc;
 }
@@ -584,7 +627,7 @@ static int spinquant_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error
                      (int)rb_opt_get(me, opt, "windows"), (int)rb_opt_get(me, opt, "batch"),
                      ctx->log, rb_opt_get(me, opt, "lr"), rb_opt_get_text(me, opt, "loss_log"),
                      (int)rb_opt_get(me, opt, "optimizer"), (int)rb_opt_get(me, opt, "learn_w"),
-                     rb_opt_get(me, opt, "momentum")};
+                     rb_opt_get(me, opt, "momentum"), (int)rb_opt_get(me, opt, "learn_path")};
     if (!*load && lo.iters > 0 && (!ctx->calib || ctx->calib->n_windows < 1))
         return rb_error_set(err, RB_EINVAL, "learning the rotations needs calibration windows");
     if (!*load && lo.iters > 0 && !rb_quant_config_active(ctx->quant))

@@ -142,6 +142,17 @@ Test(methods, pipeline_parsing_and_errors) {
     cr_expect_str_eq(p.stages[1].method->name, "rtn");
 }
 
+/* rb_stage_opts holds RB_MAX_OPTIONS values: a method with more options
+ * would write past them (spinquant's 17th did before the limit was raised). */
+Test(methods, every_method_fits_the_option_slots) {
+    for (const rb_method *const *m = rb_method_all(); *m; m++) {
+        int n = 0;
+        while ((*m)->options[n].name) n++;
+        cr_expect_leq(n, RB_MAX_OPTIONS, "%s has %d options, rb_stage_opts holds %d", (*m)->name,
+                      n, RB_MAX_OPTIONS);
+    }
+}
+
 Test(methods, quantizers_off_are_bit_identical) {
     rb_model *m = rb_test_synth(48, 100, 2, 6, 2, 37, 9);
     rb_quant_config q;

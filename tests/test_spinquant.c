@@ -16,6 +16,7 @@
 #include "methods/prepare.h"
 #include "methods/rotate.h"
 #include "methods/rotation_desc.h"
+#include "methods/spin_train.h"
 #include "methods/spinquant.h"
 #include "tests/ref_forward.h"
 #include "tests/test_models.h"
@@ -226,20 +227,27 @@ static void to_f(float *d, const double *s, size_t n) {
     for (size_t i = 0; i < n; i++) d[i] = (float)s[i];
 }
 
-static void check_rotation_grads(rb_model *base);
+static void check_rotation_grads(rb_model *base, int acts);
 
 Test(spinquant, rotation_gradients_match_finite_differences, .timeout = 120) {
-    check_rotation_grads(spin_base());
+    check_rotation_grads(spin_base(), 0);
 }
 
 /* With q/k/v biases (R2 reaches bv), untied classifier, GQA, llama3 RoPE
  * scaling and head_dim 16 ≠ 48/4. */
 Test(spinquant, rotation_gradients_on_variant_model, .timeout = 120) {
-    check_rotation_grads(spin_base_of(rb_test_arch_model(RB_TEST_ALL, 2, 29, 12)));
+    check_rotation_grads(spin_base_of(rb_test_arch_model(RB_TEST_ALL, 2, 29, 12)), 0);
 }
 
-/* Checks rb_spin_rotation_grads at random R1, R2 on base (freed). */
-static void check_rotation_grads(rb_model *base) {
+/* The same finite differences for the rotated-activation path's gradients. */
+Test(spinquant, activation_path_gradients_match_finite_differences, .timeout = 120) {
+    check_rotation_grads(spin_base(), 1);
+    check_rotation_grads(spin_base_of(rb_test_arch_model(RB_TEST_ALL, 2, 29, 12)), 1);
+}
+
+/* Checks the rotation gradients at random R1, R2 on base (freed): those of
+ * rb_spin_rotation_grads, or with acts those of rb_spin_backward. */
+static void check_rotation_grads(rb_model *base, int acts) {
     rb_model *work, *dir;
     const rb_config *c = &base->cfg;
     rb_error err = {0};
@@ -267,6 +275,20 @@ static void check_rotation_grads(rb_model *base) {
     cr_assert_eq(rb_train_forward(work, &ws, tok, 11, NULL, &loss, &err), RB_OK, "%s", err.msg);
     cr_assert_eq(rb_train_backward(work, &ws, 1.0f, &g, &err), RB_OK);
     cr_assert_eq(rb_spin_rotation_grads(base, R1, R2, &g, gR1, gR2, &err), RB_OK);
+    if (acts) {
+        rb_spin_ws sws;
+        float *a1 = calloc(n1, sizeof(float)), *a2 = calloc(n2, sizeof(float));
+        double l2;
+        cr_assert_eq(rb_spin_ws_init(&sws, c, 11, &err), RB_OK);
+        cr_assert_eq(rb_spin_forward(base, &sws, R1, R2, tok, 11, NULL, &l2, &err), RB_OK, "%s",
+                     err.msg);
+        cr_assert_eq(rb_spin_backward(base, &sws, 1.0f, a1, a2, &err), RB_OK);
+        for (size_t i = 0; i < n1; i++) gR1[i] = a1[i];
+        for (size_t i = 0; i < n2; i++) gR2[i] = a2[i];
+        rb_spin_ws_free(&sws);
+        free(a1);
+        free(a2);
+    }
 
     /* The effective weights are linear in R1 (and in R2), so the model moved
      * along a direction D is work + ε·f(base, D, R2) exactly: finite
@@ -367,7 +389,7 @@ Test(spinquant, learning_lowers_the_quantized_loss_and_reloads, .timeout = 300) 
     /* the plain Cayley SGD with a linear schedule (the defaults, SGDG and
      * cosine, are exercised by cosine_schedule_and_rtn_weights_while_learning) */
     snprintf(text, sizeof text,
-             "spinquant:iters=12:lr=0.5:batch=2:optimizer=cayley:schedule=linear:"
+             "spinquant:iters=12:lr=0.1:batch=2:optimizer=cayley:schedule=linear:"
              "save_rotations=%s:loss_log=%s",
              rot, log);
     rb_model *learned = prepared(m, text, &q, &cal);
@@ -730,5 +752,321 @@ Test(spinquant, options_parse_and_format) {
     cr_assert_eq(rb_pipeline_parse("spinquant:iters=2", &p, &err), RB_OK);
     cr_expect_eq(rb_prepare_model(m, &p, &q, NULL, 0, 0, &err), RB_EINVAL);
     cr_expect(strstr(err.msg, "calibration") != NULL, "%s", err.msg);
+    rb_model_free(m);
+}
+
+/* ---- the rotated-activation path (methods/spin_train.h) against the
+ * materialising one ------------------------------------------------------ */
+
+/* Loss and rotation gradients of f(base, R1, R2) over `nwin` windows of T
+ * tokens (scale 1/nwin each) by the materialising path (rb_spin_effective,
+ * core/train.h, rb_spin_rotation_grads) or by the activation path. */
+static double path_loss_grads(const rb_model *base, int acts, const float *R1, const float *R2,
+                              const int32_t *tok, int T, int nwin, const rb_hooks *h,
+                              double *gR1, double *gR2) {
+    const rb_config *c = &base->cfg;
+    size_t n1 = (size_t)c->dim * c->dim, n2 = (size_t)c->n_layers * c->head_dim * c->head_dim;
+    rb_error err = {0};
+    double loss = 0, l;
+    if (acts) {
+        rb_spin_ws ws;
+        float *a1 = calloc(n1, sizeof(float)), *a2 = calloc(n2, sizeof(float));
+        cr_assert_eq(rb_spin_ws_init(&ws, c, T, &err), RB_OK, "%s", err.msg);
+        for (int w = 0; w < nwin; w++) {
+            cr_assert_eq(rb_spin_forward(base, &ws, R1, R2, tok + (size_t)w * T, T, h, &l, &err),
+                         RB_OK, "%s", err.msg);
+            cr_assert_eq(rb_spin_backward(base, &ws, 1.0f / nwin, a1, a2, &err), RB_OK, "%s",
+                         err.msg);
+            loss += l / nwin;
+        }
+        for (size_t i = 0; i < n1; i++) gR1[i] = a1[i];
+        for (size_t i = 0; i < n2; i++) gR2[i] = a2[i];
+        rb_spin_ws_free(&ws);
+        free(a1);
+        free(a2);
+        return loss;
+    }
+    rb_model *work;
+    rb_train_ws ws;
+    rb_grads g;
+    cr_assert_eq(rb_model_clone(base, &work, &err), RB_OK);
+    cr_assert_eq(rb_spin_effective(work, base, R1, R2, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(rb_train_ws_init(&ws, c, T, &err), RB_OK);
+    cr_assert_eq(rb_grads_init(&g, c, &err), RB_OK);
+    for (int w = 0; w < nwin; w++) {
+        cr_assert_eq(rb_train_forward(work, &ws, tok + (size_t)w * T, T, h, &l, &err), RB_OK,
+                     "%s", err.msg);
+        cr_assert_eq(rb_train_backward(work, &ws, 1.0f / nwin, &g, &err), RB_OK);
+        loss += l / nwin;
+    }
+    cr_assert_eq(rb_spin_rotation_grads(base, R1, R2, &g, gR1, gR2, &err), RB_OK);
+    rb_grads_free(&g);
+    rb_train_ws_free(&ws);
+    rb_model_free(work);
+    return loss;
+}
+
+/* ‖a − b‖ / ‖b‖ over n values. */
+static double rel_diff(const double *a, const double *b, size_t n) {
+    double d = 0, s = 0;
+    for (size_t i = 0; i < n; i++) d += (a[i] - b[i]) * (a[i] - b[i]), s += b[i] * b[i];
+    return sqrt(d / s);
+}
+
+/* Quantizers on a tape.  Recording, the real hooks quantize and every call's
+ * input and output are kept; replaying, each call's input is compared with
+ * the recorded one (the worst relative difference is kept) and replaced by
+ * the recorded output.  Both paths then round alike: with the real
+ * quantizers the float rounding of the two orders of products flips the
+ * occasional rounding decision (measured: most 4-bit trials here), and
+ * the flips grow through the layers; replayed, the comparison checks that
+ * every quantizer sees the same activations in both paths, and the loss
+ * and gradients downstream of the same quantized values. */
+typedef struct quant_tape {
+    rb_hooks real;
+    int replay, n, cap, next;
+    float **in, **out;
+    size_t *len;
+    int *where; /* layer·8 + point (the qkv hook: 7) */
+    double worst;
+} quant_tape;
+
+static void tape_call(quant_tape *t, int where, float *x, size_t n) {
+    if (!t->replay) {
+        if (t->n == t->cap) {
+            t->cap = t->cap ? 2 * t->cap : 64;
+            t->in = realloc(t->in, sizeof(float *) * t->cap);
+            t->out = realloc(t->out, sizeof(float *) * t->cap);
+            t->len = realloc(t->len, sizeof(size_t) * t->cap);
+            t->where = realloc(t->where, sizeof(int) * t->cap);
+        }
+        t->in[t->n] = malloc(sizeof(float) * n);
+        memcpy(t->in[t->n], x, sizeof(float) * n);
+        t->len[t->n] = n;
+        t->where[t->n] = where;
+        t->out[t->n++] = NULL; /* the output, after the real hook */
+        return;
+    }
+    cr_assert_lt(t->next, t->n, "more quantizer calls than recorded");
+    int i = t->next++;
+    cr_assert_eq(t->where[i], where, "quantizer call %d: at %d, recorded at %d", i, where,
+                 t->where[i]);
+    cr_assert_eq(t->len[i], n);
+    double d = 0, s = 0;
+    for (size_t j = 0; j < n; j++) {
+        d += ((double)x[j] - t->in[i][j]) * ((double)x[j] - t->in[i][j]);
+        s += (double)t->in[i][j] * t->in[i][j];
+    }
+    double e = s > 0 ? sqrt(d / s) : sqrt(d);
+    t->worst = e > t->worst ? e : t->worst;
+    memcpy(x, t->out[i], sizeof(float) * n);
+}
+
+static void tape_keep_output(quant_tape *t, const float *x, size_t n) {
+    t->out[t->n - 1] = malloc(sizeof(float) * n);
+    memcpy(t->out[t->n - 1], x, sizeof(float) * n);
+}
+
+static int tape_activation(void *ctx, int layer, rb_act_point p, float *x, int rows, int cols,
+                           rb_error *err) {
+    quant_tape *t = ctx;
+    size_t n = (size_t)rows * cols;
+    tape_call(t, layer * 8 + (int)p, x, n);
+    if (t->replay) return RB_OK;
+    int rc = t->real.activation(t->real.ctx, layer, p, x, rows, cols, err);
+    tape_keep_output(t, x, n);
+    return rc;
+}
+
+static int tape_qkv(void *ctx, int layer, float *q, float *k, float *v, int T,
+                    const rb_config *c, rb_error *err) {
+    quant_tape *t = ctx;
+    size_t nq = (size_t)T * c->n_heads * c->head_dim, nk = (size_t)T * c->n_kv_heads * c->head_dim;
+    float *all = malloc(sizeof(float) * (nq + 2 * nk));
+    memcpy(all, q, sizeof(float) * nq);
+    memcpy(all + nq, k, sizeof(float) * nk);
+    memcpy(all + nq + nk, v, sizeof(float) * nk);
+    tape_call(t, layer * 8 + 7, all, nq + 2 * nk);
+    int rc = RB_OK;
+    if (!t->replay) {
+        rc = t->real.qkv(t->real.ctx, layer, q, k, v, T, c, err);
+        memcpy(all, q, sizeof(float) * nq);
+        memcpy(all + nq, k, sizeof(float) * nk);
+        memcpy(all + nq + nk, v, sizeof(float) * nk);
+        tape_keep_output(t, all, nq + 2 * nk);
+    } else {
+        memcpy(q, all, sizeof(float) * nq);
+        memcpy(k, all + nq, sizeof(float) * nk);
+        memcpy(v, all + nq + nk, sizeof(float) * nk);
+    }
+    free(all);
+    return rc;
+}
+
+static void tape_free(quant_tape *t) {
+    for (int i = 0; i < t->n; i++) free(t->in[i]), free(t->out[i]);
+    free(t->in); free(t->out); free(t->len); free(t->where);
+}
+
+/* Both paths on base (freed) at several R1, R2: random orthogonal ones and
+ * (kind 2) random matrices that are not orthogonal (the map both paths
+ * compute is defined for any R), with the quantizers off and on (4-bit
+ * activations per token, asymmetric 4-bit KV; with_cls: the classifier's
+ * input too). */
+static void check_paths_agree(rb_model *base, int T, const char *name, const int32_t *text) {
+    const rb_config *c = &base->cfg;
+    size_t n1 = (size_t)c->dim * c->dim, n2 = (size_t)c->n_layers * c->head_dim * c->head_dim;
+    rb_rng r;
+    rb_rng_seed(&r, 41);
+    const int nwin = 2;
+    int32_t *tok = malloc(sizeof(int32_t) * (size_t)T * nwin);
+    for (int t = 0; t < T * nwin; t++)
+        tok[t] = text ? text[t] : (int32_t)rb_rng_below(&r, (uint64_t)c->vocab_size);
+    double *R1 = malloc(sizeof(double) * n1), *R2 = malloc(sizeof(double) * n2);
+    float *R1f = malloc(sizeof(float) * n1), *R2f = malloc(sizeof(float) * n2);
+    double *g1[2], *g2[2];
+    for (int p = 0; p < 2; p++) {
+        g1[p] = malloc(sizeof(double) * n1);
+        g2[p] = malloc(sizeof(double) * n2);
+    }
+    /* on text, the orthogonal trials only: a non-orthogonal R amplifies the
+     * rounding of the trained model's large activations (R2 gradients 1.1e-4
+     * apart measured) */
+    for (int trial = 0; trial < (text ? 4 : 6); trial++) {
+        int kind = trial / 2, quant = trial % 2 ? 1 + (trial == 5) : 0;
+        if (kind < 2) {
+            random_orthogonal(R1, c->dim, &r);
+            for (int l = 0; l < c->n_layers; l++)
+                random_orthogonal(R2 + (size_t)l * c->head_dim * c->head_dim, c->head_dim, &r);
+        } else {
+            for (size_t i = 0; i < n1; i++) R1[i] = rb_rng_normal(&r) / sqrt(c->dim);
+            for (size_t i = 0; i < n2; i++) R2[i] = rb_rng_normal(&r) / sqrt(c->head_dim);
+        }
+        to_f(R1f, R1, n1);
+        to_f(R2f, R2, n2);
+        rb_quant_config q;
+        rb_quant_config_init(&q);
+        if (quant) {
+            q.a = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
+            q.kv = (rb_quant_spec){4, 1, RB_GRAN_ROW, 0, 1.0f, 0};
+            q.quantize_classifier = quant == 2;
+        }
+        quant_tape tape = {0};
+        rb_quant_hooks(&q, &tape.real);
+        rb_hooks h = {.ctx = &tape, .activation = tape_activation, .qkv = tape_qkv};
+        double lw = path_loss_grads(base, 0, R1f, R2f, tok, T, nwin, quant ? &h : NULL, g1[0],
+                                    g2[0]);
+        tape.replay = 1;
+        double la = path_loss_grads(base, 1, R1f, R2f, tok, T, nwin, quant ? &h : NULL, g1[1],
+                                    g2[1]);
+        if (quant) {
+            cr_expect_eq(tape.next, tape.n, "%s trial %d: %d of %d quantizer calls", name, trial,
+                         tape.next, tape.n);
+            cr_expect_lt(tape.worst, 1e-5, "%s trial %d: a quantizer's input differs by %g", name,
+                         trial, tape.worst);
+        }
+        tape_free(&tape);
+        double e1 = rel_diff(g1[1], g1[0], n1), e2 = 0;
+        for (int l = 0; l < c->n_layers; l++) {
+            size_t o = (size_t)l * c->head_dim * c->head_dim;
+            double e = rel_diff(g2[1] + o, g2[0] + o, (size_t)c->head_dim * c->head_dim);
+            e2 = e > e2 ? e : e2;
+        }
+        if (getenv("RB_TEST_VERBOSE"))
+            fprintf(stderr, "%s trial %d (R %s, quantizers %s): loss %.9g vs %.9g (%.2g), "
+                    "grad R1 %.2g, R2 %.2g, quantizer inputs %.2g\n", name, trial,
+                    kind < 2 ? "orthogonal" : "general", quant ? "on" : "off", la, lw,
+                    fabs(la - lw) / fabs(lw), e1, e2, tape.worst);
+        cr_expect_lt(fabs(la - lw), 1e-5 * fabs(lw), "%s trial %d: loss %.9g, materialising %.9g",
+                     name, trial, la, lw);
+        cr_expect_lt(e1, 1e-4, "%s trial %d: R1 gradients differ by %g (relative)", name, trial, e1);
+        cr_expect_lt(e2, 1e-4, "%s trial %d: R2 gradients differ by %g (relative)", name, trial, e2);
+        rb_quant_config_free(&q);
+    }
+    for (int p = 0; p < 2; p++) free(g1[p]), free(g2[p]);
+    free(tok); free(R1); free(R2); free(R1f); free(R2f);
+    rb_model_free(base);
+}
+
+Test(spinquant, activation_path_matches_materialising_path, .timeout = 300) {
+    check_paths_agree(spin_base(), 16, "synth dim 32", NULL);
+    /* q/k/v biases, GQA, llama3 RoPE, head_dim 16 ≠ 48/4 */
+    check_paths_agree(spin_base_of(rb_test_arch_model(RB_TEST_ALL, 2, 29, 12)), 16, "all", NULL);
+    /* tied classifier (untied by the norm folding), biases, GQA 3:1 */
+    rb_model *qw = rb_test_arch_model(RB_TEST_QWEN2, 2, 37, 13);
+    rb_error err = {0};
+    cr_assert_eq(rb_rotate_fuse_norms(qw, &err), RB_OK, "%s", err.msg);
+    cr_assert_eq(rb_rotate_online(qw, 1, 1, 0, &err), RB_OK, "%s", err.msg); /* 6 heads: no head Hadamard */
+    check_paths_agree(qw, 16, "qwen2", NULL);
+}
+
+/* On stories260K with random tokens and with a short story (BOS first: the
+ * trained model's large first-token activations). */
+Test(spinquant, activation_path_matches_on_stories260K, .timeout = 300) {
+    check_paths_agree(spin_base_of(rb_test_stories_or_synth()), 64, "stories260K", NULL);
+    rb_tokenizer *tk = rb_test_tok512();
+    const char *story =
+        "Once upon a time, there was a little girl named Lily. She liked to play in the garden "
+        "with her red ball. One day, the ball rolled under a big tree and she could not find it. "
+        "She asked her mom to help her. Her mom looked under the tree and found the ball next to a "
+        "small bird. Lily was happy and said thank you. The bird sang a song and they all smiled. "
+        "The next day, Lily and her friend Tom went to the park to play with a big blue kite.";
+    int32_t *tok;
+    size_t n;
+    rb_error err = {0};
+    cr_assert_eq(rb_tokenizer_encode(tk, story, strlen(story), 1, 0, &tok, &n, &err), RB_OK,
+                 "%s", err.msg);
+    cr_assert_geq(n, 128, "the story is %zu tokens", n);
+    check_paths_agree(spin_base_of(rb_test_stories_or_synth()), 64, "stories260K text", tok);
+    free(tok);
+    rb_tokenizer_free(tk);
+}
+
+/* The stage with each learn_path: both lower the W16A4KV4 loss from the
+ * same start and keep R orthogonal (the default, auto, takes the activation
+ * path for learn_w=fp: learning_lowers_the_quantized_loss_and_reloads);
+ * learn_path=activations with learn_w=rtn is refused. */
+Test(spinquant, both_learn_paths_lower_the_loss, .timeout = 300) {
+    rb_model *m = rb_test_stories_or_synth();
+    rb_quant_config q;
+    rb_quant_config_init(&q);
+    q.a = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
+    q.kv = (rb_quant_spec){4, 1, RB_GRAN_ROW, 0, 1.0f, 0};
+    rb_calib cal;
+    rb_test_random_calib(&cal, m->cfg.vocab_size, 2, 64, 3);
+    rb_model *start = prepared(m, "spinquant:iters=0", &q, &cal);
+    double l0 = quant_loss(start, &cal, &q);
+    const char *paths[2] = {"weights", "activations"};
+    for (int p = 0; p < 2; p++) {
+        char text[512], rot[512], name[64];
+        snprintf(name, sizeof name, "spin_path_%s.bin", paths[p]);
+        rb_test_tmp_path(name, rot, sizeof rot);
+        snprintf(text, sizeof text,
+                 "spinquant:iters=8:lr=0.1:batch=2:optimizer=cayley:learn_path=%s:"
+                 "save_rotations=%s", paths[p], rot);
+        rb_model *learned = prepared(m, text, &q, &cal);
+        double l1 = quant_loss(learned, &cal, &q);
+        cr_expect_lt(l1, l0 - 1e-3, "learn_path=%s: %.5f -> %.5f", paths[p], l0, l1);
+        rb_spin_rotations r;
+        rb_error err = {0};
+        cr_assert_eq(rb_spin_rotations_load(&r, &m->cfg, rot, &err), RB_OK, "%s", err.msg);
+        cr_expect_leq(rb_spin_orthogonality_error(r.R1, r.dim), 1e-5);
+        rb_spin_rotations_free(&r);
+        unlink(rot);
+        rb_model_free(learned);
+    }
+    rb_quant_config qw = q;
+    qw.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
+    rb_model *t;
+    rb_error err = {0};
+    rb_pipeline p;
+    cr_assert_eq(rb_model_clone(m, &t, &err), RB_OK);
+    cr_assert_eq(rb_pipeline_parse("spinquant:iters=1:learn_w=rtn:learn_path=activations", &p,
+                                   &err), RB_OK, "%s", err.msg);
+    cr_expect_eq(rb_prepare_model(t, &p, &qw, &cal, 7, 0, &err), RB_EINVAL);
+    cr_expect(strstr(err.msg, "learn_path=weights") != NULL, "%s", err.msg);
+    rb_model_free(t);
+    rb_model_free(start);
+    rb_calib_free(&cal);
     rb_model_free(m);
 }
