@@ -949,7 +949,9 @@ Test(resq, per_layer_moments_and_bases) {
                               : blk.low[(size_t)i * (n - r) + j];
             cr_expect_eq(A[L * dd + (size_t)i * n + j], want);
         }
-    cr_expect_eq(rb_resq_collect(m, &calib, 50, 0, &cov, &err), RB_EINVAL);
+    rb_resq_cov bad; /* a failed collect leaves its output empty, and cov keeps its arrays */
+    cr_expect_eq(rb_resq_collect(m, &calib, 50, 0, &bad, &err), RB_EINVAL);
+    cr_expect(bad.resid == NULL && bad.down == NULL);
     cr_expect(strstr(err.msg, "172") != NULL, "%s", err.msg);
     rb_resq_blocks_free(&blk);
     free(A); free(M); free(S); free(shared); free(w); free(pooled);

@@ -377,7 +377,12 @@ Test(spinquant, learning_lowers_the_quantized_loss_and_reloads, .timeout = 300) 
     rb_model *m = rb_test_stories_or_synth();
     rb_quant_config q;
     rb_quant_config_init(&q);
-    q.a = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
+    /* 2-bit activations: at 4 bits the quantization error of this small model
+     * is so small that the straight-through gradient is lost in rounding
+     * noise (12 steps move the loss by ±0.2 nats either way, depending on
+     * the seed and even on -O2 vs -O3); at 2 bits every seed tried (3..7,
+     * both optimizers) falls by 0.6-2.5 nats */
+    q.a = (rb_quant_spec){2, 0, RB_GRAN_ROW, 0, 1.0f, 0};
     q.kv = (rb_quant_spec){4, 1, RB_GRAN_ROW, 0, 1.0f, 0};
     rb_calib cal;
     rb_test_random_calib(&cal, m->cfg.vocab_size, 2, 64, 3);
@@ -389,12 +394,13 @@ Test(spinquant, learning_lowers_the_quantized_loss_and_reloads, .timeout = 300) 
     /* the plain Cayley SGD with a linear schedule (the defaults, SGDG and
      * cosine, are exercised by cosine_schedule_and_rtn_weights_while_learning) */
     snprintf(text, sizeof text,
-             "spinquant:iters=12:lr=0.1:batch=2:optimizer=cayley:schedule=linear:"
+             "spinquant:iters=12:lr=0.3:batch=2:optimizer=cayley:schedule=linear:"
              "save_rotations=%s:loss_log=%s",
              rot, log);
     rb_model *learned = prepared(m, text, &q, &cal);
     double l0 = quant_loss(start, &cal, &q), l1 = quant_loss(learned, &cal, &q);
-    cr_expect_lt(l1, l0 - 1e-3, "learning did not lower the W16A4KV4 loss: %.5f -> %.5f", l0, l1);
+    fprintf(stderr, "W16A2KV4 loss: random Hadamard %.5f, learned %.5f\n", l0, l1);
+    cr_expect_lt(l1, l0 - 0.1, "learning did not lower the W16A2KV4 loss: %.5f -> %.5f", l0, l1);
     /* the saved rotations are orthogonal (the load validates 1e-6; the bound asked is 1e-5) */
     rb_spin_rotations r;
     rb_error err = {0};
@@ -425,7 +431,7 @@ Test(spinquant, learning_lowers_the_quantized_loss_and_reloads, .timeout = 300) 
     snprintf(text, sizeof text, "spinquant:rotations=%s,gptq", rot);
     rb_model *gq = prepared(m, text, &qw, &cal);
     double lg = quant_loss(gq, &cal, &q);
-    cr_expect(isfinite(lg) && lg > l1 - 0.5, "spinquant,gptq loss %g", lg);
+    cr_expect(isfinite(lg) && fabs(lg - l1) < 1.5, "spinquant,gptq loss %g, without weight quantization %g", lg, l1);
     unlink(rot);
     unlink(log);
     rb_model_free(gq);
@@ -1022,15 +1028,15 @@ Test(spinquant, activation_path_matches_on_stories260K, .timeout = 300) {
     rb_tokenizer_free(tk);
 }
 
-/* The stage with each learn_path: both lower the W16A4KV4 loss from the
- * same start and keep R orthogonal (the default, auto, takes the activation
- * path for learn_w=fp: learning_lowers_the_quantized_loss_and_reloads);
+/* The stage with each learn_path: both lower the W16A2KV4 loss from the
+ * same start and keep R orthogonal (the default, weights, is also the path
+ * of learning_lowers_the_quantized_loss_and_reloads);
  * learn_path=activations with learn_w=rtn is refused. */
 Test(spinquant, both_learn_paths_lower_the_loss, .timeout = 300) {
     rb_model *m = rb_test_stories_or_synth();
     rb_quant_config q;
     rb_quant_config_init(&q);
-    q.a = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
+    q.a = (rb_quant_spec){2, 0, RB_GRAN_ROW, 0, 1.0f, 0}; /* see above: 2 bits */
     q.kv = (rb_quant_spec){4, 1, RB_GRAN_ROW, 0, 1.0f, 0};
     rb_calib cal;
     rb_test_random_calib(&cal, m->cfg.vocab_size, 2, 64, 3);
@@ -1042,11 +1048,12 @@ Test(spinquant, both_learn_paths_lower_the_loss, .timeout = 300) {
         snprintf(name, sizeof name, "spin_path_%s.bin", paths[p]);
         rb_test_tmp_path(name, rot, sizeof rot);
         snprintf(text, sizeof text,
-                 "spinquant:iters=8:lr=0.1:batch=2:optimizer=cayley:learn_path=%s:"
+                 "spinquant:iters=12:lr=0.3:batch=2:optimizer=cayley:learn_path=%s:"
                  "save_rotations=%s", paths[p], rot);
         rb_model *learned = prepared(m, text, &q, &cal);
         double l1 = quant_loss(learned, &cal, &q);
-        cr_expect_lt(l1, l0 - 1e-3, "learn_path=%s: %.5f -> %.5f", paths[p], l0, l1);
+        fprintf(stderr, "W16A2KV4 loss, learn_path=%s: %.5f -> %.5f\n", paths[p], l0, l1);
+        cr_expect_lt(l1, l0 - 0.1, "learn_path=%s: %.5f -> %.5f", paths[p], l0, l1);
         rb_spin_rotations r;
         rb_error err = {0};
         cr_assert_eq(rb_spin_rotations_load(&r, &m->cfg, rot, &err), RB_OK, "%s", err.msg);
