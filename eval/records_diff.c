@@ -153,12 +153,22 @@ static json_object *find_key(json_object *recs, const char *key) {
     return NULL;
 }
 
-static int threads_of(json_object *rec) {
-    json_object *t;
-    return json_object_object_get_ex(rec, "threads", &t) ? json_object_get_int(t) : -1;
+/* The record fields that choose the order of the floating-point sums: two
+ * records agreeing on all of them were computed by the same arithmetic. */
+static const char *const arithmetic_keys[] = {"threads", "blas_threads", "simd", "blas_kernels",
+                                              "gemm", NULL};
+
+static int same_arithmetic(json_object *a, json_object *b) {
+    for (const char *const *k = arithmetic_keys; *k; k++) {
+        json_object *x = NULL, *y = NULL;
+        int hx = json_object_object_get_ex(a, *k, &x), hy = json_object_object_get_ex(b, *k, &y);
+        if (hx != hy) return 0;
+        if (hx && strcmp(json_object_get_string(x), json_object_get_string(y))) return 0;
+    }
+    return 1;
 }
 
-int rb_records_diff(json_object *committed, json_object *fresh, double cross_thread_rel_tol,
+int rb_records_diff(json_object *committed, json_object *fresh, double cross_setup_rel_tol,
                     rb_diff *out, rb_error *err) {
     memset(out, 0, sizeof *out);
     ctx c = {.d = out};
@@ -174,9 +184,9 @@ int rb_records_diff(json_object *committed, json_object *fresh, double cross_thr
         if (!b) {
             add_row(&c, RB_DIFF_NO_RECORD, NULL, NAN, NAN);
         } else {
-            int cross = threads_of(a) != threads_of(b);
-            c.tol = cross ? cross_thread_rel_tol : 0;
-            out->n_cross_thread += cross;
+            int cross = !same_arithmetic(a, b);
+            c.tol = cross ? cross_setup_rel_tol : 0;
+            out->n_cross_setup += cross;
             out->n_records++;
             walk(&c, "", a, b);
         }
@@ -217,8 +227,8 @@ static void put_num(rb_buf *b, double x) {
 char *rb_diff_format(const rb_diff *d, size_t max_rows) {
     rb_buf b = {0};
     rb_buf_printf(&b, "%zu records paired, %zu metric values compared (%zu records at another "
-                      "thread count), largest relative change %.3g; %zu difference%s\n",
-                  d->n_records, d->n_values, d->n_cross_thread, d->max_rel, d->n_rows,
+                      "thread count or on other kernels), largest relative change %.3g; %zu difference%s\n",
+                  d->n_records, d->n_values, d->n_cross_setup, d->max_rel, d->n_rows,
                   d->n_rows == 1 ? "" : "s");
     if (d->n_rows) {
         rb_buf_puts(&b, "\n| run | metric | committed | fresh | relative change |\n"

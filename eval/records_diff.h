@@ -11,10 +11,14 @@
  * committed record has and the fresh one lacks is a difference.
  *
  * Equality: bit-identical (==, a null with a "<key>_nonfinite" sibling
- * reads as that value, NaN equals NaN) when both records have the same
- * "threads"; else |fresh - committed| <= cross_thread_rel_tol·|committed|
- * (the harness is deterministic for a seed and a thread count only; the
- * tolerance across thread counts is measured: README "Paper tables").
+ * reads as that value, NaN equals NaN) when both records were computed by
+ * the same arithmetic: the same "threads", "blas_threads", "simd",
+ * "blas_kernels" and "gemm" (absent in both counts as the same); else
+ * |fresh - committed| <= cross_setup_rel_tol·|committed|.  The harness is
+ * deterministic for a seed, a thread count and a CPU's kernels only: another
+ * thread count or another SIMD/BLAS kernel sums in another order, which at
+ * 4-bit activations can flip roundings (the tolerance is measured: README
+ * "Paper tables").
  */
 #ifndef RB_RECORDS_DIFF_H
 #define RB_RECORDS_DIFF_H
@@ -47,13 +51,13 @@ typedef struct rb_diff {
     size_t n_rows;
     size_t n_records;        /* committed records compared (paired) */
     size_t n_values;         /* metric values compared */
-    size_t n_cross_thread;   /* paired records whose thread counts differ */
+    size_t n_cross_setup;    /* paired records computed by other arithmetic (threads, kernels) */
     double max_rel;          /* the largest |fresh - committed| / |committed| seen */
 } rb_diff;
 
 /* committed, fresh: arrays of record objects (rb_records.items).  RB_OK
  * with out->n_rows == 0 when they agree; RB_ENOMEM only. */
-int rb_records_diff(json_object *committed, json_object *fresh, double cross_thread_rel_tol,
+int rb_records_diff(json_object *committed, json_object *fresh, double cross_setup_rel_tol,
                     rb_diff *out, rb_error *err);
 void rb_diff_free(rb_diff *d);
 

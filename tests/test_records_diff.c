@@ -95,7 +95,7 @@ Test(records_diff, nonfinite_values_compare_by_their_marker) {
     rb_diff_free(&d);
 }
 
-Test(records_diff, tolerance_only_across_thread_counts) {
+Test(records_diff, tolerance_only_across_thread_counts_and_kernels) {
     /* 1e-6 relative apart */
     const char *a = REC("a", "2", "100", ""), *b2 = REC("a", "2", "100.0001", ""),
                *b1 = REC("a", "1", "100.0001", "");
@@ -104,10 +104,33 @@ Test(records_diff, tolerance_only_across_thread_counts) {
     rb_diff_free(&d);
     d = diff(a, b1, 1e-3);
     cr_expect_eq(d.n_rows, 0);
-    cr_expect_eq(d.n_cross_thread, 1);
+    cr_expect_eq(d.n_cross_setup, 1);
     cr_expect(fabs(d.max_rel - 1e-6) < 1e-9, "%g", d.max_rel);
     rb_diff_free(&d);
     d = diff(a, b1, 1e-7);
     cr_expect_eq(d.n_rows, 1);
+    rb_diff_free(&d);
+    /* the same thread count on another CPU's kernels: tolerance; the same
+     * kernels: bit-identical */
+    const char *k0 = "{\"run_key\": \"a\", \"threads\": 2, \"simd\": \"avx2+fma\", "
+                     "\"blas_kernels\": \"Zen\", \"ppl\": 100}\n";
+    const char *k1 = "{\"run_key\": \"a\", \"threads\": 2, \"simd\": \"avx512\", "
+                     "\"blas_kernels\": \"Zen\", \"ppl\": 100.0001}\n";
+    const char *k2 = "{\"run_key\": \"a\", \"threads\": 2, \"simd\": \"avx2+fma\", "
+                     "\"blas_kernels\": \"SkylakeX\", \"ppl\": 100.0001}\n";
+    const char *k3 = "{\"run_key\": \"a\", \"threads\": 2, \"simd\": \"avx2+fma\", "
+                     "\"blas_kernels\": \"Zen\", \"ppl\": 100.0001}\n";
+    const char *k4 = "{\"run_key\": \"a\", \"threads\": 2, \"simd\": \"avx2+fma\", "
+                     "\"ppl\": 100.0001}\n";
+    const char *other[] = {k1, k2, k4};
+    for (int i = 0; i < 3; i++) {
+        d = diff(k0, other[i], 1e-3);
+        cr_expect_eq(d.n_rows, 0, "case %d", i);
+        cr_expect_eq(d.n_cross_setup, 1, "case %d", i);
+        rb_diff_free(&d);
+    }
+    d = diff(k0, k3, 1e-3);
+    cr_expect_eq(d.n_rows, 1, "the same kernels must be bit-identical");
+    cr_expect_eq(d.n_cross_setup, 0);
     rb_diff_free(&d);
 }

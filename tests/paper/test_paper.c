@@ -6,7 +6,7 @@
  *   2. renders its tables (rotbench table --config ... --profile ci) and prints them;
  *   3. compares the fresh records with the committed results/ci/NAME.jsonl,
  *      metric by metric (eval/records_diff.h): bit-identical at the same
- *      thread count, within cross_thread_tol() across thread counts;
+ *      thread count, within cross_thread_tol() across thread counts or CPU kernels (records_diff.h);
  *      any difference fails the test with a table of the numbers that moved;
  *   4. asserts the claims of the full table that the reduced run supports
  *      (tests/paper/paper_claims.c) on the fresh records.
