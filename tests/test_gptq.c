@@ -271,7 +271,7 @@ Test(gptq, true_sequential_matches_naive_float64_sequential_gptq) {
     rb_calib cal;
     rb_error err = {0};
     rb_test_random_calib(&cal, 40, 8, 64, 4);
-    rb_quant_spec s = {3, 0, RB_GRAN_ROW, 0, 1.0f};
+    rb_quant_spec s = {3, 0, RB_GRAN_ROW, 0, 1.0f, 0};
     rb_model *ref, *seq, *one;
     cr_assert_eq(rb_model_clone(base, &ref, &err), RB_OK);
     cr_assert_eq(rb_model_clone(base, &seq, &err), RB_OK);

@@ -18,8 +18,8 @@ typedef struct {
 static void config(rb_quant_config *q, const qcase *c) {
     rb_quant_config_init(q);
     q->w = (rb_quant_spec){c->w_bits, c->w_asym, c->w_group ? RB_GRAN_GROUP : RB_GRAN_ROW,
-                           c->w_group, 1.0f};
-    q->a = (rb_quant_spec){c->a_bits, c->a_asym, (rb_granularity)c->a_gran, c->a_group, 1.0f};
+                           c->w_group, 1.0f, 0};
+    q->a = (rb_quant_spec){c->a_bits, c->a_asym, (rb_granularity)c->a_gran, c->a_group, 1.0f, 0};
     q->quantize_classifier = c->classifier;
 }
 

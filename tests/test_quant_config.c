@@ -139,8 +139,8 @@ Test(quant_config, kv_bounds_idempotence_and_groups_inside_heads) {
     rb_quant_config q;
     rb_quant_config_init(&q);
     q.kv_separate = 1;
-    q.k = (rb_quant_spec){4, 0, RB_GRAN_GROUP, 2, 0.8f};
-    q.v = (rb_quant_spec){4, 1, RB_GRAN_GROUP, 8, 1.0f};
+    q.k = (rb_quant_spec){4, 0, RB_GRAN_GROUP, 2, 0.8f, 0};
+    q.v = (rb_quant_spec){4, 1, RB_GRAN_GROUP, 8, 1.0f, 0};
     run_kv_hook(&q, &c, T, k, v, k0, v0, 11);
     /* bounds: symmetric K never exceeds clip · the group's max |x| */
     for (size_t g = 0; g < n; g += 2) {
@@ -194,14 +194,14 @@ Test(quant_config, kv_groups_that_cross_heads_are_refused) {
     rb_error err = {0};
     int ok_groups[] = {1, 2, 4, 8, 16, 32}, bad_groups[] = {3, 5, 12, 24};
     for (size_t i = 0; i < 6; i++) {
-        q.kv = (rb_quant_spec){4, 0, RB_GRAN_GROUP, ok_groups[i], 1.0f};
+        q.kv = (rb_quant_spec){4, 0, RB_GRAN_GROUP, ok_groups[i], 1.0f, 0};
         cr_assert_eq(rb_quant_config_check(&q, &c, &err), RB_OK, "group %d: %s", ok_groups[i],
                      err.msg);
     }
     for (size_t i = 0; i < 4; i++) {
         q.kv_separate = 1;
-        q.k = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
-        q.v = (rb_quant_spec){4, 0, RB_GRAN_GROUP, bad_groups[i], 1.0f};
+        q.k = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
+        q.v = (rb_quant_spec){4, 0, RB_GRAN_GROUP, bad_groups[i], 1.0f, 0};
         cr_assert_eq(rb_quant_config_check(&q, &c, &err), RB_EINVAL, "group %d", bad_groups[i]);
         cr_assert(strstr(err.msg, "v cache") && strstr(err.msg, "head"), "%s", err.msg);
     }
@@ -304,7 +304,7 @@ Test(quant_config, overrides_apply_in_order_and_check_against_the_model) {
     rb_config c = kv_config(); /* 2 layers */
     rb_quant_config q;
     rb_quant_config_init(&q);
-    q.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
+    q.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
     rb_error err = {0};
     cr_assert_eq(rb_quant_overrides_parse("down_proj:bits=8;layer=-1:skip;wq:group=16:asym=1",
                                           &q.w_override, "--w-override", &err),
@@ -342,7 +342,7 @@ Test(quant_config, rtn_with_overrides_matches_per_weight_reference) {
     rb_model *orig = rb_test_synth(32, 48, 3, 4, 2, 40, 5);
     rb_quant_config q;
     rb_quant_config_init(&q);
-    q.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
+    q.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
     rb_error err = {0};
     cr_assert_eq(rb_quant_overrides_parse("down_proj:bits=8;layer=0,-1:skip;wq:group=8",
                                           &q.w_override, "--w-override", &err),
@@ -395,7 +395,7 @@ Test(quant_config, activation_overrides_per_layer_and_input) {
     rb_config c = kv_config(); /* 2 layers, dim 64, hidden 96 */
     rb_quant_config q;
     rb_quant_config_init(&q);
-    q.a = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
+    q.a = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
     rb_error err = {0};
     cr_assert_eq(rb_quant_overrides_parse("down_proj:bits=8;layer=-1:skip;k_proj:layer=0:asym=1",
                                           &q.a_override, "--a-override", &err),

@@ -476,7 +476,7 @@ Test(resq, mixed_weights_error_is_bounded_per_subspace) {
         w[i] = sinf(0.37f * (float)i + 1.1f) * ((i % cols) % block >= block - high ? 30.0f : 1.0f);
     rb_quant_config qc;
     rb_quant_config_init(&qc);
-    qc.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
+    qc.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
     qc.a_split[RB_ACT_O_IN] = (rb_quant_split){block, high};
     rb_error err;
     double e[2];
@@ -516,7 +516,7 @@ Test(resq, mixed_weights_error_is_bounded_per_subspace) {
         if ((i % cols) % block >= block - high) cr_expect_eq(q[i], w[i]);
     /* groups must lie in one part; a split must tile the columns */
     qc.w_high_bits = 8;
-    qc.w = (rb_quant_spec){4, 0, RB_GRAN_GROUP, 16, 1.0f};
+    qc.w = (rb_quant_spec){4, 0, RB_GRAN_GROUP, 16, 1.0f, 0};
     cr_expect_eq(rb_quant_weight_matrix_rtn(q, rows, cols, &qc, sp, &err), RB_EINVAL);
     cr_expect(strstr(err.msg, "group size 16") != NULL, "%s", err.msg);
     hi = rb_quant_weight_high_spec(&qc);
@@ -553,7 +553,7 @@ Test(resq, rtn_after_resq_quantizes_the_high_columns_at_8_bits) {
         rb_model *m = rb_test_synth(64, 96, 2, 8, 4, 61, 3);
         rb_quant_config q;
         rb_quant_config_init(&q);
-        q.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
+        q.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
         rb_error err;
         /* keep the fp32 weights of the prepared model: run resq alone on a clone */
         rb_model *ref = NULL;

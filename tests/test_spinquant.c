@@ -450,9 +450,9 @@ Test(spinquant, cosine_schedule_and_rtn_weights_while_learning, .timeout = 300) 
     rb_model *m = rb_test_stories_or_synth();
     rb_quant_config q;
     rb_quant_config_init(&q);
-    q.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
-    q.a = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f};
-    q.kv = (rb_quant_spec){4, 1, RB_GRAN_ROW, 0, 1.0f};
+    q.w = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
+    q.a = (rb_quant_spec){4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
+    q.kv = (rb_quant_spec){4, 1, RB_GRAN_ROW, 0, 1.0f, 0};
     rb_calib cal;
     rb_test_random_calib(&cal, m->cfg.vocab_size, 2, 64, 3);
     char log[512], text[1024];
@@ -1044,7 +1044,7 @@ Test(spinquant, both_learn_paths_lower_the_loss, .timeout = 300) {
     double l0 = quant_loss(start, &cal, &q);
     const char *paths[2] = {"weights", "activations"};
     for (int p = 0; p < 2; p++) {
-        char text[512], rot[512], name[64];
+        char text[1024], rot[512], name[64];
         snprintf(name, sizeof name, "spin_path_%s.bin", paths[p]);
         rb_test_tmp_path(name, rot, sizeof rot);
         snprintf(text, sizeof text,
