@@ -19,4 +19,11 @@
 int rb_json_parse_object(const char *text, size_t len, size_t max_len, const char *what,
                          const char *kind, json_object **out, rb_error *err);
 
+/* The same with `padding` the bytes allowed after the object instead of
+ * white space (a safetensors header: only ' '); the error for another byte
+ * names its offset. */
+int rb_json_parse_object_padded(const char *text, size_t len, size_t max_len, const char *what,
+                                const char *kind, const char *padding, json_object **out,
+                                rb_error *err);
+
 #endif

@@ -1,6 +1,7 @@
 /* safetensors parsing and validation (see core/safetensors.h). */
 #include "core/safetensors.h"
 #include "base/io.h"
+#include "base/json_text.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -155,29 +156,11 @@ int rb_safetensors_parse(const unsigned char *buf, uint64_t size, const char *wh
     const char *text = (const char *)buf + 8;
     if (text[0] != '{')
         return rb_error_set(err, RB_EFORMAT, "%s: the header does not start with '{'", what);
-    json_tokener *tok = json_tokener_new();
-    if (!tok) return rb_error_set(err, RB_ENOMEM, "%s: out of memory", what);
-    json_object *root = json_tokener_parse_ex(tok, text, (int)n);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    size_t used = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    int rc = RB_OK;
-    if (!root || jerr != json_tokener_success) {
-        rc = rb_error_set(err, RB_EFORMAT, "%s: the header is not valid JSON: %s", what,
-                          json_tokener_error_desc(jerr == json_tokener_continue
-                                                      ? json_tokener_error_parse_eof
-                                                      : jerr));
-        json_object_put(root);
-        return rc;
-    }
-    for (size_t i = used; i < n && !rc; i++)
-        if (text[i] != ' ')
-            rc = rb_error_set(err, RB_EFORMAT,
-                              "%s: byte %zu of the header follows its JSON object and is not "
-                              "space padding",
-                              what, i);
-    if (!rc && !json_object_is_type(root, json_type_object))
-        rc = rb_error_set(err, RB_EFORMAT, "%s: the header is not a JSON object", what);
+    /* the format pads the header with spaces (0x20) only */
+    json_object *root;
+    int rc = rb_json_parse_object_padded(text, n, MAX_HEADER_BYTES, what, "the header", " ", &root,
+                                         err);
+    if (rc) return rc;
     uint64_t data_bytes = size - 8 - n;
     st->data = buf;
     st->size = size;

@@ -125,6 +125,24 @@ Test(format_errors, safetensors_headers) {
     parse_st_fails("{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8, "data_offsets");
     parse_st_fails("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}", 8, "JSON");
     parse_st_fails("[1, 2]", 0, "'{'");
+    /* the header may be padded with spaces only: a tab, a newline or a second
+     * object after it is an error naming its byte */
+    parse_st_fails("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}  \t", 8,
+                   "at byte 56");
+    parse_st_fails("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}\n", 8,
+                   "text after the JSON object of the header");
+    parse_st_fails("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}{}", 8,
+                   "text after the JSON object");
+    {
+        rb_safetensors st2;
+        rb_error e2 = {0};
+        const char *pad = rb_test_tmp_file("", 0);
+        write_st(pad, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}     ", 8);
+        int rc2 = rb_safetensors_open(pad, &st2, &e2);
+        cr_expect_eq(rc2, RB_OK, "space padding: %s", e2.msg);
+        if (rc2 == RB_OK) rb_safetensors_close(&st2);
+        unlink(pad);
+    }
     parse_st_fails("{\"__metadata__\":7}", 0, "__metadata__");
     /* header length past the end, and too short for a length */
     unsigned char b[16] = {0xff, 0xff, 0, 0, 0, 0, 0, 0, '{', '}'};
