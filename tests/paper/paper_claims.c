@@ -51,11 +51,12 @@ const rb_paper_claim rb_paper_claims[] = {
      {"model=" OUT}, NULL, "a<b"},
     {"quarot_table", "QuaRot+GPTQ beats QuaRot+RTN, outlier model", {"method=QuaRot+GPTQ"},
      {"method=QuaRot"}, {"model=" OUT}, NULL, "a<b"},
-    /* resq_fraction: 1/8 at 8 bits beats fraction 0 */
+    /* resq_fraction: 1/8 at 8 bits beats fraction 0 (on the outlier model
+     * too in the committed reduced run, made on an AVX2 machine, but on an
+     * AVX-512 one the same run is within noise: 233.08 vs 258.05, interval
+     * [-75.9, +11.3] over its 8 windows; not asserted there) */
     {"resq_fraction", "ResQ 1/8 beats fraction 0", {"fraction=0.125"}, {"fraction=0"},
      {"model=stories260K"}, NULL, "a<b"},
-    {"resq_fraction", "ResQ 1/8 beats fraction 0, outlier model", {"fraction=0.125"},
-     {"fraction=0"}, {"model=" OUT}, NULL, "a<b"},
     /* spinquant_table: SpinQuant+GPTQ < QuaRot+GPTQ is within noise in the
      * reduced run under the published recipe (SGDG, cosine; 20 iterations):
      * 175.85 vs 173.48, [-11.97, 11.18]; not asserted (README) */

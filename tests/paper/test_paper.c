@@ -28,18 +28,22 @@
 #define RB_SOURCE_ROOT "."
 #endif
 
-/* Across thread counts the sums run in another order; at 4-bit activations
- * a last-bit change can flip a rounding and move a perplexity by percents.
- * Measured between --threads 1 and --threads 2 (README "Paper tables"):
- * gptq_vs_rtn (W4, fp32 activations) 1.2e-7 relative at most,
- * resq_fraction (W4A4KV4) 6.5e-2.  The tolerance, with headroom: 1e-5 for
- * the configs without 4-bit activations, 0.1 for those with. */
+/* Across thread counts, or on another CPU's kernels (records_diff.h), the
+ * sums run in another order, and at quantized activations a last-bit change
+ * can flip a rounding and move a perplexity by percents.  Measured (README
+ * "Paper tables"): between --threads 1 and --threads 2, gptq_vs_rtn (W4,
+ * fp32 activations) 1.2e-7 relative at most, resq_fraction (W4A4KV4)
+ * 6.5e-2; between results/ci/ (AVX2, OpenBLAS Zen kernels) and an AVX-512
+ * machine (SkylakeX kernels) at 2 threads, gptq_vs_rtn 1.2e-7, w8a8_grid
+ * (W8A8, static per-tensor scales on the outlier model) 5.3e-3, alpha_sweep
+ * 1.1e-2, resq_fraction 5.8e-2.  The tolerance, with headroom: 1e-5 for the
+ * config with fp32 activations, 0.1 for those with quantized ones. */
 static double cross_thread_tol(const char *name) {
-    static const char *const a4[] = {"quarot_table", "resq_fraction", "spinquant_table",
-                                     "zeroshot", NULL};
-    for (const char *const *n = a4; *n; n++)
-        if (!strcmp(*n, name)) return 0.1;
-    return 1e-5;
+    /* zeroshot's reduced run scores 20 items a task: one item that changes
+     * its answer moves an accuracy by 0.05, 20-25% of it (measured across
+     * CPUs: 0.25, and LAMBADA's perplexity 10.6%) */
+    if (!strcmp(name, "zeroshot")) return 0.3;
+    return strcmp(name, "gptq_vs_rtn") ? 0.1 : 1e-5;
 }
 
 /* Runs argv in cwd with this process's stdout and stderr (the sweep's
