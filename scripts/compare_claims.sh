@@ -9,24 +9,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rb=${1:-build/app/rotbench}
 
+. scripts/compare_row.sh
+
 row() { # file task bits a b claim
-  local file=$1 task=$2 bits=$3 a=$4 b=$5 claim=$6 m out st
+  local file=$1 task=$2 bits=$3 a=$4 b=$5 claim=$6 m
   for m in stories260K stories260K+outliers; do
-    st=0
-    out=$("$rb" compare "$file" --a "method=$a" --b "method=$b" --seed 1 \
-          --where "model=$m,task=$task,bits=$bits" --expect 'a<b' --json) || st=$?
-    [ "$st" -le 4 ] && [ "$st" -ne 1 ] && [ "$st" -ne 2 ] || { echo "compare failed ($st): $claim $m" >&2; exit 1; }
-    python3 - "$claim" "$m" "$task" "$bits" "$out" <<'PY'
-import json, sys
-claim, model, task, bits, out = sys.argv[1:]
-r = json.loads(out)
-kind = {"bootstrap": "bootstrap, seeds+windows" if r["bootstrap"]["resample"] == "seeds+windows"
-        else "bootstrap, windows", "t": "t-test"}.get(r["interval"], r["interval"])
-p = r["t_test"]["p"]
-print(f"| {claim} | {model} | {task} {bits} | {r['n_pairs']} | {r['mean_a']:.2f} | {r['mean_b']:.2f} "
-      f"| {r['mean_diff']:+.2f} | {'—' if p is None else f'{p:.3f}'} "
-      f"| [{r['lo']:+.2f}, {r['hi']:+.2f}] ({kind}) | **{r['verdict']}** |")
-PY
+    compare_row "$rb" "$file" "$a" "$b" "model=$m,task=$task,bits=$bits" "$claim | $m | $task $bits"
   done
 }
 

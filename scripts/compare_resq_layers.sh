@@ -11,24 +11,12 @@ cd "$(dirname "$0")/.."
 rb=${1:-build/app/rotbench}
 F=results/resq_layers.jsonl
 
+. scripts/compare_row.sh
+
 row() { # a b
-  local a=$1 b=$2 m out st
+  local a=$1 b=$2 m
   for m in stories260K stories260K+outliers; do
-    st=0
-    out=$("$rb" compare "$F" --a "method=$a" --b "method=$b" --seed 1 \
-          --where "model=$m" --expect 'a<b' --json) || st=$?
-    [ "$st" -le 4 ] && [ "$st" -ne 1 ] && [ "$st" -ne 2 ] || { echo "compare failed ($st): $a vs $b $m" >&2; exit 1; }
-    python3 - "$a" "$b" "$m" "$out" <<'PY'
-import json, sys
-a, b, model, out = sys.argv[1:]
-r = json.loads(out)
-kind = {"bootstrap": "bootstrap, seeds+windows" if r["bootstrap"]["resample"] == "seeds+windows"
-        else "bootstrap, windows", "t": "t-test"}.get(r["interval"], r["interval"])
-p = r["t_test"]["p"]
-print(f"| {a} | {b} | {model} | {r['n_pairs']} | {r['mean_a']:.2f} | {r['mean_b']:.2f} "
-      f"| {r['mean_diff']:+.2f} | {'—' if p is None else f'{p:.3f}'} "
-      f"| [{r['lo']:+.2f}, {r['hi']:+.2f}] ({kind}) | **{r['verdict']}** |")
-PY
+    compare_row "$rb" "$F" "$a" "$b" "model=$m" "$a | $b | $m"
   done
 }
 
