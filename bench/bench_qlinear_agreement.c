@@ -68,8 +68,8 @@ int main(int argc, char **argv) {
     if (ntok < n) n = ntok;
     rb_quant_config q;
     rb_quant_config_init(&q);
-    q.w = (rb_quant_spec){wbits, 0, RB_GRAN_ROW, 0, 1.0f};
-    q.a = (rb_quant_spec){8, 0, RB_GRAN_ROW, 0, 1.0f};
+    q.w = (rb_quant_spec){wbits, 0, RB_GRAN_ROW, 0, 1.0f, 0};
+    q.a = (rb_quant_spec){8, 0, RB_GRAN_ROW, 0, 1.0f, 0};
     rb_workspace ws;
     if (rb_quant_weights_rtn(m, &q, &err) || rb_workspace_init(&ws, &m->cfg, 512, &err)) {
         fprintf(stderr, "bench_qlinear_agreement: %s\n", err.msg);

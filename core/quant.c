@@ -1,5 +1,7 @@
 #include "core/quant.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,17 +243,21 @@ int rb_quant_parse_gran(const char *text, rb_quant_spec *s, const char *what, rb
                         text);
 }
 
-int rb_quant_parse_clip(const char *text, rb_quant_spec *s, const char *what, rb_error *err) {
+int rb_quant_clip_value(const char *text, float *clip) {
     if (!strcmp(text, "mse")) {
-        s->clip = RB_CLIP_MSE;
-        return RB_OK;
+        *clip = RB_CLIP_MSE;
+        return 0;
     }
     char *end;
+    errno = 0;
     double v = strtod(text, &end);
-    if (*text && !*end && v > 0 && v <= 1) {
-        s->clip = (float)v;
-        return RB_OK;
-    }
+    if (!*text || *end || errno || isspace((unsigned char)text[0]) || !(v > 0 && v <= 1)) return -1;
+    *clip = (float)v;
+    return 0;
+}
+
+int rb_quant_parse_clip(const char *text, rb_quant_spec *s, const char *what, rb_error *err) {
+    if (!rb_quant_clip_value(text, &s->clip)) return RB_OK;
     return rb_error_set(err, RB_EINVAL, "%s: '%s' is not a clip ratio in (0, 1] or 'mse'", what,
                         text);
 }

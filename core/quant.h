@@ -101,6 +101,11 @@ int rb_quant_config_check(const rb_quant_config *q, const rb_config *c, rb_error
 int rb_quant_parse_gran(const char *text, rb_quant_spec *s, const char *what, rb_error *err);
 /* Parses a clip setting: a ratio in (0, 1] or "mse". */
 int rb_quant_parse_clip(const char *text, rb_quant_spec *s, const char *what, rb_error *err);
+/* The clip value of text ("mse": RB_CLIP_MSE; else the whole text a ratio in
+ * (0, 1], no leading space, not out of range) into *clip: 0, or -1 when text
+ * is no clip setting.  The one reading of a clip for the flags above and the
+ * override items (core/quant_override.h). */
+int rb_quant_clip_value(const char *text, float *clip);
 
 /* The spec quantizing K (which == 0) or V (which == 1): kv, or k / v when
  * kv_separate. */

@@ -1,4 +1,5 @@
 #include "core/quant_override.h"
+#include "core/quant.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -128,16 +129,7 @@ static const char *parse_item(const char *s, size_t n, rb_quant_override *r, int
         if (vn >= sizeof tmp) return "clip= expects a ratio in (0, 1] or mse";
         memcpy(tmp, v, vn);
         tmp[vn] = 0;
-        if (!strcmp(tmp, "mse")) {
-            r->clip = RB_CLIP_MSE;
-        } else {
-            char *end;
-            errno = 0;
-            double c = strtod(tmp, &end);
-            if (!*tmp || *end || errno || !(c > 0 && c <= 1) || tmp[0] == ' ')
-                return "clip= expects a ratio in (0, 1] or mse";
-            r->clip = (float)c;
-        }
+        if (rb_quant_clip_value(tmp, &r->clip)) return "clip= expects a ratio in (0, 1] or mse";
         r->set_clip = 1;
         return NULL;
     }

@@ -70,10 +70,13 @@ int rb_run_load(const rb_run_spec *s, int want_tokenizer, int want_hashes, rb_ru
                                     model);
             tokenizer = e->tokenizer;
         }
-        if (is_dir(tokenizer)) /* a directory: its tokenizer.json */
-            snprintf(out->tokenizer_path, sizeof out->tokenizer_path, "%s/tokenizer.json",
-                     tokenizer);
-        else if ((rc = rb_data_resolve(tokenizer, RB_DATA_TOKENIZER, s->data_dir,
+        if (is_dir(tokenizer)) { /* a directory: its tokenizer.json */
+            int n = snprintf(out->tokenizer_path, sizeof out->tokenizer_path,
+                             "%s/tokenizer.json", tokenizer);
+            if (n < 0 || (size_t)n >= sizeof out->tokenizer_path)
+                return rb_error_set(err, RB_EINVAL, "%s: the path is too long (%zu bytes at most)",
+                                    tokenizer, sizeof out->tokenizer_path - 16);
+        } else if ((rc = rb_data_resolve(tokenizer, RB_DATA_TOKENIZER, s->data_dir,
                                        out->tokenizer_path, sizeof out->tokenizer_path, err)))
             return rc;
         if ((rc = rb_tokenizer_open(out->tokenizer_path, &out->tokenizer, err))) return rc;
