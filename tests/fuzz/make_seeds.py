@@ -221,12 +221,62 @@ def gguf_model_seeds(out):
             write(out, "gguf_model", "stories260K.gguf", f.read())
 
 
+def hf_dir_entry(index, data):
+    """One file of fuzz_hf_dir's input: which (index into its names), length, bytes."""
+    return bytes([index]) + struct.pack("<I", len(data)) + data
+
+
+def hf_dir_seeds(out):
+    """stories260K-hf as fuzz_hf_dir's list of files: the whole directory, the
+    same split into two shards with an index, and config.json alone."""
+    d = os.path.join(DATA, "models/stories260K-hf")
+    if not os.path.isfile(os.path.join(d, "config.json")):
+        print(f"make_seeds: {d} missing, its seeds skipped", file=sys.stderr)
+        return
+    files = {}
+    for i, name in enumerate(["config.json", "model.safetensors", "model.safetensors.index.json",
+                              "model-00001-of-00002.safetensors",
+                              "model-00002-of-00002.safetensors", "tokenizer.json",
+                              "tokenizer_config.json"]):
+        p = os.path.join(d, name)
+        if os.path.exists(p):
+            with open(p, "rb") as f:
+                files[name] = (i, f.read())
+    whole = b"".join(hf_dir_entry(i, b) for i, b in files.values())
+    write(out, "hf_dir", "stories260K-hf", whole)
+    write(out, "hf_dir", "config-only", hf_dir_entry(*files["config.json"]))
+    # two shards: the tensors split in name order, offsets rebased
+    st = files["model.safetensors"][1]
+    n = struct.unpack("<Q", st[:8])[0]
+    header = json.loads(st[8:8 + n])
+    header.pop("__metadata__", None)
+    names = sorted(header, key=lambda k: header[k]["data_offsets"][0])
+    half = len(names) // 2
+    shards, weight_map = [], {}
+    for s, group in enumerate((names[:half], names[half:])):
+        h, blobs, at = {}, [], 0
+        for k in group:
+            b0, b1 = header[k]["data_offsets"]
+            h[k] = {"dtype": header[k]["dtype"], "shape": header[k]["shape"],
+                    "data_offsets": [at, at + b1 - b0]}
+            blobs.append(st[8 + n + b0:8 + n + b1])
+            at += b1 - b0
+            weight_map[k] = "model-%05d-of-00002.safetensors" % (s + 1)
+        hj = json.dumps(h).encode()
+        hj += b" " * (-len(hj) % 8)
+        shards.append(struct.pack("<Q", len(hj)) + hj + b"".join(blobs))
+    index = json.dumps({"metadata": {}, "weight_map": weight_map}).encode()
+    sharded = (hf_dir_entry(*files["config.json"]) + hf_dir_entry(2, index) +
+               hf_dir_entry(3, shards[0]) + hf_dir_entry(4, shards[1]))
+    write(out, "hf_dir", "stories260K-hf-sharded", sharded)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     out = sys.argv[1]
     for make in (model_seeds, tokenizer_seeds, encode_seeds, sweep_seeds, records_seeds,
-                 rotation_seeds, task_seeds, gguf_model_seeds):
+                 rotation_seeds, task_seeds, gguf_model_seeds, hf_dir_seeds):
         make(out)
 
 
