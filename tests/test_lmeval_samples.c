@@ -290,6 +290,71 @@ Test(lmeval_samples, zeroshot_suite_as_lm_eval_writes_and_reads_it, .timeout = 6
     cr_expect_eq(run(cmd, out, sizeof out), 0, "%s:\n%s", cmd, out);
 }
 
+/* `rotbench sweep --output-format lm-eval --log-samples`: every run writes
+ * its results and samples files into DIR/<sweep>/<labels>/, and each
+ * samples file averages to the acc of that run's record in the sweep's
+ * results file (two runs whose numbers differ: FP and W4A4KV4). */
+Test(lmeval_samples, sweep_runs_write_their_samples, .timeout = 600) {
+    rb_test_require_data("models/stories260K/stories260K.bin");
+    rb_test_require_data("datasets/piqa/valid.jsonl");
+    const char *exe = getenv("ROTBENCH_EXE");
+    cr_assert(exe, "ROTBENCH_EXE is not set");
+    char dir[1024], cfg[1100], res[1100], out_dir[1100], cmd[8192], out[16384];
+    rb_test_tmp_path("lm_sweep", dir, sizeof dir);
+    snprintf(cfg, sizeof cfg, "%s/ls.json", dir);
+    snprintf(res, sizeof res, "%s/ls.jsonl", dir);
+    snprintf(out_dir, sizeof out_dir, "%s/lm", dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    char text[2048];
+    snprintf(text, sizeof text,
+             "{\"name\": \"ls\", \"results\": \"%s\", \"base\": {\"task\": \"piqa\", "
+             "\"limit\": 12},\n \"axes\": [{\"name\": \"method\", \"values\": [\n"
+             "  {\"label\": \"FP\", \"args\": {}},\n"
+             "  {\"label\": \"W4A4 RTN\", \"args\": {\"w-bits\": 4, \"a-bits\": 4}}]}]}\n",
+             res);
+    cr_assert_eq(rb_test_write_file(cfg, text, strlen(text)), 0);
+    snprintf(cmd, sizeof cmd,
+             "'%s' sweep '%s' --threads 1 --rotbench '%s' --output-format lm-eval "
+             "--output-path '%s' --log-samples 2>&1",
+             exe, cfg, exe, out_dir);
+    setenv("ROTBENCH_DATA", rb_test_data_dir(), 1);
+    cr_assert_eq(run(cmd, out, sizeof out), 0, "%s:\n%s", cmd, out);
+    FILE *f = fopen(res, "r");
+    cr_assert(f, "%s not written", res);
+    char *line = NULL;
+    size_t cap = 0;
+    int n_runs = 0;
+    double accs[2] = {0};
+    while (getline(&line, &cap, f) > 0) {
+        json_object *rec = json_tokener_parse(line);
+        cr_assert(rec);
+        const char *method =
+            json_object_get_string(json_object_object_get(json_object_object_get(rec, "labels"),
+                                                          "method"));
+        cr_assert(method, "a record without its method label");
+        double acc = json_object_get_double(json_object_object_get(
+            json_object_object_get(json_object_object_get(rec, "tasks"), "piqa"), "acc"));
+        char run_dir[2048], path[2400];
+        snprintf(run_dir, sizeof run_dir, "%s/ls/%s", out_dir,
+                 !strcmp(method, "FP") ? "FP" : "W4A4_RTN");
+        cr_assert_eq(find_file(run_dir, "results_", path, sizeof path), 1, "%s", run_dir);
+        cr_assert_eq(find_file(run_dir, "samples_piqa_", path, sizeof path), 1, "%s", run_dir);
+        size_t lines;
+        double mean = mean_of(path, "acc", &lines);
+        cr_expect_eq(lines, 12, "%s: %zu lines", path, lines);
+        cr_expect_eq(mean, acc, "%s: samples average %.17g, record %.17g", method, mean, acc);
+        if (n_runs < 2) accs[n_runs] = acc;
+        n_runs++;
+        json_object_put(rec);
+    }
+    free(line);
+    fclose(f);
+    cr_expect_eq(n_runs, 2);
+    fprintf(stderr, "sweep --log-samples: piqa acc FP / W4A4 %.4f / %.4f (12 items)\n", accs[0],
+            accs[1]);
+}
+
 Test(lmeval_samples, refused_where_not_written) {
     const char *exe = getenv("ROTBENCH_EXE");
     cr_assert(exe, "ROTBENCH_EXE is not set");
