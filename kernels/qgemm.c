@@ -11,8 +11,11 @@
  *
  * Global state: the chosen path (rb_qgemm_kernel), decided once from the CPU
  * and RB_QGEMM; a benign race (every thread computes the same value). */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "base/cpu.h"
 #include "kernels/qgemm.h"
@@ -22,10 +25,23 @@
 
 enum { TB = 64, OB = 64, KC_MAX = 512 };
 
-static int chosen = -1; /* rb_qgemm's path, -1 undecided */
+static int chosen = -1;   /* rb_qgemm's path, -1 undecided */
+static int amx_perm = -1; /* Linux granted the AMX tile data; -1 not asked */
+
+/* ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA (asm/prctl.h, Linux 5.16). */
+static int amx_granted(void) {
+    if (amx_perm < 0) {
+#if defined(__linux__) && defined(SYS_arch_prctl)
+        amx_perm = syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+#else
+        amx_perm = 0;
+#endif
+    }
+    return amx_perm;
+}
 
 const char *rb_qgemm_path_name(rb_qgemm_path p) {
-    static const char *const names[] = {"scalar", "avx2", "avx512-vnni"};
+    static const char *const names[] = {"scalar", "avx2", "avx512-vnni", "amx"};
     return p >= 0 && p < RB_QGEMM_N_PATHS ? names[p] : "?";
 }
 
@@ -35,6 +51,9 @@ int rb_qgemm_path_available(rb_qgemm_path p) {
     case RB_QGEMM_AVX2: return RB_QGEMM_HAVE_AVX2 && rb_cpu_has(RB_CPU_AVX2_FMA);
     case RB_QGEMM_AVX512_VNNI:
         return RB_QGEMM_HAVE_AVX512 && RB_QGEMM_HAVE_AVX2 && rb_cpu_has(RB_CPU_AVX512_VNNI);
+    case RB_QGEMM_AMX:
+        return RB_QGEMM_HAVE_AVX512 && RB_QGEMM_HAVE_AVX2 && rb_cpu_has(RB_CPU_AMX_INT8) &&
+               amx_granted();
     default: return 0;
     }
 }
@@ -171,12 +190,21 @@ static void run_int16(float *y, const rb_qact *a, const rb_qweight *w, int accum
 }
 
 #if RB_QGEMM_HAVE_AVX512
-/* The avx512-vnni path; 0 when a does not allow it (a (token, group) spans
- * more than 255 values) or memory runs out: the caller falls back. */
-static int run_vnni(float *y, const rb_qact *a, const rb_qweight *w, int accumulate) {
+/* The avx512-vnni path (amx: the AMX tiles); 0 when a does not allow it (a
+ * (token, group) spans more than 255 values) or memory runs out: the caller
+ * falls back. */
+static int run_vnni(float *y, const rb_qact *a, const rb_qweight *w, int accumulate, int amx) {
     int T = a->rows, K = w->cols, N = w->rows, N32 = rb_qgemm_rows32(w);
     int S = rb_qgemm_segment(a, w), nseg = K / S, nga = K / a->group, G = a->group;
-    uint8_t *u = malloc((size_t)T * K);
+    int T32 = amx ? (T + 31) & ~31 : T; /* AMX reads whole blocks of 32 tokens */
+    size_t unp_n = w->bits == 4 && amx ? (size_t)S * 32 : 0;
+    uint8_t *u = malloc((size_t)T32 * K);
+    uint8_t *unp = unp_n ? aligned_alloc(64, unp_n * (size_t)omp_get_max_threads()) : NULL;
+    if (unp_n && !unp) {
+        free(u);
+        return 0;
+    }
+    if (u) memset(u + (size_t)T * K, 0, (size_t)(T32 - T) * K);
     int32_t *c = malloc(sizeof(int32_t) * (size_t)T * nga);
     int32_t *asum = malloc(sizeof(int32_t) * (size_t)T * nseg);
     int32_t *wsum = malloc(sizeof(int32_t) * (size_t)nseg * N32);
@@ -215,12 +243,17 @@ static int run_vnni(float *y, const rb_qact *a, const rb_qweight *w, int accumul
                     int t0 = (int)(b / nbo) * RB_QGEMM_VNNI_TB, o0 = (int)(b % nbo) * OB;
                     int mt = T - t0 < RB_QGEMM_VNNI_TB ? T - t0 : RB_QGEMM_VNNI_TB;
                     int nt = N - o0 < OB ? N - o0 : OB;
-                    rb_qgemm_tile_avx512(y, a, w, u, c, asum, wsum, accumulate, t0, mt, o0, nt);
+                    if (amx)
+                        rb_qgemm_tile_amx(y, a, w, u, c, asum, wsum, accumulate, t0, mt, o0, nt,
+                                          unp + unp_n * (size_t)omp_get_thread_num());
+                    else
+                        rb_qgemm_tile_avx512(y, a, w, u, c, asum, wsum, accumulate, t0, mt, o0,
+                                             nt);
                 }
             }
         }
     }
-    free(u), free(c), free(asum), free(wsum);
+    free(u), free(c), free(asum), free(wsum), free(unp);
     return ok;
 }
 #endif
@@ -229,8 +262,13 @@ rb_qgemm_path rb_qgemm_on(rb_qgemm_path p, float *y, const rb_qact *a, const rb_
                           int accumulate) {
     p = at_most(p < RB_QGEMM_N_PATHS ? p : RB_QGEMM_N_PATHS - 1);
 #if RB_QGEMM_HAVE_AVX512
+    int S = rb_qgemm_segment(a, w);
+    if (p == RB_QGEMM_AMX) {
+        if (w->vnni && S % 64 == 0 && run_vnni(y, a, w, accumulate, 1)) return p;
+        p = RB_QGEMM_AVX512_VNNI;
+    }
     if (p == RB_QGEMM_AVX512_VNNI) {
-        if (w->vnni && rb_qgemm_segment(a, w) % 4 == 0 && run_vnni(y, a, w, accumulate)) return p;
+        if (w->vnni && S % 4 == 0 && run_vnni(y, a, w, accumulate, 0)) return p;
         p = RB_QGEMM_AVX2;
     }
 #endif

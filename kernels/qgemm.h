@@ -38,10 +38,13 @@
  *                segment width is a multiple of 4 and every (token, group)
  *                of a spans at most 255 values (always so for activations
  *                of up to 8 bits); otherwise the call runs on avx2.
- * There is no AMX path yet.
+ *   amx          tdpbusd (AMX-INT8) on the same u8/s8 operands and the same
+ *                corrections, 2 × 2 tiles of 16 × 16 int32; taken where
+ *                avx512-vnni would be and the segment width is a multiple
+ *                of 64, otherwise the call runs on avx512-vnni.
  *
  * VNNI copy (rb_qweight.vnni, owned, made by rb_qweight_prepack, which
- * rb_qweight_pack calls when rb_qgemm_kernel() is "avx512-vnni"): rows in
+ * rb_qweight_pack calls when rb_qgemm_kernel() is "avx512-vnni" or "amx"): rows in
  * panels of 32 (the last padded with code 0), columns in quads; panel p,
  * quad q is one unit at vnni + (p·cols/4 + q)·unit:
  *   bits 8: unit 128 bytes, [2 halves][16 rows][4 columns] int8 codes,
@@ -120,10 +123,18 @@ int rb_qgemm_check(const rb_qact *a, const rb_qweight *w, rb_error *err);
 void rb_qgemm(float *y, const rb_qact *a, const rb_qweight *w, int accumulate);
 void rb_qgemm_ref(float *y, const rb_qact *a, const rb_qweight *w, int accumulate);
 
-typedef enum { RB_QGEMM_SCALAR, RB_QGEMM_AVX2, RB_QGEMM_AVX512_VNNI, RB_QGEMM_N_PATHS } rb_qgemm_path;
-/* "scalar", "avx2", "avx512-vnni". */
+typedef enum {
+    RB_QGEMM_SCALAR,
+    RB_QGEMM_AVX2,
+    RB_QGEMM_AVX512_VNNI,
+    RB_QGEMM_AMX,
+    RB_QGEMM_N_PATHS
+} rb_qgemm_path;
+/* "scalar", "avx2", "avx512-vnni", "amx". */
 const char *rb_qgemm_path_name(rb_qgemm_path p);
-/* Whether p is built in and the CPU has what it needs. */
+/* Whether p is built in and the CPU has what it needs (amx: the first call
+ * asks Linux for the tile data state, arch_prctl ARCH_REQ_XCOMP_PERM, once
+ * per process; refused, amx is not available). */
 int rb_qgemm_path_available(rb_qgemm_path p);
 /* rb_qgemm on path p, or where p is not available or a and w do not allow
  * it (see above), on the next path down; returns the path taken (tests and
@@ -133,8 +144,8 @@ rb_qgemm_path rb_qgemm_on(rb_qgemm_path p, float *y, const rb_qact *a, const rb_
                           int accumulate);
 
 /* The path rb_qgemm takes on this CPU: the best available one, or the one
- * the environment variable RB_QGEMM names (scalar, avx2, avx512-vnni; read
- * once; a path the CPU lacks falls to the next one down). */
+ * the environment variable RB_QGEMM names (scalar, avx2, avx512-vnni, amx;
+ * read once; a path the CPU lacks falls to the next one down). */
 const char *rb_qgemm_kernel(void);
 
 /* The segment width of a and w (the smaller group size). */

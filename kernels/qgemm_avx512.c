@@ -100,18 +100,45 @@ AVX512 void rb_qgemm_wsum_avx512(int32_t *wsum, const rb_qweight *w, int S, int 
     }
 }
 
+AVX512 void rb_qgemm_finish_avx512(float *y, const rb_qact *a, const rb_qweight *w,
+                                   const int32_t *acc, int ldacc, const int32_t *c,
+                                   const int32_t *asum, const int32_t *wsum, int t0, int mt, int o0,
+                                   int nt, int s0) {
+    int K = w->cols, N = w->rows, N32 = rb_qgemm_rows32(w), S = rb_qgemm_segment(a, w);
+    int nga = K / a->group, nseg = K / S, s = s0 / S, gw = s0 / w->group, ga = s0 / a->group;
+    const int32_t *ws = wsum + (size_t)s * N32 + o0;
+    const int32_t *wz = w->vnni_zero + (size_t)gw * N32 + o0;
+    const float *sw = w->vnni_scale + (size_t)gw * N32 + o0;
+    for (int i = 0; i < mt; i++) {
+        int t = t0 + i;
+        __m512i cv = _mm512_set1_epi32(c[(size_t)t * nga + ga]);
+        __m512i av = _mm512_set1_epi32(asum[(size_t)t * nseg + s]);
+        __m512 sa = _mm512_set1_ps(a->scale[(size_t)t * nga + ga]);
+        float *yr = y + (size_t)t * N + o0;
+        for (int j = 0; j < nt; j += 16) {
+            __mmask16 m = nt - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (nt - j)) - 1);
+            __m512i d = _mm512_loadu_si512(acc + (size_t)i * ldacc + j);
+            d = _mm512_sub_epi32(d, _mm512_mullo_epi32(cv, _mm512_loadu_si512(ws + j)));
+            d = _mm512_sub_epi32(d, _mm512_mullo_epi32(av, _mm512_loadu_si512(wz + j)));
+            __m512 sc = _mm512_mul_ps(sa, _mm512_loadu_ps(sw + j));
+            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(d), sc);
+            __asm__("" : "+v"(v)); /* no FMA: round the product as the reference does */
+            __m512 yv = _mm512_maskz_loadu_ps(m, yr + j);
+            _mm512_mask_storeu_ps(yr + j, m, _mm512_add_ps(yv, v));
+        }
+    }
+}
+
 AVX512 void rb_qgemm_tile_avx512(float *y, const rb_qact *a, const rb_qweight *w, const uint8_t *u,
                                  const int32_t *c, const int32_t *asum, const int32_t *wsum,
                                  int accumulate, int t0, int mt, int o0, int nt) {
     enum { OBV = 64 };
-    int K = w->cols, N = w->rows, N32 = rb_qgemm_rows32(w), S = rb_qgemm_segment(a, w);
-    int nga = K / a->group, nseg = K / S, ub = unit_bytes(w);
+    int K = w->cols, N = w->rows, S = rb_qgemm_segment(a, w), ub = unit_bytes(w);
     int np = (nt + 31) / 32, bits = w->bits;
     int32_t acc[RB_QGEMM_VNNI_TB * OBV];
     if (!accumulate)
         for (int i = 0; i < mt; i++) memset(y + (size_t)(t0 + i) * N + o0, 0, sizeof(float) * nt);
-    for (int s0 = 0, s = 0; s0 < K; s0 += S, s++) {
-        int gw = s0 / w->group, ga = s0 / a->group;
+    for (int s0 = 0; s0 < K; s0 += S) {
         for (int k0 = s0; k0 < s0 + S; k0 += KCV) {
             int nq = (s0 + S - k0 < KCV ? s0 + S - k0 : KCV) / 4;
             for (int jp = 0; jp < np; jp++) {
@@ -125,27 +152,7 @@ AVX512 void rb_qgemm_tile_avx512(float *y, const rb_qact *a, const rb_qweight *w
                 }
             }
         }
-        const int32_t *ws = wsum + (size_t)s * N32 + o0;
-        const int32_t *wz = w->vnni_zero + (size_t)gw * N32 + o0;
-        const float *sw = w->vnni_scale + (size_t)gw * N32 + o0;
-        for (int i = 0; i < mt; i++) {
-            int t = t0 + i;
-            __m512i cv = _mm512_set1_epi32(c[(size_t)t * nga + ga]);
-            __m512i av = _mm512_set1_epi32(asum[(size_t)t * nseg + s]);
-            __m512 sa = _mm512_set1_ps(a->scale[(size_t)t * nga + ga]);
-            float *yr = y + (size_t)t * N + o0;
-            for (int j = 0; j < nt; j += 16) {
-                __mmask16 m = nt - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (nt - j)) - 1);
-                __m512i d = _mm512_loadu_si512(acc + (size_t)i * OBV + j);
-                d = _mm512_sub_epi32(d, _mm512_mullo_epi32(cv, _mm512_loadu_si512(ws + j)));
-                d = _mm512_sub_epi32(d, _mm512_mullo_epi32(av, _mm512_loadu_si512(wz + j)));
-                __m512 sc = _mm512_mul_ps(sa, _mm512_loadu_ps(sw + j));
-                __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(d), sc);
-                __asm__("" : "+v"(v)); /* no FMA: round the product as the reference does */
-                __m512 yv = _mm512_maskz_loadu_ps(m, yr + j);
-                _mm512_mask_storeu_ps(yr + j, m, _mm512_add_ps(yv, v));
-            }
-        }
+        rb_qgemm_finish_avx512(y, a, w, acc, OBV, c, asum, wsum, t0, mt, o0, nt, s0);
     }
 }
 #endif

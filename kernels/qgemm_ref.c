@@ -96,7 +96,9 @@ int rb_qweight_pack(rb_qweight *out, const float *w, int rows, int cols, const r
                 q.scale[g] = sc;
             }
         }
-    if (!strcmp(rb_qgemm_kernel(), "avx512-vnni") && (rc = rb_qweight_prepack(&q, err))) {
+    const char *path = rb_qgemm_kernel();
+    if ((!strcmp(path, "avx512-vnni") || !strcmp(path, "amx")) &&
+        (rc = rb_qweight_prepack(&q, err))) {
         rb_qweight_free(&q);
         return rc;
     }

@@ -40,10 +40,12 @@ static int mismatch(const float *a, const float *b, size_t n) {
 }
 
 /* y ← yinit, then rb_qgemm_on every path the CPU has, each compared bit for
- * bit with yref; vnni: whether the avx512-vnni path must take these operands
- * (otherwise it must fall back to avx2). */
+ * bit with yref, and each must run where it should: u8: whether a allows
+ * the u8 re-coding (every (token, group) spans at most 255 values); then
+ * avx512-vnni takes segments of a multiple of 4 columns (else avx2), amx
+ * those of a multiple of 64 (else as avx512-vnni). */
 static void check_paths(const float *yref, const float *yinit, size_t ny, const rb_qact *a,
-                        const rb_qweight *w, int acc, int vnni, const char *what) {
+                        const rb_qweight *w, int acc, int u8, const char *what) {
     static int noted[RB_QGEMM_N_PATHS];
     float *y = malloc(sizeof(float) * ny);
     for (int p = 0; p < RB_QGEMM_N_PATHS; p++) {
@@ -54,7 +56,10 @@ static void check_paths(const float *yref, const float *yinit, size_t ny, const 
             continue;
         }
         memcpy(y, yinit, sizeof(float) * ny);
-        rb_qgemm_path want = p == RB_QGEMM_AVX512_VNNI && !vnni ? RB_QGEMM_AVX2 : p;
+        int S = rb_qgemm_segment(a, w);
+        rb_qgemm_path want = p;
+        if (want == RB_QGEMM_AMX && !(u8 && S % 64 == 0)) want = RB_QGEMM_AVX512_VNNI;
+        if (want == RB_QGEMM_AVX512_VNNI && !(u8 && S % 4 == 0)) want = RB_QGEMM_AVX2;
         rb_qgemm_path got = rb_qgemm_on(p, y, a, w, acc);
         cr_assert_eq(got, want, "%s: path %s ran as %s, expected %s", what, rb_qgemm_path_name(p),
                      rb_qgemm_path_name(got), rb_qgemm_path_name(want));
@@ -65,12 +70,15 @@ static void check_paths(const float *yref, const float *yinit, size_t ny, const 
     free(y);
 }
 
-/* T, n_out, n_in: T past one tile (96 tokens on avx512-vnni, 64 else) and
- * not a multiple of the micro-kernel's 12 or 4 tokens, n_out not a
- * multiple of 16 or 32; 50 columns: segments not a multiple of 4, so the
- * avx512-vnni path falls back to avx2. */
-static const int shapes[][3] = {{1, 1, 32},  {5, 3, 48},           {67, 65, 64}, {130, 131, 256},
-                                {9, 70, 1024 + 512}, {4, 2, 172}, {7, 33, 50}, {101, 97, 128}};
+/* T, n_out, n_in: T past one tile (96 tokens on avx512-vnni and amx, 64
+ * else) and not a multiple of the micro-kernels' 12, 32 or 4 tokens, n_out
+ * not a multiple of 16 or 32; 50 columns: segments not a multiple of 4, so
+ * avx512-vnni and amx fall back to avx2; segments of 16, 32, 48, 172: amx
+ * falls back to avx512-vnni; of 64, 256, 640, 1536 (per-row weights with
+ * per-row or per-tensor activations): amx runs. */
+static const int shapes[][3] = {{1, 1, 32},  {5, 3, 48},  {67, 65, 64},  {130, 131, 256},
+                                {9, 70, 1024 + 512}, {4, 2, 172}, {7, 33, 50}, {101, 97, 128},
+                                {70, 77, 640}};
 
 Test(qgemm, fast_matches_reference_and_fake_quant) {
     rb_rng r;
@@ -111,8 +119,7 @@ Test(qgemm, fast_matches_reference_and_fake_quant) {
                                 snprintf(what, sizeof what, "T=%d N=%d K=%d w%d%s%s a%d%s%s", T, N,
                                          K, ws.bits, wa ? "a" : "", wg ? "g" : "", as.bits,
                                          aa ? "a" : "", ag == 2 ? "g" : ag ? "t" : "");
-                                check_paths(y0, y1, ny, &qa, &qw, acc,
-                                            rb_qgemm_segment(&qa, &qw) % 4 == 0, what);
+                                check_paths(y0, y1, ny, &qa, &qw, acc, 1, what);
                                 /* the same model as fake quantization, up to float order */
                                 rb_linear_ref(yf, x, w, T, K, N);
                                 for (size_t i = 0; i < ny; i++) {
@@ -129,7 +136,7 @@ Test(qgemm, fast_matches_reference_and_fake_quant) {
                                 rb_qact_free(&qa);
                                 cases++;
                             }
-    cr_assert_eq(cases, 8 * 3 * 2 * 2 * 2 * 2 * 3);
+    cr_assert_eq(cases, 9 * 3 * 2 * 2 * 2 * 2 * 3);
 }
 
 /* Codes at their extremes: asymmetric 8-bit weights (stored -128..127 with
@@ -137,7 +144,8 @@ Test(qgemm, fast_matches_reference_and_fake_quant) {
  * activations of ±255 (amode 0: a (token, group) spans 511 values, so the
  * avx512-vnni path must fall back to avx2) or spanning exactly 255 values
  * at [-255, 0], [0, 255], [-128, 127] or a random offset (amode 1: the u8
- * re-coding with its corrections).  Scales 1, so y is the dot itself, exact
+ * re-coding with its corrections; amx falls back to avx512-vnni for K = 248,
+ * runs for K = 32768).  Scales 1, so y is the dot itself, exact
  * in float for K = 248 (|dot| ≤ 255·255·248 < 2^24); for K = 32768 (the
  * largest segment, |dot| up to 255·255·32768, just under 2^31, where the
  * corrections wrap int32) y must be (float) of the int64 dot. */
