@@ -157,7 +157,7 @@ static void tile(float *y, const rb_qact *a, const rb_qweight *w, int accumulate
                 continue;
             }
 #endif
-            (void)avx2;
+            (void)avx2, (void)wb;
             block_scalar(acc, OB, at, (size_t)K, w, o0, mt, nt, k0, KC, z);
         }
         for (int i = 0; i < mt; i++) {

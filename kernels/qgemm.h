@@ -145,7 +145,8 @@ rb_qgemm_path rb_qgemm_on(rb_qgemm_path p, float *y, const rb_qact *a, const rb_
 
 /* The path rb_qgemm takes on this CPU: the best available one, or the one
  * the environment variable RB_QGEMM names (scalar, avx2, avx512-vnni, amx;
- * read once; a path the CPU lacks falls to the next one down). */
+ * read once; a path the CPU lacks falls to the next one down, an unknown
+ * name is ignored). */
 const char *rb_qgemm_kernel(void);
 
 /* The segment width of a and w (the smaller group size). */
