@@ -19,6 +19,9 @@ typedef enum {
     RB_CPU_AVX512,      /* AVX-512 F, BW, DQ and VL, with FMA (Skylake-SP, Zen 4) */
     RB_CPU_AVX512_VNNI, /* RB_CPU_AVX512 and AVX512-VNNI (Cascade Lake, Zen 4) */
     RB_CPU_SHA,         /* the SHA extensions and SSE4.1 (Goldmont, Ice Lake, every Zen) */
+    RB_CPU_AMX_INT8,    /* RB_CPU_AVX512_VNNI, AMX-TILE and AMX-INT8 (Sapphire Rapids); the
+                         * CPU's bits only: Linux must still grant the tile data state
+                         * (arch_prctl ARCH_REQ_XCOMP_PERM, kernels/qgemm.c asks) */
 } rb_cpu_feature;
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -33,6 +36,9 @@ static inline int rb_cpu_has(rb_cpu_feature f) {
     case RB_CPU_AVX2_FMA: return avx2;
     case RB_CPU_AVX512: return avx512;
     case RB_CPU_AVX512_VNNI: return avx512 && __builtin_cpu_supports("avx512vnni");
+    case RB_CPU_AMX_INT8:
+        return avx512 && __builtin_cpu_supports("avx512vnni") &&
+               __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-int8");
     case RB_CPU_SHA: {
         unsigned a, b, c, d; /* CPUID leaf 7, EBX bit 29: SHA */
         return __builtin_cpu_supports("sse4.1") && __get_cpuid_count(7, 0, &a, &b, &c, &d) &&

@@ -3,8 +3,10 @@
  * tokens: W8A8 (int8 weights per channel × int8 activations per token) and
  * W4A8 (packed int4 weights, groups of 128), symmetric; the activation
  * quantization (rb_qact_quantize, dynamic per token) is timed separately.
- * Each figure is the minimum over REPS runs (the machine is shared).  One
- * JSON object a line on stdout; a table on stderr.
+ * Every integer path the CPU has from avx2 up (rb_qgemm_on) is timed, one
+ * table row and one JSON object (qgemm_kernel = the path) each.  Each
+ * figure is the minimum over REPS runs (the machine is shared).  One JSON
+ * object a line on stdout; a table on stderr.
  *
  * usage: bench_qgemm [T [THREADS [REPS [SHAPES]]]]   (2048 2 3 all)
  *        SHAPES: "all" or a comma list of NOUTxNIN, e.g. 4096x4096 */
@@ -60,8 +62,8 @@ int main(int argc, char **argv) {
     rb_rng_seed(&r, 1);
     fprintf(stderr, "T=%d threads=%d reps=%d qgemm=%s blas=%s (minimum of the reps)\n", T,
             threads, reps, rb_qgemm_kernel(), rb_blas_kernels());
-    fprintf(stderr, "%-10s %-8s %6s %6s | %9s %9s %9s %9s | %6s %6s\n", "model", "linear", "n_out",
-            "n_in", "fp32 ms", "w8a8 ms", "w4a8 ms", "aquant ms", "x8", "x4");
+    fprintf(stderr, "%-10s %-8s %6s %6s %-11s | %9s %9s %9s %9s | %6s %6s\n", "model", "linear",
+            "n_out", "n_in", "path", "fp32 ms", "w8a8 ms", "w4a8 ms", "aquant ms", "x8", "x4");
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         const shape *s = &shapes[i];
         char key[32];
@@ -74,8 +76,15 @@ int main(int argc, char **argv) {
         rb_quant_spec a8 = {8, 0, RB_GRAN_ROW, 0, 1.0f};
         rb_qweight q8, q4;
         if (pack(&q8, w, s->n_out, s->n_in, &w8) || pack(&q4, w, s->n_out, s->n_in, &w4)) return 1;
+        rb_error err = {0};
+        if (rb_qweight_prepack(&q8, &err) || rb_qweight_prepack(&q4, &err)) {
+            fprintf(stderr, "bench_qgemm: %s\n", err.msg);
+            return 1;
+        }
         rb_qact qa = {0};
-        double best[4] = {1e30, 1e30, 1e30, 1e30};
+        /* best[0] fp32, best[1] act quant, best[2 + 2p] w8a8 / [3 + 2p] w4a8 on path p */
+        double best[2 + 2 * RB_QGEMM_N_PATHS];
+        for (int j = 0; j < 2 + 2 * RB_QGEMM_N_PATHS; j++) best[j] = 1e30;
         rb_linear(y, x, w, T, s->n_in, s->n_out); /* warm up */
         rb_qact_quantize(&qa, x, T, s->n_in, &a8, NULL, NULL, NULL);
         for (int k = 0; k < reps; k++) {
@@ -84,24 +93,37 @@ int main(int argc, char **argv) {
             double t1 = rb_now();
             rb_qact_quantize(&qa, x, T, s->n_in, &a8, NULL, NULL, NULL);
             double t2 = rb_now();
-            rb_qgemm(y, &qa, &q8, 0);
-            double t3 = rb_now();
-            rb_qgemm(y, &qa, &q4, 0);
-            double t4 = rb_now();
-            double d[4] = {t1 - t0, t3 - t2, t4 - t3, t2 - t1};
-            for (int j = 0; j < 4; j++) best[j] = d[j] < best[j] ? d[j] : best[j];
+            best[0] = t1 - t0 < best[0] ? t1 - t0 : best[0];
+            best[1] = t2 - t1 < best[1] ? t2 - t1 : best[1];
+            for (int p = RB_QGEMM_AVX2; p < RB_QGEMM_N_PATHS; p++) {
+                if (!rb_qgemm_path_available(p)) continue;
+                for (int b = 0; b < 2; b++) {
+                    double ta = rb_now();
+                    if ((int)rb_qgemm_on(p, y, &qa, b ? &q4 : &q8, 0) != p) {
+                        fprintf(stderr, "bench_qgemm: path %s fell back\n", rb_qgemm_path_name(p));
+                        return 1;
+                    }
+                    double d = rb_now() - ta;
+                    if (d < best[2 + 2 * p + b]) best[2 + 2 * p + b] = d;
+                }
+            }
         }
         double gop = 2.0 * T * s->n_out * s->n_in * 1e-9;
-        fprintf(stderr, "%-10s %-8s %6d %6d | %9.1f %9.1f %9.1f %9.1f | %6.2f %6.2f\n", s->model,
-                s->name, s->n_out, s->n_in, best[0] * 1e3, best[1] * 1e3, best[2] * 1e3,
-                best[3] * 1e3, best[0] / best[1], best[0] / best[2]);
-        printf("{\"bench\":\"qgemm\",\"model\":\"%s\",\"linear\":\"%s\",\"n_out\":%d,\"n_in\":%d,"
-               "\"T\":%d,\"threads\":%d,\"reps\":%d,\"qgemm_kernel\":\"%s\",\"blas\":\"%s\","
-               "\"fp32_s\":%.6f,\"w8a8_s\":%.6f,\"w4a8_s\":%.6f,\"act_quant_s\":%.6f,"
-               "\"fp32_gops\":%.2f,\"w8a8_gops\":%.2f,\"w4a8_gops\":%.2f}\n",
-               s->model, s->name, s->n_out, s->n_in, T, threads, reps, rb_qgemm_kernel(),
-               rb_blas_kernels(), best[0], best[1], best[2], best[3], gop / best[0],
-               gop / best[1], gop / best[2]);
+        for (int p = RB_QGEMM_AVX2; p < RB_QGEMM_N_PATHS; p++) {
+            if (!rb_qgemm_path_available(p)) continue;
+            double b8 = best[2 + 2 * p], b4 = best[3 + 2 * p];
+            fprintf(stderr, "%-10s %-8s %6d %6d %-11s | %9.1f %9.1f %9.1f %9.1f | %6.2f %6.2f\n",
+                    s->model, s->name, s->n_out, s->n_in, rb_qgemm_path_name(p), best[0] * 1e3,
+                    b8 * 1e3, b4 * 1e3, best[1] * 1e3, best[0] / b8, best[0] / b4);
+            printf("{\"bench\":\"qgemm\",\"model\":\"%s\",\"linear\":\"%s\",\"n_out\":%d,"
+                   "\"n_in\":%d,\"T\":%d,\"threads\":%d,\"reps\":%d,\"qgemm_kernel\":\"%s\","
+                   "\"blas\":\"%s\",\"fp32_s\":%.6f,\"w8a8_s\":%.6f,\"w4a8_s\":%.6f,"
+                   "\"act_quant_s\":%.6f,\"fp32_gops\":%.2f,\"w8a8_gops\":%.2f,"
+                   "\"w4a8_gops\":%.2f,\"w8a8_x_fp32\":%.3f,\"w4a8_x_fp32\":%.3f}\n",
+                   s->model, s->name, s->n_out, s->n_in, T, threads, reps, rb_qgemm_path_name(p),
+                   rb_blas_kernels(), best[0], b8, b4, best[1], gop / best[0], gop / b8, gop / b4,
+                   best[0] / b8, best[0] / b4);
+        }
         fflush(stdout);
         rb_qweight_free(&q8), rb_qweight_free(&q4), rb_qact_free(&qa);
         free(w), free(x), free(y);

@@ -4,35 +4,115 @@
  * accumulators (AVX2 micro-kernel, or the scalar loop), and each segment's
  * end rescaling them into y (qgemm_common.h, no FMA: this file has no target
  * attribute).  Every output belongs to one tile, so results do not depend on
- * the thread count.
+ * the thread count.  The avx512-vnni path (kernels/qgemm_avx512.c) re-codes
+ * the activations to u8 and sums the weights' segments once a call, then
+ * runs its own tiles of RB_QGEMM_VNNI_TB tokens × OB rows, rescaling in the
+ * same order; rb_qweight_prepack (here) makes the weights' VNNI copy.
  *
  * Global state: the chosen path (rb_qgemm_kernel), decided once from the CPU
  * and RB_QGEMM; a benign race (every thread computes the same value). */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "base/cpu.h"
 #include "kernels/qgemm.h"
 #include "kernels/qgemm_avx2.h"
+#include "kernels/qgemm_avx512.h"
 #include "kernels/qgemm_common.h"
 
 enum { TB = 64, OB = 64, KC_MAX = 512 };
 
-static int use_avx2 = -1; /* -1 undecided, 0 scalar, 1 AVX2 */
+static int chosen = -1;   /* rb_qgemm's path, -1 undecided */
+static int amx_perm = -1; /* Linux granted the AMX tile data; -1 not asked */
 
-static int want_avx2(void) {
-    if (use_avx2 < 0) {
-        const char *e = getenv("RB_QGEMM");
-        int ok = 0;
-#if RB_QGEMM_HAVE_AVX2
-        ok = rb_cpu_has(RB_CPU_AVX2_FMA);
+/* ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA (asm/prctl.h, Linux 5.16). */
+static int amx_granted(void) {
+    if (amx_perm < 0) {
+#if defined(__linux__) && defined(SYS_arch_prctl)
+        amx_perm = syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+#else
+        amx_perm = 0;
 #endif
-        use_avx2 = ok && !(e && !strcmp(e, "scalar"));
     }
-    return use_avx2;
+    return amx_perm;
 }
 
-const char *rb_qgemm_kernel(void) { return want_avx2() ? "avx2" : "scalar"; }
+const char *rb_qgemm_path_name(rb_qgemm_path p) {
+    static const char *const names[] = {"scalar", "avx2", "avx512-vnni", "amx"};
+    return p >= 0 && p < RB_QGEMM_N_PATHS ? names[p] : "?";
+}
+
+int rb_qgemm_path_available(rb_qgemm_path p) {
+    switch (p) {
+    case RB_QGEMM_SCALAR: return 1;
+    case RB_QGEMM_AVX2: return RB_QGEMM_HAVE_AVX2 && rb_cpu_has(RB_CPU_AVX2_FMA);
+    case RB_QGEMM_AVX512_VNNI:
+        return RB_QGEMM_HAVE_AVX512 && RB_QGEMM_HAVE_AVX2 && rb_cpu_has(RB_CPU_AVX512_VNNI);
+    case RB_QGEMM_AMX:
+        return RB_QGEMM_HAVE_AVX512 && RB_QGEMM_HAVE_AVX2 && rb_cpu_has(RB_CPU_AMX_INT8) &&
+               amx_granted();
+    default: return 0;
+    }
+}
+
+/* The best available path at most p. */
+static rb_qgemm_path at_most(rb_qgemm_path p) {
+    while (p > RB_QGEMM_SCALAR && !rb_qgemm_path_available(p)) p--;
+    return p;
+}
+
+static rb_qgemm_path default_path(void) {
+    if (chosen < 0) {
+        const char *e = getenv("RB_QGEMM");
+        rb_qgemm_path want = RB_QGEMM_N_PATHS - 1;
+        for (int p = 0; e && p < RB_QGEMM_N_PATHS; p++)
+            if (!strcmp(e, rb_qgemm_path_name(p))) want = p;
+        chosen = at_most(want);
+    }
+    return chosen;
+}
+
+const char *rb_qgemm_kernel(void) { return rb_qgemm_path_name(default_path()); }
+
+int rb_qweight_prepack(rb_qweight *w, rb_error *err) {
+#if RB_QGEMM_HAVE_AVX512
+    if (w->vnni || w->cols % 4 || !rb_qgemm_path_available(RB_QGEMM_AVX512_VNNI)) return RB_OK;
+    int K = w->cols, N32 = rb_qgemm_rows32(w), ng = K / w->group, ub = w->bits == 8 ? 128 : 64;
+    w->vnni = calloc((size_t)(N32 / 32) * (K / 4), ub);
+    w->vnni_zero = malloc(sizeof(int32_t) * (size_t)ng * N32);
+    w->vnni_scale = malloc(sizeof(float) * (size_t)ng * N32);
+    if (!w->vnni || !w->vnni_zero || !w->vnni_scale) {
+        free(w->vnni), free(w->vnni_zero), free(w->vnni_scale);
+        w->vnni = NULL, w->vnni_zero = NULL, w->vnni_scale = NULL;
+        return rb_error_set(err, RB_ENOMEM, "out of memory for the VNNI copy of %dx%d weights",
+                            w->rows, w->cols);
+    }
+#pragma omp parallel for schedule(static) if ((long)w->rows * K > 1000000)
+    for (int o = 0; o < w->rows; o++) {
+        int p = o / 32, r = o % 32;
+        for (int k = 0; k < K; k++) {
+            uint8_t *unit = w->vnni + ((size_t)p * (K / 4) + (size_t)(k / 4)) * ub;
+            int code = rb_qweight_code(w, o, k);
+            if (w->bits == 8)
+                unit[(r / 16) * 64 + (r % 16) * 4 + k % 4] = (uint8_t)(int8_t)code;
+            else
+                unit[(r % 16) * 4 + k % 4] |= (uint8_t)(code << (r / 16 * 4));
+        }
+    }
+    for (int g = 0; g < ng; g++)
+        for (int o = 0; o < N32; o++) {
+            size_t i = (size_t)g * N32 + o;
+            w->vnni_zero[i] = o < w->rows ? w->zero[(size_t)o * ng + g] : 0;
+            w->vnni_scale[i] = o < w->rows ? w->scale[(size_t)o * ng + g] : 0.0f;
+        }
+#else
+    (void)w, (void)err;
+#endif
+    return RB_OK;
+}
 
 /* The chunk width: the largest divisor of S that is at most KC_MAX (even
  * when S is even, for 4-bit weights). */
@@ -77,7 +157,7 @@ static void tile(float *y, const rb_qact *a, const rb_qweight *w, int accumulate
                 continue;
             }
 #endif
-            (void)avx2;
+            (void)avx2, (void)wb;
             block_scalar(acc, OB, at, (size_t)K, w, o0, mt, nt, k0, KC, z);
         }
         for (int i = 0; i < mt; i++) {
@@ -90,8 +170,8 @@ static void tile(float *y, const rb_qact *a, const rb_qweight *w, int accumulate
     }
 }
 
-void rb_qgemm(float *y, const rb_qact *a, const rb_qweight *w, int accumulate) {
-    int T = a->rows, N = w->rows, avx2 = want_avx2();
+static void run_int16(float *y, const rb_qact *a, const rb_qweight *w, int accumulate, int avx2) {
+    int T = a->rows, N = w->rows;
     long nbt = (T + TB - 1) / TB, nbo = (N + OB - 1) / OB, n = nbt * nbo;
     size_t wb_n = (size_t)OB * chunk_width(rb_qgemm_segment(a, w));
 #pragma omp parallel if (n > 1 && (long)T * N * w->cols > 1000000)
@@ -107,4 +187,95 @@ void rb_qgemm(float *y, const rb_qact *a, const rb_qweight *w, int accumulate) {
         }
         free(wbuf);
     }
+}
+
+#if RB_QGEMM_HAVE_AVX512
+/* The avx512-vnni path (amx: the AMX tiles); 0 when a does not allow it (a
+ * (token, group) spans more than 255 values) or memory runs out: the caller
+ * falls back. */
+static int run_vnni(float *y, const rb_qact *a, const rb_qweight *w, int accumulate, int amx) {
+    int T = a->rows, K = w->cols, N = w->rows, N32 = rb_qgemm_rows32(w);
+    int S = rb_qgemm_segment(a, w), nseg = K / S, nga = K / a->group, G = a->group;
+    int T32 = amx ? (T + 31) & ~31 : T; /* AMX reads whole blocks of 32 tokens */
+    size_t unp_n = w->bits == 4 && amx ? (size_t)S * 32 : 0;
+    uint8_t *u = malloc((size_t)T32 * K);
+    uint8_t *unp = unp_n ? aligned_alloc(64, unp_n * (size_t)omp_get_max_threads()) : NULL;
+    if (unp_n && !unp) {
+        free(u);
+        return 0;
+    }
+    if (u) memset(u + (size_t)T * K, 0, (size_t)(T32 - T) * K);
+    int32_t *c = malloc(sizeof(int32_t) * (size_t)T * nga);
+    int32_t *asum = malloc(sizeof(int32_t) * (size_t)T * nseg);
+    int32_t *wsum = malloc(sizeof(int32_t) * (size_t)nseg * N32);
+    int ok = u && c && asum && wsum;
+    long nbt = (T + RB_QGEMM_VNNI_TB - 1) / RB_QGEMM_VNNI_TB, nbo = (N + OB - 1) / OB, n = nbt * nbo;
+    if (ok) {
+#pragma omp parallel if (n > 1 && (long)T * N * K > 1000000)
+        {
+            /* re-code a to u8 per (token, group): u = a + c, c = -min */
+#pragma omp for schedule(static) reduction(&& : ok)
+            for (int t = 0; t < T; t++) {
+                const int16_t *ar = a->q + (size_t)t * K;
+                uint8_t *ur = u + (size_t)t * K;
+                for (int g = 0; g < nga; g++) {
+                    int lo = ar[g * G], hi = lo;
+                    for (int k = g * G; k < (g + 1) * G; k++) {
+                        lo = ar[k] < lo ? ar[k] : lo;
+                        hi = ar[k] > hi ? ar[k] : hi;
+                    }
+                    if (hi - lo > 255) ok = 0;
+                    c[(size_t)t * nga + g] = -lo;
+                    for (int k = g * G; k < (g + 1) * G; k++) ur[k] = (uint8_t)(ar[k] - lo);
+                }
+                for (int s = 0; s < nseg; s++) {
+                    int32_t sum = 0;
+                    for (int k = s * S; k < (s + 1) * S; k++) sum += ar[k];
+                    asum[(size_t)t * nseg + s] = sum;
+                }
+            }
+#pragma omp for schedule(static)
+            for (int p = 0; p < N32 / 32; p++) rb_qgemm_wsum_avx512(wsum, w, S, p, p + 1);
+            /* ok is final after the loop's implied barrier */
+            if (ok) {
+#pragma omp for schedule(static)
+                for (long b = 0; b < n; b++) {
+                    int t0 = (int)(b / nbo) * RB_QGEMM_VNNI_TB, o0 = (int)(b % nbo) * OB;
+                    int mt = T - t0 < RB_QGEMM_VNNI_TB ? T - t0 : RB_QGEMM_VNNI_TB;
+                    int nt = N - o0 < OB ? N - o0 : OB;
+                    if (amx)
+                        rb_qgemm_tile_amx(y, a, w, u, c, asum, wsum, accumulate, t0, mt, o0, nt,
+                                          unp + unp_n * (size_t)omp_get_thread_num());
+                    else
+                        rb_qgemm_tile_avx512(y, a, w, u, c, asum, wsum, accumulate, t0, mt, o0,
+                                             nt);
+                }
+            }
+        }
+    }
+    free(u), free(c), free(asum), free(wsum), free(unp);
+    return ok;
+}
+#endif
+
+rb_qgemm_path rb_qgemm_on(rb_qgemm_path p, float *y, const rb_qact *a, const rb_qweight *w,
+                          int accumulate) {
+    p = at_most(p < RB_QGEMM_N_PATHS ? p : RB_QGEMM_N_PATHS - 1);
+#if RB_QGEMM_HAVE_AVX512
+    int S = rb_qgemm_segment(a, w);
+    if (p == RB_QGEMM_AMX) {
+        if (w->vnni && S % 64 == 0 && run_vnni(y, a, w, accumulate, 1)) return p;
+        p = RB_QGEMM_AVX512_VNNI;
+    }
+    if (p == RB_QGEMM_AVX512_VNNI) {
+        if (w->vnni && S % 4 == 0 && run_vnni(y, a, w, accumulate, 0)) return p;
+        p = RB_QGEMM_AVX2;
+    }
+#endif
+    run_int16(y, a, w, accumulate, p == RB_QGEMM_AVX2);
+    return p;
+}
+
+void rb_qgemm(float *y, const rb_qact *a, const rb_qweight *w, int accumulate) {
+    rb_qgemm_on(default_path(), y, a, w, accumulate);
 }

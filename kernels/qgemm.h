@@ -24,10 +24,37 @@
  * q - 128 (wz = z - 128); 4-bit codes are q + 8 (symmetric, wz = 8) or q.
  * Activations are not packed: their codes are made per window, as int16.
  *
- * The SIMD path (AVX2: int8/int4 widened to int16 and vpmaddwd, which is
- * exact) is chosen at run time by CPU feature; rb_qgemm_ref is the scalar
- * reference that tests compare it with.  There is no AVX-512 VNNI / AMX
- * path: no machine with them was available to test one.
+ * Fast paths, chosen at run time by CPU feature (rb_qgemm_kernel), all bit
+ * for bit equal to rb_qgemm_ref, the scalar reference that tests compare
+ * them with:
+ *   avx2         int8/int4 codes widened to int16, vpmaddwd (exact);
+ *   avx512-vnni  vpdpbusd (u8 × s8 → int32, no saturation) on the stored
+ *                codes as s8 and the activations re-coded per call to u8,
+ *                u = a + c with c = -min of a over the (token, group), and
+ *                the exact int32 correction (wrapping arithmetic, exact
+ *                modulo 2^32, and the true dot fits int32)
+ *                  dot = Σ u·wc - c·Σ wc - wz·Σ a   (Σ over the segment);
+ *                taken when the weights have their VNNI copy (below), the
+ *                segment width is a multiple of 4 and every (token, group)
+ *                of a spans at most 255 values (always so for activations
+ *                of up to 8 bits); otherwise the call runs on avx2.
+ *   amx          tdpbusd (AMX-INT8) on the same u8/s8 operands and the same
+ *                corrections, 2 × 2 tiles of 16 × 16 int32; taken where
+ *                avx512-vnni would be and the segment width is a multiple
+ *                of 64, otherwise the call runs on avx512-vnni.
+ *
+ * VNNI copy (rb_qweight.vnni, owned, made by rb_qweight_prepack, which
+ * rb_qweight_pack calls when rb_qgemm_kernel() is "avx512-vnni" or "amx"): rows in
+ * panels of 32 (the last padded with code 0), columns in quads; panel p,
+ * quad q is one unit at vnni + (p·cols/4 + q)·unit:
+ *   bits 8: unit 128 bytes, [2 halves][16 rows][4 columns] int8 codes,
+ *           rows 32p + 16h + r;
+ *   bits 4: unit 64 bytes, byte 4r + i holds column 4q + i of row 32p + r
+ *           in its low nibble and of row 32p + 16 + r in its high nibble.
+ * Beside it, zero and scale transposed, [cols / group][rows rounded up to
+ * 32] (vnni_zero int32, vnni_scale float), so the rescale loads 16 rows at
+ * once.  The copy doubles the memory of 8-bit weights (codes are kept for
+ * the other paths).
  */
 #ifndef RB_KERNELS_QGEMM_H
 #define RB_KERNELS_QGEMM_H
@@ -46,6 +73,9 @@ typedef struct rb_qweight {
     size_t stride;   /* bytes per row: cols (8) or (cols + 1) / 2 (4) */
     int16_t *zero;   /* [rows][cols / group], owned */
     float *scale;    /* [rows][cols / group], owned */
+    uint8_t *vnni;   /* VNNI copy (above) or NULL, owned */
+    int32_t *vnni_zero; /* [cols / group][rows32] or NULL, owned */
+    float *vnni_scale;  /* [cols / group][rows32] or NULL, owned */
 } rb_qweight;
 
 typedef struct rb_qact {
@@ -66,7 +96,11 @@ typedef struct rb_qact {
 int rb_qweight_pack(rb_qweight *out, const float *w, int rows, int cols, const rb_quant_spec *s,
                     const float *scale, const float *zero, rb_error *err);
 void rb_qweight_free(rb_qweight *w);
-/* Bytes held by w's codes, zeros and scales. */
+/* Makes w's VNNI copy (above) if the build and CPU have AVX-512 VNNI and
+ * w->cols is a multiple of 4; a no-op otherwise or when it exists.
+ * RB_ENOMEM (w is left without the copy). */
+int rb_qweight_prepack(rb_qweight *w, rb_error *err);
+/* Bytes held by w's codes, zeros and scales (and the VNNI copy). */
 size_t rb_qweight_bytes(const rb_qweight *w);
 
 /* Quantizes x [rows][cols] into a (grown as needed): codes by the rule of
@@ -84,12 +118,35 @@ void rb_qact_free(rb_qact *a);
 int rb_qgemm_check(const rb_qact *a, const rb_qweight *w, rb_error *err);
 
 /* y [a->rows][w->rows] = (accumulate: +=) the integer GEMM above; a and w
- * must pass rb_qgemm_check.  OpenMP over output tiles. */
+ * must pass rb_qgemm_check.  OpenMP over output tiles.  rb_qgemm takes the
+ * path rb_qgemm_kernel names. */
 void rb_qgemm(float *y, const rb_qact *a, const rb_qweight *w, int accumulate);
 void rb_qgemm_ref(float *y, const rb_qact *a, const rb_qweight *w, int accumulate);
 
-/* The path rb_qgemm takes on this CPU: "avx2" or "scalar".  The environment
- * variable RB_QGEMM=scalar forces the scalar path (read once). */
+typedef enum {
+    RB_QGEMM_SCALAR,
+    RB_QGEMM_AVX2,
+    RB_QGEMM_AVX512_VNNI,
+    RB_QGEMM_AMX,
+    RB_QGEMM_N_PATHS
+} rb_qgemm_path;
+/* "scalar", "avx2", "avx512-vnni", "amx". */
+const char *rb_qgemm_path_name(rb_qgemm_path p);
+/* Whether p is built in and the CPU has what it needs (amx: the first call
+ * asks Linux for the tile data state, arch_prctl ARCH_REQ_XCOMP_PERM, once
+ * per process; refused, amx is not available). */
+int rb_qgemm_path_available(rb_qgemm_path p);
+/* rb_qgemm on path p, or where p is not available or a and w do not allow
+ * it (see above), on the next path down; returns the path taken (tests and
+ * benchmarks call it for every path in one process).  The avx512-vnni path
+ * allocates T·cols bytes a call; if that fails it runs on avx2. */
+rb_qgemm_path rb_qgemm_on(rb_qgemm_path p, float *y, const rb_qact *a, const rb_qweight *w,
+                          int accumulate);
+
+/* The path rb_qgemm takes on this CPU: the best available one, or the one
+ * the environment variable RB_QGEMM names (scalar, avx2, avx512-vnni, amx;
+ * read once; a path the CPU lacks falls to the next one down, an unknown
+ * name is ignored). */
 const char *rb_qgemm_kernel(void);
 
 /* The segment width of a and w (the smaller group size). */

@@ -36,12 +36,20 @@ void rb_qweight_free(rb_qweight *w) {
     free(w->codes);
     free(w->zero);
     free(w->scale);
+    free(w->vnni);
+    free(w->vnni_zero);
+    free(w->vnni_scale);
     memset(w, 0, sizeof *w);
 }
 
 size_t rb_qweight_bytes(const rb_qweight *w) {
     size_t ng = (size_t)w->rows * (size_t)(w->cols / (w->group ? w->group : 1));
-    return (size_t)w->rows * w->stride + ng * (sizeof(int16_t) + sizeof(float));
+    size_t n = (size_t)w->rows * w->stride + ng * (sizeof(int16_t) + sizeof(float));
+    if (w->vnni) {
+        size_t rows32 = ((size_t)w->rows + 31) / 32 * 32, ngv = rows32 * (w->cols / w->group);
+        n += rows32 * (size_t)w->cols / (w->bits == 8 ? 1 : 2) + ngv * (sizeof(int32_t) + sizeof(float));
+    }
+    return n;
 }
 
 int rb_qweight_pack(rb_qweight *out, const float *w, int rows, int cols, const rb_quant_spec *s,
@@ -88,6 +96,12 @@ int rb_qweight_pack(rb_qweight *out, const float *w, int rows, int cols, const r
                 q.scale[g] = sc;
             }
         }
+    const char *path = rb_qgemm_kernel();
+    if ((!strcmp(path, "avx512-vnni") || !strcmp(path, "amx")) &&
+        (rc = rb_qweight_prepack(&q, err))) {
+        rb_qweight_free(&q);
+        return rc;
+    }
     *out = q;
     return RB_OK;
 }

@@ -64,6 +64,9 @@ Test(kernels, cpu_features_match_proc_cpuinfo) {
     cr_expect_eq(rb_cpu_has(RB_CPU_AVX512), avx512);
     cr_expect_eq(rb_cpu_has(RB_CPU_AVX512_VNNI), avx512 && cpuinfo_flag(flags, "avx512_vnni"));
     cr_expect_eq(rb_cpu_has(RB_CPU_SHA), cpuinfo_flag(flags, "sha_ni") && cpuinfo_flag(flags, "sse4_1"));
+    cr_expect_eq(rb_cpu_has(RB_CPU_AMX_INT8), avx512 && cpuinfo_flag(flags, "avx512_vnni") &&
+                                                  cpuinfo_flag(flags, "amx_tile") &&
+                                                  cpuinfo_flag(flags, "amx_int8"));
 #else
     cr_expect_eq(rb_cpu_has(RB_CPU_AVX2_FMA), 0);
 #endif

@@ -1,8 +1,10 @@
-/* Integer GEMM (kernels/qgemm.h): the fast path against the scalar
- * reference bit for bit, the reference against fake quantization, extreme
+/* Integer GEMM (kernels/qgemm.h): every fast path the CPU has (scalar
+ * tiles, avx2, avx512-vnni; the others are skipped with a note on stderr)
+ * against the scalar reference bit for bit, the reference against fake quantization, extreme
  * codes, thread-count independence, and the weight grid check. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,8 +39,46 @@ static int mismatch(const float *a, const float *b, size_t n) {
     return -1;
 }
 
-static const int shapes[][3] = {{1, 1, 32}, {5, 3, 48}, {67, 65, 64}, {130, 131, 256},
-                                {9, 70, 1024 + 512}, {4, 2, 172}};
+/* y ← yinit, then rb_qgemm_on every path the CPU has, each compared bit for
+ * bit with yref, and each must run where it should: u8: whether a allows
+ * the u8 re-coding (every (token, group) spans at most 255 values); then
+ * avx512-vnni takes segments of a multiple of 4 columns (else avx2), amx
+ * those of a multiple of 64 (else as avx512-vnni). */
+static void check_paths(const float *yref, const float *yinit, size_t ny, const rb_qact *a,
+                        const rb_qweight *w, int acc, int u8, const char *what) {
+    static int noted[RB_QGEMM_N_PATHS];
+    float *y = malloc(sizeof(float) * ny);
+    for (int p = 0; p < RB_QGEMM_N_PATHS; p++) {
+        if (!rb_qgemm_path_available(p)) {
+            if (!noted[p]++)
+                fprintf(stderr, "qgemm: path %s not available on this CPU: SKIPPED\n",
+                        rb_qgemm_path_name(p));
+            continue;
+        }
+        memcpy(y, yinit, sizeof(float) * ny);
+        int S = rb_qgemm_segment(a, w);
+        rb_qgemm_path want = p;
+        if (want == RB_QGEMM_AMX && !(u8 && S % 64 == 0)) want = RB_QGEMM_AVX512_VNNI;
+        if (want == RB_QGEMM_AVX512_VNNI && !(u8 && S % 4 == 0)) want = RB_QGEMM_AVX2;
+        rb_qgemm_path got = rb_qgemm_on(p, y, a, w, acc);
+        cr_assert_eq(got, want, "%s: path %s ran as %s, expected %s", what, rb_qgemm_path_name(p),
+                     rb_qgemm_path_name(got), rb_qgemm_path_name(want));
+        int bad = mismatch(yref, y, ny);
+        cr_assert(bad < 0, "%s, path %s: y[%d] %.9g (ref) vs %.9g", what, rb_qgemm_path_name(p),
+                  bad, yref[bad > 0 ? bad : 0], y[bad > 0 ? bad : 0]);
+    }
+    free(y);
+}
+
+/* T, n_out, n_in: T past one tile (96 tokens on avx512-vnni and amx, 64
+ * else) and not a multiple of the micro-kernels' 12, 32 or 4 tokens, n_out
+ * not a multiple of 16 or 32; 50 columns: segments not a multiple of 4, so
+ * avx512-vnni and amx fall back to avx2; segments of 16, 32, 48, 172: amx
+ * falls back to avx512-vnni; of 64, 256, 640, 1536 (per-row weights with
+ * per-row or per-tensor activations): amx runs. */
+static const int shapes[][3] = {{1, 1, 32},  {5, 3, 48},  {67, 65, 64},  {130, 131, 256},
+                                {9, 70, 1024 + 512}, {4, 2, 172}, {7, 33, 50}, {101, 97, 128},
+                                {70, 77, 640}};
 
 Test(qgemm, fast_matches_reference_and_fake_quant) {
     rb_rng r;
@@ -75,12 +115,11 @@ Test(qgemm, fast_matches_reference_and_fake_quant) {
                                 for (size_t i = 0; i < ny; i++) y0[i] = y1[i] = (float)(i % 7);
                                 int acc = (int)(si % 2);
                                 rb_qgemm_ref(y0, &qa, &qw, acc);
-                                rb_qgemm(y1, &qa, &qw, acc);
-                                int bad = mismatch(y0, y1, ny);
-                                cr_assert(bad < 0,
-                                          "T=%d N=%d K=%d w%d%s a%d%s: y[%d] %.9g (ref) vs %.9g",
-                                          T, N, K, ws.bits, wa ? "a" : "", as.bits, aa ? "a" : "",
-                                          bad, y0[bad > 0 ? bad : 0], y1[bad > 0 ? bad : 0]);
+                                char what[96];
+                                snprintf(what, sizeof what, "T=%d N=%d K=%d w%d%s%s a%d%s%s", T, N,
+                                         K, ws.bits, wa ? "a" : "", wg ? "g" : "", as.bits,
+                                         aa ? "a" : "", ag == 2 ? "g" : ag ? "t" : "");
+                                check_paths(y0, y1, ny, &qa, &qw, acc, 1, what);
                                 /* the same model as fake quantization, up to float order */
                                 rb_linear_ref(yf, x, w, T, K, N);
                                 for (size_t i = 0; i < ny; i++) {
@@ -97,62 +136,115 @@ Test(qgemm, fast_matches_reference_and_fake_quant) {
                                 rb_qact_free(&qa);
                                 cases++;
                             }
-    cr_assert_eq(cases, 6 * 3 * 2 * 2 * 2 * 2 * 3);
+    cr_assert_eq(cases, 9 * 3 * 2 * 2 * 2 * 2 * 3);
 }
 
 /* Codes at their extremes: asymmetric 8-bit weights (stored -128..127 with
- * zero points -128..127) against activations of ±255; the int32 dot
- * products must come out exact (scales 1, so y is the dot itself). */
+ * zero points -128..127) and 4-bit ones (0..15, zeros 0 or 15) against
+ * activations of ±255 (amode 0: a (token, group) spans 511 values, so the
+ * avx512-vnni path must fall back to avx2) or spanning exactly 255 values
+ * at [-255, 0], [0, 255], [-128, 127] or a random offset (amode 1: the u8
+ * re-coding with its corrections; amx falls back to avx512-vnni for K = 248,
+ * runs for K = 32768).  Scales 1, so y is the dot itself, exact
+ * in float for K = 248 (|dot| ≤ 255·255·248 < 2^24); for K = 32768 (the
+ * largest segment, |dot| up to 255·255·32768, just under 2^31, where the
+ * corrections wrap int32) y must be (float) of the int64 dot. */
+static void extreme_case(int bits, int amode, int T, int N, int K, rb_rng *r) {
+    rb_qweight w = {.rows = N, .cols = K, .bits = bits, .group = K};
+    w.stride = bits == 8 ? (size_t)K : (size_t)(K + 1) / 2;
+    w.codes = calloc((size_t)N * w.stride, 1);
+    w.zero = malloc(sizeof(int16_t) * N);
+    w.scale = malloc(sizeof(float) * N);
+    rb_qact a = {.rows = T, .cols = K, .group = K, .cap_rows = T};
+    a.q = malloc(sizeof(int16_t) * (size_t)T * K);
+    a.scale = malloc(sizeof(float) * T);
+    int lo = bits == 8 ? -128 : 0, hi = bits == 8 ? 127 : 15;
+    int *code = malloc(sizeof(int) * (size_t)N * K);
+    for (int o = 0; o < N; o++) {
+        w.zero[o] = (int16_t)(o % 2 ? hi : lo);
+        w.scale[o] = 1;
+        for (int k = 0; k < K; k++) {
+            int c = (o % 2) ^ (k % 3 == 0) ? lo : hi; /* mostly the far side of the zero */
+            if (o == 3) c = (int)rb_rng_below(r, (uint64_t)(hi - lo + 1)) + lo;
+            code[(size_t)o * K + k] = c;
+            uint8_t *row = w.codes + (size_t)o * w.stride;
+            if (bits == 8)
+                row[k] = (uint8_t)(int8_t)c;
+            else
+                row[k >> 1] |= (uint8_t)(c << ((k & 1) * 4));
+        }
+    }
+    rb_error err = {0};
+    cr_assert_eq(rb_qweight_prepack(&w, &err), RB_OK, "%s", err.msg);
+    for (int t = 0; t < T; t++) {
+        a.scale[t] = 1;
+        int base = (int[]){-255, 0, -128, (int)rb_rng_below(r, 256) - 255}[t % 4];
+        for (int k = 0; k < K; k++) {
+            int v;
+            if (amode == 0)
+                v = t == 4 ? (int)rb_rng_below(r, 511) - 255 : (k + t) % 2 ? 255 : -255;
+            else
+                v = base + (t == 5 ? (int)rb_rng_below(r, 256) : (k + t) % 2 ? 255 : 0);
+            a.q[(size_t)t * K + k] = (int16_t)v;
+        }
+    }
+    float *y0 = malloc(sizeof(float) * T * N), *y1 = calloc((size_t)T * N, sizeof(float));
+    rb_qgemm_ref(y0, &a, &w, 0);
+    for (int t = 0; t < T; t++)
+        for (int o = 0; o < N; o++) {
+            long long dot = 0;
+            for (int k = 0; k < K; k++)
+                dot += (long long)a.q[(size_t)t * K + k] * (code[(size_t)o * K + k] - w.zero[o]);
+            if (K <= 248)
+                cr_assert_eq((long long)y0[t * N + o], dot, "ref [%d][%d]", t, o);
+            else
+                cr_assert_eq(y0[t * N + o], (float)dot, "ref [%d][%d]", t, o);
+        }
+    char what[64];
+    snprintf(what, sizeof what, "extreme codes w%d K=%d amode %d", bits, K, amode);
+    check_paths(y0, y1, (size_t)T * N, &a, &w, 0, amode == 1, what);
+    free(y0), free(y1), free(code);
+    rb_qweight_free(&w);
+    rb_qact_free(&a);
+}
+
 Test(qgemm, extreme_codes_exact) {
     rb_rng r;
     rb_rng_seed(&r, 3);
-    for (int bits = 4; bits <= 8; bits += 4) {
-        int T = 9, N = 7, K = 250; /* |dot| ≤ 255·255·250 < 2^24: exact in float */
-        rb_qweight w = {.rows = N, .cols = K, .bits = bits, .group = K};
-        w.stride = bits == 8 ? (size_t)K : (size_t)(K + 1) / 2;
-        w.codes = calloc((size_t)N * w.stride, 1);
-        w.zero = malloc(sizeof(int16_t) * N);
-        w.scale = malloc(sizeof(float) * N);
-        rb_qact a = {.rows = T, .cols = K, .group = K, .cap_rows = T};
-        a.q = malloc(sizeof(int16_t) * (size_t)T * K);
-        a.scale = malloc(sizeof(float) * T);
-        int lo = bits == 8 ? -128 : 0, hi = bits == 8 ? 127 : 15;
-        int *code = malloc(sizeof(int) * (size_t)N * K);
-        for (int o = 0; o < N; o++) {
-            w.zero[o] = (int16_t)(o % 2 ? hi : lo);
-            w.scale[o] = 1;
-            for (int k = 0; k < K; k++) {
-                int c = rb_rng_below(&r, 2) ? lo : hi;
-                if (o == 3) c = (int)rb_rng_below(&r, (uint64_t)(hi - lo + 1)) + lo;
-                code[o * K + k] = c;
-                uint8_t *row = w.codes + (size_t)o * w.stride;
-                if (bits == 8)
-                    row[k] = (uint8_t)(int8_t)c;
-                else
-                    row[k >> 1] |= (uint8_t)(c << ((k & 1) * 4));
-            }
+    for (int bits = 4; bits <= 8; bits += 4)
+        for (int amode = 0; amode < 2; amode++) {
+            extreme_case(bits, amode, 9, 7, 248, &r);
+            extreme_case(bits, amode, 6, 35, 32768, &r);
         }
-        for (int t = 0; t < T; t++) {
-            a.scale[t] = 1;
-            for (int k = 0; k < K; k++)
-                a.q[t * K + k] = (int16_t)(t == 4 ? (int)rb_rng_below(&r, 511) - 255
-                                                  : (rb_rng_below(&r, 2) ? 255 : -255));
-        }
-        float *y0 = malloc(sizeof(float) * T * N), *y1 = malloc(sizeof(float) * T * N);
-        rb_qgemm_ref(y0, &a, &w, 0);
-        rb_qgemm(y1, &a, &w, 0);
-        for (int t = 0; t < T; t++)
-            for (int o = 0; o < N; o++) {
-                long long dot = 0;
-                for (int k = 0; k < K; k++)
-                    dot += (long long)a.q[t * K + k] * (code[o * K + k] - w.zero[o]);
-                cr_assert_eq((long long)y0[t * N + o], dot, "ref [%d][%d]", t, o);
-                cr_assert_eq((long long)y1[t * N + o], dot, "%s [%d][%d]", rb_qgemm_kernel(), t, o);
-            }
-        free(y0), free(y1), free(code);
-        rb_qweight_free(&w);
-        rb_qact_free(&a);
+}
+
+/* Static (per-tensor, given) asymmetric activation parameters whose range
+ * clips many values, with 8-bit per-channel and 4-bit grouped weights. */
+Test(qgemm, static_activations_all_paths) {
+    rb_rng r;
+    rb_rng_seed(&r, 13);
+    int T = 37, N = 45, K = 384;
+    float *x = random_matrix(T, K, &r);
+    for (int wb = 0; wb < 2; wb++) {
+        rb_quant_spec ws = {wb ? 4 : 8, 1, wb ? RB_GRAN_GROUP : RB_GRAN_ROW, 64, 1.0f};
+        rb_quant_spec as = {8, 1, RB_GRAN_TENSOR, 0, 1.0f};
+        float sc = 0.01f, z = 100.0f; /* codes 0..255 cover x in [-1, 1.55]: the rest clips */
+        float *w = random_matrix(N, K, &r);
+        rb_qweight qw;
+        quantize_weights(w, N, K, &ws, &qw);
+        rb_qact qa = {0};
+        rb_error err = {0};
+        cr_assert_eq(rb_qact_quantize(&qa, x, T, K, &as, &sc, &z, &err), RB_OK, "%s", err.msg);
+        size_t ny = (size_t)T * N;
+        float *y0 = malloc(sizeof(float) * ny), *y1 = malloc(sizeof(float) * ny);
+        for (size_t i = 0; i < ny; i++) y0[i] = y1[i] = (float)(i % 5) - 2;
+        rb_qgemm_ref(y0, &qa, &qw, 1);
+        check_paths(y0, y1, ny, &qa, &qw, 1, 1, wb ? "static, w4 grouped" : "static, w8");
+        free(y0), free(y1), free(w);
+        rb_qweight_free(&qw);
+        rb_qact_free(&qa);
     }
+    free(x);
 }
 
 Test(qgemm, thread_count_does_not_change_results) {
@@ -167,11 +259,14 @@ Test(qgemm, thread_count_does_not_change_results) {
     rb_error err = {0};
     cr_assert_eq(rb_qact_quantize(&qa, x, T, K, &as, NULL, NULL, &err), RB_OK);
     float *y1 = malloc(sizeof(float) * T * N), *y2 = malloc(sizeof(float) * T * N);
-    rb_set_threads(1);
-    rb_qgemm(y1, &qa, &qw, 0);
-    rb_set_threads(2);
-    rb_qgemm(y2, &qa, &qw, 0);
-    cr_assert_eq(mismatch(y1, y2, (size_t)T * N), -1);
+    for (int p = 0; p < RB_QGEMM_N_PATHS; p++) {
+        if (!rb_qgemm_path_available(p)) continue; /* noted by check_paths */
+        rb_set_threads(1);
+        cr_assert_eq(rb_qgemm_on(p, y1, &qa, &qw, 0), p);
+        rb_set_threads(2);
+        cr_assert_eq(rb_qgemm_on(p, y2, &qa, &qw, 0), p);
+        cr_assert_eq(mismatch(y1, y2, (size_t)T * N), -1, "path %s", rb_qgemm_path_name(p));
+    }
     free(w), free(x), free(y1), free(y2);
     rb_qweight_free(&qw);
     rb_qact_free(&qa);
