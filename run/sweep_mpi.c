@@ -330,7 +330,7 @@ static void lose_rank(coord *c, int r, const char *why) {
                          .run = had ? &c->runs[rs->run] : NULL};
     rb_sweep_emit(c->opts, &ev);
     if (had) {
-        char msg[200];
+        char msg[320];
         snprintf(msg, sizeof msg, "rank %d on %s lost during the run", r, rs->host);
         attempt_failed(c, rs->run, r, msg, "", rb_now() - rs->t_run);
     }

@@ -226,8 +226,8 @@ Test(qgemm, static_activations_all_paths) {
     int T = 37, N = 45, K = 384;
     float *x = random_matrix(T, K, &r);
     for (int wb = 0; wb < 2; wb++) {
-        rb_quant_spec ws = {wb ? 4 : 8, 1, wb ? RB_GRAN_GROUP : RB_GRAN_ROW, 64, 1.0f};
-        rb_quant_spec as = {8, 1, RB_GRAN_TENSOR, 0, 1.0f};
+        rb_quant_spec ws = {wb ? 4 : 8, 1, wb ? RB_GRAN_GROUP : RB_GRAN_ROW, 64, 1.0f, 0};
+        rb_quant_spec as = {8, 1, RB_GRAN_TENSOR, 0, 1.0f, 0};
         float sc = 0.01f, z = 100.0f; /* codes 0..255 cover x in [-1, 1.55]: the rest clips */
         float *w = random_matrix(N, K, &r);
         rb_qweight qw;
@@ -251,7 +251,7 @@ Test(qgemm, thread_count_does_not_change_results) {
     rb_rng r;
     rb_rng_seed(&r, 11);
     int T = 200, N = 300, K = 512;
-    rb_quant_spec ws = {4, 1, RB_GRAN_GROUP, 128, 1.0f}, as = {8, 0, RB_GRAN_ROW, 0, 1.0f};
+    rb_quant_spec ws = {4, 1, RB_GRAN_GROUP, 128, 1.0f, 0}, as = {8, 0, RB_GRAN_ROW, 0, 1.0f};
     float *w = random_matrix(N, K, &r), *x = random_matrix(T, K, &r);
     rb_qweight qw;
     quantize_weights(w, N, K, &ws, &qw);
@@ -276,7 +276,7 @@ Test(qgemm, rejects_weights_off_the_grid_and_groups_that_do_not_nest) {
     rb_rng r;
     rb_rng_seed(&r, 5);
     int N = 4, K = 64;
-    rb_quant_spec ws = {8, 0, RB_GRAN_ROW, 0, 1.0f};
+    rb_quant_spec ws = {8, 0, RB_GRAN_ROW, 0, 1.0f, 0};
     float *w = random_matrix(N, K, &r);
     size_t np = rb_quant_n_params(&ws, N, K);
     float sc[4], z[4];
@@ -291,11 +291,11 @@ Test(qgemm, rejects_weights_off_the_grid_and_groups_that_do_not_nest) {
     cr_assert_null(qw.codes);
     w[2 * K + 5] -= sc[2] * 0.25f;
     w[2 * K + 5] = nearbyintf(w[2 * K + 5] / sc[2]) * sc[2];
-    rb_quant_spec gs = {4, 0, RB_GRAN_GROUP, 24, 1.0f}; /* 24 does not divide 64 */
+    rb_quant_spec gs = {4, 0, RB_GRAN_GROUP, 24, 1.0f, 0}; /* 24 does not divide 64 */
     cr_assert_eq(rb_qweight_pack(&qw, w, N, K, &gs, sc, z, &err), RB_EINVAL);
     cr_assert(strstr(err.msg, "does not divide"), "%s", err.msg);
     cr_assert_eq(rb_qweight_pack(&qw, w, N, K, &ws, sc, z, &err), RB_OK, "%s", err.msg);
-    rb_quant_spec as = {8, 0, RB_GRAN_GROUP, 16, 1.0f};
+    rb_quant_spec as = {8, 0, RB_GRAN_GROUP, 16, 1.0f, 0};
     rb_qact qa = {0};
     float *x = random_matrix(3, K, &r);
     cr_assert_eq(rb_qact_quantize(&qa, x, 3, K, &as, NULL, NULL, &err), RB_OK);
