@@ -72,7 +72,7 @@ int main(int argc, char **argv) {
         float *w = random_matrix((size_t)s->n_out * s->n_in, &r);
         float *x = random_matrix((size_t)T * s->n_in, &r);
         float *y = malloc(sizeof(float) * (size_t)T * s->n_out);
-        rb_quant_spec w8 = {8, 0, RB_GRAN_ROW, 0, 1.0f, 0}, w4 = {4, 0, RB_GRAN_GROUP, 128, 1.0f};
+        rb_quant_spec w8 = {8, 0, RB_GRAN_ROW, 0, 1.0f, 0}, w4 = {4, 0, RB_GRAN_GROUP, 128, 1.0f, 0};
         rb_quant_spec a8 = {8, 0, RB_GRAN_ROW, 0, 1.0f, 0};
         rb_qweight q8, q4;
         if (pack(&q8, w, s->n_out, s->n_in, &w8) || pack(&q4, w, s->n_out, s->n_in, &w4)) return 1;

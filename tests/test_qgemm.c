@@ -94,11 +94,11 @@ Test(qgemm, fast_matches_reference_and_fake_quant) {
                                 int T = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
                                 int G = K % 16 ? K : 16;
                                 rb_quant_spec ws = {(int[]){8, 4, 3}[wb], wa,
-                                                    wg ? RB_GRAN_GROUP : RB_GRAN_ROW, G, 1.0f};
+                                                    wg ? RB_GRAN_GROUP : RB_GRAN_ROW, G, 1.0f, 0};
                                 rb_quant_spec as = {ab ? 4 : 8, aa,
                                                     (rb_granularity[]){RB_GRAN_ROW, RB_GRAN_TENSOR,
                                                                        RB_GRAN_GROUP}[ag],
-                                                    K % 32 ? K : 32, 1.0f};
+                                                    K % 32 ? K : 32, 1.0f, 0};
                                 float *w = random_matrix(N, K, &r), *x = random_matrix(T, K, &r);
                                 rb_qweight qw;
                                 quantize_weights(w, N, K, &ws, &qw);
@@ -251,7 +251,7 @@ Test(qgemm, thread_count_does_not_change_results) {
     rb_rng r;
     rb_rng_seed(&r, 11);
     int T = 200, N = 300, K = 512;
-    rb_quant_spec ws = {4, 1, RB_GRAN_GROUP, 128, 1.0f, 0}, as = {8, 0, RB_GRAN_ROW, 0, 1.0f};
+    rb_quant_spec ws = {4, 1, RB_GRAN_GROUP, 128, 1.0f, 0}, as = {8, 0, RB_GRAN_ROW, 0, 1.0f, 0};
     float *w = random_matrix(N, K, &r), *x = random_matrix(T, K, &r);
     rb_qweight qw;
     quantize_weights(w, N, K, &ws, &qw);
