@@ -31,7 +31,9 @@
  * form and is still refused (heads=0).  fallback=0 refuses such sizes. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
+#include "base/io.h"
 #include "kernels/hadamard.h"
 #include "kernels/rotation.h"
 #include "methods/method.h"
@@ -133,11 +135,21 @@ static int quarot_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *e
     if (!rc && (rc = (dense2 ? rb_rotation_matrix : rb_rotation_signs)(kind2, c->head_dim,
                                                                         r2_seed(seed), R2, err)))
         rb_error_prefix(err, "R2 (head_dim %d): ", c->head_dim);
+    double t0 = rb_now();
+    clock_t cpu0 = clock();
     if (!rc) rc = rb_rotate_fuse_norms(m, err);
+    double t1 = rb_now();
     if (!rc) rc = dense1 ? rb_rotate_residual(m, R1, err) : rb_rotate_residual_hadamard(m, R1, err);
+    double t2 = rb_now();
     if (!rc)
         rc = dense2 ? rb_rotate_value_heads(m, R2, err) : rb_rotate_value_heads_hadamard(m, R2, err);
+    double t3 = rb_now();
     if (!rc && online) rc = rb_rotate_online(m, r3, r4, (int)rb_opt_get(me, opt, "heads"), err);
+    if (!rc)
+        rb_logf(ctx->log,
+                "quarot: %.2f s norm folding, %.2f s R1, %.2f s R2, %.2f s online (%.2f s of "
+                "CPU time in all)",
+                t1 - t0, t2 - t1, t3 - t2, rb_now() - t3, (double)(clock() - cpu0) / CLOCKS_PER_SEC);
     if (!rc && (dense_qk || dense_down)) {
         float *qk = NULL, *down = NULL;
         if (dense_qk && !(qk = per_layer_random_orthogonal(c->head_dim, c->n_layers,

@@ -91,15 +91,31 @@ int rb_rotate_residual(rb_model *m, const float *R1, rb_error *err) {
     return RB_OK;
 }
 
+/* Rows per chunk of hadamard_right: the signs and the transform run on a
+ * chunk while it is in cache (one memory pass, not two). */
+enum { ROW_CHUNK = 16 };
+
 /* W [rows][n] ← W·diag(s)·H_n: row w becomes Hᵀ·(s∘w). */
 static int hadamard_right(float *w, size_t rows, int n, const float *s, rb_error *err) {
-    if (s) {
-        long nr = (long)rows;
-#pragma omp parallel for schedule(static) if (nr * (long)n > 1 << 16)
-        for (long r = 0; r < nr; r++)
-            for (int i = 0; i < n; i++) w[(size_t)r * n + i] *= s[i];
+    int k, e, rc = rb_hadamard_factor(n, &k, &e, err);
+    if (rc) return rc;
+    if (!s || (double)rows * n < 1 << 16) {
+        if (s)
+            for (size_t r = 0; r < rows; r++)
+                for (int i = 0; i < n; i++) w[r * n + i] *= s[i];
+        return rb_hadamard_apply_t(w, rows, n, 1, err);
     }
-    return rb_hadamard_apply_t(w, rows, n, 1, err);
+    long nc = (long)((rows + ROW_CHUNK - 1) / ROW_CHUNK);
+    int failed = 0;
+#pragma omp parallel for schedule(static) reduction(| : failed)
+    for (long ch = 0; ch < nc; ch++) {
+        size_t r0 = (size_t)ch * ROW_CHUNK, r1 = r0 + ROW_CHUNK < rows ? r0 + ROW_CHUNK : rows;
+        for (size_t r = r0; r < r1; r++)
+            for (int i = 0; i < n; i++) w[r * n + i] *= s[i];
+        failed |= rb_hadamard_apply_t(w + r0 * n, r1 - r0, n, 1, NULL) != RB_OK;
+    }
+    return failed ? rb_error_set(err, RB_ENOMEM, "Hadamard %d over %zu rows: out of memory", n, rows)
+                  : RB_OK;
 }
 
 /* Columns per block of hadamard_left_t: [n][COL_BLOCK] floats (1 MiB at
@@ -107,17 +123,18 @@ static int hadamard_right(float *w, size_t rows, int n, const float *s, rb_error
 enum { COL_BLOCK = 64 };
 
 /* W [n][cols] ← (diag(s)·H_n)ᵀ·W = H_nᵀ·diag(s)·W: every column c becomes
- * Hᵀ·(s∘W[:, c]).  Blocks of columns are copied out, transformed along
- * their n axis and copied back, one block per thread at a time. */
+ * Hᵀ·(s∘W[:, c]).  Blocks of columns are copied out (times the signs),
+ * transformed along their n axis and copied back, one block per thread at a
+ * time. */
 static int hadamard_left_t(float *w, int n, size_t cols, const float *s, rb_error *err) {
     int k, e, rc = rb_hadamard_factor(n, &k, &e, err);
     if (rc) return rc;
-    if (s) {
-#pragma omp parallel for schedule(static) if ((long)cols * n > 1 << 16)
-        for (int i = 0; i < n; i++)
-            for (size_t c = 0; c < cols; c++) w[(size_t)i * cols + c] *= s[i];
+    if (cols <= COL_BLOCK || (double)cols * n < 1 << 16) {
+        if (s)
+            for (int i = 0; i < n; i++)
+                for (size_t c = 0; c < cols; c++) w[(size_t)i * cols + c] *= s[i];
+        return rb_hadamard_apply_t(w, 1, n, (int)cols, err);
     }
-    if (cols <= COL_BLOCK || (double)cols * n < 1 << 16) return rb_hadamard_apply_t(w, 1, n, (int)cols, err);
     long nb = (long)((cols + COL_BLOCK - 1) / COL_BLOCK);
     int failed = 0;
 #pragma omp parallel reduction(| : failed)
@@ -128,7 +145,14 @@ static int hadamard_left_t(float *w, int n, size_t cols, const float *s, rb_erro
         for (long b = 0; b < nb; b++) {
             if (!buf) continue;
             size_t c0 = (size_t)b * COL_BLOCK, cw = cols - c0 < COL_BLOCK ? cols - c0 : COL_BLOCK;
-            for (int i = 0; i < n; i++) memcpy(buf + (size_t)i * cw, w + (size_t)i * cols + c0, sizeof(float) * cw);
+            for (int i = 0; i < n; i++) {
+                const float *src = w + (size_t)i * cols + c0;
+                float *dst = buf + (size_t)i * cw, si = s ? s[i] : 1.0f;
+                if (s)
+                    for (size_t c = 0; c < cw; c++) dst[c] = src[c] * si;
+                else
+                    memcpy(dst, src, sizeof(float) * cw);
+            }
             failed |= rb_hadamard_apply_t(buf, 1, n, (int)cw, NULL) != RB_OK;
             for (int i = 0; i < n; i++) memcpy(w + (size_t)i * cols + c0, buf + (size_t)i * cw, sizeof(float) * cw);
         }

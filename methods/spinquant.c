@@ -356,53 +356,86 @@ int rb_cayley_step(double *R, const double *G, int n, double lr, rb_error *err) 
     return rc;
 }
 
+/* Tiles of the strided (transposing) passes over n×n float64 matrices. */
+enum { TILE = 32 };
+
 int rb_sgdg_step(double *R, double *V, const double *G, int n, double lr, double momentum,
                  rb_error *err) {
-    size_t nn = (size_t)n * n;
-    double *M = malloc(sizeof(double) * nn), *T = malloc(sizeof(double) * nn);
-    double *A = malloc(sizeof(double) * nn), *B = malloc(sizeof(double) * nn);
-    lapack_int *piv = malloc(sizeof(lapack_int) * (size_t)n);
+    size_t nn = (size_t)n * n, N = (size_t)n;
+    if (!V && momentum != 0)
+        return rb_error_set(err, RB_EINVAL, "SGDG step: momentum %g needs a velocity", momentum);
+    /* two n×n buffers and two products (one without a velocity): RᵀR = I
+     * to rounding (the Cayley transform keeps R orthogonal; the stage prints
+     * |RᵀR − I| at the end), so the reference's Rᵀ·(R·M) is M and Ŵ = M/2;
+     * the solve runs in column-major order on the transposed system, which
+     * gives the new R itself, with no transposing copies in LAPACKE */
+    double *M = malloc(sizeof(double) * nn), *B = malloc(sizeof(double) * nn);
+    lapack_int *piv = malloc(sizeof(lapack_int) * N);
     int rc = RB_OK;
-    if (!M || !T || !A || !B || !piv) rc = rb_error_set(err, RB_ENOMEM, "SGDG step: out of memory");
+    if (!M || !B || !piv) rc = rb_error_set(err, RB_ENOMEM, "SGDG step: out of memory");
     if (!rc) {
-        /* V ← μV − Gᵀ */
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++)
-                V[(size_t)i * n + j] = momentum * V[(size_t)i * n + j] - G[(size_t)j * n + i];
-        /* M = V·R, T = R·M, Ŵ = M − ½RᵀT (in M) */
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, V, n, R, n, 0.0, M, n);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, R, n, M, n, 0.0, T, n);
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, n, -0.5, R, n, T, n, 1.0, M, n);
-        /* W = Ŵ − Ŵᵀ (in T) and its 1-norm (max column sum) */
-        double norm1 = 0;
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++) T[(size_t)i * n + j] = M[(size_t)i * n + j] - M[(size_t)j * n + i];
-        for (int j = 0; j < n; j++) {
-            double col = 0;
-            for (int i = 0; i < n; i++) col += fabs(T[(size_t)i * n + j]);
-            norm1 = col > norm1 ? col : norm1;
+        /* V ← μV − Gᵀ, M = V·R (without V: M = −Gᵀ·R) */
+        if (V) {
+            for (size_t i0 = 0; i0 < N; i0 += TILE)
+                for (size_t j0 = 0; j0 < N; j0 += TILE)
+                    for (size_t i = i0; i < i0 + TILE && i < N; i++)
+                        for (size_t j = j0; j < j0 + TILE && j < N; j++)
+                            V[i * N + j] = momentum * V[i * N + j] - G[j * N + i];
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, V, n, R, n, 0.0,
+                        M, n);
+        } else {
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, n, -1.0, G, n, R, n, 0.0,
+                        M, n);
         }
+        /* W = Ŵ − Ŵᵀ = (M − Mᵀ)/2 (in M) */
+        for (size_t i0 = 0; i0 < N; i0 += TILE)
+            for (size_t j0 = 0; j0 <= i0; j0 += TILE)
+                for (size_t i = i0; i < i0 + TILE && i < N; i++)
+                    for (size_t j = j0; j < j0 + TILE && j < i; j++) {
+                        double a = M[i * N + j], b = M[j * N + i];
+                        M[i * N + j] = 0.5 * (a - b);
+                        M[j * N + i] = 0.5 * (b - a);
+                    }
+        for (size_t i = 0; i < N; i++) M[i * N + i] = 0;
+        /* its 1-norm (max column sum) */
+        double norm1 = 0, *col = B; /* B is free until the right-hand side */
+        memset(col, 0, sizeof(double) * N);
+        for (size_t i = 0; i < N; i++)
+            for (size_t j = 0; j < N; j++) col[j] += fabs(M[i * N + j]);
+        for (size_t j = 0; j < N; j++) norm1 = col[j] > norm1 ? col[j] : norm1;
         double a = 1.0 / (norm1 + 1e-8);
         if (lr < a) a = lr;
-        /* A = I − α/2·W, B = Rᵀ + α/2·W·Rᵀ; solve A·Y = B, Y = the new Rᵀ */
-        for (size_t i = 0; i < nn; i++) A[i] = -0.5 * a * T[i];
-        for (int i = 0; i < n; i++) A[(size_t)i * n + i] += 1.0;
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++) B[(size_t)i * n + j] = R[(size_t)j * n + i];
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 0.5 * a, T, n, R, n, 1.0, B, n);
-        /* V ← W·Rᵀ with the R before the step (into M) */
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0, T, n, R, n, 0.0, M, n);
-        lapack_int info = LAPACKE_dgesv(LAPACK_ROW_MAJOR, n, n, A, n, piv, B, n);
-        if (info) {
+        /* V ← W·Rᵀ with the R before the step */
+        if (V)
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0, M, n, R, n, 0.0, V,
+                        n);
+        /* Rᵀ ← A⁻¹·(I + α/2·W)·Rᵀ with A = I − α/2·W: A⁻¹·(Rᵀ + α/2·V), or
+         * without V, 2·A⁻¹·Rᵀ − Rᵀ (as (I + X) = 2I − (I − X)).  Read as
+         * column-major, the row-major I + α/2·W is A (W is skew), the
+         * row-major R + α/2·Vᵀ (or R) the right-hand side, and the
+         * column-major solution, read row-major, the new R (or Aᵀ⁻¹ row by
+         * row: R ← 2·it − R) */
+        for (size_t i = 0; i < nn; i++) M[i] *= 0.5 * a;
+        for (size_t i = 0; i < N; i++) M[i * N + i] += 1.0;
+        if (V) {
+            for (size_t i0 = 0; i0 < N; i0 += TILE)
+                for (size_t j0 = 0; j0 < N; j0 += TILE)
+                    for (size_t i = i0; i < i0 + TILE && i < N; i++)
+                        for (size_t j = j0; j < j0 + TILE && j < N; j++)
+                            B[i * N + j] = R[i * N + j] + 0.5 * a * V[j * N + i];
+        } else {
+            memcpy(B, R, sizeof(double) * nn);
+        }
+        lapack_int info = LAPACKE_dgesv(LAPACK_COL_MAJOR, n, n, M, n, piv, B, n);
+        if (info)
             rc = rb_error_set(err, RB_ENUMERIC, "SGDG step: LAPACKE_dgesv failed (info %d)",
                               (int)info);
-        } else {
-            for (int i = 0; i < n; i++)
-                for (int j = 0; j < n; j++) R[(size_t)i * n + j] = B[(size_t)j * n + i];
-            memcpy(V, M, sizeof(double) * nn);
-        }
+        else if (V)
+            memcpy(R, B, sizeof(double) * nn);
+        else
+            for (size_t i = 0; i < nn; i++) R[i] = 2.0 * B[i] - R[i];
     }
-    free(M); free(T); free(A); free(B); free(piv);
+    free(M); free(B); free(piv);
     return rc;
 }
 
@@ -520,9 +553,12 @@ static int learn(const rb_model *base, rb_spin_rotations *r, const rb_calib *cal
     float *aR1 = on_acts ? malloc(sizeof(float) * n1) : NULL;
     float *aR2 = on_acts ? malloc(sizeof(float) * n2) : NULL;
     double *gR1 = malloc(sizeof(double) * n1), *gR2 = malloc(sizeof(double) * n2);
-    double *V1 = calloc(n1, sizeof(double)), *V2 = calloc(n2, sizeof(double)); /* SGDG velocities */
+    /* SGDG velocities, only with momentum */
+    int keep_v = o->optimizer == OPT_SGDG && o->momentum != 0;
+    double *V1 = keep_v ? calloc(n1, sizeof(double)) : NULL;
+    double *V2 = keep_v ? calloc(n2, sizeof(double)) : NULL;
     FILE *log = NULL;
-    int rc = R1f && R2f && gR1 && gR2 && V1 && V2 && (!on_acts || (aR1 && aR2))
+    int rc = R1f && R2f && gR1 && gR2 && (!keep_v || (V1 && V2)) && (!on_acts || (aR1 && aR2))
                  ? RB_OK
                  : rb_error_set(err, RB_ENOMEM, "cannot allocate SpinQuant");
     if (!rc && o->learn_w == LEARN_W_RTN && rb_quant_spec_off(&q->w))
@@ -543,7 +579,7 @@ static int learn(const rb_model *base, rb_spin_rotations *r, const rb_calib *cal
     }
     double t0 = now_s();
     for (int it = 0; !rc && it < o->iters; it++) {
-        double lr = lr_at(o, it);
+        double lr = lr_at(o, it), t_fb = now_s();
         to_float(R1f, r->R1, n1);
         to_float(R2f, r->R2, n2);
         if (!on_acts && (rc = rb_spin_effective(work, base, R1f, R2f, err))) break;
@@ -576,6 +612,8 @@ static int learn(const rb_model *base, rb_spin_rotations *r, const rb_calib *cal
         } else if (!rc) {
             rc = rb_spin_rotation_grads(base, R1f, R2f, &g, gR1, gR2, err);
         }
+        double t_step = now_s();
+        t_fb = t_step - t_fb;
         if (!rc && !isfinite(loss))
             rc = rb_error_set(err, RB_ENUMERIC, "iteration %d: the loss is %g", it, loss);
         if (!rc)
@@ -585,13 +623,17 @@ static int learn(const rb_model *base, rb_spin_rotations *r, const rb_calib *cal
         for (int l = 0; !rc && l < c->n_layers; l++) {
             size_t o2 = (size_t)l * c->head_dim * c->head_dim;
             rc = o->optimizer == OPT_SGDG
-                     ? rb_sgdg_step(r->R2 + o2, V2 + o2, gR2 + o2, c->head_dim, lr, o->momentum, err)
+                     ? rb_sgdg_step(r->R2 + o2, V2 ? V2 + o2 : NULL, gR2 + o2, c->head_dim, lr,
+                                    o->momentum, err)
                      : rb_cayley_step(r->R2 + o2, gR2 + o2, c->head_dim, lr, err);
         }
         double t = now_s() - t0;
+        t_step = now_s() - t_step;
         if (!rc)
-            rb_logf(o->log, "spinquant: iteration %d/%d loss %.5f lr %.4g %.2f s", it + 1,
-                    o->iters, loss, lr, t);
+            rb_logf(o->log,
+                    "spinquant: iteration %d/%d loss %.5f lr %.4g %.2f s (this one: "
+                    "%.2f s to the gradients of R, %.2f s rotation steps)",
+                    it + 1, o->iters, loss, lr, t, t_fb, t_step);
         if (!rc && log) fprintf(log, "%d,%.8g,%.6g,%.4f\n", it + 1, loss, lr, t);
     }
     if (log && fclose(log) && !rc)

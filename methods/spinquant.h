@@ -91,7 +91,12 @@ int rb_cayley_step(double *R, const double *G, int n, double lr, rb_error *err);
  * reference iterates its fixed point 5 times, and the reference's random
  * QR re-orthogonalisation (1 step in 101) is not needed.  With μ = 0 and
  * orthogonal R the first-order step is R − α/2·(G − R·Gᵀ·R): half of
- * rb_cayley_step's for the same lr.  RB_ENUMERIC if the solve fails. */
+ * rb_cayley_step's for the same lr.  R must be orthogonal (as every step
+ * leaves it, to rounding): Rᵀ·(R·M) is taken as M, so a step costs two
+ * n³ products and the solve.  V may be NULL when momentum is 0 (no
+ * velocity is kept; one product less; the same R to rounding).
+ * RB_EINVAL for a NULL V with momentum; RB_ENUMERIC if the solve fails (V
+ * is then already changed). */
 int rb_sgdg_step(double *R, double *V, const double *G, int n, double lr, double momentum,
                  rb_error *err);
 

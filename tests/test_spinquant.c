@@ -188,6 +188,30 @@ Test(spinquant, sgdg_step_matches_the_reference_optimizer) {
                  -1e-5 / 4 * W2);
 }
 
+/* Without momentum the velocity may be left out (V = NULL, one product
+ * less, R ← 2·A⁻¹·Rᵀ − Rᵀ): the same R as with a zero velocity. */
+Test(spinquant, sgdg_step_without_velocity_matches) {
+    rb_rng r;
+    rb_rng_seed(&r, 9);
+    const int n = 13;
+    double R[13 * 13], Rv[13 * 13], V[13 * 13] = {0}, G[13 * 13];
+    random_orthogonal(R, n, &r);
+    memcpy(Rv, R, sizeof R);
+    const double lrs[3] = {0.05, 0.3, 1e6};
+    for (int s = 0; s < 3; s++) {
+        for (int i = 0; i < n * n; i++) G[i] = rb_rng_normal(&r);
+        memset(V, 0, sizeof V);
+        cr_assert_eq(rb_sgdg_step(Rv, V, G, n, lrs[s], 0.0, NULL), RB_OK);
+        cr_assert_eq(rb_sgdg_step(R, NULL, G, n, lrs[s], 0.0, NULL), RB_OK);
+        double d = 0;
+        for (int i = 0; i < n * n; i++) d = fmax(d, fabs(R[i] - Rv[i]));
+        cr_expect_lt(d, 1e-13, "step %d: R without a velocity differs by %g", s, d);
+        cr_expect_lt(rb_spin_orthogonality_error(R, n), 1e-13);
+    }
+    rb_error err = {0};
+    cr_expect_eq(rb_sgdg_step(R, NULL, G, n, 0.1, 0.5, &err), RB_EINVAL);
+}
+
 /* A base model as the stage builds it from m: norms folded, online
  * Hadamards on. */
 static rb_model *spin_base_of(rb_model *m) {
