@@ -7,12 +7,13 @@
 # over all rounds.  The load average is recorded before every process.
 #
 # usage: bench/run_gemm_bench.sh [--T LIST] [--threads LIST] [--rounds N]
-#                                [--reps N] [--coretypes LIST]
+#                                [--reps N] [--coretypes LIST] [--backends LIST]
+# --backends: what the detected-kernels process times (openblas,blis,onednn)
 # env: BUILD_DIR (build), OUT (results/perf/gemm.jsonl)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-Ts="512 2048" threads_list="2 1" rounds=3 reps=2 coretypes="detected SkylakeX Cooperlake"
+Ts="512 2048" threads_list="2 1" rounds=3 reps=2 coretypes="detected SkylakeX Cooperlake" backends=openblas,blis,onednn
 while [ $# -gt 0 ]; do
     case $1 in
     --T) Ts=${2//,/ }; shift 2 ;;
@@ -20,6 +21,7 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --coretypes) coretypes=${2//,/ }; shift 2 ;;
+    --backends) backends=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -32,7 +34,7 @@ for th in $threads_list; do
             for ct in $coretypes; do
                 load=$(cut -d' ' -f1-3 /proc/loadavg)
                 if [ "$ct" = detected ]; then
-                    res=$(env -u OPENBLAS_CORETYPE "$bin" --threads "$th" --T "$T" --reps "$reps" --min-seconds 0)
+                    res=$(env -u OPENBLAS_CORETYPE "$bin" --threads "$th" --T "$T" --reps "$reps" --min-seconds 0 --backends "$backends")
                 else
                     res=$(OPENBLAS_CORETYPE=$ct "$bin" --threads "$th" --T "$T" --reps "$reps" --min-seconds 0 --backends openblas)
                 fi
