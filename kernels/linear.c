@@ -17,8 +17,9 @@
  *             (tests/test_kernels.c checks at 1 and 2 threads).
  * The default is openblas on every CPU: measured round-robin on the 7B
  * shapes (results/perf/gemm.md), oneDNN 2.6.3 was not faster than OpenBLAS
- * 0.3.21 on AVX2 Zen 3 nor on AVX-512 Sapphire Rapids (0.87-0.99x at 2
- * threads, 1.02x at 1), so the backend is a choice per run:
+ * 0.3.21 on AVX2 Zen 3 nor, by 5%, on AVX-512 Sapphire Rapids (quiet, 2
+ * threads: 0.88x at T = 512, 1.04x at T = 2048), so the backend is a choice
+ * per run:
  * RB_GEMM=openblas|onednn (an unknown or unavailable name keeps the
  * default), recorded as `gemm`.  OpenBLAS stays linked either way: LAPACK
  * (GPTQ, ResQ) needs it.

@@ -27,8 +27,9 @@ void rb_bias_add_ref(float *y, const float *b, int T, int n);
  * nothing measured beat it by 5% (bench/bench_gemm round-robin on the
  * Llama-2-7B shapes, results/perf/gemm.md): on AMD Zen 3 (AVX2) oneDNN
  * 2.6.3 was at most as fast and BLIS 0.9.0 4x slower; on Sapphire Rapids
- * (AVX-512) oneDNN was 0.87-0.99x OpenBLAS's SkylakeX kernels at 2 threads
- * and 1.02x at 1, BLIS (Haswell kernels there) 0.13x. */
+ * (AVX-512) oneDNN was 0.82-0.88x OpenBLAS's SkylakeX kernels at T = 512
+ * and 1.02-1.04x at T = 2048 (2 threads), BLIS (Haswell kernels there)
+ * 0.13x. */
 const char *rb_gemm_backend(void);
 
 /* Whether backend `name` ("openblas", "onednn") is built in. */
