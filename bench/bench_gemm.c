@@ -147,8 +147,9 @@ static void backend_linear(const backend *b, float *y, const float *x, const flo
                       &zero, y, n_out, 1);
     } else if (b->dnnl_sgemm) {
         b->dnnl_sgemm('N', 'T', T, n_out, n_in, 1.0f, x, n_in, w, n_in, 0.0f, y, n_out);
-    } else {
-        rb_linear(y, x, w, T, n_in, n_out);
+    } else { /* OpenBLAS itself, whatever rb_linear's backend (kernels/linear.h) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, n_out, n_in, 1.0f, x, n_in, w,
+                    n_in, 0.0f, y, n_out);
     }
 }
 

@@ -292,22 +292,62 @@ Test(kernels, nll_matches_reference) {
     }
 }
 
+/* Every built-in fp32 GEMM backend (kernels/linear.h) against the double
+ * loop, plain and accumulating. */
 Test(kernels, linear_matches_reference) {
-    rb_rng r;
-    rb_rng_seed(&r, 7);
-    int shapes[][3] = {{1, 1, 1}, {3, 7, 5}, {17, 64, 172}, {64, 172, 64}, {33, 128, 257}};
-    for (int s = 0; s < 5; s++) {
-        int T = shapes[s][0], in = shapes[s][1], out = shapes[s][2];
-        float *x = rand_array((size_t)T * in, -1, 1, &r), *w = rand_array((size_t)out * in, -1, 1, &r);
-        float *a = malloc(4 * (size_t)T * out), *b = malloc(4 * (size_t)T * out);
-        rb_linear(a, x, w, T, in, out);
-        rb_linear_ref(b, x, w, T, in, out);
-        cr_expect_lt(rb_test_rel_maxdiff(a, b, (size_t)T * out, 1e-3), 1e-5, "shape %d", s);
-        rb_linear_acc(a, x, w, T, in, out); /* a = 2·(x·Wᵀ) */
-        for (int i = 0; i < T * out; i++) b[i] *= 2;
-        cr_expect_lt(rb_test_rel_maxdiff(a, b, (size_t)T * out, 1e-3), 1e-5, "acc shape %d", s);
-        free(x); free(w); free(a); free(b);
+    static const char *const backends[] = {"openblas", "onednn"};
+    int tried = 0;
+    for (int bi = 0; bi < 2; bi++) {
+        if (!rb_gemm_available(backends[bi])) continue;
+        cr_assert_eq(rb_gemm_set_backend(backends[bi], NULL), RB_OK);
+        cr_assert_str_eq(rb_gemm_backend(), backends[bi]);
+        tried++;
+        rb_rng r;
+        rb_rng_seed(&r, 7);
+        int shapes[][3] = {{1, 1, 1}, {3, 7, 5}, {17, 64, 172}, {64, 172, 64}, {33, 128, 257}, {70, 300, 520}};
+        for (int s = 0; s < 6; s++) {
+            int T = shapes[s][0], in = shapes[s][1], out = shapes[s][2];
+            float *x = rand_array((size_t)T * in, -1, 1, &r), *w = rand_array((size_t)out * in, -1, 1, &r);
+            float *a = malloc(4 * (size_t)T * out), *b = malloc(4 * (size_t)T * out);
+            rb_linear(a, x, w, T, in, out);
+            rb_linear_ref(b, x, w, T, in, out);
+            cr_expect_lt(rb_test_rel_maxdiff(a, b, (size_t)T * out, 1e-3), 1e-5, "%s shape %d", backends[bi], s);
+            rb_linear_acc(a, x, w, T, in, out); /* a = 2·(x·Wᵀ) */
+            for (int i = 0; i < T * out; i++) b[i] *= 2;
+            cr_expect_lt(rb_test_rel_maxdiff(a, b, (size_t)T * out, 1e-3), 1e-5, "%s acc shape %d", backends[bi], s);
+            free(x); free(w); free(a); free(b);
+        }
     }
+    cr_expect(tried >= 1);
+    cr_expect_eq(rb_gemm_set_backend("no-such-gemm", NULL), RB_EINVAL);
+    cr_expect_eq(rb_gemm_set_backend(NULL, NULL), RB_OK);
+}
+
+/* Each backend gives the same bits run to run at a fixed thread count (1
+ * and 2), on a shape large enough for its threaded and blocked paths. */
+Test(kernels, linear_deterministic_per_backend_and_threads) {
+    static const char *const backends[] = {"openblas", "onednn"};
+    int T = 97, in = 1100, out = 700;
+    rb_rng r;
+    rb_rng_seed(&r, 11);
+    float *x = rand_array((size_t)T * in, -1, 1, &r), *w = rand_array((size_t)out * in, -1, 1, &r);
+    float *a = malloc(4 * (size_t)T * out), *b = malloc(4 * (size_t)T * out);
+    for (int bi = 0; bi < 2; bi++) {
+        if (!rb_gemm_available(backends[bi])) continue;
+        cr_assert_eq(rb_gemm_set_backend(backends[bi], NULL), RB_OK);
+        for (int th = 1; th <= 2; th++) {
+            rb_set_threads(th);
+            rb_linear(a, x, w, T, in, out);
+            for (int rep = 0; rep < 3; rep++) {
+                rb_linear(b, x, w, T, in, out);
+                cr_expect(!memcmp(a, b, 4 * (size_t)T * out), "%s, %d threads, repetition %d",
+                          backends[bi], th, rep);
+            }
+        }
+    }
+    rb_set_threads(2);
+    cr_expect_eq(rb_gemm_set_backend(NULL, NULL), RB_OK);
+    free(x); free(w); free(a); free(b);
 }
 
 /* SHA-256: FIPS 180-4 vectors through the dispatched compression (SHA-NI
