@@ -79,7 +79,7 @@ int main(int argc, char **argv) {
     for (size_t gi = 0; gi < 3; gi++)
         for (int asym = 0; asym < 2; asym++)
             for (int bits = 8; bits >= 4; bits -= 4) {
-                job j = {x, scale, zero, rows, cols, 0, {bits, asym, grans[gi].g, grans[gi].group, 1.0f}};
+                job j = {x, scale, zero, rows, cols, 0, {bits, asym, grans[gi].g, grans[gi].group, 1.0f, 0}};
                 double fast = seconds_per_call(&j, src);
                 omp_set_num_threads(1);
                 double fast1 = seconds_per_call(&j, src);
@@ -91,7 +91,7 @@ int main(int argc, char **argv) {
                 fflush(stdout);
             }
     /* the clip search (51 candidates) per row, for scale */
-    job j = {x, scale, zero, rows, cols, 0, {4, 0, RB_GRAN_ROW, 0, RB_CLIP_MSE}};
+    job j = {x, scale, zero, rows, cols, 0, {4, 0, RB_GRAN_ROW, 0, RB_CLIP_MSE, 0}};
     double fast = seconds_per_call(&j, src);
     j.ref = 1;
     double ref = seconds_per_call(&j, src);
