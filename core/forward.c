@@ -288,8 +288,10 @@ int rb_layer_forward(const rb_model *m, int l, const rb_layer_bufs *b, int T,
     return RB_OK;
 }
 
-int rb_forward_segments(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T,
-                        const rb_segment *seg, int n_seg, const rb_hooks *hooks, rb_error *err) {
+/* The embedding and every layer of rb_forward_segments: the final residual
+ * stream in ws->x. */
+static int forward_layers(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T,
+                          const rb_segment *seg, int n_seg, const rb_hooks *hooks, rb_error *err) {
     const rb_config *c = &m->cfg;
     if (T < 1 || T > ws->max_T)
         return rb_error_set(err, RB_EINVAL, "forward of %d tokens: window holds 1..%d", T,
@@ -306,5 +308,35 @@ int rb_forward_segments(const rb_model *m, rb_workspace *ws, const int32_t *toke
     rb_forward_embed(m, tokens, T, ws->x);
     for (int l = 0; l < c->n_layers; l++)
         if ((rc = rb_layer_forward(m, l, &b, T, seg, n_seg, hooks, err))) return rc;
-    return rb_forward_head(m, ws->x, ws->xb, ws->logits, T, hooks, NULL, err);
+    return RB_OK;
+}
+
+int rb_forward_segments(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T,
+                        const rb_segment *seg, int n_seg, const rb_hooks *hooks, rb_error *err) {
+    int rc = forward_layers(m, ws, tokens, T, seg, n_seg, hooks, err);
+    return rc ? rc : rb_forward_head(m, ws->x, ws->xb, ws->logits, T, hooks, NULL, err);
+}
+
+int rb_forward_rows(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T, int from,
+                    const rb_hooks *hooks, rb_error *err) {
+    if (from < 0 || from >= T)
+        return rb_error_set(err, RB_EINVAL, "logits from position %d of a %d-token window", from,
+                            T);
+    rb_segment whole = {0, T, 0, 0, 0, 0};
+    int rc = forward_layers(m, ws, tokens, T, &whole, 1, hooks, err);
+    if (rc) return rc;
+    size_t dim = (size_t)m->cfg.dim, V = (size_t)m->cfg.vocab_size;
+    if (from == 0 || (hooks && hooks->window_dependent)) {
+        /* a hook that looks across rows sees all of them, as in rb_forward */
+        if ((rc = rb_forward_head(m, ws->x, ws->xb, ws->logits, T, hooks, NULL, err))) return rc;
+        if (from) memmove(ws->logits, ws->logits + (size_t)from * V, sizeof(float) * (T - from) * V);
+        return RB_OK;
+    }
+    /* at least two rows: a one-row product would go through BLAS's sgemv */
+    int f = T - from < 2 ? T - 2 : from;
+    if ((rc = rb_forward_head(m, ws->x + (size_t)f * dim, ws->xb, ws->logits, T - f, hooks, NULL,
+                              err)))
+        return rc;
+    if (f < from) memmove(ws->logits, ws->logits + (size_t)(from - f) * V, sizeof(float) * (T - from) * V);
+    return RB_OK;
 }

@@ -120,6 +120,19 @@ void rb_workspace_free(rb_workspace *ws);
 int rb_forward(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T,
                const rb_hooks *hooks, rb_error *err);
 
+/* rb_forward with the classifier run only for positions [from, T)
+ * (0 ≤ from < T): ws->logits row i holds position from + i.  What a scoring
+ * rule that reads only those rows needs (llama.cpp's perplexity scores the
+ * second half of each window).  The rows equal rb_forward's up to the BLAS
+ * summing a product of fewer rows another way: bit for bit with OpenBLAS
+ * for tens of rows and more (tests/test_forward.c), not for a few rows of a
+ * small model, where it takes its small-matrix kernels.  At least two rows
+ * are computed (one row would go through sgemv).  Hooks marked
+ * window_dependent get the whole head, as in rb_forward, and the rows are
+ * moved down. */
+int rb_forward_rows(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T, int from,
+                    const rb_hooks *hooks, rb_error *err);
+
 /* rb_forward of a packed window (kernels/ops.h rb_segment): the segments tile
  * [0, T) in order; a segment's prefix is the beginning of an earlier segment
  * that has no prefix (its second prefix part, if any, the beginning of an

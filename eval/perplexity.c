@@ -64,8 +64,11 @@ int rb_perplexity_scored(const rb_model *m, rb_workspace *ws, const rb_hooks *ho
             first[0] = sc->window_bos;
             win = first;
         }
-        if ((rc = rb_forward(m, ws, win, T, hooks, err))) break;
-        rb_nll_rows(nll, ws->logits, win + 1, T - 1, m->cfg.vocab_size);
+        /* only the scored rows' logits (all but the last row's when every
+         * position is scored) */
+        int from = sc->score_from;
+        if ((rc = rb_forward_rows(m, ws, win, T, from, hooks, err))) break;
+        rb_nll_rows(nll + from, ws->logits, win + 1 + from, T - 1 - from, m->cfg.vocab_size);
         double sum = 0;
         for (int t = sc->score_from; t < T - 1; t++) {
             total += nll[t]; /* summed as before, token by token: nll stays bit for bit */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/forward.h"
+#include "core/quant.h"
 #include "base/io.h"
 #include "core/tokenizer.h"
 #include "eval/perplexity.h"
@@ -392,4 +393,61 @@ Test(forward, stories260K_greedy_generation_is_the_known_text) {
     rb_workspace_free(&ws);
     rb_tokenizer_free(tk);
     rb_model_free(m);
+}
+
+/* rb_forward_rows: the logits of positions [from, T) equal rb_forward's rows
+ * bit for bit (to 1e-5 for the last row alone), without hooks, with per-token quantizers on every input the
+ * classifier's included, and with a per-tensor dynamic (window-dependent)
+ * classifier input, which must see the whole window; a bad `from` is
+ * refused.  On a synthetic model with a large vocabulary and on stories260K. */
+Test(forward, classifier_rows_from_equal_the_whole_forward) {
+    rb_model *models[2] = {synth(32, 64, 2, 4, 2, 700, 0, 5), rb_test_stories_or_synth()};
+    for (int mi = 0; mi < 2; mi++) {
+        rb_model *m = models[mi];
+        const int T = 96, V = m->cfg.vocab_size;
+        rb_workspace ws;
+        rb_error err = {0};
+        cr_assert_eq(rb_workspace_init(&ws, &m->cfg, T, &err), RB_OK);
+        int32_t tok[96];
+        random_tokens(tok, T, V, 40 + mi);
+        float *full = malloc(sizeof(float) * (size_t)T * V);
+        for (int kind = 0; kind < 3; kind++) {
+            rb_quant_config q;
+            rb_quant_config_init(&q);
+            rb_hooks h;
+            if (kind) {
+                q.a = (rb_quant_spec){4, 0, kind == 1 ? RB_GRAN_ROW : RB_GRAN_TENSOR, 0, 1.0f, 0};
+                q.quantize_classifier = 1;
+                rb_quant_hooks(&q, &h);
+                cr_assert_eq(h.window_dependent, kind == 2);
+            }
+            const rb_hooks *hp = kind ? &h : NULL;
+            cr_assert_eq(rb_forward(m, &ws, tok, T, hp, &err), RB_OK, "%s", err.msg);
+            memcpy(full, ws.logits, sizeof(float) * (size_t)T * V);
+            const int froms[] = {0, 1, T / 2, T - 1};
+            for (int f = 0; f < 4; f++) {
+                int from = froms[f];
+                cr_assert_eq(rb_forward_rows(m, &ws, tok, T, from, hp, &err), RB_OK, "%s",
+                             err.msg);
+                size_t n = (size_t)(T - from) * V;
+                if (from < T - 1) { /* tens of rows: the same sgemm sums */
+                    cr_expect_eq(memcmp(ws.logits, full + (size_t)from * V, sizeof(float) * n), 0,
+                                 "model %d, hooks %d: rows from %d differ", mi, kind, from);
+                    continue;
+                }
+                double worst = 0; /* two rows: BLAS's small-matrix kernels may sum otherwise */
+                for (size_t i = 0; i < n; i++)
+                    worst = fmax(worst, fabs(ws.logits[i] - full[(size_t)from * V + i]) /
+                                            fmax(1.0, fabs(full[(size_t)from * V + i])));
+                cr_expect_lt(worst, 1e-5, "model %d, hooks %d: last row off by %g", mi, kind,
+                             worst);
+            }
+            rb_quant_config_free(&q);
+        }
+        cr_expect_eq(rb_forward_rows(m, &ws, tok, T, T, NULL, &err), RB_EINVAL);
+        cr_expect_eq(rb_forward_rows(m, &ws, tok, T, -1, NULL, &err), RB_EINVAL);
+        free(full);
+        rb_workspace_free(&ws);
+        rb_model_free(m);
+    }
 }
