@@ -12,6 +12,10 @@
 #
 # usage: bench/run_llamacpp_compare.sh [--layers N] [--T LIST] [--windows N]
 #                                      [--rounds N] [--threads N]
+#                                      [--scoring llama.cpp|rotbench]
+# --scoring: rotbench's --ppl-scoring (default llama.cpp: the same work as
+# llama-perplexity, BOS first, only each window's second half scored, so
+# rotbench computes logits for that half only; rotbench: every position)
 # env: LLAMACPP_BIN (default /work/llamacpp/build/bin), BUILD_DIR (build),
 #      ROTBENCH_DATA (/work/shared), SCRATCH (a temporary directory)
 # Writes results/perf/llamacpp.jsonl (one object per process run) and prints
@@ -19,7 +23,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-layers=1 Ts="512 2048" windows=1 rounds=1 threads=2
+layers=1 Ts="512 2048" windows=1 rounds=1 threads=2 scoring=llama.cpp
 while [ $# -gt 0 ]; do
     case $1 in
     --layers) layers=$2; shift 2 ;;
@@ -27,6 +31,7 @@ while [ $# -gt 0 ]; do
     --windows) windows=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
+    --scoring) scoring=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -62,13 +67,15 @@ for T in $Ts; do
     for r in $(seq "$rounds"); do
         load=$(cut -d' ' -f1-3 /proc/loadavg)
         /usr/bin/time -f "%e %M" -o "$tmp/time_rb" "$rb" eval --model "$model" --tokenizer "$tok" \
-            --task wikitext2 --ctx "$T" --max-tokens $((windows * T)) --threads "$threads" --json \
+            --task wikitext2 --ctx "$T" --max-tokens $((windows * T)) --threads "$threads" \
+            --ppl-scoring "$scoring" --json \
             > "$tmp/rb.json" 2> "$tmp/rb.err"
         read -r wall rss < "$tmp/time_rb"
-        /usr/bin/python3 - "$tmp/rb.json" "$wall" "$rss" "$T" "$windows" "$threads" "$layers" "$commit" "$load" >> "$out" <<'PY'
+        /usr/bin/python3 - "$tmp/rb.json" "$wall" "$rss" "$T" "$windows" "$threads" "$layers" "$commit" "$load" "$scoring" >> "$out" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1])); wall = float(sys.argv[2]); T = int(sys.argv[4]); w = int(sys.argv[5])
 print(json.dumps({"bench": "eval_process", "side": "rotbench", "commit": sys.argv[8], "layers": int(sys.argv[7]),
+    "ppl_scoring": sys.argv[10],
     "T": T, "windows": d["n_windows"], "threads": int(sys.argv[6]), "wall_s": wall, "peak_rss_kb": int(sys.argv[3]),
     "tokens_per_s_process": round(w * T / wall, 2), "eval_seconds": round(d["seconds"], 3),
     "tokens_per_s_eval": round(d["n_windows"] * T / d["seconds"], 2), "nll": d["nll"],

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/hash_cache.h"
 #include "base/sha256.h"
 #include "core/formats.h"
 #include "core/model_save.h"
@@ -90,7 +91,7 @@ int rb_model_open(const char *path, int flags, rb_model **out, rb_model_info *in
     default: rc = rb_llama2c_open(path, out, info, err); break;
     }
     for (int i = 0; !rc && (flags & RB_OPEN_HASH) && i < info->n_files; i++)
-        rc = rb_sha256_file(info->files[i].path, info->files[i].sha256, err);
+        rc = rb_sha256_file_cached(info->files[i].path, info->files[i].sha256, NULL, err);
     if (rc) {
         rb_model_free(*out);
         *out = NULL;

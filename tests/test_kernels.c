@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/cpu.h"
+#include "base/hash_cache.h"
 #include "base/sha256.h"
 #include "kernels/linear.h"
 #include "kernels/ops.h"
@@ -379,4 +381,64 @@ Test(kernels, sha256_vectors_and_compress_matches_reference) {
         rb_sha256_compress_ref(h2, buf, nb);
         cr_expect_eq(memcmp(h1, h2, sizeof h1), 0, "%zu blocks", nb);
     }
+}
+
+/* base/hash_cache.h: a large file's digest comes from the cache on the
+ * second call and equals rb_sha256_file's; changing the file, corrupting
+ * the entry or ROTBENCH_CACHE=off hash it again; small files never use it. */
+Test(kernels, sha256_file_cache_hits_and_misses) {
+    char dir[1024], path[1100], small[1100], want[65], got[65];
+    rb_test_tmp_path("hash_cache", dir, sizeof dir);
+    snprintf(path, sizeof path, "%s.big", dir);
+    snprintf(small, sizeof small, "%s.small", dir);
+    char cmd[2300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+    setenv("ROTBENCH_CACHE", dir, 1);
+    size_t n = RB_HASH_CACHE_MIN_BYTES + 4097;
+    unsigned char *b = malloc(n);
+    for (size_t i = 0; i < n; i++) b[i] = (unsigned char)(i * 2654435761u >> 13);
+    cr_assert_eq(rb_test_write_file(path, b, n), 0);
+    rb_error err = {0};
+    int cached = -1;
+    cr_assert_eq(rb_sha256_file(path, want, &err), RB_OK);
+    cr_assert_eq(rb_sha256_file_cached(path, got, &cached, &err), RB_OK, "%s", err.msg);
+    cr_expect_str_eq(got, want);
+    cr_expect_eq(cached, 0, "the first call hashes");
+    cr_assert_eq(rb_sha256_file_cached(path, got, &cached, &err), RB_OK);
+    cr_expect_str_eq(got, want);
+    cr_expect_eq(cached, 1, "the second call is a hit");
+    /* one byte changed in place: same size, new times */
+    b[n / 2] ^= 1;
+    cr_assert_eq(rb_test_write_file(path, b, n), 0);
+    cr_assert_eq(rb_sha256_file(path, want, &err), RB_OK);
+    cr_assert_eq(rb_sha256_file_cached(path, got, &cached, &err), RB_OK);
+    cr_expect_eq(cached, 0, "a rewritten file must miss");
+    cr_expect_str_eq(got, want);
+    /* a corrupt entry is a miss, and is replaced */
+    snprintf(cmd, sizeof cmd, "for f in '%s'/sha256-*; do printf garbage > \"$f\"; done", dir);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(rb_sha256_file_cached(path, got, &cached, &err), RB_OK);
+    cr_expect_eq(cached, 0);
+    cr_expect_str_eq(got, want);
+    cr_assert_eq(rb_sha256_file_cached(path, got, &cached, &err), RB_OK);
+    cr_expect_eq(cached, 1);
+    setenv("ROTBENCH_CACHE", "off", 1);
+    cr_assert_eq(rb_sha256_file_cached(path, got, &cached, &err), RB_OK);
+    cr_expect_eq(cached, 0, "ROTBENCH_CACHE=off");
+    cr_expect_str_eq(got, want);
+    setenv("ROTBENCH_CACHE", dir, 1);
+    cr_assert_eq(rb_test_write_file(small, "abc", 3), 0);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(rb_sha256_file_cached(small, got, &cached, &err), RB_OK);
+        cr_expect_eq(cached, 0, "small files are not cached");
+        cr_expect_str_eq(got, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+    cr_expect_eq(rb_sha256_file_cached("/nonexistent/x", got, &cached, &err), RB_EIO);
+    unsetenv("ROTBENCH_CACHE");
+    unlink(path);
+    unlink(small);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
+    free(b);
 }
