@@ -5,8 +5,9 @@
  * Feature bits, not CPU models (GCC 12's target_clones("arch=haswell") asks
  * __builtin_cpu_is, which AMD Zen 1-3 fail although they have AVX2+FMA).
  * The bits come from libgcc's CPU model (__builtin_cpu_supports, which also
- * checks that the OS saves the vector state) and, for the SHA extensions,
- * which GCC 12 does not name there, from CPUID leaf 7 directly.  Every
+ * checks that the OS saves the vector state) and, for the SHA and AMX
+ * extensions, which GCC 12 or clang 14 do not name there, from CPUID leaf 7
+ * directly (both compilers build this header: the fuzz build is clang's).  Every
  * function here is static inline and makes no calls through the PLT or
  * relocated data, so a GNU ifunc resolver, which runs while the loader is
  * still relocating, may call it.  Off x86-64 GCC/clang every feature is
@@ -36,9 +37,12 @@ static inline int rb_cpu_has(rb_cpu_feature f) {
     case RB_CPU_AVX2_FMA: return avx2;
     case RB_CPU_AVX512: return avx512;
     case RB_CPU_AVX512_VNNI: return avx512 && __builtin_cpu_supports("avx512vnni");
-    case RB_CPU_AMX_INT8:
+    case RB_CPU_AMX_INT8: { /* CPUID leaf 7, EDX bits 24 (AMX-TILE) and 25 (AMX-INT8):
+                              * clang 14's __builtin_cpu_supports has no AMX names */
+        unsigned a, b, c, d;
         return avx512 && __builtin_cpu_supports("avx512vnni") &&
-               __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-int8");
+               __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 24 & 1) && (d >> 25 & 1);
+    }
     case RB_CPU_SHA: {
         unsigned a, b, c, d; /* CPUID leaf 7, EBX bit 29: SHA */
         return __builtin_cpu_supports("sse4.1") && __get_cpuid_count(7, 0, &a, &b, &c, &d) &&

@@ -13,8 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/model_open.h"
-#include "core/tokenizer.h"
 #include "tests/fuzz/fuzz_util.h"
 
 static const char *const names[] = {
@@ -53,20 +51,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             *strrchr(dir, '/') = 0;
         }
     }
-    rb_model *m = NULL;
-    rb_model_info info;
-    rb_error err = {0};
-    if (rb_model_open(dir, 0, &m, &info, &err) == RB_OK) {
-        if (rb_config_validate(&m->cfg, "fuzz", NULL) != RB_OK) abort();
-        rb_model_free(m);
-    } else if (!err.msg[0]) {
-        abort();
-    }
-    rb_tokenizer *t = NULL;
-    rb_error terr = {0};
-    if (rb_tokenizer_open(dir, &t, &terr) == RB_OK)
-        rb_tokenizer_free(t);
-    else if (!terr.msg[0])
-        abort();
+    fuzz_open_model_and_tokenizer(dir);
     return 0;
 }

@@ -1,5 +1,8 @@
 #include "tests/fuzz/fuzz_util.h"
 
+#include "core/model_open.h"
+#include "core/tokenizer.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,4 +70,22 @@ void fuzz_split(const uint8_t *data, size_t size, size_t *first, size_t *second)
     const uint8_t *nul = memchr(data, 0, size);
     *first = nul ? (size_t)(nul - data) : size;
     *second = nul ? *first + 1 : size;
+}
+
+void fuzz_open_model_and_tokenizer(const char *path) {
+    rb_model *m = NULL;
+    rb_model_info info;
+    rb_error err = {0};
+    if (rb_model_open(path, 0, &m, &info, &err) == RB_OK) {
+        if (rb_config_validate(&m->cfg, "fuzz", NULL) != RB_OK) abort();
+        rb_model_free(m);
+    } else if (!err.msg[0]) {
+        abort();
+    }
+    rb_tokenizer *t = NULL;
+    rb_error terr = {0};
+    if (rb_tokenizer_open(path, &t, &terr) == RB_OK)
+        rb_tokenizer_free(t);
+    else if (!terr.msg[0])
+        abort();
 }

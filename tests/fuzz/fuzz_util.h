@@ -27,4 +27,9 @@ void fuzz_data_path(const char *rel, char *path, size_t cap);
  * Without a NUL, the second part is empty. */
 void fuzz_split(const uint8_t *data, size_t size, size_t *first, size_t *second);
 
+/* Opens path (a file or a checkpoint directory) with rb_model_open and
+ * rb_tokenizer_open and frees what opened; aborts when a model opens with an
+ * invalid configuration or a refusal has no message. */
+void fuzz_open_model_and_tokenizer(const char *path);
+
 #endif
