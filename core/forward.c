@@ -325,18 +325,15 @@ int rb_forward_rows(const rb_model *m, rb_workspace *ws, const int32_t *tokens, 
     rb_segment whole = {0, T, 0, 0, 0, 0};
     int rc = forward_layers(m, ws, tokens, T, &whole, 1, hooks, err);
     if (rc) return rc;
+    /* the head's first row: all rows for a hook that looks across rows (as
+     * in rb_forward), else from, but at least two rows (one row would go
+     * through BLAS's sgemv); the rows before `from` are then dropped */
+    int f = (hooks && hooks->window_dependent) ? 0 : T - from < 2 && T >= 2 ? T - 2 : from;
     size_t dim = (size_t)m->cfg.dim, V = (size_t)m->cfg.vocab_size;
-    if (from == 0 || (hooks && hooks->window_dependent)) {
-        /* a hook that looks across rows sees all of them, as in rb_forward */
-        if ((rc = rb_forward_head(m, ws->x, ws->xb, ws->logits, T, hooks, NULL, err))) return rc;
-        if (from) memmove(ws->logits, ws->logits + (size_t)from * V, sizeof(float) * (T - from) * V);
-        return RB_OK;
-    }
-    /* at least two rows: a one-row product would go through BLAS's sgemv */
-    int f = T - from < 2 ? T - 2 : from;
     if ((rc = rb_forward_head(m, ws->x + (size_t)f * dim, ws->xb, ws->logits, T - f, hooks, NULL,
                               err)))
         return rc;
-    if (f < from) memmove(ws->logits, ws->logits + (size_t)(from - f) * V, sizeof(float) * (T - from) * V);
+    if (f < from)
+        memmove(ws->logits, ws->logits + (size_t)(from - f) * V, sizeof(float) * (T - from) * V);
     return RB_OK;
 }

@@ -64,8 +64,7 @@ int rb_perplexity_scored(const rb_model *m, rb_workspace *ws, const rb_hooks *ho
             first[0] = sc->window_bos;
             win = first;
         }
-        /* only the scored rows' logits (all but the last row's when every
-         * position is scored) */
+        /* logits only from the first scored position on */
         int from = sc->score_from;
         if ((rc = rb_forward_rows(m, ws, win, T, from, hooks, err))) break;
         rb_nll_rows(nll + from, ws->logits, win + 1 + from, T - 1 - from, m->cfg.vocab_size);
