@@ -59,7 +59,8 @@ const rb_paper_claim rb_paper_claims[] = {
      {"model=stories260K"}, NULL, "a<b"},
     /* spinquant_table: SpinQuant+GPTQ < QuaRot+GPTQ is within noise in the
      * reduced run under the published recipe (SGDG, cosine; 20 iterations):
-     * 175.85 vs 173.48, [-11.97, 11.18]; not asserted (README) */
+     * 179.28 vs 173.35, [-14.28, 18.24] (175.85 vs 173.48 before the SGDG step
+     * dropped Rᵀ·(R·M)); not asserted (README) */
     /* zeroshot: W4A4KV4 RTN hurts wikitext2 perplexity */
     {"zeroshot", "W4A4KV4 RTN raises wikitext2 perplexity over FP", {"method=W4A4KV4 RTN"},
      {"method=FP"}, {"task=wikitext2"}, NULL, "a>b"},
