@@ -290,6 +290,37 @@ int rb_model_clone(const rb_model *src, rb_model **out, rb_error *err) {
     return RB_OK;
 }
 
+int rb_model_own_weights(rb_model *m, rb_error *err) {
+    if (!m->map) return RB_OK;
+    const size_t bytes = m->map_bytes, huge = 2u << 20;
+    char *arena = NULL;
+    if (posix_memalign((void **)&arena, huge, bytes ? bytes : 1) != 0)
+        return rb_error_set(err, RB_ENOMEM, "cannot allocate %.1f MiB to own the model's weights",
+                            (double)bytes / 1048576.0);
+    if (bytes >= (64u << 20)) madvise(arena, bytes, MADV_HUGEPAGE);
+    const char *map = m->map;
+    const long chunks = (long)((bytes + huge - 1) / huge);
+#pragma omp parallel for schedule(static)
+    for (long ch = 0; ch < chunks; ch++) {
+        size_t off = (size_t)ch * huge, n = bytes - off < huge ? bytes - off : huge;
+        memcpy(arena + off, map + off, n);
+        /* the file's pages leave the process as they are copied, so the
+         * peak stays one model, not two */
+        madvise((char *)map + off, n, MADV_DONTNEED);
+    }
+    FOR_EACH_TENSOR(m, k, l) {
+        float **slot = rb_model_tensor_slot(m, (rb_tensor_kind)k, l);
+        uintptr_t p = (uintptr_t)*slot, lo = (uintptr_t)map;
+        if (p >= lo && p - lo < bytes) *slot = (float *)(arena + (p - lo));
+    }
+    if (m->classifier_shared) m->classifier = m->token_embedding;
+    munmap(m->map, bytes);
+    m->map = NULL;
+    m->map_bytes = 0;
+    m->owned = (float *)arena;
+    return RB_OK;
+}
+
 int rb_model_untie_classifier(rb_model *m, rb_error *err) {
     if (!m->classifier_shared) return RB_OK;
     size_t n = (size_t)m->cfg.vocab_size * m->cfg.dim;

@@ -193,6 +193,15 @@ int rb_model_synthetic(const rb_config *cfg, int shared_classifier,
 /* A deep copy (own arena) of m, online plan included. */
 int rb_model_clone(const rb_model *m, rb_model **out, rb_error *err);
 
+/* Moves the weights of an mmapped model (m->map, copy-on-write) into a
+ * malloc'd arena (2 MiB-aligned, transparent huge pages where the kernel
+ * allows them) and unmaps the file; a no-op for a model that owns its
+ * weights.  A method that rewrites every weight otherwise pays one
+ * copy-on-write fault per 4 KiB page, each a TLB shootdown across the
+ * threads: on a 1.9 GB model that was most of QuaRot's fusion time.  The
+ * values are unchanged; every tensor pointer is rebased. */
+int rb_model_own_weights(rb_model *m, rb_error *err);
+
 /* Gives the classifier its own storage (copy of the embedding) so the two can
  * be transformed independently.  No-op when already untied. */
 int rb_model_untie_classifier(rb_model *m, rb_error *err);

@@ -28,6 +28,9 @@ int rb_prepare_model_tap(rb_model *m, const rb_pipeline *p, rb_quant_config *q,
     int rc = rb_quant_config_check(q, &m->cfg, err);
     if (rc) return rc;
     q->override_layers = m->cfg.n_layers; /* --a-override's negative layer indices */
+    /* the stages rewrite weights: copy-on-write faults page by page would
+     * cost more than one copy */
+    if (p->n > 0 && (rc = rb_model_own_weights(m, err))) return rc;
     rb_stage_ctx ctx = {m, calib, q, seed, log, notes};
     /* the stages before the first weight quantizer, the tap, the rest */
     rb_pipeline head = {0}, tail = {0};

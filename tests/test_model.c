@@ -222,3 +222,47 @@ Test(model, a_directory_is_named_as_one) {
     load_expect(dir, RB_EINVAL, "is a directory");
     rmdir(dir);
 }
+
+/* A loaded (mmapped) model moved into its own arena keeps every value and
+ * pointer relation, and writing to it no longer reaches the map. */
+Test(model, own_weights_moves_an_mmapped_model_out_of_its_map) {
+    for (int shared = 0; shared <= 1; shared++) {
+        char path[512];
+        rb_test_tmp_path(shared ? "own_shared.bin" : "own_sep.bin", path, sizeof path);
+        rb_config c = small_cfg();
+        rb_model *ref, *m;
+        rb_error err;
+        cr_assert_eq(rb_model_synthetic(&c, shared, 9, &ref, &err), RB_OK, "%s", err.msg);
+        cr_assert_eq(rb_model_save(ref, path, &err), RB_OK, "%s", err.msg);
+        cr_assert_eq(rb_model_load(path, &m, &err), RB_OK, "%s", err.msg);
+        cr_assert_not_null(m->map, "the llama2.c loader maps the file");
+        uintptr_t lo = (uintptr_t)m->map, hi = lo + m->map_bytes;
+        cr_assert_eq(rb_model_own_weights(m, &err), RB_OK, "%s", err.msg);
+        cr_expect_null(m->map);
+        cr_expect_not_null(m->owned);
+        cr_expect_eq(m->classifier_shared, shared);
+        if (shared) cr_expect_eq(m->classifier, m->token_embedding);
+        for (int k = 0; k < RB_TENSOR_KIND_COUNT; k++) {
+            if (!rb_tensor_present(&c, shared, (rb_tensor_kind)k)) continue;
+            int nd;
+            int64_t d[2];
+            rb_tensor_shape(&c, (rb_tensor_kind)k, &nd, d);
+            for (int l = 0; l < (rb_tensor_per_layer((rb_tensor_kind)k) ? c.n_layers : 1); l++) {
+                float *a = *rb_model_tensor_slot(m, (rb_tensor_kind)k, l);
+                float *b = *rb_model_tensor_slot(ref, (rb_tensor_kind)k, l);
+                cr_expect((uintptr_t)a < lo || (uintptr_t)a >= hi, "%s still in the map",
+                          rb_tensor_kind_name((rb_tensor_kind)k));
+                cr_expect_eq(memcmp(a, b, sizeof(float) * (size_t)(d[0] * d[1])), 0, "%s of layer %d",
+                             rb_tensor_kind_name((rb_tensor_kind)k), l);
+            }
+        }
+        m->layers[1].w2[3] = 42.0f;
+        cr_expect_eq(rb_model_own_weights(m, &err), RB_OK, "a second call is a no-op");
+        cr_expect_eq(m->layers[1].w2[3], 42.0f);
+        rb_model_free(m);
+        cr_assert_eq(rb_model_load(path, &m, &err), RB_OK, "%s", err.msg);
+        cr_expect_eq(m->layers[1].w2[3], ref->layers[1].w2[3], "the file is unchanged");
+        rb_model_free(m);
+        rb_model_free(ref);
+    }
+}
