@@ -247,8 +247,10 @@ int rb_layer_forward(const rb_model *m, int l, const rb_layer_bufs *b, int T,
     }
     if (hooks && hooks->qkv && (rc = hooks->qkv(hooks->ctx, l, b->q, b->k, b->v, T, c, err)))
         return rb_error_prefix(err, "layer %d qkv: ", l);
-    rb_attention_segments(b->att, b->q, b->k, b->v, seg, n_seg, c->n_heads, c->n_kv_heads, hd,
-                          b->att_scratch, b->threads);
+    const struct rb_kv_codes *kc = NULL, *vc = NULL;
+    if (hooks && hooks->kv_codes) hooks->kv_codes(hooks->ctx, l, &kc, &vc);
+    rb_attention_segments_kv(b->att, b->q, b->k, b->v, kc, vc, seg, n_seg, c->n_heads,
+                             c->n_kv_heads, hd, b->att_scratch, b->threads);
     if (m->online.o_head_hadamard &&
         (rc = rb_hadamard_apply(b->att, (size_t)T, c->n_heads, hd, err)))
         return rb_error_prefix(err, "layer %d online head Hadamard: ", l);

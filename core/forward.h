@@ -55,6 +55,11 @@ typedef struct rb_hooks {
      * the K/V cache of this window. */
     int (*qkv)(void *ctx, int layer, float *q, float *k, float *v, int T, const rb_config *cfg,
                rb_error *err);
+    /* When set, asked after qkv for the quantized form of this window's K
+     * and V (kernels/kv_codes.h) that attention then reads instead of k and
+     * v; *k / *v left NULL: the float one (integer kernels: core/qlinear.h). */
+    void (*kv_codes)(void *ctx, int layer, const struct rb_kv_codes **k,
+                     const struct rb_kv_codes **v);
     /* Returns the weight matrix to use for linear `id` of `layer` (w is the
      * model's); must not return NULL. layer == n_layers means the classifier
      * (id is then RB_LINEAR_COUNT). */

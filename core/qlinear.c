@@ -14,6 +14,8 @@ void rb_qmodel_free(rb_qmodel *qm) {
         for (int i = 0; i < (qm->n_layers + 1) * RB_LINEAR_COUNT; i++) rb_qweight_free(&qm->w[i]);
     free(qm->w);
     rb_qact_free(&qm->act);
+    rb_kv_codes_free(&qm->kv[0]);
+    rb_kv_codes_free(&qm->kv[1]);
     memset(qm, 0, sizeof *qm);
 }
 
@@ -62,7 +64,7 @@ int rb_qmodel_build(rb_qmodel *qm, const rb_model *m, rb_quant_config *q, rb_err
                                 q->a.group, widths[i]);
     qm->q = q;
     qm->n_layers = c->n_layers;
-    qm->act_layer = qm->act_point = -1;
+    qm->act_layer = qm->act_point = qm->kv_layer = -1;
     qm->w = calloc((size_t)(c->n_layers + 1) * RB_LINEAR_COUNT, sizeof *qm->w);
     if (!qm->w) return rb_error_set(err, RB_ENOMEM, "out of memory for integer weights");
     int rc = RB_OK;
@@ -121,10 +123,35 @@ static int int_linear(void *ctx, int layer, rb_linear_id id, float *y, const flo
     return RB_OK;
 }
 
-static int int_qkv(void *ctx, int layer, float *q, float *k, float *v, int T, const rb_config *c,
+static int int_qkv(void *ctx, int layer, float *qv, float *k, float *v, int T, const rb_config *c,
                    rb_error *err) {
+    (void)qv;
     rb_qmodel *qm = ctx;
-    return qm->fake.qkv(qm->fake.ctx, layer, q, k, v, T, c, err);
+    const rb_quant_config *q = qm->q;
+    const float *kvs[2] = {k, v};
+    qm->kv_layer = -1;
+    for (int j = 0; j < 2; j++) {
+        const rb_quant_spec *s = rb_quant_kv_spec(q, j);
+        qm->kv_on[j] = !rb_quant_spec_off(s);
+        if (!qm->kv_on[j]) continue;
+        const float *sc = NULL, *zr = NULL;
+        if (q->kv_static) {
+            if (!q->kv_scale)
+                return rb_error_set(err, RB_EINVAL, "static kv quantization is not calibrated");
+            sc = &q->kv_scale[(size_t)layer * 2 + j], zr = &q->kv_zero[(size_t)layer * 2 + j];
+        }
+        int rc = rb_kv_codes_quantize(&qm->kv[j], kvs[j], T, c->n_kv_heads * c->head_dim, s, sc,
+                                      zr, err);
+        if (rc) return rb_error_prefix(err, "%s: ", j ? "v" : "k");
+    }
+    qm->kv_layer = layer;
+    return RB_OK;
+}
+
+static void int_kv_codes(void *ctx, int layer, const rb_kv_codes **k, const rb_kv_codes **v) {
+    rb_qmodel *qm = ctx;
+    *k = qm->kv_layer == layer && qm->kv_on[0] ? &qm->kv[0] : NULL;
+    *v = qm->kv_layer == layer && qm->kv_on[1] ? &qm->kv[1] : NULL;
 }
 
 void rb_qmodel_hooks(rb_qmodel *qm, rb_hooks *h) {
@@ -133,5 +160,6 @@ void rb_qmodel_hooks(rb_qmodel *qm, rb_hooks *h) {
     h->activation = int_activation;
     h->linear = int_linear;
     h->qkv = int_qkv;
+    h->kv_codes = int_kv_codes;
     h->window_dependent = qm->fake.window_dependent;
 }

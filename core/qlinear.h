@@ -11,9 +11,13 @@
  *               static per-tensor parameters), leaving x itself unchanged
  *   linear      y = codes · weight codes in int32, rescaled once per
  *               segment (kernels/qgemm.h)
- *   qkv         the K/V cache: fake quantization as before (rb_quant_hooks)
+ *   qkv         quantizes K and V (each unless its quantizer is off) into
+ *               their integer codes (kernels/kv_codes.h), dynamic or with the
+ *               static per-tensor parameters; kv_codes hands them to
+ *               attention, which reads the codes instead of the floats (the
+ *               same values as fake quantization's, bit for bit)
  * so the forward computes the same model as rb_quant_hooks with the same
- * config, up to float summation order.  The classifier runs in fp32 unless
+ * config, up to float summation order in the linears.  The classifier runs in fp32 unless
  * quantize_classifier (then it must have recorded parameters too).
  *
  * Refused (RB_EINVAL, naming the reason) rather than approximated: weights
@@ -21,13 +25,14 @@
  * that do not divide a linear's width or do not nest with the other
  * operand's, weights without recorded parameters (no rtn/gptq stage).
  *
- * The hooks hold one window's activation codes: one rb_qmodel serves one
- * forward at a time. */
+ * The hooks hold one window's activation and K/V codes: one rb_qmodel serves
+ * one forward at a time. */
 #ifndef RB_QLINEAR_H
 #define RB_QLINEAR_H
 
 #include "core/forward.h"
 #include "core/quant.h"
+#include "kernels/kv_codes.h"
 #include "kernels/qgemm.h"
 
 typedef struct rb_qmodel {
@@ -36,7 +41,10 @@ typedef struct rb_qmodel {
     rb_qweight *w;        /* [(n_layers + 1) · RB_LINEAR_COUNT]: slot as rb_quant_config.w_scale */
     rb_qact act;          /* codes of the last quantized activation point */
     int act_layer, act_point; /* which point act holds (-1: none) */
-    rb_hooks fake;        /* rb_quant_hooks(q): its qkv is used */
+    rb_kv_codes kv[2];    /* K and V codes of layer kv_layer (-1: none) */
+    int kv_on[2];         /* whether kv[j] holds this window's K (0) / V (1) */
+    int kv_layer;
+    rb_hooks fake;        /* rb_quant_hooks(q) */
 } rb_qmodel;
 
 /* Packs the integer weights of m (see above).  On error qm is empty. */

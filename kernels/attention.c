@@ -14,11 +14,15 @@
  * Every query sees its key tiles in the same order with the same masking
  * whatever block it falls in (masked and padded scores give p = 0 exactly,
  * padded V rows are 0), so a segment's rows equal those of a window holding
- * its prefix and its own tokens bit for bit. */
+ * its prefix and its own tokens bit for bit.
+ * Quantized K/V (rb_kv_codes) are dequantized row by row as they are
+ * gathered, into the same kt/vr: the rest of the kernel is unchanged, so
+ * the result equals attention over the fake-quantized floats bit for bit. */
 #include <math.h>
 #include <omp.h>
 #include <string.h>
 
+#include "kernels/kv_codes.h"
 #include "kernels/ops.h"
 #include "kernels/simd.h"
 #include "kernels/vexp_inline.h"
@@ -82,16 +86,24 @@ RB_SIMD_INLINE void tile_values(float *o, const float *p, const float *vr, int j
  * values the segment's prefix rows (rb_segment_key_row) followed by its own
  * rows up to the query (causal).  scratch as rb_attention_scratch_floats. */
 RB_SIMD_INLINE void attention_head_body(float *out, const float *q, const float *k,
-                                        const float *v, const rb_segment *sg, int qdim,
-                                        int kvdim, int hd, float *scratch) {
+                                        const float *v, const rb_kv_codes *kc,
+                                        const rb_kv_codes *vc, int col0, const rb_segment *sg,
+                                        int qdim, int kvdim, int hd, float *scratch) {
     const int nk = rb_segment_keys(sg), Tp = padded(nk), P = nk - sg->len;
     float *kt = scratch, *vr = kt + (size_t)hd * Tp, *qs = vr + (size_t)Tp * hd;
     float *o = qs + (size_t)BQ * hd, *p = o + (size_t)BQ * hd;
     for (int j = 0; j < nk; j++) {
         int row = rb_segment_key_row(sg, j);
         const float *kr = k + (size_t)row * kvdim;
+        if (kc) { /* o is free until the first query block */
+            rb_kv_codes_dequant(kc, row, col0, hd, o);
+            kr = o;
+        }
         for (int e = 0; e < hd; e++) kt[(size_t)e * Tp + j] = kr[e];
-        memcpy(vr + (size_t)j * hd, v + (size_t)row * kvdim, sizeof(float) * hd);
+        if (vc)
+            rb_kv_codes_dequant(vc, row, col0, hd, vr + (size_t)j * hd);
+        else
+            memcpy(vr + (size_t)j * hd, v + (size_t)row * kvdim, sizeof(float) * hd);
     }
     for (int e = 0; e < hd; e++)
         for (int j = nk; j < Tp; j++) kt[(size_t)e * Tp + j] = 0.0f;
@@ -141,12 +153,21 @@ RB_SIMD_INLINE void attention_head_body(float *out, const float *q, const float 
 }
 RB_SIMD_DISPATCH_VOID(attention_head,
                       (float *out, const float *q, const float *k, const float *v,
+                       const rb_kv_codes *kc, const rb_kv_codes *vc, int col0,
                        const rb_segment *sg, int qdim, int kvdim, int hd, float *scratch),
-                      (out, q, k, v, sg, qdim, kvdim, hd, scratch))
+                      (out, q, k, v, kc, vc, col0, sg, qdim, kvdim, hd, scratch))
 
 void rb_attention_segments(float *out, const float *q, const float *k, const float *v,
                            const rb_segment *seg, int n_seg, int n_heads, int n_kv_heads, int hd,
                            float *scratch, int threads) {
+    rb_attention_segments_kv(out, q, k, v, NULL, NULL, seg, n_seg, n_heads, n_kv_heads, hd,
+                             scratch, threads);
+}
+
+void rb_attention_segments_kv(float *out, const float *q, const float *k, const float *v,
+                              const rb_kv_codes *kc, const rb_kv_codes *vc, const rb_segment *seg,
+                              int n_seg, int n_heads, int n_kv_heads, int hd, float *scratch,
+                              int threads) {
     int qdim = n_heads * hd, kvdim = n_kv_heads * hd, group = n_heads / n_kv_heads;
     int max_keys = 0;
     for (int i = 0; i < n_seg; i++)
@@ -158,8 +179,8 @@ void rb_attention_segments(float *out, const float *q, const float *k, const flo
         float *sc = scratch + per * (size_t)omp_get_thread_num();
         const rb_segment *sg = &seg[task / n_heads];
         int h = (int)(task % n_heads), g = h / group;
-        attention_head(out + (size_t)h * hd, q + (size_t)h * hd, k + (size_t)g * hd,
-                       v + (size_t)g * hd, sg, qdim, kvdim, hd, sc);
+        attention_head(out + (size_t)h * hd, q + (size_t)h * hd, k ? k + (size_t)g * hd : NULL,
+                       v ? v + (size_t)g * hd : NULL, kc, vc, g * hd, sg, qdim, kvdim, hd, sc);
     }
 }
 

@@ -89,6 +89,15 @@ static inline int rb_segment_key_row(const rb_segment *s, int j) {
 void rb_attention_segments(float *out, const float *q, const float *k, const float *v,
                            const rb_segment *seg, int n_seg, int n_heads, int n_kv_heads,
                            int head_dim, float *scratch, int threads);
+/* rb_attention_segments with K and/or V read from their quantized form
+ * (kernels/kv_codes.h, [T][n_kv*hd] codes): kc/vc non-NULL replaces k/v
+ * (which may then be NULL).  Equal bit for bit to rb_attention_segments on
+ * the dequantized floats (what rb_fake_quant leaves). */
+struct rb_kv_codes;
+void rb_attention_segments_kv(float *out, const float *q, const float *k, const float *v,
+                              const struct rb_kv_codes *kc, const struct rb_kv_codes *vc,
+                              const rb_segment *seg, int n_seg, int n_heads, int n_kv_heads,
+                              int head_dim, float *scratch, int threads);
 void rb_attention_segments_ref(float *out, const float *q, const float *k, const float *v,
                                const rb_segment *seg, int n_seg, int n_heads, int n_kv_heads,
                                int head_dim);

@@ -48,17 +48,25 @@ static inline void rb_group_params(float lo, float hi, const rb_quant_spec *s, f
     }
 }
 
-/* dequant(quant(x)) for one value. */
-static inline float rb_fq_sym(float x, float inv, float scale, float qmax) {
+/* The integer code q of one value (an integer held as float): symmetric in
+ * [-qmax, qmax], asymmetric in [0, qmax] with the zero point added. */
+static inline float rb_q_sym(float x, float inv, float qmax) {
     float q = nearbyintf(x * inv);
-    q = q < -qmax ? -qmax : q > qmax ? qmax : q;
-    return q * scale;
+    return q < -qmax ? -qmax : q > qmax ? qmax : q;
+}
+
+static inline float rb_q_asym(float x, float inv, float zero, float qmax) {
+    float q = nearbyintf(x * inv) + zero;
+    return q < 0 ? 0 : q > qmax ? qmax : q;
+}
+
+/* dequant(quant(x)) for one value: q·s, (q - z)·s. */
+static inline float rb_fq_sym(float x, float inv, float scale, float qmax) {
+    return rb_q_sym(x, inv, qmax) * scale;
 }
 
 static inline float rb_fq_asym(float x, float inv, float scale, float zero, float qmax) {
-    float q = nearbyintf(x * inv) + zero;
-    q = q < 0 ? 0 : q > qmax ? qmax : q;
-    return (q - zero) * scale;
+    return (rb_q_asym(x, inv, zero, qmax) - zero) * scale;
 }
 
 

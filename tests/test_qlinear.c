@@ -109,3 +109,54 @@ Test(qlinear, refuses_what_it_cannot_represent) {
     rb_quant_config_free(&q);
     rb_model_free(m);
 }
+
+/* The fake K/V quantization in place on the floats, with the integer
+ * linears: what the integer forward did before K/V were held as codes. */
+static int fake_kv(void *ctx, int layer, float *q, float *k, float *v, int T, const rb_config *c,
+                   rb_error *err) {
+    rb_qmodel *qm = ctx;
+    return qm->fake.qkv(qm->fake.ctx, layer, q, k, v, T, c, err);
+}
+
+Test(qlinear, attention_reads_kv_codes_equal_to_fake_quantized_kv) {
+    rb_model *base = rb_test_synth(64, 128, 2, 4, 2, 97, 5);
+    const int n = 48 * base->cfg.vocab_size;
+    struct { int k_bits, k_asym, k_gran, v_bits, v_asym, v_gran; } kvs[] = {
+        {4, 0, RB_GRAN_GROUP, 4, 1, RB_GRAN_GROUP}, /* KV4 per token and head */
+        {8, 1, RB_GRAN_ROW, 3, 0, RB_GRAN_TENSOR},
+        {RB_QUANT_OFF, 0, RB_GRAN_ROW, 2, 1, RB_GRAN_ROW}, /* V only */
+    };
+    for (size_t i = 0; i < sizeof kvs / sizeof *kvs; i++) {
+        rb_model *m;
+        rb_error err = {0};
+        cr_assert_eq(rb_model_clone(base, &m, &err), RB_OK);
+        rb_quant_config q;
+        config(&q, &cases[0]);
+        q.kv_separate = 1;
+        q.k = (rb_quant_spec){kvs[i].k_bits, kvs[i].k_asym, (rb_granularity)kvs[i].k_gran, 16, 1.0f, 0};
+        q.v = (rb_quant_spec){kvs[i].v_bits, kvs[i].v_asym, (rb_granularity)kvs[i].v_gran, 16, 1.0f, 0};
+        cr_assert_eq(rb_quant_weights_rtn(m, &q, &err), RB_OK, "%s", err.msg);
+        rb_qmodel qm = {0};
+        cr_assert_eq(rb_qmodel_build(&qm, m, &q, &err), RB_OK, "%s", err.msg);
+        rb_hooks codes, floats;
+        rb_qmodel_hooks(&qm, &codes);
+        floats = codes;
+        floats.qkv = fake_kv;
+        floats.kv_codes = NULL;
+        float *a = rb_test_logits(m, &codes), *b = rb_test_logits(m, &floats);
+        cr_assert_eq(memcmp(a, b, sizeof(float) * n), 0, "case %zu: codes and floats differ", i);
+        cr_expect_eq(qm.kv_on[0], kvs[i].k_bits != RB_QUANT_OFF);
+        cr_expect(qm.kv_on[1]);
+        /* and the K/V quantization is not a no-op */
+        rb_hooks none = codes;
+        none.qkv = NULL;
+        none.kv_codes = NULL;
+        float *c = rb_test_logits(m, &none);
+        cr_expect_neq(memcmp(a, c, sizeof(float) * n), 0, "case %zu: K/V quantization had no effect", i);
+        free(a), free(b), free(c);
+        rb_qmodel_free(&qm);
+        rb_quant_config_free(&q);
+        rb_model_free(m);
+    }
+    rb_model_free(base);
+}
