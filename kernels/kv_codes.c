@@ -19,16 +19,9 @@ size_t rb_kv_codes_bytes(const rb_kv_codes *c) {
            2 * sizeof(float) * rb_quant_n_params(&c->spec, c->rows, c->cols);
 }
 
-/* Columns per parameter along a row, and the parameter of (row, group k). */
+/* Columns per parameter along a row. */
 static int group_width(const rb_quant_spec *s, int cols) {
     return s->gran == RB_GRAN_GROUP ? s->group : cols;
-}
-
-static size_t param_index(const rb_quant_spec *s, int cols, int row, int k) {
-    if (s->gran == RB_GRAN_TENSOR) return 0;
-    if (s->gran == RB_GRAN_ROW) return (size_t)row;
-    int per_row = (cols + s->group - 1) / s->group;
-    return (size_t)row * per_row + k;
 }
 
 /* *p grown to `need` elements of `elem` bytes: 0, or -1 (left as it was). */
@@ -78,7 +71,7 @@ int rb_kv_codes_quantize(rb_kv_codes *c, const float *x, int rows, int cols,
         uint8_t *cr = c->codes + (size_t)r * stride;
         if (nibbles) memset(cr, 0, stride);
         for (int k = 0; k < per_row; k++) {
-            size_t pi = param_index(s, cols, r, k);
+            size_t pi = rb_quant_param_index(s, cols, r, k * width);
             float sc = c->scale[pi], inv = 1.0f / sc, z = c->zero[pi];
             int c0 = k * width, c1 = c0 + width < cols ? c0 + width : cols;
             const float *xr = x + (size_t)r * cols;
@@ -102,7 +95,7 @@ void rb_kv_codes_dequant(const rb_kv_codes *c, int row, int c0, int n, float *re
     const float off = s->asym ? 0.0f : (float)(1 << (s->bits - 1));
     for (int j = c0; j < c0 + n;) {
         int k = j / width, end = (k + 1) * width < c0 + n ? (k + 1) * width : c0 + n;
-        size_t pi = param_index(s, c->cols, row, k);
+        size_t pi = rb_quant_param_index(s, c->cols, row, j);
         /* symmetric: (u - off)·s = q·s; asymmetric: (u - z)·s, as rb_fq_asym */
         float sc = c->scale[pi], z = s->asym ? c->zero[pi] : off;
         if (c->nibbles)

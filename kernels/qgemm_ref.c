@@ -14,12 +14,6 @@ static int group_width(const rb_quant_spec *s, int cols) {
 }
 
 /* Index into s's parameters of element (r, c). */
-static size_t param_index(const rb_quant_spec *s, int cols, int r, int c) {
-    if (s->gran == RB_GRAN_TENSOR) return 0;
-    if (s->gran == RB_GRAN_ROW) return (size_t)r;
-    return (size_t)r * (size_t)(cols / s->group) + (size_t)(c / s->group);
-}
-
 static int check_spec(const rb_quant_spec *s, int cols, const char *what, rb_error *err) {
     if (rb_quant_spec_off(s))
         return rb_error_set(err, RB_EINVAL, "integer kernels: %s are not quantized", what);
@@ -72,7 +66,7 @@ int rb_qweight_pack(rb_qweight *out, const float *w, int rows, int cols, const r
     int shift = q.bits == 8 ? (s->asym ? -128 : 0) : (s->asym ? 0 : 8);
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < cols; c++) {
-            size_t p = param_index(s, cols, r, c);
+            size_t p = rb_quant_param_index(s, cols, r, c);
             float sc = scale[p], z = s->asym ? zero[p] : 0.0f, v = w[(size_t)r * cols + c];
             float qv = nearbyintf(v * (1.0f / sc)) + z;
             qv = qv < (s->asym ? 0 : -qmax) ? (s->asym ? 0 : -qmax) : qv > qmax ? qmax : qv;
@@ -143,7 +137,7 @@ int rb_qact_quantize(rb_qact *a, const float *x, int rows, int cols, const rb_qu
 #pragma omp parallel for schedule(static) if ((long)rows * cols > 65536)
     for (int r = 0; r < rows; r++)
         for (int c0 = 0; c0 < cols; c0 += G) {
-            size_t pi = param_index(s, cols, r, c0);
+            size_t pi = rb_quant_param_index(s, cols, r, c0);
             float sc = scale[pi], inv = 1.0f / sc, z = s->asym ? zero[pi] : 0.0f;
             const float *xr = x + (size_t)r * cols + c0;
             int16_t *qr = a->q + (size_t)r * cols + c0;

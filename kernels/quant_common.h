@@ -70,6 +70,14 @@ static inline float rb_fq_asym(float x, float inv, float scale, float zero, floa
 }
 
 
+/* The parameter index of element (r, c) of a [rows][cols] matrix (groups of
+ * a row: ceil(cols / group), the last one possibly shorter). */
+static inline size_t rb_quant_param_index(const rb_quant_spec *s, int cols, int r, int c) {
+    if (s->gran == RB_GRAN_TENSOR) return 0;
+    if (s->gran == RB_GRAN_ROW) return (size_t)r;
+    return (size_t)r * (size_t)((cols + s->group - 1) / s->group) + (size_t)(c / s->group);
+}
+
 /* The rectangle of group g: rows [*r0, *r1), columns [*c0, *c1). */
 static inline void rb_group_span(const rb_quant_spec *s, int rows, int cols, size_t g, int *r0,
                                  int *r1, int *c0, int *c1) {
