@@ -90,9 +90,13 @@ int rb_qweight_prepack(rb_qweight *w, rb_error *err) {
         return rb_error_set(err, RB_ENOMEM, "out of memory for the VNNI copy of %dx%d weights",
                             w->rows, w->cols);
     }
+    /* one panel per thread at a time: with 4-bit codes rows r and r + 16 of
+     * a panel share bytes (|= below), so rows must not be split across
+     * threads inside a panel */
 #pragma omp parallel for schedule(static) if ((long)w->rows * K > 1000000)
-    for (int o = 0; o < w->rows; o++) {
-        int p = o / 32, r = o % 32;
+    for (int p = 0; p < N32 / 32; p++)
+    for (int o = 32 * p; o < 32 * p + 32 && o < w->rows; o++) {
+        int r = o % 32;
         for (int k = 0; k < K; k++) {
             uint8_t *unit = w->vnni + ((size_t)p * (K / 4) + (size_t)(k / 4)) * ub;
             int code = rb_qweight_code(w, o, k);
