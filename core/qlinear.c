@@ -135,13 +135,10 @@ static int int_qkv(void *ctx, int layer, float *qv, float *k, float *v, int T, c
         qm->kv_on[j] = !rb_quant_spec_off(s);
         if (!qm->kv_on[j]) continue;
         const float *sc = NULL, *zr = NULL;
-        if (q->kv_static) {
-            if (!q->kv_scale)
-                return rb_error_set(err, RB_EINVAL, "static kv quantization is not calibrated");
-            sc = &q->kv_scale[(size_t)layer * 2 + j], zr = &q->kv_zero[(size_t)layer * 2 + j];
-        }
-        int rc = rb_kv_codes_quantize(&qm->kv[j], kvs[j], T, c->n_kv_heads * c->head_dim, s, sc,
-                                      zr, err);
+        int rc;
+        if (q->kv_static && (rc = rb_quant_kv_static_params(q, layer, j, &sc, &zr, err))) return rc;
+        rc = rb_kv_codes_quantize(&qm->kv[j], kvs[j], T, c->n_kv_heads * c->head_dim, s, sc, zr,
+                                  err);
         if (rc) return rb_error_prefix(err, "%s: ", j ? "v" : "k");
     }
     qm->kv_layer = layer;

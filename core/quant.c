@@ -297,6 +297,15 @@ static int quant_activation(void *ctx, int layer, rb_act_point p, float *x, int 
     return rb_fake_quant_dynamic(x, rows, cols, &a, err);
 }
 
+int rb_quant_kv_static_params(const rb_quant_config *q, int layer, int which,
+                              const float **scale, const float **zero, rb_error *err) {
+    if (!q->kv_scale)
+        return rb_error_set(err, RB_EINVAL, "static kv quantization is not calibrated");
+    *scale = &q->kv_scale[(size_t)layer * 2 + which];
+    *zero = &q->kv_zero[(size_t)layer * 2 + which];
+    return RB_OK;
+}
+
 static int quant_kv(void *ctx, int layer, float *qv, float *k, float *v, int T,
                     const rb_config *c, rb_error *err) {
     (void)qv;
@@ -312,10 +321,10 @@ static int quant_kv(void *ctx, int layer, float *qv, float *k, float *v, int T,
             int rc = quant_dynamic(kvs[j], T, kvdim, s, splits[j], q->kv_high_bits, err);
             if (rc) return rb_error_prefix(err, "%s: ", j ? "v" : "k");
         } else if (q->kv_static) {
-            if (!q->kv_scale)
-                return rb_error_set(err, RB_EINVAL, "static kv quantization is not calibrated");
-            size_t i = (size_t)layer * 2 + j;
-            rb_fake_quant(kvs[j], T, kvdim, s, &q->kv_scale[i], &q->kv_zero[i]);
+            const float *sc, *zr;
+            int rc = rb_quant_kv_static_params(q, layer, j, &sc, &zr, err);
+            if (rc) return rc;
+            rb_fake_quant(kvs[j], T, kvdim, s, sc, zr);
         } else {
             int rc = rb_fake_quant_dynamic(kvs[j], T, kvdim, s, err);
             if (rc) return rc;

@@ -95,17 +95,15 @@ int rb_qweight_prepack(rb_qweight *w, rb_error *err) {
      * threads inside a panel */
 #pragma omp parallel for schedule(static) if ((long)w->rows * K > 1000000)
     for (int p = 0; p < N32 / 32; p++)
-    for (int o = 32 * p; o < 32 * p + 32 && o < w->rows; o++) {
-        int r = o % 32;
-        for (int k = 0; k < K; k++) {
-            uint8_t *unit = w->vnni + ((size_t)p * (K / 4) + (size_t)(k / 4)) * ub;
-            int code = rb_qweight_code(w, o, k);
-            if (w->bits == 8)
-                unit[(r / 16) * 64 + (r % 16) * 4 + k % 4] = (uint8_t)(int8_t)code;
-            else
-                unit[(r % 16) * 4 + k % 4] |= (uint8_t)(code << (r / 16 * 4));
-        }
-    }
+        for (int r = 0; r < 32 && 32 * p + r < w->rows; r++)
+            for (int k = 0; k < K; k++) {
+                uint8_t *unit = w->vnni + ((size_t)p * (K / 4) + (size_t)(k / 4)) * ub;
+                int code = rb_qweight_code(w, 32 * p + r, k);
+                if (w->bits == 8)
+                    unit[(r / 16) * 64 + (r % 16) * 4 + k % 4] = (uint8_t)(int8_t)code;
+                else
+                    unit[(r % 16) * 4 + k % 4] |= (uint8_t)(code << (r / 16 * 4));
+            }
     for (int g = 0; g < ng; g++)
         for (int o = 0; o < N32; o++) {
             size_t i = (size_t)g * N32 + o;
