@@ -362,7 +362,9 @@ Test(export, llama_cpp_scoring_is_what_it_says) {
         for (int t = ctx / 2; t < ctx - 1; t++) total += nll[t];
     }
     double want = total / (double)lc.n_scored;
-    cr_expect(fabs(lc.nll - want) <= 1e-12 * want, "%.17g vs %.17g", lc.nll, want);
+    /* to rounding: BLAS may sum the logits of a whole window and of its
+     * scored rows alone differently (OpenBLAS's Haswell kernels do) */
+    cr_expect(fabs(lc.nll - want) <= 1e-6 * want, "%.17g vs %.17g", lc.nll, want);
     rb_workspace_free(&ws);
     rb_model_free(m);
 }

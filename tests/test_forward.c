@@ -396,7 +396,7 @@ Test(forward, stories260K_greedy_generation_is_the_known_text) {
 }
 
 /* rb_forward_rows: the logits of positions [from, T) equal rb_forward's rows
- * bit for bit (to 1e-5 for the last row alone), without hooks, with per-token quantizers on every input the
+ * to rounding (1e-5 relative), without hooks, with per-token quantizers on every input the
  * classifier's included, and with a per-tensor dynamic (window-dependent)
  * classifier input, which must see the whole window; a bad `from` is
  * refused.  On a synthetic model with a large vocabulary and on stories260K. */
@@ -430,17 +430,16 @@ Test(forward, classifier_rows_from_equal_the_whole_forward) {
                 cr_assert_eq(rb_forward_rows(m, &ws, tok, T, from, hp, &err), RB_OK, "%s",
                              err.msg);
                 size_t n = (size_t)(T - from) * V;
-                if (from < T - 1) { /* tens of rows: the same sgemm sums */
-                    cr_expect_eq(memcmp(ws.logits, full + (size_t)from * V, sizeof(float) * n), 0,
-                                 "model %d, hooks %d: rows from %d differ", mi, kind, from);
-                    continue;
-                }
-                double worst = 0; /* two rows: BLAS's small-matrix kernels may sum otherwise */
+                /* BLAS need not sum a row the same way whatever rows
+                 * surround it: OpenBLAS 0.3.21's SkylakeX kernels did, its
+                 * Haswell kernels (its choice on a Zen 5) did not for 95 of
+                 * 96 rows; so equal to rounding */
+                double worst = 0;
                 for (size_t i = 0; i < n; i++)
                     worst = fmax(worst, fabs(ws.logits[i] - full[(size_t)from * V + i]) /
                                             fmax(1.0, fabs(full[(size_t)from * V + i])));
-                cr_expect_lt(worst, 1e-5, "model %d, hooks %d: last row off by %g", mi, kind,
-                             worst);
+                cr_expect_lt(worst, 1e-5, "model %d, hooks %d: rows from %d off by %g", mi, kind,
+                             from, worst);
             }
             rb_quant_config_free(&q);
         }
