@@ -1099,3 +1099,81 @@ Test(resq, per_layer_options_errors_and_effect) {
     rb_calib_free(&ts.calib);
     rb_model_free(m);
 }
+
+/* Float64 moments of v per kv head and of k pooled over a layer's kv heads
+ * (the qkv hook: k after RoPE), the reference for the wide per-head ones. */
+typedef struct head_moments {
+    const rb_config *c;
+    double *value, *key; /* [L][kv][hd][hd], [L][hd][hd] */
+} head_moments;
+
+static int head_moments_qkv(void *ctx, int layer, float *q, float *k, float *v, int T,
+                            const rb_config *c, rb_error *err) {
+    (void)q; (void)err;
+    head_moments *hm = ctx;
+    int hd = c->head_dim, kvdim = c->n_kv_heads * hd;
+    size_t hh = (size_t)hd * hd;
+    for (int t = 0; t < T; t++)
+        for (int g = 0; g < c->n_kv_heads; g++) {
+            add_outer(hm->value + ((size_t)layer * c->n_kv_heads + g) * hh,
+                      v + (size_t)t * kvdim + g * hd, hd);
+            add_outer(hm->key + layer * hh, k + (size_t)t * kvdim + g * hd, hd);
+        }
+    return RB_OK;
+}
+
+/* The wide moments (n >= 128: dsyrk on a float64 copy) against the hooks'
+ * float64 sums, on a model whose residual (256), heads (128) and w2 input
+ * (384) are all wide, pooled and per layer (the stories model's are narrow
+ * but for its 172-wide w2 input). */
+Test(resq, wide_moments_agree_with_float64_sums) {
+    rb_model *m = rb_test_synth(256, 384, 2, 2, 1, 50, 11);
+    rb_error err;
+    cr_assert_eq(rb_rotate_fuse_norms(m, &err), RB_OK, "%s", err.msg);
+    const rb_config *c = &m->cfg;
+    const int L = c->n_layers, n = c->dim, B = c->hidden_dim, hd = c->head_dim;
+    cr_assert_eq(hd, 128);
+    size_t dd = (size_t)n * n, hh = (size_t)hd * hd;
+    rb_calib calib;
+    rb_test_random_calib(&calib, c->vocab_size, 3, 120, 5);
+    moments mo = {c, B, calloc(L * dd, sizeof(double)), calloc(L * dd, sizeof(double)),
+                  calloc((size_t)L * B * B, sizeof(double)), 0};
+    head_moments hm = {c, calloc((size_t)L * c->n_kv_heads * hh, sizeof(double)),
+                       calloc((size_t)L * hh, sizeof(double))};
+    rb_hooks h = {.ctx = &mo, .activation = moments_act};
+    cr_assert_eq(rb_calib_forward(m, &calib, &h, &err), RB_OK, "%s", err.msg);
+    rb_hooks hq = {.ctx = &hm, .qkv = head_moments_qkv};
+    cr_assert_eq(rb_calib_forward(m, &calib, &hq, &err), RB_OK, "%s", err.msg);
+    double nt = (double)mo.rows;
+    double *pooled = calloc(dd, sizeof(double));
+    for (size_t i = 0; i < L * dd; i++) {
+        mo.attn[i] /= nt;
+        mo.ffn[i] /= nt;
+        pooled[i % dd] += (mo.attn[i] + mo.ffn[i]) / (2.0 * L);
+    }
+    for (size_t i = 0; i < (size_t)L * B * B; i++) mo.down[i] /= nt;
+    for (size_t i = 0; i < (size_t)L * c->n_kv_heads * hh; i++) hm.value[i] /= nt;
+    for (size_t i = 0; i < (size_t)L * hh; i++) hm.key[i] /= nt * c->n_kv_heads;
+    for (int per_layer = 0; per_layer < 2; per_layer++) {
+        rb_resq_cov cov;
+        cr_assert_eq(rb_resq_collect(m, &calib, B, per_layer, &cov, &err), RB_OK, "%s", err.msg);
+        cr_assert_eq(cov.n_tokens, mo.rows);
+        if (per_layer) {
+            cr_expect_lt(rel_diff(cov.attn, mo.attn, L * dd), 1e-9);
+            cr_expect_lt(rel_diff(cov.ffn, mo.ffn, L * dd), 1e-9);
+        }
+        cr_expect_lt(rel_diff(cov.resid, pooled, dd), 1e-9, "per_layer %d", per_layer);
+        cr_expect_lt(rel_diff(cov.down, mo.down, (size_t)L * B * B), 1e-9);
+        cr_expect_lt(rel_diff(cov.value, hm.value, (size_t)L * c->n_kv_heads * hh), 1e-9);
+        cr_expect_lt(rel_diff(cov.key, hm.key, (size_t)L * hh), 1e-9);
+        for (int i = 0; i < n; i++) /* symmetric, as the narrow ones */
+            for (int j = 0; j < i; j++)
+                cr_assert_eq(cov.resid[(size_t)i * n + j], cov.resid[(size_t)j * n + i]);
+        rb_resq_cov_free(&cov);
+    }
+    free(pooled);
+    free(mo.attn); free(mo.ffn); free(mo.down);
+    free(hm.value); free(hm.key);
+    rb_calib_free(&calib);
+    rb_model_free(m);
+}
