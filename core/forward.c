@@ -315,8 +315,38 @@ static int forward_layers(const rb_model *m, rb_workspace *ws, const int32_t *to
 
 int rb_forward_segments(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T,
                         const rb_segment *seg, int n_seg, const rb_hooks *hooks, rb_error *err) {
+    return rb_forward_segments_rows(m, ws, tokens, T, seg, n_seg, NULL, T, hooks, err);
+}
+
+/* dst row i = src row rows[i] (rows ascending, so rows[i] >= i: in place). */
+static void gather_rows(float *x, const int *rows, int n_rows, size_t width) {
+    for (int i = 0; i < n_rows; i++)
+        if (rows[i] != i) memcpy(x + (size_t)i * width, x + (size_t)rows[i] * width,
+                                 sizeof(float) * width);
+}
+
+int rb_forward_segments_rows(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T,
+                             const rb_segment *seg, int n_seg, const int *rows, int n_rows,
+                             const rb_hooks *hooks, rb_error *err) {
+    if (rows) {
+        if (n_rows < 1 || n_rows > T)
+            return rb_error_set(err, RB_EINVAL, "logits of %d rows of a %d-token window", n_rows,
+                                T);
+        for (int i = 0; i < n_rows; i++)
+            if (rows[i] < 0 || rows[i] >= T || (i && rows[i] <= rows[i - 1]))
+                return rb_error_set(err, RB_EINVAL, "logits row %d: %d is not in [0, %d) after "
+                                    "row %d", i, rows[i], T, i ? rows[i - 1] : -1);
+    }
     int rc = forward_layers(m, ws, tokens, T, seg, n_seg, hooks, err);
-    return rc ? rc : rb_forward_head(m, ws->x, ws->xb, ws->logits, T, hooks, NULL, err);
+    if (rc || !rows) return rc ? rc : rb_forward_head(m, ws->x, ws->xb, ws->logits, T, hooks,
+                                                      NULL, err);
+    if (hooks && hooks->window_dependent) { /* the head sees every row, as in rb_forward */
+        if ((rc = rb_forward_head(m, ws->x, ws->xb, ws->logits, T, hooks, NULL, err))) return rc;
+        gather_rows(ws->logits, rows, n_rows, (size_t)m->cfg.vocab_size);
+        return RB_OK;
+    }
+    gather_rows(ws->x, rows, n_rows, (size_t)m->cfg.dim);
+    return rb_forward_head(m, ws->x, ws->xb, ws->logits, n_rows, hooks, NULL, err);
 }
 
 int rb_forward_rows(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T, int from,

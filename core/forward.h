@@ -129,9 +129,9 @@ int rb_forward(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T
  * (0 ≤ from < T): ws->logits row i holds position from + i.  What a scoring
  * rule that reads only those rows needs (llama.cpp's perplexity scores the
  * second half of each window).  The rows equal rb_forward's up to the BLAS
- * summing a product of fewer rows another way: bit for bit with OpenBLAS
- * for tens of rows and more (tests/test_forward.c), not for a few rows of a
- * small model, where it takes its small-matrix kernels.  At least two rows
+ * summing a product of fewer rows another way (bit for bit with OpenBLAS's
+ * SkylakeX kernels for tens of rows and more, not with its Haswell kernels
+ * nor for a few rows, where it takes its small-matrix kernels).  At least two rows
  * are computed (one row would go through sgemv).  Hooks marked
  * window_dependent get the whole head, as in rb_forward, and the rows are
  * moved down. */
@@ -148,6 +148,17 @@ int rb_forward_rows(const rb_model *m, rb_workspace *ws, const int32_t *tokens, 
  * RB_EINVAL. */
 int rb_forward_segments(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T,
                         const rb_segment *seg, int n_seg, const rb_hooks *hooks, rb_error *err);
+
+/* rb_forward_segments with the classifier run only on the rows
+ * rows[0..n_rows) of the window (ascending, distinct, in [0, T); NULL: all
+ * T): ws->logits row i holds window row rows[i].  What a scoring rule that
+ * reads a few scattered rows needs (zero-shot reads its continuations').
+ * The rows equal rb_forward_segments' to rounding (BLAS may sum a product
+ * of fewer rows another way).  Hooks marked window_dependent get the whole
+ * head and the rows are gathered after it.  Bad rows are RB_EINVAL. */
+int rb_forward_segments_rows(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T,
+                             const rb_segment *seg, int n_seg, const int *rows, int n_rows,
+                             const rb_hooks *hooks, rb_error *err);
 
 /* Where one layer (rb_layer_forward) reads and writes, for T tokens.  The
  * inference forward points several of them at the same reused buffers; the

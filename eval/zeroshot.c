@@ -145,14 +145,16 @@ int rb_zs_encode(const rb_tokenizer *tok, const char *context, const char *cont_
 }
 
 /* Sum of log p(target[j]) over the continuation's rows of logits [rows][V]:
- * row0 predicts target[0], rest + j - 1 predicts target[j] for j ≥ 1.
+ * row0 predicts target[0], rest + j - 1 predicts target[j] for j ≥ 1; with
+ * `at` (NULL: the identity) window row r is logits row at[r].
  * *greedy = 1 when every target is its row's argmax. */
-static double score_rows(const float *logits, int V, int row0, int rest, const int32_t *target,
-                         size_t n_cont, int *greedy) {
+static double score_rows(const float *logits, const int *at, int V, int row0, int rest,
+                         const int32_t *target, size_t n_cont, int *greedy) {
     double s = 0;
     int all = 1;
     for (size_t j = 0; j < n_cont; j++) {
-        const float *r = logits + (size_t)(j == 0 ? row0 : rest + (int)j - 1) * V;
+        int row = j == 0 ? row0 : rest + (int)j - 1;
+        const float *r = logits + (size_t)(at ? at[row] : row) * V;
         double nll;
         rb_nll_rows(&nll, r, target + j, 1, V);
         s -= nll;
@@ -179,8 +181,8 @@ int rb_zs_logprob(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
     int V = m->cfg.vocab_size;
     size_t row0 = n - n_cont - 1 - start; /* row predicting tokens[n - n_cont] */
     int all;
-    double s = score_rows(ws->logits, V, (int)row0, (int)row0 + 1, tokens + n - n_cont, n_cont,
-                          &all);
+    double s = score_rows(ws->logits, NULL, V, (int)row0, (int)row0 + 1, tokens + n - n_cont,
+                          n_cont, &all);
     if (!isfinite(s))
         return rb_error_set(err, RB_ENUMERIC, "log-likelihood is not finite (NaN/Inf logits)");
     if (greedy) *greedy = all;
@@ -259,6 +261,8 @@ typedef struct zs_packer {
     size_t *ch_item;  /* item index of each */
     int *ch_index;    /* choice index of each */
     int n_ch;
+    int *rows, *at;   /* [max_T]: the rows the choices read, ascending, and
+                       * each window row's index among them */
     int base_start, base_len; /* the last untruncated context segment (no
                                  prefix) placed; base_len 0: none */
     int epoch;                /* flushes so far */
@@ -416,14 +420,29 @@ static void place_alone(zs_packer *p, zs_choice *c, const zs_choice *same, size_
 static int flush(zs_packer *p, const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
                  double (*lp)[RB_ZS_MAX_CHOICES], int (*greedy)[RB_ZS_MAX_CHOICES],
                  rb_error *err) {
-    int rc = p->T ? rb_forward_segments(m, ws, p->tokens, p->T, p->seg, p->n_seg, hooks, err)
-                  : RB_OK;
+    /* the classifier only on the rows the continuations are scored on
+     * (BoolQ: 2 of a ~470-token item, HellaSwag most of them) */
+    int n_rows = 0;
+    for (int r = 0; r < p->T; r++) p->at[r] = -1;
+    for (int k = 0; k < p->n_ch; k++) {
+        const zs_choice *c = &p->ch[k];
+        p->at[c->row0] = 0;
+        for (size_t j = 1; j < c->n_cont; j++) p->at[c->rest + (int)j - 1] = 0;
+    }
+    for (int r = 0; r < p->T; r++)
+        if (p->at[r] == 0) {
+            p->at[r] = n_rows;
+            p->rows[n_rows++] = r;
+        }
+    int rc = n_rows ? rb_forward_segments_rows(m, ws, p->tokens, p->T, p->seg, p->n_seg, p->rows,
+                                               n_rows, hooks, err)
+                    : RB_OK;
     const int V = m->cfg.vocab_size;
     for (int k = 0; k < p->n_ch && !rc; k++) {
         const zs_choice *c = &p->ch[k];
         const int32_t *target = c->tokens + (c->n - c->n_cont);
         int all;
-        double s = score_rows(ws->logits, V, c->row0, c->rest, target, c->n_cont, &all);
+        double s = score_rows(ws->logits, p->at, V, c->row0, c->rest, target, c->n_cont, &all);
         if (!isfinite(s))
             rc = rb_error_set(err, RB_ENUMERIC,
                               "item %zu choice %d: log-likelihood is not finite (NaN/Inf logits)",
@@ -445,6 +464,8 @@ static void packer_free(zs_packer *p) {
     free(p->ch);
     free(p->ch_item);
     free(p->ch_index);
+    free(p->rows);
+    free(p->at);
 }
 
 /* rb_zeroshot and rb_zeroshot_items: per_item and scores may be NULL. */
@@ -466,9 +487,11 @@ static int zeroshot(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
     p.ch = malloc(sizeof(zs_choice) * cap);
     p.ch_item = malloc(sizeof(size_t) * cap);
     p.ch_index = malloc(sizeof(int) * cap);
+    p.rows = malloc(sizeof(int) * cap);
+    p.at = malloc(sizeof(int) * cap);
     double (*lp)[RB_ZS_MAX_CHOICES] = calloc(n, sizeof *lp);
     int (*greedy)[RB_ZS_MAX_CHOICES] = calloc(n, sizeof *greedy);
-    int rc = !p.tokens || !p.seg || !p.ch || !p.ch_item || !p.ch_index || !lp || !greedy
+    int rc = !p.tokens || !p.seg || !p.ch || !p.ch_item || !p.ch_index || !p.rows || !p.at || !lp || !greedy
                  ? rb_error_set(err, RB_ENOMEM, "out of memory")
                  : RB_OK;
     size_t fwd = 0, n_cut = 0, n_ctx_cut = 0;

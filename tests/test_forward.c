@@ -261,6 +261,62 @@ Test(forward, packed_segments_equal_separate_windows) {
     rb_model_free(m);
 }
 
+/* rb_forward_segments_rows: the logits of scattered rows of a packed window
+ * equal those rows of the whole head to rounding, with and without a
+ * per-token classifier quantizer and with a window-dependent (per-tensor)
+ * one, which sees every row; rows out of order, repeated or out of range
+ * are refused. */
+Test(forward, segments_rows_are_the_rows_of_the_whole_head) {
+    rb_model *m = synth(24, 40, 2, 6, 2, 300, 0, 31);
+    rb_segment seg[] = {{0, 11, 0, 0, 0, 0}, {11, 5, 0, 11, 0, 0}, {16, 9, 0, 0, 0, 0}};
+    const int T = 25, V = m->cfg.vocab_size;
+    int32_t tok[25];
+    random_tokens(tok, T, V, 32);
+    rb_workspace ws;
+    rb_error err;
+    cr_assert_eq(rb_workspace_init(&ws, &m->cfg, 32, &err), RB_OK);
+    float *full = malloc(sizeof(float) * (size_t)T * V);
+    const int rows[] = {0, 3, 10, 11, 12, 24}, n_rows = 6, one[] = {7};
+    for (int kind = 0; kind < 3; kind++) {
+        rb_quant_config q;
+        rb_quant_config_init(&q);
+        rb_hooks h;
+        if (kind) {
+            q.a = (rb_quant_spec){4, 0, kind == 1 ? RB_GRAN_ROW : RB_GRAN_TENSOR, 0, 1.0f, 0};
+            q.quantize_classifier = 1;
+            rb_quant_hooks(&q, &h);
+            cr_assert_eq(h.window_dependent, kind == 2);
+        }
+        const rb_hooks *hp = kind ? &h : NULL;
+        cr_assert_eq(rb_forward_segments(m, &ws, tok, T, seg, 3, hp, &err), RB_OK, "%s", err.msg);
+        memcpy(full, ws.logits, sizeof(float) * (size_t)T * V);
+        for (int pass = 0; pass < 2; pass++) {
+            const int *r = pass ? one : rows, n = pass ? 1 : n_rows;
+            cr_assert_eq(rb_forward_segments_rows(m, &ws, tok, T, seg, 3, r, n, hp, &err), RB_OK,
+                         "%s", err.msg);
+            for (int i = 0; i < n; i++) {
+                double d = rb_test_rel_maxdiff(ws.logits + (size_t)i * V,
+                                               full + (size_t)r[i] * V, (size_t)V, 1.0);
+                cr_expect_lt(d, 1e-5, "hooks %d: row %d (window row %d) off by %g", kind, i,
+                             r[i], d);
+            }
+        }
+        rb_quant_config_free(&q);
+    }
+    const int unordered[] = {3, 2}, repeated[] = {4, 4}, outside[] = {1, 25};
+    cr_expect_eq(rb_forward_segments_rows(m, &ws, tok, T, seg, 3, unordered, 2, NULL, &err),
+                 RB_EINVAL);
+    cr_expect_eq(rb_forward_segments_rows(m, &ws, tok, T, seg, 3, repeated, 2, NULL, &err),
+                 RB_EINVAL);
+    cr_expect_eq(rb_forward_segments_rows(m, &ws, tok, T, seg, 3, outside, 2, NULL, &err),
+                 RB_EINVAL);
+    cr_expect(strstr(err.msg, "25") != NULL, "%s", err.msg);
+    cr_expect_eq(rb_forward_segments_rows(m, &ws, tok, T, seg, 3, rows, 0, NULL, &err), RB_EINVAL);
+    free(full);
+    rb_workspace_free(&ws);
+    rb_model_free(m);
+}
+
 /* Hooks that only count calls: must leave the result bit-identical. */
 typedef struct hook_log {
     int act[RB_ACT_POINT_COUNT], qkv, weight;

@@ -444,7 +444,8 @@ Test(zeroshot, winogrande_and_lambada) {
     free(toks);
     cr_expect(fabs(per[0][0] - lp) < 1e-5 * (1 + fabs(lp)));
     cr_expect_eq(r.acc, (double)greedy);
-    cr_expect(fabs(r.ppl - exp(-lp)) < 1e-9 * r.ppl);
+    /* the perplexity of the scored item's own log-prob */
+    cr_expect(fabs(r.ppl - exp(-per[0][0])) < 1e-9 * r.ppl);
     rb_zs_task_free(&t);
     load_text("lambada", "lb_bad.jsonl", "{\"text\": \"oneword\"}\n", RB_EFORMAT, "1:");
     rb_workspace_free(&ws);
