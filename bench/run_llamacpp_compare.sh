@@ -55,7 +55,11 @@ if [ ! -f "$gguf" ]; then
     # the converter writes rope.dimension_count 64 and context_length 128
     # whatever the model (llama.cpp then refuses head_dim 128): set both
     # in place with llama.cpp's own gguf-py
-    gp=${LLAMACPP_GGUF_PY:-$(dirname "$bin")/../../gguf-py}
+    # (the source tree's gguf-py: build/bin is one or two levels below it)
+    gp=${LLAMACPP_GGUF_PY:-}
+    for d in "$(dirname "$bin")/../gguf-py" "$(dirname "$bin")/../../gguf-py"; do
+        [ -n "$gp" ] || [ ! -d "$d" ] || gp=$d
+    done
     PYTHONPATH=$gp /usr/bin/python3 "$gp/gguf/scripts/gguf_set_metadata.py" --force "$gguf" \
         llama.rope.dimension_count 128 >> "$tmp/convert.log" 2>&1
     PYTHONPATH=$gp /usr/bin/python3 "$gp/gguf/scripts/gguf_set_metadata.py" --force "$gguf" \
