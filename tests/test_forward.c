@@ -261,6 +261,19 @@ Test(forward, packed_segments_equal_separate_windows) {
     rb_model_free(m);
 }
 
+/* The hooks of three cases for the head (q initialised; free it): kind 0
+ * none (NULL), 1 a 4-bit per-token quantizer on every linear's input, the
+ * classifier's included, 2 the same per tensor (dynamic: window-dependent). */
+static const rb_hooks *quant_hooks_of_kind(int kind, rb_quant_config *q, rb_hooks *h) {
+    rb_quant_config_init(q);
+    if (!kind) return NULL;
+    q->a = (rb_quant_spec){4, 0, kind == 1 ? RB_GRAN_ROW : RB_GRAN_TENSOR, 0, 1.0f, 0};
+    q->quantize_classifier = 1;
+    rb_quant_hooks(q, h);
+    cr_assert_eq(h->window_dependent, kind == 2);
+    return h;
+}
+
 /* rb_forward_segments_rows: the logits of scattered rows of a packed window
  * equal those rows of the whole head to rounding, with and without a
  * per-token classifier quantizer and with a window-dependent (per-tensor)
@@ -279,15 +292,8 @@ Test(forward, segments_rows_are_the_rows_of_the_whole_head) {
     const int rows[] = {0, 3, 10, 11, 12, 24}, n_rows = 6, one[] = {7};
     for (int kind = 0; kind < 3; kind++) {
         rb_quant_config q;
-        rb_quant_config_init(&q);
         rb_hooks h;
-        if (kind) {
-            q.a = (rb_quant_spec){4, 0, kind == 1 ? RB_GRAN_ROW : RB_GRAN_TENSOR, 0, 1.0f, 0};
-            q.quantize_classifier = 1;
-            rb_quant_hooks(&q, &h);
-            cr_assert_eq(h.window_dependent, kind == 2);
-        }
-        const rb_hooks *hp = kind ? &h : NULL;
+        const rb_hooks *hp = quant_hooks_of_kind(kind, &q, &h);
         cr_assert_eq(rb_forward_segments(m, &ws, tok, T, seg, 3, hp, &err), RB_OK, "%s", err.msg);
         memcpy(full, ws.logits, sizeof(float) * (size_t)T * V);
         for (int pass = 0; pass < 2; pass++) {
@@ -469,15 +475,8 @@ Test(forward, classifier_rows_from_equal_the_whole_forward) {
         float *full = malloc(sizeof(float) * (size_t)T * V);
         for (int kind = 0; kind < 3; kind++) {
             rb_quant_config q;
-            rb_quant_config_init(&q);
             rb_hooks h;
-            if (kind) {
-                q.a = (rb_quant_spec){4, 0, kind == 1 ? RB_GRAN_ROW : RB_GRAN_TENSOR, 0, 1.0f, 0};
-                q.quantize_classifier = 1;
-                rb_quant_hooks(&q, &h);
-                cr_assert_eq(h.window_dependent, kind == 2);
-            }
-            const rb_hooks *hp = kind ? &h : NULL;
+            const rb_hooks *hp = quant_hooks_of_kind(kind, &q, &h);
             cr_assert_eq(rb_forward(m, &ws, tok, T, hp, &err), RB_OK, "%s", err.msg);
             memcpy(full, ws.logits, sizeof(float) * (size_t)T * V);
             const int froms[] = {0, 1, T / 2, T - 1};
