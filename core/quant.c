@@ -252,7 +252,9 @@ int rb_quant_clip_value(const char *text, float *clip) {
     errno = 0;
     double v = strtod(text, &end);
     if (!*text || *end || errno || isspace((unsigned char)text[0]) || !(v > 0 && v <= 1)) return -1;
-    *clip = (float)v;
+    float f = (float)v; /* in (0, 1] as the float it is kept as: 1e-66 is 0 there */
+    if (!(f > 0)) return -1;
+    *clip = f;
     return 0;
 }
 

@@ -281,6 +281,7 @@ Test(quant_config, overrides_refuse_malformed_rules_naming_the_flag) {
         {"w2:clip=0", "clip="},
         {"w2:clip=1.5", "clip="},
         {"w2:clip=nan", "clip="},
+        {"w2:clip=1e-66", "clip="}, /* > 0 as a double, 0 as the float it is kept as (fuzz) */
         {"w2:bits=8;", "empty item"},
         {"w2::bits=8", "empty item"},
         {"layer=0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16:skip", "16 at most"},
