@@ -200,7 +200,11 @@ static int run_vnni(float *y, const rb_qact *a, const rb_qweight *w, int accumul
     int S = rb_qgemm_segment(a, w), nseg = K / S, nga = K / a->group, G = a->group;
     int T32 = amx ? (T + 31) & ~31 : T; /* AMX reads whole blocks of 32 tokens */
     size_t unp_n = w->bits == 4 && amx ? (size_t)S * 32 : 0;
-    uint8_t *u = malloc((size_t)T32 * K);
+    /* u's row stride: K bytes for AMX's tile loads; K + 64 for the VNNI
+     * micro-kernel, whose 12 token rows would otherwise fall in one L1 set
+     * when K is a multiple of 4096 */
+    size_t ldu = amx ? (size_t)K : (size_t)K + 64;
+    uint8_t *u = malloc((size_t)T32 * ldu);
     uint8_t *unp = unp_n ? aligned_alloc(64, unp_n * (size_t)omp_get_max_threads()) : NULL;
     if (unp_n && !unp) {
         free(u);
@@ -219,7 +223,7 @@ static int run_vnni(float *y, const rb_qact *a, const rb_qweight *w, int accumul
 #pragma omp for schedule(static) reduction(&& : ok)
             for (int t = 0; t < T; t++) {
                 const int16_t *ar = a->q + (size_t)t * K;
-                uint8_t *ur = u + (size_t)t * K;
+                uint8_t *ur = u + (size_t)t * ldu;
                 for (int g = 0; g < nga; g++) {
                     int lo = ar[g * G], hi = lo;
                     for (int k = g * G; k < (g + 1) * G; k++) {
@@ -249,8 +253,8 @@ static int run_vnni(float *y, const rb_qact *a, const rb_qweight *w, int accumul
                         rb_qgemm_tile_amx(y, a, w, u, c, asum, wsum, accumulate, t0, mt, o0, nt,
                                           unp + unp_n * (size_t)omp_get_thread_num());
                     else
-                        rb_qgemm_tile_avx512(y, a, w, u, c, asum, wsum, accumulate, t0, mt, o0,
-                                             nt);
+                        rb_qgemm_tile_avx512(y, a, w, u, ldu, c, asum, wsum, accumulate, t0,
+                                             mt, o0, nt);
                 }
             }
         }

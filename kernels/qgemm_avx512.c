@@ -130,7 +130,7 @@ AVX512 void rb_qgemm_finish_avx512(float *y, const rb_qact *a, const rb_qweight 
 }
 
 AVX512 void rb_qgemm_tile_avx512(float *y, const rb_qact *a, const rb_qweight *w, const uint8_t *u,
-                                 const int32_t *c, const int32_t *asum, const int32_t *wsum,
+                                 size_t ldu, const int32_t *c, const int32_t *asum, const int32_t *wsum,
                                  int accumulate, int t0, int mt, int o0, int nt) {
     enum { OBV = 64 };
     int K = w->cols, N = w->rows, S = rb_qgemm_segment(a, w), ub = unit_bytes(w);
@@ -146,9 +146,9 @@ AVX512 void rb_qgemm_tile_avx512(float *y, const rb_qact *a, const rb_qweight *w
                     w->vnni + ((size_t)(o0 / 32 + jp) * (K / 4) + (size_t)(k0 / 4)) * ub;
                 for (int i = 0; i < mt; i += MR) {
                     int R = mt - i < MR ? mt - i : MR;
-                    const uint8_t *ui = u + (size_t)(t0 + i) * K + k0;
+                    const uint8_t *ui = u + (size_t)(t0 + i) * ldu + k0;
                     int32_t *ac = acc + (size_t)i * OBV + 32 * jp;
-                    micro_any(R, bits, k0 == s0, ac, OBV, ui, (size_t)K, wp, nq);
+                    micro_any(R, bits, k0 == s0, ac, OBV, ui, ldu, wp, nq);
                 }
             }
         }

@@ -15,7 +15,7 @@ static inline int rb_qgemm_rows32(const rb_qweight *w) { return (w->rows + 31) &
 void rb_qgemm_wsum_avx512(int32_t *wsum, const rb_qweight *w, int S, int p0, int p1);
 
 /* y [t0..t0+mt-1][o0..o0+nt-1] (= or +=) the integer GEMM, o0 a multiple of
- * 32, nt ≤ 64, mt ≤ RB_QGEMM_VNNI_TB: u [T][cols] the re-coded activations
+ * 32, nt ≤ 64, mt ≤ RB_QGEMM_VNNI_TB: u [T][ldu ≥ cols] the re-coded activations
  * a + c, c [T][cols / a->group] the offsets, asum [T][cols / S] the
  * segments' Σ a, wsum from rb_qgemm_wsum_avx512 (S the segment width, a
  * multiple of 4). */
@@ -33,7 +33,7 @@ void rb_qgemm_tile_amx(float *y, const rb_qact *a, const rb_qweight *w, const ui
                        const int32_t *c, const int32_t *asum, const int32_t *wsum, int accumulate,
                        int t0, int mt, int o0, int nt, uint8_t *unp);
 void rb_qgemm_tile_avx512(float *y, const rb_qact *a, const rb_qweight *w, const uint8_t *u,
-                          const int32_t *c, const int32_t *asum, const int32_t *wsum,
+                          size_t ldu, const int32_t *c, const int32_t *asum, const int32_t *wsum,
                           int accumulate, int t0, int mt, int o0, int nt);
 #else
 #define RB_QGEMM_HAVE_AVX512 0
