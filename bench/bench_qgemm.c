@@ -5,8 +5,9 @@
  * quantization (rb_qact_quantize, dynamic per token) is timed separately.
  * Every integer path the CPU has from avx2 up (rb_qgemm_on) is timed, one
  * table row and one JSON object (qgemm_kernel = the path) each.  Each
- * figure is the minimum over REPS runs (the machine is shared).  One JSON
- * object a line on stdout; a table on stderr.
+ * figure is the minimum over REPS runs (the machine is shared).  First the
+ * int8 VNNI peak of a register-only vpdpbusd loop (where the CPU has it).
+ * One JSON object a line on stdout; a table on stderr.
  *
  * usage: bench_qgemm [T [THREADS [REPS [SHAPES]]]]   (2048 2 3 all)
  *        SHAPES: "all" or a comma list of NOUTxNIN, e.g. 4096x4096 */
@@ -53,6 +54,48 @@ static int pack(rb_qweight *q, float *w, int rows, int cols, const rb_quant_spec
     return rc;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* 12 independent vpdpbusd chains on registers, iters times: the CPU's int8
+ * VNNI peak, as bench_gemm's FMA loop is its fp32 one. */
+__attribute__((target("avx512f,avx512vnni"))) static int vnni_loop(long iters) {
+    __m512i acc[12], u = _mm512_set1_epi8(1), w = _mm512_set1_epi8(2);
+    for (int i = 0; i < 12; i++) acc[i] = _mm512_set1_epi32(i);
+    for (long k = 0; k < iters; k++) {
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++) acc[i] = _mm512_dpbusd_epi32(acc[i], u, w);
+        __asm__("" : "+v"(u)); /* keeps the loop from being folded */
+    }
+    __m512i s = acc[0];
+    for (int i = 1; i < 12; i++) s = _mm512_add_epi32(s, acc[i]);
+    return _mm512_reduce_add_epi32(s);
+}
+
+/* Int8 ops/s (2 per multiply-add) of `threads` threads running vnni_loop,
+ * best of 3; 0 without AVX-512 VNNI. */
+static double vnni_peak(int threads) {
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512vnni")) return 0;
+    const long iters = 50000000;
+    double best = 1e30;
+    for (int r = 0; r < 3; r++) {
+        int sink = 0;
+        double t0 = rb_now();
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+        sink += vnni_loop(iters);
+        double t = rb_now() - t0;
+        if (sink == 12345) fprintf(stderr, " ");
+        if (t < best) best = t;
+    }
+    return (double)threads * iters * 12 * 64 * 2 / best;
+}
+#else
+static double vnni_peak(int threads) {
+    (void)threads;
+    return 0;
+}
+#endif
+
 int main(int argc, char **argv) {
     int T = argc > 1 ? atoi(argv[1]) : 2048, threads = argc > 2 ? atoi(argv[2]) : 2;
     int reps = argc > 3 ? atoi(argv[3]) : 3;
@@ -62,6 +105,11 @@ int main(int argc, char **argv) {
     rb_rng_seed(&r, 1);
     fprintf(stderr, "T=%d threads=%d reps=%d qgemm=%s blas=%s (minimum of the reps)\n", T,
             threads, reps, rb_qgemm_kernel(), rb_blas_kernels());
+    double peak = vnni_peak(threads);
+    if (peak > 0) {
+        fprintf(stderr, "vnni peak (a register-only vpdpbusd loop): %.0f GOPS\n", peak / 1e9);
+        printf("{\"bench\":\"vnni_peak\",\"threads\":%d,\"gops\":%.1f}\n", threads, peak / 1e9);
+    }
     fprintf(stderr, "%-10s %-8s %6s %6s %-11s | %9s %9s %9s %9s | %6s %6s\n", "model", "linear",
             "n_out", "n_in", "path", "fp32 ms", "w8a8 ms", "w4a8 ms", "aquant ms", "x8", "x4");
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
