@@ -338,8 +338,8 @@ int rb_forward_segments_rows(const rb_model *m, rb_workspace *ws, const int32_t 
                                     "row %d", i, rows[i], T, i ? rows[i - 1] : -1);
     }
     int rc = forward_layers(m, ws, tokens, T, seg, n_seg, hooks, err);
-    if (rc || !rows) return rc ? rc : rb_forward_head(m, ws->x, ws->xb, ws->logits, T, hooks,
-                                                      NULL, err);
+    if (rc) return rc;
+    if (!rows) return rb_forward_head(m, ws->x, ws->xb, ws->logits, T, hooks, NULL, err);
     if (hooks && hooks->window_dependent) { /* the head sees every row, as in rb_forward */
         if ((rc = rb_forward_head(m, ws->x, ws->xb, ws->logits, T, hooks, NULL, err))) return rc;
         gather_rows(ws->logits, rows, n_rows, (size_t)m->cfg.vocab_size);

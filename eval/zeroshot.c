@@ -491,7 +491,8 @@ static int zeroshot(const rb_model *m, rb_workspace *ws, const rb_hooks *hooks,
     p.at = malloc(sizeof(int) * cap);
     double (*lp)[RB_ZS_MAX_CHOICES] = calloc(n, sizeof *lp);
     int (*greedy)[RB_ZS_MAX_CHOICES] = calloc(n, sizeof *greedy);
-    int rc = !p.tokens || !p.seg || !p.ch || !p.ch_item || !p.ch_index || !p.rows || !p.at || !lp || !greedy
+    int rc = !p.tokens || !p.seg || !p.ch || !p.ch_item || !p.ch_index || !p.rows || !p.at ||
+                     !lp || !greedy
                  ? rb_error_set(err, RB_ENOMEM, "out of memory")
                  : RB_OK;
     size_t fwd = 0, n_cut = 0, n_ctx_cut = 0;

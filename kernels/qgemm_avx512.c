@@ -130,8 +130,9 @@ AVX512 void rb_qgemm_finish_avx512(float *y, const rb_qact *a, const rb_qweight 
 }
 
 AVX512 void rb_qgemm_tile_avx512(float *y, const rb_qact *a, const rb_qweight *w, const uint8_t *u,
-                                 size_t ldu, const int32_t *c, const int32_t *asum, const int32_t *wsum,
-                                 int accumulate, int t0, int mt, int o0, int nt) {
+                                 size_t ldu, const int32_t *c, const int32_t *asum,
+                                 const int32_t *wsum, int accumulate, int t0, int mt, int o0,
+                                 int nt) {
     enum { OBV = 64 };
     int K = w->cols, N = w->rows, S = rb_qgemm_segment(a, w), ub = unit_bytes(w);
     int np = (nt + 31) / 32, bits = w->bits;
