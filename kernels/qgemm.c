@@ -1,13 +1,14 @@
 /* The fast integer GEMM of kernels/qgemm.h: output tiles of TB tokens × OB
  * weight rows shared out by OpenMP; within a tile, the columns run in chunks
- * of at most KC inside one segment, each chunk adding into the tile's int32
- * accumulators (AVX2 micro-kernel, or the scalar loop), and each segment's
- * end rescaling them into y (qgemm_common.h, no FMA: this file has no target
- * attribute).  Every output belongs to one tile, so results do not depend on
- * the thread count.  The avx512-vnni path (kernels/qgemm_avx512.c) re-codes
- * the activations to u8 and sums the weights' segments once a call, then
- * runs its own tiles of RB_QGEMM_VNNI_TB tokens × OB rows, rescaling in the
- * same order; rb_qweight_prepack (here) makes the weights' VNNI copy.
+ * of at most KC_MAX inside one segment, each chunk adding into the tile's
+ * int32 accumulators (AVX2 micro-kernel, or the scalar loop), and each
+ * segment's end rescaling them into y (qgemm_common.h, no FMA: this file has
+ * no target attribute, qgemm_avx2.c's is AVX2 without FMA).  Every output
+ * belongs to one tile, so results do not depend on the thread count.  The
+ * avx512-vnni path (kernels/qgemm_avx512.c) re-codes the activations to u8
+ * and sums the weights' segments once a call, then runs its own tiles of
+ * RB_QGEMM_VNNI_TB tokens × OB rows, rescaling in the same order;
+ * rb_qweight_prepack (here) makes the weights' VNNI copy.
  *
  * Global state: the chosen path (rb_qgemm_kernel), decided once from the CPU
  * and RB_QGEMM; a benign race (every thread computes the same value). */
@@ -23,7 +24,7 @@
 #include "kernels/qgemm_avx512.h"
 #include "kernels/qgemm_common.h"
 
-enum { TB = 64, OB = 64, KC_MAX = 512 };
+enum { TB = 96, OB = 64, KC_MAX = RB_QGEMM_CHUNK_MAX };
 
 static int chosen = -1;   /* rb_qgemm's path, -1 undecided */
 static int amx_perm = -1; /* Linux granted the AMX tile data; -1 not asked */
@@ -116,15 +117,6 @@ int rb_qweight_prepack(rb_qweight *w, rb_error *err) {
     return RB_OK;
 }
 
-/* The chunk width: the largest divisor of S that is at most KC_MAX (even
- * when S is even, for 4-bit weights). */
-static int chunk_width(int S) {
-    if (S <= KC_MAX) return S;
-    for (int c = KC_MAX; c > 1; c--)
-        if (S % c == 0 && (c % 2 == 0 || S % 2)) return c;
-    return S;
-}
-
 static void block_scalar(int32_t *acc, int ldacc, const int16_t *a, size_t lda,
                          const rb_qweight *w, int o0, int mt, int nt, int k0, int n,
                          const int16_t *z) {
@@ -139,43 +131,52 @@ static void block_scalar(int32_t *acc, int ldacc, const int16_t *a, size_t lda,
 
 static void tile(float *y, const rb_qact *a, const rb_qweight *w, int accumulate, int t0, int mt,
                  int o0, int nt, int avx2, int16_t *wbuf) {
-    int K = w->cols, N = w->rows, S = rb_qgemm_segment(a, w), KC = chunk_width(S);
+    int K = w->cols, N = w->rows, S = rb_qgemm_segment(a, w);
     int nga = K / a->group, ngw = K / w->group;
     int32_t acc[TB * OB];
     int16_t z[OB];
-    int16_t *wb = wbuf; /* [nt][KC] widened weights of one chunk */
+    int16_t *wb = wbuf; /* widened weights of one chunk (kernels/qgemm_avx2.h) */
     if (!accumulate)
         for (int i = 0; i < mt; i++) memset(y + (size_t)(t0 + i) * N + o0, 0, sizeof(float) * nt);
     for (int s0 = 0; s0 < K; s0 += S) {
         int gw = s0 / w->group, ga = s0 / a->group;
-        for (int j = 0; j < nt; j++) z[j] = w->zero[(size_t)(o0 + j) * ngw + gw];
-        memset(acc, 0, sizeof(int32_t) * (size_t)mt * OB);
+        float sw[OB];
+        for (int j = 0; j < nt; j++) {
+            z[j] = w->zero[(size_t)(o0 + j) * ngw + gw];
+            sw[j] = w->scale[(size_t)(o0 + j) * ngw + gw];
+        }
         const int16_t *at = a->q + (size_t)t0 * K;
-        for (int k0 = s0; k0 < s0 + S; k0 += KC) {
+        const float *sa = a->scale + (size_t)t0 * nga + ga; /* token i at sa[i · nga] */
+        float *yt = y + (size_t)t0 * N + o0;
 #if RB_QGEMM_HAVE_AVX2
-            if (avx2) { /* widen the chunk's weights once for all mt tokens */
-                rb_qgemm_widen_avx2(wb, KC, w, o0, nt, k0, KC, z);
-                rb_qgemm_block_avx2(acc, OB, at + k0, (size_t)K, wb, KC, mt, nt, KC);
-                continue;
+        if (avx2) { /* widen each chunk's weights once for all mt tokens */
+            for (int k0 = s0; k0 < s0 + S; k0 += KC_MAX) {
+                int n = s0 + S - k0 < KC_MAX ? s0 + S - k0 : KC_MAX; /* even for 4-bit: S is */
+                rb_qgemm_widen_avx2(wb, w, o0, nt, k0, n, z);
+                rb_qgemm_block_avx2(acc, OB, at + k0, (size_t)K, wb, mt, nt, n, k0 == s0);
             }
+            rb_qgemm_rescale_avx2(yt, (size_t)N, acc, OB, mt, nt, sa, (size_t)nga, sw);
+            continue;
+        }
 #endif
-            (void)avx2, (void)wb;
-            block_scalar(acc, OB, at, (size_t)K, w, o0, mt, nt, k0, KC, z);
-        }
-        for (int i = 0; i < mt; i++) {
-            float sa = a->scale[(size_t)(t0 + i) * nga + ga];
-            float *yr = y + (size_t)(t0 + i) * N + o0;
-            for (int j = 0; j < nt; j++)
-                yr[j] = rb_qgemm_rescale(yr[j], acc[(size_t)i * OB + j], sa,
-                                         w->scale[(size_t)(o0 + j) * ngw + gw]);
-        }
+        (void)avx2, (void)wb;
+        memset(acc, 0, sizeof(int32_t) * (size_t)mt * OB);
+        for (int k0 = s0; k0 < s0 + S; k0 += KC_MAX)
+            block_scalar(acc, OB, at, (size_t)K, w, o0, mt, nt, k0,
+                         s0 + S - k0 < KC_MAX ? s0 + S - k0 : KC_MAX, z);
+        for (int i = 0; i < mt; i++)
+            for (int j = 0; j < nt; j++) {
+                float *yv = yt + (size_t)i * N + j;
+                *yv = rb_qgemm_rescale(*yv, acc[(size_t)i * OB + j], sa[(size_t)i * nga], sw[j]);
+            }
     }
 }
 
 static void run_int16(float *y, const rb_qact *a, const rb_qweight *w, int accumulate, int avx2) {
     int T = a->rows, N = w->rows;
     long nbt = (T + TB - 1) / TB, nbo = (N + OB - 1) / OB, n = nbt * nbo;
-    size_t wb_n = (size_t)OB * chunk_width(rb_qgemm_segment(a, w));
+    int S = rb_qgemm_segment(a, w);
+    size_t wb_n = (size_t)OB * 2 * rb_qgemm_avx2_pairs(S < KC_MAX ? S : KC_MAX);
 #pragma omp parallel if (n > 1 && (long)T * N * w->cols > 1000000)
     {
         /* one widened-weights buffer per thread; without it, the scalar path */

@@ -27,7 +27,9 @@
  * Fast paths, chosen at run time by CPU feature (rb_qgemm_kernel), all bit
  * for bit equal to rb_qgemm_ref, the scalar reference that tests compare
  * them with:
- *   avx2         int8/int4 codes widened to int16, vpmaddwd (exact);
+ *   avx2         int8/int4 codes widened to int16 per tile in panels of
+ *                column pairs, vpmaddwd (exact) with broadcast activation
+ *                pairs, 6 tokens × 16 rows a step (kernels/qgemm_avx2.h);
  *   avx512-vnni  vpdpbusd (u8 × s8 → int32, no saturation) on the stored
  *                codes as s8 and the activations re-coded per call to u8,
  *                u = a + c with c = -min of a over the (token, group), and

@@ -1,18 +1,41 @@
-/* The AVX2 micro-kernel of kernels/qgemm.h (internal to qgemm.c). */
+/* The AVX2 micro-kernel of kernels/qgemm.h (internal to qgemm.c).
+ *
+ * Widened weights (one chunk of n columns of up to 64 rows): panels of 16
+ * rows, each row's int16 values (code - zero) in pairs of columns, so that
+ * one 32-byte load holds 8 rows × 2 columns and vpmaddwd multiplies it with a
+ * broadcast pair of one token's activations:
+ *   wb[(p·kp + q)·32 + 2r + e] = w[o0 + 16p + r][k0 + 2q + e] - z[16p + r]
+ * for p < ceil(nt / 16), q < kp = rb_qgemm_avx2_pairs(n), r < 16, e < 2,
+ * zero for rows past nt and the column past an odd n. */
 #ifndef RB_KERNELS_QGEMM_AVX2_H
 #define RB_KERNELS_QGEMM_AVX2_H
 
 #include "kernels/qgemm.h"
 
+/* The widest chunk the widening takes (qgemm.c's chunk of a segment). */
+enum { RB_QGEMM_CHUNK_MAX = 512 };
+/* Column pairs a panel holds for a chunk of n columns: ceil(n / 2) rounded
+ * up to 8 (the widening transposes 8 pairs at a time). */
+static inline int rb_qgemm_avx2_pairs(int n) { return ((n + 1) / 2 + 7) & ~7; }
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #define RB_QGEMM_HAVE_AVX2 1
-/* wb [nt][ldw] ← the codes of weight rows o0..o0+nt-1, columns k0..k0+n-1,
- * minus each row's zero z[j], as int16 (k0 even for 4-bit weights). */
-void rb_qgemm_widen_avx2(int16_t *wb, int ldw, const rb_qweight *w, int o0, int nt, int k0,
-                         int n, const int16_t *z);
-/* acc [mt][ldacc] += a [mt][lda] (n columns) · wb [nt][ldw]ᵀ, int32. */
+/* wb (above; 16 · 2 · rb_qgemm_avx2_pairs(n) int16 a panel) ← the codes of
+ * weight rows o0..o0+nt-1 (nt ≤ 64), columns k0..k0+n-1 (n ≤
+ * RB_QGEMM_CHUNK_MAX), minus each row's zero z[j] (k0 even for 4-bit
+ * weights). */
+void rb_qgemm_widen_avx2(int16_t *wb, const rb_qweight *w, int o0, int nt, int k0, int n,
+                         const int16_t *z);
+/* acc [mt][ldacc] (first: =, else +=) a [mt][lda] (n columns) · wb (nt
+ * rows)ᵀ, int32; writes whole panels: columns up to 16·ceil(nt / 16) ≤
+ * ldacc. */
 void rb_qgemm_block_avx2(int32_t *acc, int ldacc, const int16_t *a, size_t lda,
-                         const int16_t *wb, int ldw, int mt, int nt, int n);
+                         const int16_t *wb, int mt, int nt, int n, int first);
+/* y[i][j] ← rb_qgemm_rescale(y[i][j], acc[i][j], sa[i · lds], sw[j]) for
+ * i < mt, j < nt (y rows ldy apart), bit for bit: the same multiplies and
+ * add, 8 at a time, no FMA. */
+void rb_qgemm_rescale_avx2(float *y, size_t ldy, const int32_t *acc, int ldacc, int mt, int nt,
+                           const float *sa, size_t lds, const float *sw);
 #else
 #define RB_QGEMM_HAVE_AVX2 0
 #endif
