@@ -1,7 +1,9 @@
 /* Causal GQA attention, one (segment, head) per OpenMP task, tiled with an
  * online softmax (FlashAttention's recurrence on a CPU):
- *   per head, K of its kv head is gathered transposed, kt [hd][Tp], and V
- *   as rows, vr [Tp][hd] (Tp: keys rounded up to BK, zero-padded);
+ *   per head, K of its kv head is gathered transposed, kt [hd][Tp] with
+ *   rows ldk = Tp + 16 floats apart, and V as rows, vr [Tp][hd] (Tp: keys
+ *   rounded up to BK, zero-padded; the 64 bytes past each row of kt keep
+ *   a power-of-two T from putting every row of a tile in one L1 set);
  *   queries go in blocks of BQ rows, keys in tiles of BK: the scores of a
  *   BQ×BK tile, S = (q·scale)·Kᵀ, then per row the running max m, the
  *   running sum l and the output o [hd] are rescaled by exp(m_old - m_new)
@@ -27,23 +29,27 @@
 #include "kernels/simd.h"
 #include "kernels/vexp_inline.h"
 
-enum { BQ = 4, BK = 64, VW = 16 };
+enum { BQ = 6, BK = 64, VW = 16 };
 
 static int padded(int T) { return (T + BK - 1) / BK * BK; }
+/* The row stride of kt for Tp keys. */
+static int kt_stride(int Tp) { return Tp + 16; }
 
 size_t rb_attention_scratch_floats(int T, int head_dim) {
     /* kt, vr; then qs [BQ][hd], o [BQ][hd], p [BQ][BK] */
-    return (size_t)padded(T) * 2 * (size_t)head_dim + 2 * (size_t)BQ * head_dim + (size_t)BQ * BK;
+    int Tp = padded(T);
+    return ((size_t)kt_stride(Tp) + Tp) * (size_t)head_dim + 2 * (size_t)BQ * head_dim +
+           (size_t)BQ * BK;
 }
 
-/* S [BQ][BK] = qs [BQ][hd] · kt[:, j0 .. j0+BK) (row stride Tp). */
-RB_SIMD_INLINE void tile_scores(float *p, const float *qs, const float *kt, int Tp, int j0, int hd) {
+/* S [BQ][BK] = qs [BQ][hd] · kt[:, j0 .. j0+BK) (row stride ldk). */
+RB_SIMD_INLINE void tile_scores(float *p, const float *qs, const float *kt, int ldk, int j0, int hd) {
     for (int jc = 0; jc < BK; jc += VW) {
         float acc[BQ][VW];
         for (int i = 0; i < BQ; i++)
             for (int jj = 0; jj < VW; jj++) acc[i][jj] = 0.0f;
         for (int e = 0; e < hd; e++) {
-            const float *kr = kt + (size_t)e * Tp + j0 + jc;
+            const float *kr = kt + (size_t)e * ldk + j0 + jc;
             for (int i = 0; i < BQ; i++) {
                 float qe = qs[(size_t)i * hd + e];
 #pragma omp simd
@@ -89,8 +95,8 @@ RB_SIMD_INLINE void attention_head_body(float *out, const float *q, const float 
                                         const float *v, const rb_kv_codes *kc,
                                         const rb_kv_codes *vc, int col0, const rb_segment *sg,
                                         int qdim, int kvdim, int hd, float *scratch) {
-    const int nk = rb_segment_keys(sg), Tp = padded(nk), P = nk - sg->len;
-    float *kt = scratch, *vr = kt + (size_t)hd * Tp, *qs = vr + (size_t)Tp * hd;
+    const int nk = rb_segment_keys(sg), Tp = padded(nk), ldk = kt_stride(Tp), P = nk - sg->len;
+    float *kt = scratch, *vr = kt + (size_t)hd * ldk, *qs = vr + (size_t)Tp * hd;
     float *o = qs + (size_t)BQ * hd, *p = o + (size_t)BQ * hd;
     for (int j = 0; j < nk; j++) {
         int row = rb_segment_key_row(sg, j);
@@ -99,14 +105,14 @@ RB_SIMD_INLINE void attention_head_body(float *out, const float *q, const float 
             rb_kv_codes_dequant(kc, row, col0, hd, o);
             kr = o;
         }
-        for (int e = 0; e < hd; e++) kt[(size_t)e * Tp + j] = kr[e];
+        for (int e = 0; e < hd; e++) kt[(size_t)e * ldk + j] = kr[e];
         if (vc)
             rb_kv_codes_dequant(vc, row, col0, hd, vr + (size_t)j * hd);
         else
             memcpy(vr + (size_t)j * hd, v + (size_t)row * kvdim, sizeof(float) * hd);
     }
     for (int e = 0; e < hd; e++)
-        for (int j = nk; j < Tp; j++) kt[(size_t)e * Tp + j] = 0.0f;
+        for (int j = nk; j < Tp; j++) kt[(size_t)e * ldk + j] = 0.0f;
     memset(vr + (size_t)nk * hd, 0, sizeof(float) * (size_t)(Tp - nk) * hd);
     const float scale = 1.0f / sqrtf((float)hd);
     for (int i0 = 0; i0 < sg->len; i0 += BQ) {
@@ -121,7 +127,7 @@ RB_SIMD_INLINE void attention_head_body(float *out, const float *q, const float 
         }
         memset(o, 0, sizeof(float) * (size_t)BQ * hd);
         for (int j0 = 0; j0 < P + i0 + nq; j0 += BK) {
-            tile_scores(p, qs, kt, Tp, j0, hd);
+            tile_scores(p, qs, kt, ldk, j0, hd);
             for (int i = 0; i < BQ; i++) {
                 float *pi = p + i * BK;
                 int valid = lim[i] - j0 < BK ? lim[i] - j0 : BK;
