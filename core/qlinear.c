@@ -91,14 +91,8 @@ static int int_activation(void *ctx, int layer, rb_act_point p, float *x, int ro
     qm->act_layer = qm->act_point = -1;
     if (p == RB_ACT_CLASSIFIER_IN && !q->quantize_classifier) return RB_OK;
     const float *sc = NULL, *zr = NULL;
-    if (q->a_static) {
-        if (!q->a_scale)
-            return rb_error_set(err, RB_EINVAL, "static activation quantization is not calibrated");
-        size_t i = (size_t)layer * RB_ACT_POINT_COUNT + p;
-        sc = &q->a_scale[i], zr = &q->a_zero[i];
-    }
-    int rc = rb_qact_quantize(&qm->act, x, rows, cols, &q->a, sc, zr, err);
-    if (rc) return rc;
+    int rc = q->a_static ? rb_quant_act_static_params(q, layer, p, &sc, &zr, err) : RB_OK;
+    if (rc || (rc = rb_qact_quantize(&qm->act, x, rows, cols, &q->a, sc, zr, err))) return rc;
     qm->act_layer = layer, qm->act_point = (int)p;
     return RB_OK;
 }

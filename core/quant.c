@@ -290,13 +290,23 @@ static int quant_activation(void *ctx, int layer, rb_act_point p, float *x, int 
         return quant_dynamic(x, rows, cols, &a, &q->a_split[p], q->a_high_bits, err);
     }
     if (q->a_static) {
-        if (!q->a_scale)
-            return rb_error_set(err, RB_EINVAL, "static activation quantization is not calibrated");
-        size_t i = (size_t)layer * RB_ACT_POINT_COUNT + p;
-        rb_fake_quant(x, rows, cols, &a, &q->a_scale[i], &q->a_zero[i]);
+        const float *sc, *zr;
+        int rc = rb_quant_act_static_params(q, layer, p, &sc, &zr, err);
+        if (rc) return rc;
+        rb_fake_quant(x, rows, cols, &a, sc, zr);
         return RB_OK;
     }
     return rb_fake_quant_dynamic(x, rows, cols, &a, err);
+}
+
+int rb_quant_act_static_params(const rb_quant_config *q, int layer, rb_act_point p,
+                               const float **scale, const float **zero, rb_error *err) {
+    if (!q->a_scale)
+        return rb_error_set(err, RB_EINVAL, "static activation quantization is not calibrated");
+    size_t i = (size_t)layer * RB_ACT_POINT_COUNT + p;
+    *scale = &q->a_scale[i];
+    *zero = &q->a_zero[i];
+    return RB_OK;
 }
 
 int rb_quant_kv_static_params(const rb_quant_config *q, int layer, int which,

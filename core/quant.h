@@ -111,6 +111,12 @@ int rb_quant_clip_value(const char *text, float *clip);
  * kv_separate. */
 const rb_quant_spec *rb_quant_kv_spec(const rb_quant_config *q, int which);
 
+/* The static parameters of activation point p in layer `layer` (a_static:
+ * one scale and zero point per point, borrowed from q): RB_EINVAL when
+ * they are not calibrated yet. */
+int rb_quant_act_static_params(const rb_quant_config *q, int layer, rb_act_point p,
+                               const float **scale, const float **zero, rb_error *err);
+
 /* The static parameters of K (which == 0) or V (1) in layer `layer`
  * (kv_static: one scale and zero point each, borrowed from q): RB_EINVAL
  * when they are not calibrated yet. */
