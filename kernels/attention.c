@@ -4,15 +4,17 @@
  *   rows ldk = Tp + 16 floats apart, and V as rows, vr [Tp][hd] (Tp: keys
  *   rounded up to BK, zero-padded; the 64 bytes past each row of kt keep
  *   a power-of-two T from putting every row of a tile in one L1 set);
- *   queries go in blocks of BQ rows, keys in tiles of BK: the scores of a
+ *   queries go in passes of BQO = NB·BQ rows, each pass walking the key
+ *   tiles of BK once and, per tile, its blocks of BQ rows: the scores of a
  *   BQ×BK tile, S = (q·scale)·Kᵀ, then per row the running max m, the
  *   running sum l and the output o [hd] are rescaled by exp(m_old - m_new)
  *   and o += exp(S - m_new)·V_tile.  At the end out = o / l.
- * Memory per thread is O(T·hd) (the gathered K and V) plus O(BQ·(hd + BK)),
- * never T² (no row of T scores) nor heads × anything.  A BK×hd tile of K
- * and of V (32 KiB each at hd = 128) is reused by the BQ queries of a block
- * while it sits in L1/L2; the score loop keeps BQ×16 accumulators in
- * registers (one load of K per BQ FMAs), the output loop BQ×16.
+ * Memory per thread is O(T·hd) (the gathered K and V) plus
+ * O(BQO·hd + BQ·BK), never T² (no row of T scores) nor heads × anything.
+ * A BK×hd tile of K and of V (32 KiB each at hd = 128) is read by the BQO
+ * queries of a pass while it sits in L2 (the whole gathered K and V of a
+ * long window does not fit there); the score loop keeps BQ×16 accumulators
+ * in registers (one load of K per BQ FMAs), the output loop BQ×16.
  * Every query sees its key tiles in the same order with the same masking
  * whatever block it falls in (masked and padded scores give p = 0 exactly,
  * padded V rows are 0), so a segment's rows equal those of a window holding
@@ -29,16 +31,19 @@
 #include "kernels/simd.h"
 #include "kernels/vexp_inline.h"
 
-enum { BQ = 6, BK = 64, VW = 16 };
+/* BQ queries a register block, NB register blocks a pass over the key
+ * tiles (each K/V tile is read from L2 by BQO = NB·BQ queries, not from L3
+ * by BQ), BK keys a tile, VW columns a vector step. */
+enum { BQ = 6, NB = 8, BQO = NB * BQ, BK = 64, VW = 16 };
 
 static int padded(int T) { return (T + BK - 1) / BK * BK; }
 /* The row stride of kt for Tp keys. */
 static int kt_stride(int Tp) { return Tp + 16; }
 
 size_t rb_attention_scratch_floats(int T, int head_dim) {
-    /* kt, vr; then qs [BQ][hd], o [BQ][hd], p [BQ][BK] */
+    /* kt, vr; then qs [BQO][hd], o [BQO][hd], p [BQ][BK] */
     int Tp = padded(T);
-    return ((size_t)kt_stride(Tp) + Tp) * (size_t)head_dim + 2 * (size_t)BQ * head_dim +
+    return ((size_t)kt_stride(Tp) + Tp) * (size_t)head_dim + 2 * (size_t)BQO * head_dim +
            (size_t)BQ * BK;
 }
 
@@ -97,7 +102,7 @@ RB_SIMD_INLINE void attention_head_body(float *out, const float *q, const float 
                                         int qdim, int kvdim, int hd, float *scratch) {
     const int nk = rb_segment_keys(sg), Tp = padded(nk), ldk = kt_stride(Tp), P = nk - sg->len;
     float *kt = scratch, *vr = kt + (size_t)hd * ldk, *qs = vr + (size_t)Tp * hd;
-    float *o = qs + (size_t)BQ * hd, *p = o + (size_t)BQ * hd;
+    float *o = qs + (size_t)BQO * hd, *p = o + (size_t)BQO * hd;
     for (int j = 0; j < nk; j++) {
         int row = rb_segment_key_row(sg, j);
         const float *kr = k + (size_t)row * kvdim;
@@ -115,44 +120,47 @@ RB_SIMD_INLINE void attention_head_body(float *out, const float *q, const float 
         for (int j = nk; j < Tp; j++) kt[(size_t)e * ldk + j] = 0.0f;
     memset(vr + (size_t)nk * hd, 0, sizeof(float) * (size_t)(Tp - nk) * hd);
     const float scale = 1.0f / sqrtf((float)hd);
-    for (int i0 = 0; i0 < sg->len; i0 += BQ) {
-        int nq = sg->len - i0 < BQ ? sg->len - i0 : BQ, lim[BQ];
-        float m[BQ], l[BQ];
-        for (int i = 0; i < BQ; i++) {
-            const float *qi = q + (size_t)(sg->start + i0 + i) * qdim;
-            for (int e = 0; e < hd; e++) qs[(size_t)i * hd + e] = i < nq ? qi[e] * scale : 0.0f;
-            lim[i] = i < nq ? P + i0 + i + 1 : 0; /* keys row i sees */
+    for (int s0 = 0; s0 < sg->len; s0 += BQO) {
+        int ns = sg->len - s0 < BQO ? sg->len - s0 : BQO, lim[BQO];
+        float m[BQO], l[BQO];
+        for (int i = 0; i < BQO; i++) {
+            const float *qi = q + (size_t)(sg->start + s0 + i) * qdim;
+            for (int e = 0; e < hd; e++) qs[(size_t)i * hd + e] = i < ns ? qi[e] * scale : 0.0f;
+            lim[i] = i < ns ? P + s0 + i + 1 : 0; /* keys row i sees */
             m[i] = -INFINITY;
             l[i] = 0.0f;
         }
-        memset(o, 0, sizeof(float) * (size_t)BQ * hd);
-        for (int j0 = 0; j0 < P + i0 + nq; j0 += BK) {
-            tile_scores(p, qs, kt, ldk, j0, hd);
-            for (int i = 0; i < BQ; i++) {
-                float *pi = p + i * BK;
-                int valid = lim[i] - j0 < BK ? lim[i] - j0 : BK;
-                if (valid <= 0) {
-                    memset(pi, 0, sizeof(float) * BK);
-                    continue;
-                }
-                float mx = m[i];
-                for (int jj = 0; jj < valid; jj++) mx = pi[jj] > mx ? pi[jj] : mx;
-                float alpha = m[i] == -INFINITY ? 0.0f : rb_exp_inline(m[i] - mx), sum = 0;
+        memset(o, 0, sizeof(float) * (size_t)BQO * hd);
+        for (int j0 = 0; j0 < P + s0 + ns; j0 += BK)
+            for (int b0 = 0; b0 < ns; b0 += BQ) { /* a block of BQ rows, as if alone */
+                int nq = ns - b0 < BQ ? ns - b0 : BQ;
+                if (j0 >= P + s0 + b0 + nq) continue; /* its rows see no key of this tile */
+                tile_scores(p, qs + (size_t)b0 * hd, kt, ldk, j0, hd);
+                for (int i = 0; i < BQ; i++) {
+                    float *pi = p + i * BK;
+                    int r = b0 + i, valid = lim[r] - j0 < BK ? lim[r] - j0 : BK;
+                    if (valid <= 0) {
+                        memset(pi, 0, sizeof(float) * BK);
+                        continue;
+                    }
+                    float mx = m[r];
+                    for (int jj = 0; jj < valid; jj++) mx = pi[jj] > mx ? pi[jj] : mx;
+                    float alpha = m[r] == -INFINITY ? 0.0f : rb_exp_inline(m[r] - mx), sum = 0;
 #pragma omp simd reduction(+ : sum)
-                for (int jj = 0; jj < BK; jj++) {
-                    float e = jj < valid ? rb_exp_inline(pi[jj] - mx) : 0.0f;
-                    pi[jj] = e;
-                    sum += e;
+                    for (int jj = 0; jj < BK; jj++) {
+                        float e = jj < valid ? rb_exp_inline(pi[jj] - mx) : 0.0f;
+                        pi[jj] = e;
+                        sum += e;
+                    }
+                    l[r] = l[r] * alpha + sum;
+                    m[r] = mx;
+                    float *oi = o + (size_t)r * hd;
+                    for (int e = 0; e < hd; e++) oi[e] *= alpha;
                 }
-                l[i] = l[i] * alpha + sum;
-                m[i] = mx;
-                float *oi = o + (size_t)i * hd;
-                for (int e = 0; e < hd; e++) oi[e] *= alpha;
+                tile_values(o + (size_t)b0 * hd, p, vr, j0, hd);
             }
-            tile_values(o, p, vr, j0, hd);
-        }
-        for (int i = 0; i < nq; i++) {
-            float inv = 1.0f / l[i], *oi = out + (size_t)(sg->start + i0 + i) * qdim;
+        for (int i = 0; i < ns; i++) {
+            float inv = 1.0f / l[i], *oi = out + (size_t)(sg->start + s0 + i) * qdim;
             for (int e = 0; e < hd; e++) oi[e] = o[(size_t)i * hd + e] * inv;
         }
     }
