@@ -148,22 +148,25 @@ static void tile(float *y, const rb_qact *a, const rb_qweight *w, int accumulate
         const int16_t *at = a->q + (size_t)t0 * K;
         const float *sa = a->scale + (size_t)t0 * nga + ga; /* token i at sa[i · nga] */
         float *yt = y + (size_t)t0 * N + o0;
+        if (!avx2) memset(acc, 0, sizeof(int32_t) * (size_t)mt * OB);
+        for (int k0 = s0; k0 < s0 + S; k0 += KC_MAX) {
+            int n = s0 + S - k0 < KC_MAX ? s0 + S - k0 : KC_MAX; /* even for 4-bit: S is */
 #if RB_QGEMM_HAVE_AVX2
-        if (avx2) { /* widen each chunk's weights once for all mt tokens */
-            for (int k0 = s0; k0 < s0 + S; k0 += KC_MAX) {
-                int n = s0 + S - k0 < KC_MAX ? s0 + S - k0 : KC_MAX; /* even for 4-bit: S is */
+            if (avx2) { /* widen the chunk's weights once for all mt tokens */
                 rb_qgemm_widen_avx2(wb, w, o0, nt, k0, n, z);
                 rb_qgemm_block_avx2(acc, OB, at + k0, (size_t)K, wb, mt, nt, n, k0 == s0);
+                continue;
             }
+#endif
+            block_scalar(acc, OB, at, (size_t)K, w, o0, mt, nt, k0, n, z);
+        }
+#if RB_QGEMM_HAVE_AVX2
+        if (avx2) {
             rb_qgemm_rescale_avx2(yt, (size_t)N, acc, OB, mt, nt, sa, (size_t)nga, sw);
             continue;
         }
 #endif
-        (void)avx2, (void)wb;
-        memset(acc, 0, sizeof(int32_t) * (size_t)mt * OB);
-        for (int k0 = s0; k0 < s0 + S; k0 += KC_MAX)
-            block_scalar(acc, OB, at, (size_t)K, w, o0, mt, nt, k0,
-                         s0 + S - k0 < KC_MAX ? s0 + S - k0 : KC_MAX, z);
+        (void)wb;
         for (int i = 0; i < mt; i++)
             for (int j = 0; j < nt; j++) {
                 float *yv = yt + (size_t)i * N + j;

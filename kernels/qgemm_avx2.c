@@ -110,7 +110,7 @@ INLINE AVX2 void kern(int MT, __m256i c[][2], const int16_t *a, size_t lda, cons
 /* kern for 6 tokens, written out: 12 accumulators (ymm4-15), the two
  * weight vectors (ymm0-1), a broadcast and a product (ymm2-3) are the 16
  * registers, and the compiler's own schedule of the same loop spilled
- * accumulators to the stack (2.5x slower). */
+ * accumulators to the stack (W8A8 at 4096² on Zen 3: 483 against 289 ms). */
 INLINE AVX2 void kern6(__m256i c[][2], const int16_t *a, size_t lda, const int16_t *wp, int n) {
     long ld = (long)(lda * sizeof(int16_t)), count = n / 2;
     const int16_t *p = a, *p3 = a + 3 * lda;
