@@ -3,7 +3,9 @@
  * of at most KC_MAX inside one segment, each chunk adding into the tile's
  * int32 accumulators (AVX2 micro-kernel, or the scalar loop), and each
  * segment's end rescaling them into y (qgemm_common.h, no FMA: this file has
- * no target attribute, qgemm_avx2.c's is AVX2 without FMA).  Every output
+ * no target attribute, qgemm_avx2.c's is AVX2 without FMA).  4-bit weights
+ * on avx2 take the u8 tiles of qgemm_avx2.h where the activations allow the
+ * u8 re-coding (run_u8_avx2), the int16 ones otherwise.  Every output
  * belongs to one tile, so results do not depend on the thread count.  The
  * avx512-vnni path (kernels/qgemm_avx512.c) re-codes the activations to u8
  * and sums the weights' segments once a call, then runs its own tiles of
@@ -79,8 +81,10 @@ static rb_qgemm_path default_path(void) {
 const char *rb_qgemm_kernel(void) { return rb_qgemm_path_name(default_path()); }
 
 int rb_qweight_prepack(rb_qweight *w, rb_error *err) {
-#if RB_QGEMM_HAVE_AVX512
-    if (w->vnni || w->cols % 4 || !rb_qgemm_path_available(RB_QGEMM_AVX512_VNNI)) return RB_OK;
+#if RB_QGEMM_HAVE_AVX512 && RB_QGEMM_HAVE_AVX2
+    int wanted = rb_qgemm_path_available(RB_QGEMM_AVX512_VNNI) ||
+                 (w->bits == 4 && rb_qgemm_path_available(RB_QGEMM_AVX2));
+    if (w->vnni || w->cols % 4 || !wanted) return RB_OK;
     int K = w->cols, N32 = rb_qgemm_rows32(w), ng = K / w->group, ub = w->bits == 8 ? 128 : 64;
     w->vnni = calloc((size_t)(N32 / 32) * (K / 4), ub);
     w->vnni_zero = malloc(sizeof(int32_t) * (size_t)ng * N32);
@@ -195,13 +199,76 @@ static void run_int16(float *y, const rb_qact *a, const rb_qweight *w, int accum
     }
 }
 
+/* The u8 re-coding of token t of a (the avx512-vnni and avx2 u8 paths):
+ * ur [cols] = a + c per group, c [t][group] = -min over the group (ur is
+ * then 0..255), asum [t][segment] = Σ a over each segment of S columns; 0
+ * if a group spans more than 255 values (ur is then not usable). */
+static int recode_u8(const rb_qact *a, int t, int S, uint8_t *ur, int32_t *c, int32_t *asum) {
+    int K = a->cols, G = a->group, nga = K / G, nseg = K / S, ok = 1;
+    const int16_t *ar = a->q + (size_t)t * K;
+    for (int g = 0; g < nga; g++) {
+        int lo = ar[g * G], hi = lo;
+        for (int k = g * G; k < (g + 1) * G; k++) {
+            lo = ar[k] < lo ? ar[k] : lo;
+            hi = ar[k] > hi ? ar[k] : hi;
+        }
+        if (hi - lo > 255) ok = 0;
+        c[(size_t)t * nga + g] = -lo;
+        for (int k = g * G; k < (g + 1) * G; k++) ur[k] = (uint8_t)(ar[k] - lo);
+    }
+    for (int s = 0; s < nseg; s++) {
+        int32_t sum = 0;
+        for (int k = s * S; k < (s + 1) * S; k++) sum += ar[k];
+        asum[(size_t)t * nseg + s] = sum;
+    }
+    return ok;
+}
+
+#if RB_QGEMM_HAVE_AVX2
+/* The avx2 path's u8 kernels for 4-bit weights (kernels/qgemm_avx2.h); 0
+ * when a does not allow them (a (token, group) spans more than 255 values)
+ * or memory runs out: the caller falls back to the int16 kernels. */
+static int run_u8_avx2(float *y, const rb_qact *a, const rb_qweight *w, int accumulate) {
+    int T = a->rows, K = w->cols, N = w->rows, S = rb_qgemm_segment(a, w);
+    int nseg = K / S, nga = K / a->group;
+    size_t ldu = (size_t)K + 64; /* ≥ K + 16; 64 keeps the 6 token rows off one L1 set */
+    uint8_t *u = calloc((size_t)T, ldu);
+    int32_t *c = malloc(sizeof(int32_t) * (size_t)T * nga);
+    int32_t *asum = malloc(sizeof(int32_t) * (size_t)T * nseg);
+    /* one weight buffer per thread, all allocated before any tile runs: a
+     * call that falls back must not have written y */
+    uint8_t *wbufs = aligned_alloc(32, (size_t)RB_QGEMM_U8_WBUF * omp_get_max_threads());
+    int ok = u && c && asum && wbufs;
+    long nbt = (T + RB_QGEMM_U8_TB - 1) / RB_QGEMM_U8_TB, nbo = (N + OB - 1) / OB, n = nbt * nbo;
+    if (ok) {
+#pragma omp parallel if (n > 1 && (long)T * N * K > 1000000)
+        {
+#pragma omp for schedule(static) reduction(&& : ok)
+            for (int t = 0; t < T; t++) ok = recode_u8(a, t, S, u + (size_t)t * ldu, c, asum) && ok;
+            /* ok is final after the loop's implied barrier */
+            uint8_t *wbuf = wbufs + (size_t)RB_QGEMM_U8_WBUF * omp_get_thread_num();
+#pragma omp for schedule(static)
+            for (long b = 0; b < (ok ? n : 0); b++) {
+                /* consecutive tiles share a token block (its activations stay in cache) */
+                int t0 = (int)(b / nbo) * RB_QGEMM_U8_TB, o0 = (int)(b % nbo) * OB;
+                int mt = T - t0 < RB_QGEMM_U8_TB ? T - t0 : RB_QGEMM_U8_TB;
+                int nt = N - o0 < OB ? N - o0 : OB;
+                rb_qgemm_tile_u8_avx2(y, a, w, u, ldu, c, asum, accumulate, t0, mt, o0, nt, wbuf);
+            }
+        }
+    }
+    free(u), free(c), free(asum), free(wbufs);
+    return ok;
+}
+#endif
+
 #if RB_QGEMM_HAVE_AVX512
 /* The avx512-vnni path (amx: the AMX tiles); 0 when a does not allow it (a
  * (token, group) spans more than 255 values) or memory runs out: the caller
  * falls back. */
 static int run_vnni(float *y, const rb_qact *a, const rb_qweight *w, int accumulate, int amx) {
     int T = a->rows, K = w->cols, N = w->rows, N32 = rb_qgemm_rows32(w);
-    int S = rb_qgemm_segment(a, w), nseg = K / S, nga = K / a->group, G = a->group;
+    int S = rb_qgemm_segment(a, w), nseg = K / S, nga = K / a->group;
     int T32 = amx ? (T + 31) & ~31 : T; /* AMX reads whole blocks of 32 tokens */
     size_t unp_n = w->bits == 4 && amx ? (size_t)S * 32 : 0;
     /* u's row stride: K bytes for AMX's tile loads; K + 64 for the VNNI
@@ -225,25 +292,7 @@ static int run_vnni(float *y, const rb_qact *a, const rb_qweight *w, int accumul
         {
             /* re-code a to u8 per (token, group): u = a + c, c = -min */
 #pragma omp for schedule(static) reduction(&& : ok)
-            for (int t = 0; t < T; t++) {
-                const int16_t *ar = a->q + (size_t)t * K;
-                uint8_t *ur = u + (size_t)t * ldu;
-                for (int g = 0; g < nga; g++) {
-                    int lo = ar[g * G], hi = lo;
-                    for (int k = g * G; k < (g + 1) * G; k++) {
-                        lo = ar[k] < lo ? ar[k] : lo;
-                        hi = ar[k] > hi ? ar[k] : hi;
-                    }
-                    if (hi - lo > 255) ok = 0;
-                    c[(size_t)t * nga + g] = -lo;
-                    for (int k = g * G; k < (g + 1) * G; k++) ur[k] = (uint8_t)(ar[k] - lo);
-                }
-                for (int s = 0; s < nseg; s++) {
-                    int32_t sum = 0;
-                    for (int k = s * S; k < (s + 1) * S; k++) sum += ar[k];
-                    asum[(size_t)t * nseg + s] = sum;
-                }
-            }
+            for (int t = 0; t < T; t++) ok = recode_u8(a, t, S, u + (size_t)t * ldu, c, asum) && ok;
 #pragma omp for schedule(static)
             for (int p = 0; p < N32 / 32; p++) rb_qgemm_wsum_avx512(wsum, w, S, p, p + 1);
             /* ok is final after the loop's implied barrier */
@@ -281,6 +330,11 @@ rb_qgemm_path rb_qgemm_on(rb_qgemm_path p, float *y, const rb_qact *a, const rb_
         if (w->vnni && S % 4 == 0 && run_vnni(y, a, w, accumulate, 0)) return p;
         p = RB_QGEMM_AVX2;
     }
+#endif
+#if RB_QGEMM_HAVE_AVX2
+    if (p == RB_QGEMM_AVX2 && w->bits == 4 && w->vnni && rb_qgemm_segment(a, w) % 4 == 0 &&
+        run_u8_avx2(y, a, w, accumulate))
+        return p;
 #endif
     run_int16(y, a, w, accumulate, p == RB_QGEMM_AVX2);
     return p;

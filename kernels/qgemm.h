@@ -30,6 +30,13 @@
  *   avx2         int8/int4 codes widened to int16 per tile in panels of
  *                column pairs, vpmaddwd (exact) with broadcast activation
  *                pairs, 6 tokens × 16 rows a step (kernels/qgemm_avx2.h);
+ *                for 4-bit weights with their VNNI copy (below), where
+ *                avx512-vnni's u8 re-coding is allowed and the segment
+ *                width is a multiple of 4, instead vpmaddubsw on the codes
+ *                (unpacked per chunk from the copy to s8 quads) and the u8
+ *                activations, with avx512-vnni's exact corrections
+ *                (2·255·15 fits int16, four quads still do), 6 tokens × 16
+ *                rows × 16 columns a step;
  *   avx512-vnni  vpdpbusd (u8 × s8 → int32, no saturation) on the stored
  *                codes as s8 and the activations re-coded per call to u8,
  *                u = a + c with c = -min of a over the (token, group), and
@@ -46,7 +53,8 @@
  *                of 64, otherwise the call runs on avx512-vnni.
  *
  * VNNI copy (rb_qweight.vnni, owned, made by rb_qweight_prepack, which
- * rb_qweight_pack calls when rb_qgemm_kernel() is "avx512-vnni" or "amx"): rows in
+ * rb_qweight_pack calls when rb_qgemm_kernel() is "avx512-vnni" or "amx",
+ * or "avx2" for 4-bit weights, whose u8 tiles unpack it): rows in
  * panels of 32 (the last padded with code 0), columns in quads; panel p,
  * quad q is one unit at vnni + (p·cols/4 + q)·unit:
  *   bits 8: unit 128 bytes, [2 halves][16 rows][4 columns] int8 codes,
@@ -98,8 +106,9 @@ typedef struct rb_qact {
 int rb_qweight_pack(rb_qweight *out, const float *w, int rows, int cols, const rb_quant_spec *s,
                     const float *scale, const float *zero, rb_error *err);
 void rb_qweight_free(rb_qweight *w);
-/* Makes w's VNNI copy (above) if the build and CPU have AVX-512 VNNI and
- * w->cols is a multiple of 4; a no-op otherwise or when it exists.
+/* Makes w's VNNI copy (above) if w->cols is a multiple of 4 and the build
+ * and CPU have AVX-512 VNNI, or AVX2 and w has 4-bit codes; a no-op
+ * otherwise or when it exists.
  * RB_ENOMEM (w is left without the copy). */
 int rb_qweight_prepack(rb_qweight *w, rb_error *err);
 /* Bytes held by w's codes, zeros and scales (and the VNNI copy). */

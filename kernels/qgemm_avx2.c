@@ -1,8 +1,11 @@
-/* The AVX2 micro-kernel of kernels/qgemm.h: int8 or int4 weight codes are
+/* The AVX2 micro-kernels of kernels/qgemm.h: int8 or int4 weight codes are
  * widened to int16 (minus the zero point) into panels of column pairs
  * (kernels/qgemm_avx2.h), multiplied with a broadcast pair of int16
  * activations by vpmaddwd (exact: pairs of int16 products summed into int32,
  * no saturation) and accumulated in int32, 6 tokens × 16 rows at a time.
+ * For 4-bit codes the u8 path (the end of this file) multiplies s8 quads of
+ * the codes with u8 activations by vpmaddubsw instead: half the multiplies
+ * and a quarter of the weight bytes of the int16 panels.
  * Compiled for AVX2 by function attribute; qgemm.c calls it only when the
  * CPU has AVX2. */
 #include "kernels/qgemm_avx2.h"
@@ -211,6 +214,200 @@ AVX2 void rb_qgemm_rescale_avx2(float *y, size_t ldy, const int32_t *acc, int ld
             _mm256_storeu_ps(yr + j, _mm256_add_ps(_mm256_loadu_ps(yr + j), v));
         }
         for (; j < nt; j++) yr[j] = rb_qgemm_rescale(yr[j], ar[j], sa[(size_t)i * lds], sw[j]);
+    }
+}
+
+/* ---- the u8 path for 4-bit weights (kernels/qgemm_avx2.h) ---------------- */
+
+static const int16_t ones16[16] __attribute__((aligned(32))) = {1, 1, 1, 1, 1, 1, 1, 1,
+                                                                 1, 1, 1, 1, 1, 1, 1, 1};
+
+/* wq (the layout of kernels/qgemm_avx2.h, kq = 4·ng quads a panel) ← the
+ * 4-bit codes of rows o0..o0+nt-1 (o0 a multiple of 32), columns k0..k0+n-1
+ * (n a multiple of 4), from the VNNI copy, whose unit of 32 rows × 4 columns
+ * holds rows r and 16 + r in the low and high nibbles of bytes 4r..4r+3:
+ * the first 32 bytes are rows 0-7 and 16-23, the next 32 rows 8-15 and
+ * 24-31.  Quads from n/4 to kq are zero; ws[j] += row j's sum of the codes
+ * (vpmaddubsw with ones: at most 64 quads · 30 in an int16 lane). */
+INLINE AVX2 void codes4_panels(uint8_t *wq, int32_t *ws, const rb_qweight *w, int o0, int nt,
+                               int k0, int n, int kq) {
+    int K = w->cols, nq = n / 4;
+    __m256i m = _mm256_set1_epi8(0x0F), ones8 = _mm256_set1_epi8(1);
+    __m256i ones = _mm256_load_si256((const __m256i *)ones16);
+    for (int pp = 0; pp < (nt + 31) / 32; pp++) { /* 32-row panel of the copy: wq panels 2pp, 2pp+1 */
+        const uint8_t *unit = w->vnni + ((size_t)(o0 / 32 + pp) * (K / 4) + (size_t)(k0 / 4)) * 64;
+        uint8_t *lo = wq + (size_t)(2 * pp) * kq * 64, *hi = lo + (size_t)kq * 64;
+        __m256i s[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                        _mm256_setzero_si256()}; /* rows 0-7, 8-15, 16-23, 24-31 */
+        for (int q = 0; q < nq; q++) {
+            for (int h = 0; h < 2; h++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(unit + (size_t)q * 64 + 32 * h));
+                __m256i l = _mm256_and_si256(v, m), u = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
+                _mm256_store_si256((__m256i *)(lo + (size_t)q * 64 + 32 * h), l);
+                _mm256_store_si256((__m256i *)(hi + (size_t)q * 64 + 32 * h), u);
+                s[h] = _mm256_add_epi16(s[h], _mm256_maddubs_epi16(ones8, l));
+                s[2 + h] = _mm256_add_epi16(s[2 + h], _mm256_maddubs_epi16(ones8, u));
+            }
+        }
+        for (int q = nq; q < kq; q++) {
+            memset(lo + (size_t)q * 64, 0, 64);
+            memset(hi + (size_t)q * 64, 0, 64);
+        }
+        for (int g = 0; g < 4; g++) { /* s[g] lanes: [8 rows][2 pair sums] */
+            int32_t rows[8];
+            _mm256_storeu_si256((__m256i *)rows, _mm256_madd_epi16(s[g], ones));
+            int r0 = 32 * pp + (g % 2) * 8 + (g / 2) * 16;
+            for (int r = 0; r < 8 && r0 + r < nt; r++) ws[r0 + r] += rows[r];
+        }
+    }
+}
+
+/* c[i][h] += Σ over ng groups of 16 columns of u[i][k] · panel rows 8h..8h+7
+ * at k, for i < R ≤ 6 (the general case; kern6_u8 below is R = 6). */
+INLINE AVX2 void kern_u8(int R, __m256i c[][2], const uint8_t *u, size_t ldu, const uint8_t *wq,
+                         int ng) {
+    __m256i ones = _mm256_load_si256((const __m256i *)ones16);
+    for (int g = 0; g < ng; g++) {
+        const uint8_t *wg = wq + (size_t)g * 256;
+        for (int i = 0; i < R; i++) {
+            __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+            for (int q = 0; q < 4; q++) {
+                int32_t quad;
+                memcpy(&quad, u + (size_t)i * ldu + 16 * (size_t)g + 4 * q, sizeof quad);
+                __m256i b = _mm256_set1_epi32(quad);
+                s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(b, _mm256_loadu_si256((const __m256i *)(wg + 64 * q))));
+                s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(b, _mm256_loadu_si256((const __m256i *)(wg + 64 * q + 32))));
+            }
+            c[i][0] = _mm256_add_epi32(c[i][0], _mm256_madd_epi16(s0, ones));
+            c[i][1] = _mm256_add_epi32(c[i][1], _mm256_madd_epi16(s1, ones));
+        }
+    }
+}
+
+/* kern_u8 for 6 tokens, written out as kern6 is: 12 accumulators
+ * (ymm4-15), the two int16 sums of a token (ymm0-1), a broadcast quad
+ * (ymm2) and a product (ymm3); the weights and the ones are memory
+ * operands. */
+INLINE AVX2 void kern6_u8(__m256i c[][2], const uint8_t *u, size_t ldu, const uint8_t *wq, int ng) {
+    long ld = (long)ldu, count = ng;
+    const uint8_t *p = u, *p3 = u + 3 * ldu;
+    if (count == 0) return;
+#define RB_U8_QUAD(ADDR, OFF, FIRST)                                                               \
+    "vpbroadcastd " ADDR ", %%ymm2\n\t"                                                             \
+    FIRST("vpmaddubsw " #OFF "(%[wq]), %%ymm2, %%ymm0\n\t",                                        \
+          "vpmaddubsw " #OFF "(%[wq]), %%ymm2, %%ymm3\n\tvpaddw %%ymm3, %%ymm0, %%ymm0\n\t")        \
+    FIRST("vpmaddubsw " #OFF "+32(%[wq]), %%ymm2, %%ymm1\n\t",                                     \
+          "vpmaddubsw " #OFF "+32(%[wq]), %%ymm2, %%ymm3\n\tvpaddw %%ymm3, %%ymm1, %%ymm1\n\t")
+#define RB_U8_SET(A, B) A
+#define RB_U8_ADD(A, B) B
+#define RB_U8_TOKEN(BASE, C0, C1)                                                                  \
+    RB_U8_QUAD(BASE, 0, RB_U8_SET) RB_U8_QUAD("4" BASE, 64, RB_U8_ADD)                            \
+    RB_U8_QUAD("8" BASE, 128, RB_U8_ADD) RB_U8_QUAD("12" BASE, 192, RB_U8_ADD)                    \
+    "vpmaddwd %[ones], %%ymm0, %%ymm0\n\t"                                                          \
+    "vpaddd %%ymm0, %%" C0 ", %%" C0 "\n\t"                                                         \
+    "vpmaddwd %[ones], %%ymm1, %%ymm1\n\t"                                                          \
+    "vpaddd %%ymm1, %%" C1 ", %%" C1 "\n\t"
+#define RB_U8_ACC(OP)                                                                               \
+    OP(0, "ymm4") OP(32, "ymm5") OP(64, "ymm6") OP(96, "ymm7") OP(128, "ymm8") OP(160, "ymm9")     \
+    OP(192, "ymm10") OP(224, "ymm11") OP(256, "ymm12") OP(288, "ymm13") OP(320, "ymm14")            \
+    OP(352, "ymm15")
+#define RB_U8_LOAD(OFF, R) "vmovdqu " #OFF "(%[c]), %%" R "\n\t"
+#define RB_U8_STORE(OFF, R) "vmovdqu %%" R ", " #OFF "(%[c])\n\t"
+    __asm__ volatile(RB_U8_ACC(RB_U8_LOAD)
+                     "1:\n\t"
+                     RB_U8_TOKEN("(%[p])", "ymm4", "ymm5")
+                     RB_U8_TOKEN("(%[p],%[ld],1)", "ymm6", "ymm7")
+                     RB_U8_TOKEN("(%[p],%[ld],2)", "ymm8", "ymm9")
+                     RB_U8_TOKEN("(%[p3])", "ymm10", "ymm11")
+                     RB_U8_TOKEN("(%[p3],%[ld],1)", "ymm12", "ymm13")
+                     RB_U8_TOKEN("(%[p3],%[ld],2)", "ymm14", "ymm15")
+                     "add $256, %[wq]\n\t"
+                     "add $16, %[p]\n\t"
+                     "add $16, %[p3]\n\t"
+                     "dec %[count]\n\t"
+                     "jnz 1b\n\t"
+                     RB_U8_ACC(RB_U8_STORE)
+                     : [wq] "+r"(wq), [p] "+r"(p), [p3] "+r"(p3), [count] "+r"(count)
+                     : [ld] "r"(ld), [c] "r"(c), [ones] "m"(*(const __m256i *)ones16)
+                     : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",
+                       "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",
+                       "xmm15");
+#undef RB_U8_STORE
+#undef RB_U8_LOAD
+#undef RB_U8_ACC
+#undef RB_U8_TOKEN
+#undef RB_U8_ADD
+#undef RB_U8_SET
+#undef RB_U8_QUAD
+}
+
+/* acc[i][16p..16p+15] += the chunk's products for tokens i < mt, panel p. */
+INLINE AVX2 void panel_u8(int mt, int32_t *acc, int ldacc, const uint8_t *u, size_t ldu,
+                          const uint8_t *wq, int ng) {
+    for (int i = 0; i < mt; i += 6) {
+        int R = mt - i < 6 ? mt - i : 6;
+        __m256i c[6][2];
+        for (int t = 0; t < R; t++)
+            for (int h = 0; h < 2; h++)
+                c[t][h] = _mm256_loadu_si256((const __m256i *)(acc + (size_t)(i + t) * ldacc + 8 * h));
+        if (R == 6)
+            kern6_u8(c, u + (size_t)i * ldu, ldu, wq, ng);
+        else
+            kern_u8(R, c, u + (size_t)i * ldu, ldu, wq, ng);
+        for (int t = 0; t < R; t++)
+            for (int h = 0; h < 2; h++)
+                _mm256_storeu_si256((__m256i *)(acc + (size_t)(i + t) * ldacc + 8 * h), c[t][h]);
+    }
+}
+
+AVX2 void rb_qgemm_tile_u8_avx2(float *y, const rb_qact *a, const rb_qweight *w, const uint8_t *u,
+                                size_t ldu, const int32_t *c, const int32_t *asum, int accumulate,
+                                int t0, int mt, int o0, int nt, uint8_t *wbuf) {
+    enum { OBU = 64 };
+    int K = w->cols, N = w->rows, N32 = rb_qgemm_rows32(w), S = rb_qgemm_segment(a, w);
+    int nseg = K / S, nga = K / a->group, np = (nt + 15) / 16;
+    int32_t acc[RB_QGEMM_U8_TB * OBU], ws[OBU];
+    if (!accumulate)
+        for (int i = 0; i < mt; i++) memset(y + (size_t)(t0 + i) * N + o0, 0, sizeof(float) * nt);
+    for (int s0 = 0; s0 < K; s0 += S) {
+        int s = s0 / S, gw = s0 / w->group, ga = s0 / a->group;
+        /* the segment's weight zeros and scales, 16 rows a vector (rows32 wide) */
+        const int32_t *wz = w->vnni_zero + (size_t)gw * N32 + o0;
+        const float *sw = w->vnni_scale + (size_t)gw * N32 + o0;
+        memset(acc, 0, sizeof(int32_t) * (size_t)mt * OBU);
+        memset(ws, 0, sizeof ws);
+        for (int k0 = s0; k0 < s0 + S; k0 += RB_QGEMM_U8_KC) {
+            int n = s0 + S - k0 < RB_QGEMM_U8_KC ? s0 + S - k0 : RB_QGEMM_U8_KC;
+            int ng = (n + 15) / 16, kq = 4 * ng;
+            codes4_panels(wbuf, ws, w, o0, nt, k0, n, kq);
+            for (int p = 0; p < np; p++)
+                panel_u8(mt, acc + 16 * p, OBU, u + (size_t)t0 * ldu + k0, ldu,
+                         wbuf + (size_t)p * kq * 64, ng);
+        }
+        /* dot = Σ u·wc - c·Σ wc - wz·Σ a, wrapping (mullo and sub are modulo
+         * 2^32), then y ← y + dot·(sa·sw) as rb_qgemm_rescale (no FMA) */
+        for (int i = 0; i < mt; i++) {
+            int t = t0 + i;
+            __m256i cv = _mm256_set1_epi32(c[(size_t)t * nga + ga]);
+            __m256i av = _mm256_set1_epi32(asum[(size_t)t * nseg + s]);
+            float sa = a->scale[(size_t)t * nga + ga];
+            __m256 sav = _mm256_set1_ps(sa);
+            const int32_t *ar = acc + (size_t)i * OBU;
+            float *yr = y + (size_t)t * N + o0;
+            int j = 0;
+            for (; j + 8 <= nt; j += 8) {
+                __m256i d = _mm256_loadu_si256((const __m256i *)(ar + j));
+                d = _mm256_sub_epi32(d, _mm256_mullo_epi32(cv, _mm256_loadu_si256((const __m256i *)(ws + j))));
+                d = _mm256_sub_epi32(d, _mm256_mullo_epi32(av, _mm256_loadu_si256((const __m256i *)(wz + j))));
+                __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(d), _mm256_mul_ps(sav, _mm256_loadu_ps(sw + j)));
+                _mm256_storeu_ps(yr + j, _mm256_add_ps(_mm256_loadu_ps(yr + j), v));
+            }
+            for (; j < nt; j++) {
+                uint32_t d = (uint32_t)ar[j] - (uint32_t)c[(size_t)t * nga + ga] * (uint32_t)ws[j] -
+                             (uint32_t)asum[(size_t)t * nseg + s] * (uint32_t)wz[j];
+                yr[j] = rb_qgemm_rescale(yr[j], (int32_t)d, sa, sw[j]);
+            }
+        }
     }
 }
 #endif

@@ -36,6 +36,28 @@ void rb_qgemm_block_avx2(int32_t *acc, int ldacc, const int16_t *a, size_t lda,
  * add, 8 at a time, no FMA. */
 void rb_qgemm_rescale_avx2(float *y, size_t ldy, const int32_t *acc, int ldacc, int mt, int nt,
                            const float *sa, size_t lds, const float *sw);
+
+/* The u8 path for 4-bit weights (qgemm.c takes it on avx2 where the
+ * weights have their VNNI copy, the segment width is a multiple of 4 and
+ * every (token, group) of a spans at most 255 values): the activations
+ * re-coded to u8 as for avx512-vnni (u = a + c, c = -min per (token,
+ * group); asum [T][cols / S] = Σ a per segment), the weight codes (0..15)
+ * unpacked per chunk from the 4-bit VNNI copy into s8 quads
+ *   wq[(p·kq + q)·64 + 32h + 4r + e] = code(o0 + 16p + 8h + r, k0 + 4q + e)
+ * and multiplied by vpmaddubsw (u8 × s8, adjacent pairs into int16: at most
+ * 2·255·15 = 7650, so four quads still sum exactly, 30600 < 2^15) and
+ * vpmaddwd with ones into int32; each segment's dot is then corrected
+ * exactly, dot = Σ u·wc - c·Σ wc - wz·Σ a (wrapping int32, as avx512-vnni),
+ * and rescaled as rb_qgemm_rescale (no FMA).  Tile: tokens t0..t0+mt-1 (mt
+ * ≤ RB_QGEMM_U8_TB), weight rows o0..o0+nt-1 (o0 a multiple of 64, nt ≤
+ * 64); u [T][ldu] with ldu ≥ cols + 16 (the micro-kernel reads up to 15
+ * columns past a chunk, which meet zero weights); wbuf RB_QGEMM_U8_WBUF
+ * bytes, 32-byte aligned. */
+enum { RB_QGEMM_U8_TB = 96, RB_QGEMM_U8_KC = 256,
+       RB_QGEMM_U8_WBUF = 4 * (RB_QGEMM_U8_KC / 4) * 64 };
+void rb_qgemm_tile_u8_avx2(float *y, const rb_qact *a, const rb_qweight *w, const uint8_t *u,
+                           size_t ldu, const int32_t *c, const int32_t *asum, int accumulate,
+                           int t0, int mt, int o0, int nt, uint8_t *wbuf);
 #else
 #define RB_QGEMM_HAVE_AVX2 0
 #endif

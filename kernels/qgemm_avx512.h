@@ -4,11 +4,10 @@
 #define RB_KERNELS_QGEMM_AVX512_H
 
 #include "kernels/qgemm.h"
+#include "kernels/qgemm_common.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define RB_QGEMM_HAVE_AVX512 1
-/* Rows of w rounded up to a whole panel of 32. */
-static inline int rb_qgemm_rows32(const rb_qweight *w) { return (w->rows + 31) & ~31; }
 
 /* wsum [cols / S][rows32] ← Σ over each segment of S columns (S a multiple
  * of 4) of w's stored codes, for the panels p0..p1-1 (VNNI copy). */

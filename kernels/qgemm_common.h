@@ -13,6 +13,9 @@ static inline int rb_qweight_code(const rb_qweight *w, int o, int k) {
     return (row[k >> 1] >> ((k & 1) * 4)) & 0xF;
 }
 
+/* Rows of w rounded up to a whole panel of 32 (the VNNI copy's rows). */
+static inline int rb_qgemm_rows32(const rb_qweight *w) { return (w->rows + 31) & ~31; }
+
 /* y ← y + dot·(sa·sw): the one rescale of a segment.  Callers compile this
  * without FMA (no target attribute), so the reference and the fast path
  * round alike. */

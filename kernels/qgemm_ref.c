@@ -91,8 +91,9 @@ int rb_qweight_pack(rb_qweight *out, const float *w, int rows, int cols, const r
             }
         }
     const char *path = rb_qgemm_kernel();
-    if ((!strcmp(path, "avx512-vnni") || !strcmp(path, "amx")) &&
-        (rc = rb_qweight_prepack(&q, err))) {
+    int copy = !strcmp(path, "avx512-vnni") || !strcmp(path, "amx") ||
+               (q.bits == 4 && !strcmp(path, "avx2")); /* avx2's u8 tiles read it */
+    if (copy && (rc = rb_qweight_prepack(&q, err))) {
         rb_qweight_free(&q);
         return rc;
     }

@@ -1,5 +1,6 @@
 /* Integer GEMM (kernels/qgemm.h): every fast path the CPU has (scalar
- * tiles, avx2, avx512-vnni; the others are skipped with a note on stderr)
+ * tiles, avx2 with its int16 and, for 4-bit weights, u8 tiles,
+ * avx512-vnni; the others are skipped with a note on stderr)
  * against the scalar reference bit for bit, the reference against fake quantization, extreme
  * codes, thread-count independence, and the weight grid check. */
 #include <criterion/criterion.h>
@@ -77,7 +78,12 @@ static void check_paths(const float *yref, const float *yinit, size_t ny, const 
  * avx2; segments of 16, 32, 48, 172: amx falls back to avx512-vnni; of 64,
  * 256, 640, 1536 (per-row weights with per-row or per-tensor activations):
  * amx runs; 640 and 1031: the last of avx2's 512-column chunks is partial,
- * and 1031 (odd: 8-bit weights only) ends it on an unpaired column. */
+ * and 1031 (odd: 8-bit weights only) ends it on an unpaired column.  The
+ * avx2 u8 tiles (4-bit weights, segments of a multiple of 4) meet chunks of
+ * 256 with a partial last one (640, 1536), chunks not a multiple of their
+ * 32-column quads or 16-column steps (48, 172) and rows past a 16-row
+ * panel; K = 50 and the extreme case's 511-value activations keep 4-bit
+ * weights on the int16 tiles. */
 static const int shapes[][3] = {{1, 1, 32},  {8, 3, 48},  {67, 65, 64},  {130, 131, 256},
                                 {9, 70, 1024 + 512}, {4, 2, 172}, {7, 33, 50}, {101, 97, 128},
                                 {70, 77, 640}, {13, 21, 1031}};
@@ -248,6 +254,39 @@ Test(qgemm, static_activations_all_paths) {
         rb_qact_free(&qa);
     }
     free(x);
+}
+
+/* 4-bit weights in groups of 20 and 36 columns (segments a multiple of 4
+ * but not of 16: the avx2 u8 tiles pad each segment's last 16-column step
+ * with zero quads, and the activations past the segment, which those quads
+ * meet, are the next segment's, not zeros), asymmetric per-token or grouped
+ * activations, rows past a 32-row panel of the VNNI copy. */
+Test(qgemm, segments_not_a_multiple_of_16_all_paths) {
+    rb_rng r;
+    rb_rng_seed(&r, 17);
+    int T = 13, N = 70;
+    for (int gi = 0; gi < 2; gi++)
+        for (int ag = 0; ag < 2; ag++) {
+            int G = gi ? 36 : 20, K = 5 * G;
+            rb_quant_spec ws = {4, 1, RB_GRAN_GROUP, G, 1.0f, 0};
+            rb_quant_spec as = {8, 1, ag ? RB_GRAN_GROUP : RB_GRAN_ROW, G, 1.0f, 0};
+            float *w = random_matrix(N, K, &r), *x = random_matrix(T, K, &r);
+            rb_qweight qw;
+            quantize_weights(w, N, K, &ws, &qw);
+            rb_qact qa = {0};
+            rb_error err = {0};
+            cr_assert_eq(rb_qact_quantize(&qa, x, T, K, &as, NULL, NULL, &err), RB_OK, "%s", err.msg);
+            size_t ny = (size_t)T * N;
+            float *y0 = malloc(sizeof(float) * ny), *y1 = malloc(sizeof(float) * ny);
+            for (size_t i = 0; i < ny; i++) y0[i] = y1[i] = (float)(i % 3);
+            rb_qgemm_ref(y0, &qa, &qw, 1);
+            char what[64];
+            snprintf(what, sizeof what, "w4 group %d, a8 %s", G, ag ? "grouped" : "per token");
+            check_paths(y0, y1, ny, &qa, &qw, 1, 1, what);
+            free(y0), free(y1), free(w), free(x);
+            rb_qweight_free(&qw);
+            rb_qact_free(&qa);
+        }
 }
 
 Test(qgemm, thread_count_does_not_change_results) {
