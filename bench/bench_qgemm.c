@@ -1,7 +1,8 @@
 /* Integer GEMM speed (kernels/qgemm.h) against the fp32 GEMM (rb_linear,
  * OpenBLAS sgemm) on the linear shapes of Llama-2-7B and Llama-3-8B at T
  * tokens: W8A8 (int8 weights per channel × int8 activations per token) and
- * W4A8 (packed int4 weights, groups of 128), symmetric; the activation
+ * W4A8 (packed int4 weights, groups of 128, and per channel: W4A8c),
+ * symmetric; the activation
  * quantization (rb_qact_quantize, dynamic per token) is timed separately.
  * Every integer path the CPU has from avx2 up (rb_qgemm_on) is timed, one
  * table row and one JSON object (qgemm_kernel = the path) each.  Each
@@ -110,8 +111,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "vnni peak (a register-only vpdpbusd loop): %.0f GOPS\n", peak / 1e9);
         printf("{\"bench\":\"vnni_peak\",\"threads\":%d,\"gops\":%.1f}\n", threads, peak / 1e9);
     }
-    fprintf(stderr, "%-10s %-8s %6s %6s %-11s | %9s %9s %9s %9s | %6s %6s\n", "model", "linear",
-            "n_out", "n_in", "path", "fp32 ms", "w8a8 ms", "w4a8 ms", "aquant ms", "x8", "x4");
+    fprintf(stderr, "%-10s %-8s %6s %6s %-11s | %9s %9s %9s %9s %9s | %6s %6s %6s\n", "model",
+            "linear", "n_out", "n_in", "path", "fp32 ms", "w8a8 ms", "w4a8 ms", "w4a8c ms",
+            "aquant ms", "x8", "x4", "x4c");
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         const shape *s = &shapes[i];
         char key[32];
@@ -121,18 +123,24 @@ int main(int argc, char **argv) {
         float *x = random_matrix((size_t)T * s->n_in, &r);
         float *y = malloc(sizeof(float) * (size_t)T * s->n_out);
         rb_quant_spec w8 = {8, 0, RB_GRAN_ROW, 0, 1.0f, 0}, w4 = {4, 0, RB_GRAN_GROUP, 128, 1.0f, 0};
+        rb_quant_spec w4c = {4, 0, RB_GRAN_ROW, 0, 1.0f, 0};
         rb_quant_spec a8 = {8, 0, RB_GRAN_ROW, 0, 1.0f, 0};
-        rb_qweight q8, q4;
-        if (pack(&q8, w, s->n_out, s->n_in, &w8) || pack(&q4, w, s->n_out, s->n_in, &w4)) return 1;
+        rb_qweight q8, q4, q4c;
+        if (pack(&q8, w, s->n_out, s->n_in, &w8) || pack(&q4, w, s->n_out, s->n_in, &w4) ||
+            pack(&q4c, w, s->n_out, s->n_in, &w4c))
+            return 1;
         rb_error err = {0};
-        if (rb_qweight_prepack(&q8, &err) || rb_qweight_prepack(&q4, &err)) {
+        if (rb_qweight_prepack(&q8, &err) || rb_qweight_prepack(&q4, &err) ||
+            rb_qweight_prepack(&q4c, &err)) {
             fprintf(stderr, "bench_qgemm: %s\n", err.msg);
             return 1;
         }
         rb_qact qa = {0};
-        /* best[0] fp32, best[1] act quant, best[2 + 2p] w8a8 / [3 + 2p] w4a8 on path p */
-        double best[2 + 2 * RB_QGEMM_N_PATHS];
-        for (int j = 0; j < 2 + 2 * RB_QGEMM_N_PATHS; j++) best[j] = 1e30;
+        /* best[0] fp32, best[1] act quant, best[2 + 3p + b] on path p: b = 0 w8a8, 1 w4a8
+         * (groups of 128), 2 w4a8c (per channel) */
+        double best[2 + 3 * RB_QGEMM_N_PATHS];
+        for (int j = 0; j < 2 + 3 * RB_QGEMM_N_PATHS; j++) best[j] = 1e30;
+        const rb_qweight *qs[3] = {&q8, &q4, &q4c};
         rb_linear(y, x, w, T, s->n_in, s->n_out); /* warm up */
         rb_qact_quantize(&qa, x, T, s->n_in, &a8, NULL, NULL, NULL);
         for (int k = 0; k < reps; k++) {
@@ -145,35 +153,37 @@ int main(int argc, char **argv) {
             best[1] = t2 - t1 < best[1] ? t2 - t1 : best[1];
             for (int p = RB_QGEMM_AVX2; p < RB_QGEMM_N_PATHS; p++) {
                 if (!rb_qgemm_path_available(p)) continue;
-                for (int b = 0; b < 2; b++) {
+                for (int b = 0; b < 3; b++) {
                     double ta = rb_now();
-                    if ((int)rb_qgemm_on(p, y, &qa, b ? &q4 : &q8, 0) != p) {
+                    if ((int)rb_qgemm_on(p, y, &qa, qs[b], 0) != p) {
                         fprintf(stderr, "bench_qgemm: path %s fell back\n", rb_qgemm_path_name(p));
                         return 1;
                     }
                     double d = rb_now() - ta;
-                    if (d < best[2 + 2 * p + b]) best[2 + 2 * p + b] = d;
+                    if (d < best[2 + 3 * p + b]) best[2 + 3 * p + b] = d;
                 }
             }
         }
         double gop = 2.0 * T * s->n_out * s->n_in * 1e-9;
         for (int p = RB_QGEMM_AVX2; p < RB_QGEMM_N_PATHS; p++) {
             if (!rb_qgemm_path_available(p)) continue;
-            double b8 = best[2 + 2 * p], b4 = best[3 + 2 * p];
-            fprintf(stderr, "%-10s %-8s %6d %6d %-11s | %9.1f %9.1f %9.1f %9.1f | %6.2f %6.2f\n",
+            double b8 = best[2 + 3 * p], b4 = best[3 + 3 * p], b4c = best[4 + 3 * p];
+            fprintf(stderr, "%-10s %-8s %6d %6d %-11s | %9.1f %9.1f %9.1f %9.1f %9.1f | %6.2f %6.2f %6.2f\n",
                     s->model, s->name, s->n_out, s->n_in, rb_qgemm_path_name(p), best[0] * 1e3,
-                    b8 * 1e3, b4 * 1e3, best[1] * 1e3, best[0] / b8, best[0] / b4);
+                    b8 * 1e3, b4 * 1e3, b4c * 1e3, best[1] * 1e3, best[0] / b8, best[0] / b4,
+                    best[0] / b4c);
             printf("{\"bench\":\"qgemm\",\"model\":\"%s\",\"linear\":\"%s\",\"n_out\":%d,"
                    "\"n_in\":%d,\"T\":%d,\"threads\":%d,\"reps\":%d,\"qgemm_kernel\":\"%s\","
                    "\"blas\":\"%s\",\"fp32_s\":%.6f,\"w8a8_s\":%.6f,\"w4a8_s\":%.6f,"
                    "\"act_quant_s\":%.6f,\"fp32_gops\":%.2f,\"w8a8_gops\":%.2f,"
-                   "\"w4a8_gops\":%.2f,\"w8a8_x_fp32\":%.3f,\"w4a8_x_fp32\":%.3f}\n",
+                   "\"w4a8_gops\":%.2f,\"w8a8_x_fp32\":%.3f,\"w4a8_x_fp32\":%.3f,"
+                   "\"w4a8c_s\":%.6f,\"w4a8c_x_fp32\":%.3f}\n",
                    s->model, s->name, s->n_out, s->n_in, T, threads, reps, rb_qgemm_path_name(p),
                    rb_blas_kernels(), best[0], b8, b4, best[1], gop / best[0], gop / b8, gop / b4,
-                   best[0] / b8, best[0] / b4);
+                   best[0] / b8, best[0] / b4, b4c, best[0] / b4c);
         }
         fflush(stdout);
-        rb_qweight_free(&q8), rb_qweight_free(&q4), rb_qact_free(&qa);
+        rb_qweight_free(&q8), rb_qweight_free(&q4), rb_qweight_free(&q4c), rb_qact_free(&qa);
         free(w), free(x), free(y);
     }
     return 0;
