@@ -224,27 +224,43 @@ static int recode_u8(const rb_qact *a, int t, int S, uint8_t *ur, int32_t *c, in
     return ok;
 }
 
+/* The activations of a call re-coded to u8 (recode_u8 fills row t): u
+ * [rows][ldu] (rows ≥ T; the bytes not filled are zero), c [T][cols /
+ * group], asum [T][cols / S]. */
+typedef struct u8_acts {
+    uint8_t *u;
+    size_t ldu;
+    int32_t *c, *asum;
+} u8_acts;
+
+static int u8_acts_alloc(u8_acts *q, const rb_qact *a, int S, int rows, size_t ldu) {
+    q->ldu = ldu;
+    q->u = calloc((size_t)rows, ldu);
+    q->c = malloc(sizeof(int32_t) * (size_t)a->rows * (a->cols / a->group));
+    q->asum = malloc(sizeof(int32_t) * (size_t)a->rows * (a->cols / S));
+    return q->u && q->c && q->asum;
+}
+
+static void u8_acts_free(u8_acts *q) { free(q->u), free(q->c), free(q->asum); }
+
 #if RB_QGEMM_HAVE_AVX2
 /* The avx2 path's u8 kernels for 4-bit weights (kernels/qgemm_avx2.h); 0
  * when a does not allow them (a (token, group) spans more than 255 values)
  * or memory runs out: the caller falls back to the int16 kernels. */
 static int run_u8_avx2(float *y, const rb_qact *a, const rb_qweight *w, int accumulate) {
     int T = a->rows, K = w->cols, N = w->rows, S = rb_qgemm_segment(a, w);
-    int nseg = K / S, nga = K / a->group;
-    size_t ldu = (size_t)K + 64; /* ≥ K + 16; 64 keeps the 6 token rows off one L1 set */
-    uint8_t *u = calloc((size_t)T, ldu);
-    int32_t *c = malloc(sizeof(int32_t) * (size_t)T * nga);
-    int32_t *asum = malloc(sizeof(int32_t) * (size_t)T * nseg);
+    u8_acts q; /* rows K + 64 apart: ≥ K + 16, and the 6 token rows off one L1 set */
+    int ok = u8_acts_alloc(&q, a, S, T, (size_t)K + 64);
     /* one weight buffer per thread, all allocated before any tile runs: a
      * call that falls back must not have written y */
     uint8_t *wbufs = aligned_alloc(32, (size_t)RB_QGEMM_U8_WBUF * omp_get_max_threads());
-    int ok = u && c && asum && wbufs;
+    ok = ok && wbufs;
     long nbt = (T + RB_QGEMM_U8_TB - 1) / RB_QGEMM_U8_TB, nbo = (N + OB - 1) / OB, n = nbt * nbo;
     if (ok) {
 #pragma omp parallel if (n > 1 && (long)T * N * K > 1000000)
         {
 #pragma omp for schedule(static) reduction(&& : ok)
-            for (int t = 0; t < T; t++) ok = recode_u8(a, t, S, u + (size_t)t * ldu, c, asum) && ok;
+            for (int t = 0; t < T; t++) ok = recode_u8(a, t, S, q.u + (size_t)t * q.ldu, q.c, q.asum) && ok;
             /* ok is final after the loop's implied barrier */
             uint8_t *wbuf = wbufs + (size_t)RB_QGEMM_U8_WBUF * omp_get_thread_num();
 #pragma omp for schedule(static)
@@ -253,11 +269,13 @@ static int run_u8_avx2(float *y, const rb_qact *a, const rb_qweight *w, int accu
                 int t0 = (int)(b / nbo) * RB_QGEMM_U8_TB, o0 = (int)(b % nbo) * OB;
                 int mt = T - t0 < RB_QGEMM_U8_TB ? T - t0 : RB_QGEMM_U8_TB;
                 int nt = N - o0 < OB ? N - o0 : OB;
-                rb_qgemm_tile_u8_avx2(y, a, w, u, ldu, c, asum, accumulate, t0, mt, o0, nt, wbuf);
+                rb_qgemm_tile_u8_avx2(y, a, w, q.u, q.ldu, q.c, q.asum, accumulate, t0, mt, o0,
+                                      nt, wbuf);
             }
         }
     }
-    free(u), free(c), free(asum), free(wbufs);
+    u8_acts_free(&q);
+    free(wbufs);
     return ok;
 }
 #endif
@@ -268,31 +286,24 @@ static int run_u8_avx2(float *y, const rb_qact *a, const rb_qweight *w, int accu
  * falls back. */
 static int run_vnni(float *y, const rb_qact *a, const rb_qweight *w, int accumulate, int amx) {
     int T = a->rows, K = w->cols, N = w->rows, N32 = rb_qgemm_rows32(w);
-    int S = rb_qgemm_segment(a, w), nseg = K / S, nga = K / a->group;
+    int S = rb_qgemm_segment(a, w), nseg = K / S;
     int T32 = amx ? (T + 31) & ~31 : T; /* AMX reads whole blocks of 32 tokens */
     size_t unp_n = w->bits == 4 && amx ? (size_t)S * 32 : 0;
     /* u's row stride: K bytes for AMX's tile loads; K + 64 for the VNNI
      * micro-kernel, whose 12 token rows would otherwise fall in one L1 set
      * when K is a multiple of 4096 */
-    size_t ldu = amx ? (size_t)K : (size_t)K + 64;
-    uint8_t *u = malloc((size_t)T32 * ldu);
+    u8_acts q;
+    int ok = u8_acts_alloc(&q, a, S, T32, amx ? (size_t)K : (size_t)K + 64);
     uint8_t *unp = unp_n ? aligned_alloc(64, unp_n * (size_t)omp_get_max_threads()) : NULL;
-    if (unp_n && !unp) {
-        free(u);
-        return 0;
-    }
-    if (u) memset(u + (size_t)T * K, 0, (size_t)(T32 - T) * K);
-    int32_t *c = malloc(sizeof(int32_t) * (size_t)T * nga);
-    int32_t *asum = malloc(sizeof(int32_t) * (size_t)T * nseg);
     int32_t *wsum = malloc(sizeof(int32_t) * (size_t)nseg * N32);
-    int ok = u && c && asum && wsum;
+    ok = ok && wsum && (!unp_n || unp);
     long nbt = (T + RB_QGEMM_VNNI_TB - 1) / RB_QGEMM_VNNI_TB, nbo = (N + OB - 1) / OB, n = nbt * nbo;
     if (ok) {
 #pragma omp parallel if (n > 1 && (long)T * N * K > 1000000)
         {
             /* re-code a to u8 per (token, group): u = a + c, c = -min */
 #pragma omp for schedule(static) reduction(&& : ok)
-            for (int t = 0; t < T; t++) ok = recode_u8(a, t, S, u + (size_t)t * ldu, c, asum) && ok;
+            for (int t = 0; t < T; t++) ok = recode_u8(a, t, S, q.u + (size_t)t * q.ldu, q.c, q.asum) && ok;
 #pragma omp for schedule(static)
             for (int p = 0; p < N32 / 32; p++) rb_qgemm_wsum_avx512(wsum, w, S, p, p + 1);
             /* ok is final after the loop's implied barrier */
@@ -303,16 +314,17 @@ static int run_vnni(float *y, const rb_qact *a, const rb_qweight *w, int accumul
                     int mt = T - t0 < RB_QGEMM_VNNI_TB ? T - t0 : RB_QGEMM_VNNI_TB;
                     int nt = N - o0 < OB ? N - o0 : OB;
                     if (amx)
-                        rb_qgemm_tile_amx(y, a, w, u, c, asum, wsum, accumulate, t0, mt, o0, nt,
-                                          unp + unp_n * (size_t)omp_get_thread_num());
+                        rb_qgemm_tile_amx(y, a, w, q.u, q.c, q.asum, wsum, accumulate, t0, mt,
+                                          o0, nt, unp + unp_n * (size_t)omp_get_thread_num());
                     else
-                        rb_qgemm_tile_avx512(y, a, w, u, ldu, c, asum, wsum, accumulate, t0,
-                                             mt, o0, nt);
+                        rb_qgemm_tile_avx512(y, a, w, q.u, q.ldu, q.c, q.asum, wsum, accumulate,
+                                             t0, mt, o0, nt);
                 }
             }
         }
     }
-    free(u), free(c), free(asum), free(wsum), free(unp);
+    u8_acts_free(&q);
+    free(wsum), free(unp);
     return ok;
 }
 #endif

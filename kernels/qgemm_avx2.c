@@ -110,6 +110,21 @@ INLINE AVX2 void kern(int MT, __m256i c[][2], const int16_t *a, size_t lda, cons
     }
 }
 
+/* The 6-token asm kernels (kern6, kern6_u8): their 12 accumulators ymm4-15,
+ * loaded from and stored to c[6][2] (32 bytes each). */
+#define RB_QGEMM_ACC(OP)                                                                            \
+    OP(0, "ymm4") OP(32, "ymm5") OP(64, "ymm6") OP(96, "ymm7") OP(128, "ymm8") OP(160, "ymm9")     \
+    OP(192, "ymm10") OP(224, "ymm11") OP(256, "ymm12") OP(288, "ymm13") OP(320, "ymm14")            \
+    OP(352, "ymm15")
+#define RB_QGEMM_LOAD(OFF, R) "vmovdqu " #OFF "(%[c]), %%" R "\n\t"
+#define RB_QGEMM_STORE(OFF, R) "vmovdqu %%" R ", " #OFF "(%[c])\n\t"
+/* OP(address of token i's activations, its two accumulators) for the 6
+ * tokens, rows p, p + ld, p + 2ld, p3 = p + 3ld, ... */
+#define RB_QGEMM_TOKENS(OP)                                                                        \
+    OP("(%[p])", "ymm4", "ymm5") OP("(%[p],%[ld],1)", "ymm6", "ymm7")                             \
+    OP("(%[p],%[ld],2)", "ymm8", "ymm9") OP("(%[p3])", "ymm10", "ymm11")                          \
+    OP("(%[p3],%[ld],1)", "ymm12", "ymm13") OP("(%[p3],%[ld],2)", "ymm14", "ymm15")
+
 /* kern for 6 tokens, written out: 12 accumulators (ymm4-15), the two
  * weight vectors (ymm0-1), a broadcast and a product (ymm2-3) are the 16
  * registers, and the compiler's own schedule of the same loop spilled
@@ -124,22 +139,11 @@ INLINE AVX2 void kern6(__m256i c[][2], const int16_t *a, size_t lda, const int16
     "vpaddd %%ymm3, %%" C0 ", %%" C0 "\n\t"                                                         \
     "vpmaddwd %%ymm1, %%ymm2, %%ymm2\n\t"                                                          \
     "vpaddd %%ymm2, %%" C1 ", %%" C1 "\n\t"
-#define RB_QGEMM_ACC(OP)                                                                            \
-    OP(0, "ymm4") OP(32, "ymm5") OP(64, "ymm6") OP(96, "ymm7") OP(128, "ymm8") OP(160, "ymm9")     \
-    OP(192, "ymm10") OP(224, "ymm11") OP(256, "ymm12") OP(288, "ymm13") OP(320, "ymm14")            \
-    OP(352, "ymm15")
-#define RB_QGEMM_LOAD(OFF, R) "vmovdqu " #OFF "(%[c]), %%" R "\n\t"
-#define RB_QGEMM_STORE(OFF, R) "vmovdqu %%" R ", " #OFF "(%[c])\n\t"
     __asm__ volatile(RB_QGEMM_ACC(RB_QGEMM_LOAD)
                      "1:\n\t"
                      "vmovdqu (%[wp]), %%ymm0\n\t"
                      "vmovdqu 32(%[wp]), %%ymm1\n\t"
-                     RB_QGEMM_ROW("(%[p])", "ymm4", "ymm5")
-                     RB_QGEMM_ROW("(%[p],%[ld],1)", "ymm6", "ymm7")
-                     RB_QGEMM_ROW("(%[p],%[ld],2)", "ymm8", "ymm9")
-                     RB_QGEMM_ROW("(%[p3])", "ymm10", "ymm11")
-                     RB_QGEMM_ROW("(%[p3],%[ld],1)", "ymm12", "ymm13")
-                     RB_QGEMM_ROW("(%[p3],%[ld],2)", "ymm14", "ymm15")
+                     RB_QGEMM_TOKENS(RB_QGEMM_ROW)
                      "add $64, %[wp]\n\t"
                      "add $4, %[p]\n\t"
                      "add $4, %[p3]\n\t"
@@ -151,9 +155,6 @@ INLINE AVX2 void kern6(__m256i c[][2], const int16_t *a, size_t lda, const int16
                      : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",
                        "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",
                        "xmm15");
-#undef RB_QGEMM_STORE
-#undef RB_QGEMM_LOAD
-#undef RB_QGEMM_ACC
 #undef RB_QGEMM_ROW
 }
 
@@ -307,34 +308,20 @@ INLINE AVX2 void kern6_u8(__m256i c[][2], const uint8_t *u, size_t ldu, const ui
     "vpaddd %%ymm0, %%" C0 ", %%" C0 "\n\t"                                                         \
     "vpmaddwd %[ones], %%ymm1, %%ymm1\n\t"                                                          \
     "vpaddd %%ymm1, %%" C1 ", %%" C1 "\n\t"
-#define RB_U8_ACC(OP)                                                                               \
-    OP(0, "ymm4") OP(32, "ymm5") OP(64, "ymm6") OP(96, "ymm7") OP(128, "ymm8") OP(160, "ymm9")     \
-    OP(192, "ymm10") OP(224, "ymm11") OP(256, "ymm12") OP(288, "ymm13") OP(320, "ymm14")            \
-    OP(352, "ymm15")
-#define RB_U8_LOAD(OFF, R) "vmovdqu " #OFF "(%[c]), %%" R "\n\t"
-#define RB_U8_STORE(OFF, R) "vmovdqu %%" R ", " #OFF "(%[c])\n\t"
-    __asm__ volatile(RB_U8_ACC(RB_U8_LOAD)
+    __asm__ volatile(RB_QGEMM_ACC(RB_QGEMM_LOAD)
                      "1:\n\t"
-                     RB_U8_TOKEN("(%[p])", "ymm4", "ymm5")
-                     RB_U8_TOKEN("(%[p],%[ld],1)", "ymm6", "ymm7")
-                     RB_U8_TOKEN("(%[p],%[ld],2)", "ymm8", "ymm9")
-                     RB_U8_TOKEN("(%[p3])", "ymm10", "ymm11")
-                     RB_U8_TOKEN("(%[p3],%[ld],1)", "ymm12", "ymm13")
-                     RB_U8_TOKEN("(%[p3],%[ld],2)", "ymm14", "ymm15")
+                     RB_QGEMM_TOKENS(RB_U8_TOKEN)
                      "add $256, %[wq]\n\t"
                      "add $16, %[p]\n\t"
                      "add $16, %[p3]\n\t"
                      "dec %[count]\n\t"
                      "jnz 1b\n\t"
-                     RB_U8_ACC(RB_U8_STORE)
+                     RB_QGEMM_ACC(RB_QGEMM_STORE)
                      : [wq] "+r"(wq), [p] "+r"(p), [p3] "+r"(p3), [count] "+r"(count)
                      : [ld] "r"(ld), [c] "r"(c), [ones] "m"(*(const __m256i *)ones16)
                      : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",
                        "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",
                        "xmm15");
-#undef RB_U8_STORE
-#undef RB_U8_LOAD
-#undef RB_U8_ACC
 #undef RB_U8_TOKEN
 #undef RB_U8_ADD
 #undef RB_U8_SET
@@ -410,4 +397,8 @@ AVX2 void rb_qgemm_tile_u8_avx2(float *y, const rb_qact *a, const rb_qweight *w,
         }
     }
 }
+#undef RB_QGEMM_TOKENS
+#undef RB_QGEMM_STORE
+#undef RB_QGEMM_LOAD
+#undef RB_QGEMM_ACC
 #endif
