@@ -6,6 +6,7 @@
 #include <ftw.h>
 #include <glob.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,6 +169,51 @@ Test(sweep_cli, shards_and_merged_tables, .timeout = 60) {
                           "copy.jsonl (record 1) differ in \"ppl\" (3 vs 4)"),
               "%s", msg);
     free(msg);
+    cleanup_dir(dir);
+}
+
+/* Runs that together ask for more threads than the cores get
+ * OMP_WAIT_POLICY=passive (libgomp's spinning idle threads otherwise hold up
+ * each other's barriers), a user's own setting is kept, and runs that fit
+ * the cores are left alone: a fake rotbench records the variable it sees. */
+Test(sweep_cli, oversubscribed_runs_wait_passively, .timeout = 60) {
+    const char *exe = rotbench_exe();
+    char dir[1024], cfgp[1200], fake[1200], cmd[4096], path[1300];
+    test_dir("cli_wait", dir, sizeof dir);
+    snprintf(cfgp, sizeof cfgp, "%s/s.json", dir);
+    write_text(cfgp, HEAD "\"axes\": [{\"name\": \"seed\", \"values\": ["
+                          "{\"label\": \"0\", \"args\": {\"seed\": 0}},"
+                          "{\"label\": \"1\", \"args\": {\"seed\": 1}}]}]}");
+    snprintf(fake, sizeof fake, "%s/fake-wait", dir);
+    write_script(fake, "#!/bin/sh\n"
+                       "echo \"{\\\"ppl\\\": 1.5, \\\"wait\\\": \\\"${OMP_WAIT_POLICY-unset}\\\"}\"\n");
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) cores = CPU_COUNT(&set);
+    struct {
+        const char *env;
+        int jobs;
+        long threads;
+        const char *want;
+    } cases[] = {{"env -u OMP_WAIT_POLICY", 2, cores, "passive"},
+                 {"env -u OMP_WAIT_POLICY", 1, 1, "unset"},
+                 {"env OMP_WAIT_POLICY=active", 2, cores, "active"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        snprintf(path, sizeof path, "%s/r.jsonl", dir);
+        unlink(path);
+        snprintf(cmd, sizeof cmd,
+                 "cd '%s' && %s '%s' sweep s.json --rotbench '%s' --jobs %d --threads %ld "
+                 ">/dev/null 2>err.txt",
+                 dir, cases[i].env, exe, fake, cases[i].jobs, cases[i].threads);
+        int st = system(cmd);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: status %d", cmd, st);
+        char *res = read_text(path), want[64];
+        snprintf(want, sizeof want, "\"wait\":\"%s\"", cases[i].want);
+        const char *a = strstr(res, want);
+        cr_assert(a && strstr(a + 1, want), "case %zu: both runs should see %s:\n%s", i,
+                  cases[i].want, res);
+        free(res);
+    }
     cleanup_dir(dir);
 }
 
