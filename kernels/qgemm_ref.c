@@ -133,21 +133,13 @@ int rb_qact_quantize(rb_qact *a, const float *x, int rows, int cols, const rb_qu
         rb_quant_params(x, rows, cols, s, p, p + np);
         scale = p, zero = p + np;
     }
-    float qmax = s->asym ? rb_qmax_asym(s->bits) : rb_qmax_sym(s->bits);
-    float lo = s->asym ? 0 : -qmax;
 #pragma omp parallel for schedule(static) if ((long)rows * cols > 65536)
     for (int r = 0; r < rows; r++)
         for (int c0 = 0; c0 < cols; c0 += G) {
             size_t pi = rb_quant_param_index(s, cols, r, c0);
-            float sc = scale[pi], inv = 1.0f / sc, z = s->asym ? zero[pi] : 0.0f;
-            const float *xr = x + (size_t)r * cols + c0;
-            int16_t *qr = a->q + (size_t)r * cols + c0;
-            for (int c = 0; c < G; c++) {
-                float qv = nearbyintf(xr[c] * inv) + z;
-                qv = qv < lo ? lo : qv > qmax ? qmax : qv;
-                qr[c] = (int16_t)(qv - z);
-            }
-            a->scale[(size_t)r * ng + (size_t)(c0 / G)] = sc;
+            rb_quant_codes(a->q + (size_t)r * cols + c0, x + (size_t)r * cols + c0, G, s,
+                           scale[pi], s->asym ? zero[pi] : 0.0f);
+            a->scale[(size_t)r * ng + (size_t)(c0 / G)] = scale[pi];
         }
     if (p != stack) free(p);
     return RB_OK;

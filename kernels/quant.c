@@ -63,6 +63,25 @@ RB_SIMD_INLINE void span_fq_body(float *x, int n, const rb_quant_spec *s, float 
 }
 RB_SIMD_DISPATCH_VOID(span_fq, (float *x, int n, const rb_quant_spec *s, float scale, float zero), (x, n, s, scale, zero))
 
+RB_SIMD_INLINE void span_codes_body(int16_t *q, const float *x, int n, int asym, float inv,
+                                    float zero, float qm) {
+    if (asym) {
+#pragma omp simd
+        for (int i = 0; i < n; i++) q[i] = (int16_t)(rb_q_asym(x[i], inv, zero, qm) - zero);
+    } else {
+#pragma omp simd
+        for (int i = 0; i < n; i++) q[i] = (int16_t)rb_q_sym(x[i], inv, qm);
+    }
+}
+RB_SIMD_DISPATCH_VOID(span_codes, (int16_t *q, const float *x, int n, int asym, float inv, float zero, float qm),
+                      (q, x, n, asym, inv, zero, qm))
+
+void rb_quant_codes(int16_t *q, const float *x, int n, const rb_quant_spec *s, float scale,
+                    float zero) {
+    span_codes(q, x, n, s->asym, 1.0f / scale, zero,
+               s->asym ? rb_qmax_asym(s->bits) : rb_qmax_sym(s->bits));
+}
+
 RB_SIMD_INLINE double span_sq_error_body(const float *x, int n, const rb_quant_spec *s, float scale,
                                          float zero) {
     float inv = 1.0f / scale, e = 0;

@@ -26,6 +26,7 @@
 #define RB_KERNELS_QUANT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/error.h"
 
@@ -66,6 +67,15 @@ void rb_fake_quant(float *x, int rows, int cols, const rb_quant_spec *s, const f
                    const float *zero);
 void rb_fake_quant_ref(float *x, int rows, int cols, const rb_quant_spec *s,
                        const float *scale, const float *zero);
+
+/* q [n] ← the integer codes of x [n] under one quantizer (scale, zero; zero
+ * ignored when symmetric) minus its zero point, as int16: the code is
+ * rb_fake_quant's (round half to even of x/scale, plus zero, clamped), so
+ * dequant(quant(x)) = q·scale.  x finite (a NaN has no code). */
+void rb_quant_codes(int16_t *q, const float *x, int n, const rb_quant_spec *s, float scale,
+                    float zero);
+void rb_quant_codes_ref(int16_t *q, const float *x, int n, const rb_quant_spec *s, float scale,
+                        float zero);
 
 /* Dynamic quantization: parameters from x itself, then fake-quant, in place
  * (RB_ENOMEM is the only failure). */

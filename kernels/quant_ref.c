@@ -50,6 +50,14 @@ void rb_quant_params_ref(const float *x, int rows, int cols, const rb_quant_spec
     }
 }
 
+void rb_quant_codes_ref(int16_t *q, const float *x, int n, const rb_quant_spec *s, float scale,
+                        float zero) {
+    float inv = 1.0f / scale;
+    for (int i = 0; i < n; i++)
+        q[i] = (int16_t)(s->asym ? rb_q_asym(x[i], inv, zero, rb_qmax_asym(s->bits)) - zero
+                                 : rb_q_sym(x[i], inv, rb_qmax_sym(s->bits)));
+}
+
 void rb_fake_quant_ref(float *x, int rows, int cols, const rb_quant_spec *s, const float *scale,
                        const float *zero) {
     if (rb_quant_spec_off(s)) return;

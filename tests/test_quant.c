@@ -58,6 +58,42 @@ Test(quant, fast_matches_reference_bit_for_bit) {
     })
 }
 
+/* The integer codes (rb_quant_codes, the activations of --kernels int)
+ * against their reference bit for bit, and against fake quantization:
+ * code·scale is the fake-quantized value.  Inputs: random spans of odd and
+ * SIMD-width lengths with values exactly halfway between codes (ties go to
+ * even), past the clamp on both sides, infinities and signed zeros. */
+Test(quant, codes_match_reference_and_fake_quant) {
+    rb_rng r;
+    rb_rng_seed(&r, 9);
+    static const int lens[] = {1, 7, 16, 33, 64, 1031};
+    for (size_t li = 0; li < sizeof lens / sizeof *lens; li++)
+        for (size_t bi = 0; bi < 4; bi++)
+            for (int asym = 0; asym < 2; asym++) {
+                int n = lens[li];
+                rb_quant_spec s = {bits_list[bi], asym, RB_GRAN_TENSOR, 0, 1.0f, 0};
+                float *x = random_matrix(1, n, &r), scale = 0.0625f, zero = 0; /* exact ties */
+                float qm = asym ? (float)((1 << s.bits) - 1) : (float)((1 << (s.bits - 1)) - 1);
+                if (asym) zero = (float)(int)(qm / 3);
+                for (int i = 0; i < n; i += 5) /* halfway: (k + 1/2)·scale for k around 0 */
+                    x[i] = ((float)(int)rb_rng_below(&r, 9) - 4.0f + 0.5f) * scale;
+                if (n > 3) x[1] = INFINITY, x[2] = -INFINITY, x[3] = -0.0f;
+                int16_t *qa = malloc(sizeof(int16_t) * n), *qb = malloc(sizeof(int16_t) * n);
+                rb_quant_codes(qa, x, n, &s, scale, zero);
+                rb_quant_codes_ref(qb, x, n, &s, scale, zero);
+                cr_assert_eq(memcmp(qa, qb, sizeof(int16_t) * n), 0,
+                             "codes differ: n %d bits %d asym %d", n, s.bits, asym);
+                float *f = malloc(sizeof(float) * n);
+                memcpy(f, x, sizeof(float) * n);
+                rb_fake_quant_ref(f, 1, n, &s, &scale, &zero);
+                for (int i = 0; i < n; i++) {
+                    cr_assert_eq((float)qa[i] * scale, f[i], "x %g: code %d, fake %g", x[i], qa[i], f[i]);
+                    cr_assert(qa[i] >= (asym ? -zero : -qm) && qa[i] <= (asym ? qm - zero : qm));
+                }
+                free(x), free(qa), free(qb), free(f);
+            }
+}
+
 Test(quant, properties) {
     rb_rng r;
     rb_rng_seed(&r, 2);
