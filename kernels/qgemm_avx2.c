@@ -201,21 +201,47 @@ AVX2 void rb_qgemm_block_avx2(int32_t *acc, int ldacc, const int16_t *a, size_t 
     }
 }
 
-AVX2 void rb_qgemm_rescale_avx2(float *y, size_t ldy, const int32_t *acc, int ldacc, int mt, int nt,
-                                const float *sa, size_t lds, const float *sw) {
+/* The u8 tiles' exact correction of a segment's dot products: dot = acc -
+ * c·ws[j] - as·wz[j] for token i (c = c_t[i · ldc], as = as_t[i · lda]),
+ * wrapping int32 (exact modulo 2^32; the true dot fits). */
+typedef struct u8_fix {
+    const int32_t *c_t, *as_t, *ws, *wz;
+    size_t ldc, lda;
+} u8_fix;
+
+/* y[i][j] ← rb_qgemm_rescale(y[i][j], dot, sa[i · lds], sw[j]) with dot =
+ * acc[i][j], corrected by fix when it is not NULL. */
+INLINE AVX2 void rescale_rows(float *y, size_t ldy, const int32_t *acc, int ldacc, int mt, int nt,
+                              const float *sa, size_t lds, const float *sw, const u8_fix *fix) {
     for (int i = 0; i < mt; i++) {
         float *yr = y + (size_t)i * ldy;
         const int32_t *ar = acc + (size_t)i * ldacc;
         __m256 s_a = _mm256_set1_ps(sa[(size_t)i * lds]);
+        uint32_t fc = fix ? (uint32_t)fix->c_t[(size_t)i * fix->ldc] : 0;
+        uint32_t fa = fix ? (uint32_t)fix->as_t[(size_t)i * fix->lda] : 0;
+        __m256i cv = _mm256_set1_epi32((int32_t)fc), av = _mm256_set1_epi32((int32_t)fa);
         int j = 0;
         for (; j + 8 <= nt; j += 8) {
+            __m256i d = _mm256_loadu_si256((const __m256i *)(ar + j));
+            if (fix) { /* mullo and sub wrap modulo 2^32 */
+                d = _mm256_sub_epi32(d, _mm256_mullo_epi32(cv, _mm256_loadu_si256((const __m256i *)(fix->ws + j))));
+                d = _mm256_sub_epi32(d, _mm256_mullo_epi32(av, _mm256_loadu_si256((const __m256i *)(fix->wz + j))));
+            }
             __m256 s = _mm256_mul_ps(s_a, _mm256_loadu_ps(sw + j));
-            __m256 dot = _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(ar + j)));
-            __m256 v = _mm256_mul_ps(dot, s);
+            __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(d), s);
             _mm256_storeu_ps(yr + j, _mm256_add_ps(_mm256_loadu_ps(yr + j), v));
         }
-        for (; j < nt; j++) yr[j] = rb_qgemm_rescale(yr[j], ar[j], sa[(size_t)i * lds], sw[j]);
+        for (; j < nt; j++) {
+            uint32_t d = (uint32_t)ar[j];
+            if (fix) d = d - fc * (uint32_t)fix->ws[j] - fa * (uint32_t)fix->wz[j];
+            yr[j] = rb_qgemm_rescale(yr[j], (int32_t)d, sa[(size_t)i * lds], sw[j]);
+        }
     }
+}
+
+AVX2 void rb_qgemm_rescale_avx2(float *y, size_t ldy, const int32_t *acc, int ldacc, int mt, int nt,
+                                const float *sa, size_t lds, const float *sw) {
+    rescale_rows(y, ldy, acc, ldacc, mt, nt, sa, lds, sw, NULL);
 }
 
 /* ---- the u8 path for 4-bit weights (kernels/qgemm_avx2.h) ---------------- */
@@ -371,30 +397,11 @@ AVX2 void rb_qgemm_tile_u8_avx2(float *y, const rb_qact *a, const rb_qweight *w,
                 panel_u8(mt, acc + 16 * p, OBU, u + (size_t)t0 * ldu + k0, ldu,
                          wbuf + (size_t)p * kq * 64, ng);
         }
-        /* dot = Σ u·wc - c·Σ wc - wz·Σ a, wrapping (mullo and sub are modulo
-         * 2^32), then y ← y + dot·(sa·sw) as rb_qgemm_rescale (no FMA) */
-        for (int i = 0; i < mt; i++) {
-            int t = t0 + i;
-            __m256i cv = _mm256_set1_epi32(c[(size_t)t * nga + ga]);
-            __m256i av = _mm256_set1_epi32(asum[(size_t)t * nseg + s]);
-            float sa = a->scale[(size_t)t * nga + ga];
-            __m256 sav = _mm256_set1_ps(sa);
-            const int32_t *ar = acc + (size_t)i * OBU;
-            float *yr = y + (size_t)t * N + o0;
-            int j = 0;
-            for (; j + 8 <= nt; j += 8) {
-                __m256i d = _mm256_loadu_si256((const __m256i *)(ar + j));
-                d = _mm256_sub_epi32(d, _mm256_mullo_epi32(cv, _mm256_loadu_si256((const __m256i *)(ws + j))));
-                d = _mm256_sub_epi32(d, _mm256_mullo_epi32(av, _mm256_loadu_si256((const __m256i *)(wz + j))));
-                __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(d), _mm256_mul_ps(sav, _mm256_loadu_ps(sw + j)));
-                _mm256_storeu_ps(yr + j, _mm256_add_ps(_mm256_loadu_ps(yr + j), v));
-            }
-            for (; j < nt; j++) {
-                uint32_t d = (uint32_t)ar[j] - (uint32_t)c[(size_t)t * nga + ga] * (uint32_t)ws[j] -
-                             (uint32_t)asum[(size_t)t * nseg + s] * (uint32_t)wz[j];
-                yr[j] = rb_qgemm_rescale(yr[j], (int32_t)d, sa, sw[j]);
-            }
-        }
+        /* dot = Σ u·wc - c·Σ wc - wz·Σ a, then the rescale of the int16 tiles */
+        u8_fix fix = {c + (size_t)t0 * nga + ga, asum + (size_t)t0 * nseg + s, ws, wz,
+                      (size_t)nga, (size_t)nseg};
+        rescale_rows(y + (size_t)t0 * N + o0, (size_t)N, acc, OBU, mt, nt,
+                     a->scale + (size_t)t0 * nga + ga, (size_t)nga, sw, &fix);
     }
 }
 #undef RB_QGEMM_TOKENS
