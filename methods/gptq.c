@@ -56,6 +56,37 @@ const rb_method rb_method_gptq = {
     .apply = gptq_apply,
 };
 
+/* GPTQ of linear id of layer l with the Hessian h of its input; *fac is
+ * made from h at the first call that needs it (and then shared). */
+static int quantize_linear(rb_stage_ctx *ctx, int l, rb_linear_id id, const rb_hessian *h,
+                           rb_gptq_factor *fac, const rb_gptq_options *go, double *t_factor,
+                           double *t_quant, rb_error *err) {
+    const rb_config *c = &ctx->model->cfg;
+    rb_weight_view v = rb_model_weight(ctx->model, l, id);
+    rb_quant_spec spec = rb_quant_weight_spec(ctx->quant, l, c->n_layers, id);
+    if (rb_quant_spec_off(&spec)) return RB_OK;
+    rb_quant_spec high = spec; /* resq's mixed weights */
+    high.bits = ctx->quant->w_high_bits;
+    rb_quant_split split = rb_quant_weight_split(ctx->quant, id);
+    size_t np = rb_quant_n_params(&spec, v.rows, v.cols);
+    float *sc = malloc(sizeof(float) * np), *zr = malloc(sizeof(float) * np);
+    double t = rb_now();
+    int rc = !sc || !zr ? rb_error_set(err, RB_ENOMEM, "out of memory for weight parameters")
+                        : rb_gptq_check(v.rows, v.cols, &spec, go, split, &high, err);
+    if (!rc && !fac->U) rc = rb_gptq_factor_init(fac, h->H, v.cols, go, err);
+    *t_factor += rb_now() - t;
+    t = rb_now();
+    if (!rc) rc = rb_gptq_quantize_factored(v.w, v.rows, fac, &spec, go, split, &high, sc, zr, err);
+    *t_quant += rb_now() - t;
+    /* kept for the integer kernels (core/qlinear.h; they refuse splits) */
+    if (!rc && split.high <= 0)
+        rc = rb_quant_keep_w_params(ctx->quant, c->n_layers, l, id, sc, zr, np, err);
+    free(sc);
+    free(zr);
+    if (rc) rb_error_prefix(err, "layer %d %s: ", l, rb_linear_name(id));
+    return rc;
+}
+
 static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err) {
     if (!rb_quant_weights_on(ctx->quant)) return RB_OK;
     if (!ctx->calib) return rb_error_set(err, RB_EINVAL, "needs calibration data");
@@ -68,7 +99,7 @@ static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
     int widths[RB_ACT_POINT_COUNT] = {c->dim, c->n_heads * c->head_dim, c->dim, c->hidden_dim, 0};
     rb_workspace ws;
     int rc = rb_workspace_init(&ws, c, cal->window, err);
-    double t0 = rb_now();
+    double t0 = rb_now(), t_collect = 0, t_factor = 0, t_quant = 0;
     int sequential = (int)rb_opt_get(&rb_method_gptq, opt, "sequential");
     for (int l = 0; !rc && l < c->n_layers; l++) {
         collect_ctx cc = {.layer = l};
@@ -79,34 +110,35 @@ static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
              step++) {
             cc.only = step;
             rb_hooks hooks = {.ctx = &cc, .activation = collect};
+            double t = rb_now();
             for (int w = 0; !rc && w < cal->n_windows; w++) {
                 rc = rb_forward(m, &ws, cal->tokens + (size_t)w * cal->window, cal->window, &hooks,
                                 err);
                 if (rc == STOP_AFTER_LAYER) rc = RB_OK;
             }
-            for (int id = 0; !rc && id < RB_LINEAR_COUNT; id++) {
-                if (step >= 0 && (int)rb_linear_input((rb_linear_id)id) != step) continue;
-                rb_weight_view v = rb_model_weight(m, l, (rb_linear_id)id);
-                rb_quant_spec spec = rb_quant_weight_spec(ctx->quant, l, c->n_layers, (rb_linear_id)id);
-                rb_quant_spec high = spec; /* resq's mixed weights */
-                high.bits = ctx->quant->w_high_bits;
-                rb_quant_split split = rb_quant_weight_split(ctx->quant, id);
-                size_t np = rb_quant_n_params(&spec, v.rows, v.cols);
-                float *sc = malloc(sizeof(float) * np), *zr = malloc(sizeof(float) * np);
-                rc = sc && zr ? rb_gptq_quantize_split(v.w, v.rows, v.cols,
-                                                       cc.h[rb_linear_input((rb_linear_id)id)].H,
-                                                       &spec, &go, split, &high, sc, zr, err)
-                              : rb_error_set(err, RB_ENOMEM, "out of memory for weight parameters");
-                /* kept for the integer kernels (core/qlinear.h; they refuse splits) */
-                if (!rc && split.high <= 0)
-                    rc = rb_quant_keep_w_params(ctx->quant, c->n_layers, l, id, sc, zr, np, err);
-                free(sc);
-                free(zr);
-                if (rc) rb_error_prefix(err, "layer %d %s: ", l, rb_linear_name((rb_linear_id)id));
+            t_collect += rb_now() - t;
+            /* point by point: one factor of its Hessian for all the linears that read
+             * it (q/k/v, gate/up), made at the first of them and freed, with the
+             * Hessian, after the last (each linear's result does not depend on the
+             * others': their Hessians were collected before any is quantized) */
+            for (int in = 0; !rc && in < RB_ACT_CLASSIFIER_IN; in++) {
+                if (step >= 0 && in != step) continue;
+                rb_gptq_factor fac = {0};
+                for (int id = 0; !rc && id < RB_LINEAR_COUNT; id++) {
+                    if ((int)rb_linear_input((rb_linear_id)id) != in) continue;
+                    rc = quantize_linear(ctx, l, (rb_linear_id)id, &cc.h[in], &fac, &go, &t_factor,
+                                         &t_quant, err);
+                }
+                rb_gptq_factor_free(&fac);
+                rb_hessian_free(&cc.h[in]);
             }
         }
         for (int p = 0; p < RB_ACT_CLASSIFIER_IN; p++) rb_hessian_free(&cc.h[p]);
-        if (!rc) rb_logf(ctx->log, "gptq: layer %d/%d done, %.1f s", l + 1, c->n_layers, rb_now() - t0);
+        if (!rc)
+            rb_logf(ctx->log,
+                    "gptq: layer %d/%d done, %.1f s (so far: Hessians %.1f s, factors %.1f s, "
+                    "quantizing %.1f s)",
+                    l + 1, c->n_layers, rb_now() - t0, t_collect, t_factor, t_quant);
     }
     rb_workspace_free(&ws);
     return rc;

@@ -20,11 +20,9 @@ void rb_hessian_add(rb_hessian *h, const float *X, int rows) {
     if (rows <= 0) return;
     float keep = (float)h->n / (float)(h->n + rows);
     float add = 2.0f / (float)(h->n + rows);
-    /* upper triangle via ssyrk, mirrored below afterwards */
+    /* the upper triangle only (the lower stays 0): every reader reads the upper */
     cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, h->cols, rows, add, X, h->cols, keep, h->H,
                 h->cols);
-    for (int i = 0; i < h->cols; i++)
-        for (int j = 0; j < i; j++) h->H[(size_t)i * h->cols + j] = h->H[(size_t)j * h->cols + i];
     h->n += rows;
 }
 
@@ -33,29 +31,63 @@ void rb_hessian_free(rb_hessian *h) {
     h->H = NULL;
 }
 
-/* U = upper Cholesky factor of (Hd + damping)⁻¹, in place in Hd (row-major,
- * upper triangle valid, lower zeroed). */
-static int inverse_cholesky(double *Hd, int n, double damp, rb_error *err) {
-    double mean = 0;
-    for (int i = 0; i < n; i++) mean += Hd[(size_t)i * n + i];
-    mean /= n;
-    double *work = malloc(sizeof(double) * (size_t)n * n);
-    if (!work) return rb_error_set(err, RB_ENOMEM, "out of memory in GPTQ");
+/* a[j*n+i] = a[i*n+j] for i < j: the upper triangle of a row-major [n][n]
+ * copied onto the lower (in tiles, so both sides stay in cache). */
+static void mirror_upper_to_lower(double *a, int n) {
+    enum { TILE = 64 };
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int i0 = 0; i0 < n; i0 += TILE)
+        for (int j0 = i0; j0 < n; j0 += TILE)
+            for (int i = i0; i < i0 + TILE && i < n; i++)
+                for (int j = j0 > i ? j0 : i + 1; j < j0 + TILE && j < n; j++)
+                    a[(size_t)j * n + i] = a[(size_t)i * n + j];
+}
+
+/* Hp [n][n] row-major, upper triangle (i ≤ j) = H[perm i][perm j] (H's upper
+ * triangle read), the diagonal of a dead input 1. */
+static void permuted_upper(const float *H, int n, const int *perm, double *Hp) {
+#pragma omp parallel for schedule(dynamic, 16)
+    for (int i = 0; i < n; i++)
+        for (int j = i; j < n; j++) {
+            int a = perm[i], b = perm[j];
+            double v = H[a < b ? (size_t)a * n + b : (size_t)b * n + a];
+            Hp[(size_t)i * n + j] = i == j && v == 0 ? 1 : v;
+        }
+}
+
+/* U [n][n] row-major = upper Cholesky factor of (Hp + damping)⁻¹, lower 0.
+ * The three LAPACK calls are those the row-major LAPACKE calls made (dpotrf
+ * 'L', dpotri 'L', dpotrf 'U' on the column-major matrix), called directly
+ * on the column-major view: Hp is symmetric, so its row-major upper
+ * triangle is the column-major lower one and LAPACKE's transposed copies
+ * (three of n² doubles, in and out) are not needed.  Hp is rebuilt from H
+ * for each attempt. */
+static int inverse_cholesky(const float *H, int n, const int *perm, double damp, float *U,
+                            rb_error *err) {
+    double *a = malloc(sizeof(double) * (size_t)n * n);
+    if (!a) return rb_error_set(err, RB_ENOMEM, "out of memory in GPTQ (a %dx%d factor)", n, n);
     for (int attempt = 0; attempt < 5; attempt++, damp *= 10) {
-        memcpy(work, Hd, sizeof(double) * (size_t)n * n);
-        for (int i = 0; i < n; i++) work[(size_t)i * n + i] += damp * mean;
-        if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', n, work, n)) continue;
-        if (LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'L', n, work, n)) continue;
-        for (int i = 0; i < n; i++) /* mirror the lower triangle of H⁻¹ */
-            for (int j = i + 1; j < n; j++) work[(size_t)i * n + j] = work[(size_t)j * n + i];
-        if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', n, work, n)) continue;
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < i; j++) work[(size_t)i * n + j] = 0;
-        memcpy(Hd, work, sizeof(double) * (size_t)n * n);
-        free(work);
+        permuted_upper(H, n, perm, a);
+        double mean = 0;
+        for (int i = 0; i < n; i++) mean += a[(size_t)i * n + i];
+        mean /= n;
+        for (int i = 0; i < n; i++) a[(size_t)i * n + i] += damp * mean;
+        if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', n, a, n)) continue;
+        if (LAPACKE_dpotri(LAPACK_COL_MAJOR, 'L', n, a, n)) continue;
+        mirror_upper_to_lower(a, n); /* column-major: the lower of H⁻¹ onto its upper */
+        if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', n, a, n)) continue;
+        /* column-major upper (i ≤ j) at a[j*n+i] → row-major U[i][j], in tiles */
+        enum { TILE = 64 };
+#pragma omp parallel for schedule(static)
+        for (int i0 = 0; i0 < n; i0 += TILE)
+            for (int j0 = 0; j0 < n; j0 += TILE)
+                for (int j = j0; j < j0 + TILE && j < n; j++)
+                    for (int i = i0; i < i0 + TILE && i < n; i++)
+                        U[(size_t)i * n + j] = j < i ? 0 : (float)a[(size_t)j * n + i];
+        free(a);
         return RB_OK;
     }
-    free(work);
+    free(a);
     return rb_error_set(err, RB_ENUMERIC,
                         "GPTQ: the %dx%d Hessian is not positive definite even with damping "
                         "%g·mean(diag)",
@@ -95,6 +127,44 @@ static int part_params(const float *W, int rows, int cols, const rb_quant_split 
     return RB_OK;
 }
 
+int rb_gptq_factor_init(rb_gptq_factor *f, const float *H, int cols, const rb_gptq_options *o,
+                        rb_error *err) {
+    memset(f, 0, sizeof *f);
+    if (cols < 1 || !(o->damp >= 0))
+        return rb_error_set(err, RB_EINVAL, "gptq: %d columns, damp %g: need ≥ 1 and ≥ 0", cols,
+                            o->damp);
+    f->cols = cols;
+    f->perm = malloc(sizeof(int) * cols);
+    f->dead = calloc((size_t)cols, 1);
+    f->U = malloc(sizeof(float) * (size_t)cols * cols);
+    order_item *items = malloc(sizeof(order_item) * cols);
+    int rc = RB_OK;
+    if (!f->perm || !f->dead || !f->U || !items) {
+        rc = rb_error_set(err, RB_ENOMEM, "out of memory in GPTQ (a %dx%d factor)", cols, cols);
+        goto done;
+    }
+    /* dead inputs (H_ii = 0: their diagonal taken as 1) and the column order */
+    for (int i = 0; i < cols; i++) {
+        float d = H[(size_t)i * cols + i];
+        f->dead[i] = d == 0;
+        items[i] = (order_item){d == 0 ? 1.0f : d, i};
+    }
+    if (o->act_order) qsort(items, (size_t)cols, sizeof *items, by_key_desc);
+    for (int i = 0; i < cols; i++) f->perm[i] = items[i].idx;
+    rc = inverse_cholesky(H, cols, f->perm, o->damp, f->U, err);
+done:
+    free(items);
+    if (rc) rb_gptq_factor_free(f);
+    return rc;
+}
+
+void rb_gptq_factor_free(rb_gptq_factor *f) {
+    free(f->perm);
+    free(f->dead);
+    free(f->U);
+    memset(f, 0, sizeof *f);
+}
+
 int rb_gptq_quantize(float *W, int rows, int cols, const float *H, const rb_quant_spec *spec,
                      const rb_gptq_options *o, float *scale_out, float *zero_out, rb_error *err) {
     return rb_gptq_quantize_split(W, rows, cols, H, spec, o, (rb_quant_split){0, 0}, NULL, scale_out,
@@ -106,6 +176,18 @@ int rb_gptq_quantize_split(float *W, int rows, int cols, const float *H,
                            rb_quant_split sp, const rb_quant_spec *high, float *scale_out,
                            float *zero_out, rb_error *err) {
     if (rb_quant_spec_off(spec)) return RB_OK;
+    int rc = rb_gptq_check(rows, cols, spec, o, sp, high, err);
+    if (rc) return rc;
+    rb_gptq_factor f;
+    if ((rc = rb_gptq_factor_init(&f, H, cols, o, err))) return rc;
+    rc = rb_gptq_quantize_factored(W, rows, &f, spec, o, sp, high, scale_out, zero_out, err);
+    rb_gptq_factor_free(&f);
+    return rc;
+}
+
+int rb_gptq_check(int rows, int cols, const rb_quant_spec *spec, const rb_gptq_options *o,
+                  rb_quant_split sp, const rb_quant_spec *high, rb_error *err) {
+    (void)rows;
     int rc = rb_quant_spec_check(spec, cols, "gptq weights", err);
     if (rc) return rc;
     int split = sp.high > 0;
@@ -120,38 +202,40 @@ int rb_gptq_quantize_split(float *W, int rows, int cols, const float *H,
                             "gptq: group size %d does not divide the %d high and %d low columns "
                             "of a %d-column block",
                             spec->group, sp.high, sp.block - sp.high, sp.block);
-    const rb_quant_spec *hspec = split ? high : spec;
     if (o->block < 1 || !(o->damp >= 0))
         return rb_error_set(err, RB_EINVAL, "gptq: block %d must be ≥ 1 and damp %g ≥ 0", o->block,
                             o->damp);
-    size_t nn = (size_t)cols * cols, nw = (size_t)rows * cols;
+    return RB_OK;
+}
+
+int rb_gptq_quantize_factored(float *W, int rows, const rb_gptq_factor *f,
+                              const rb_quant_spec *spec, const rb_gptq_options *o,
+                              rb_quant_split sp, const rb_quant_spec *high, float *scale_out,
+                              float *zero_out, rb_error *err) {
+    int cols = f->cols;
+    if (rb_quant_spec_off(spec)) return RB_OK;
+    int rc = rb_gptq_check(rows, cols, spec, o, sp, high, err);
+    if (rc) return rc;
+    int split = sp.high > 0;
+    const rb_quant_spec *hspec = split ? high : spec;
+    size_t nw = (size_t)rows * cols;
     int G = spec->gran == RB_GRAN_GROUP ? spec->group : cols;
     int groups = (cols + G - 1) / G;
     size_t n_params = rb_quant_n_params(spec, rows, cols);
-    int *perm = malloc(sizeof(int) * cols);
-    order_item *items = malloc(sizeof(order_item) * cols);
-    double *Hd = malloc(sizeof(double) * nn);
-    float *Wp = malloc(sizeof(float) * nw), *U = malloc(sizeof(float) * nn);
+    const int *perm = f->perm;
+    const float *U = f->U;
+    float *Wp = malloc(sizeof(float) * nw);
     float *scale = malloc(sizeof(float) * n_params), *zero = malloc(sizeof(float) * n_params);
     float *scale_h = malloc(sizeof(float) * n_params), *zero_h = malloc(sizeof(float) * n_params);
     float *Err = malloc(sizeof(float) * (size_t)rows * o->block);
-    float *col = malloc(sizeof(float) * rows);
-    if (!perm || !items || !Hd || !Wp || !U || !scale || !zero || !scale_h || !zero_h || !Err ||
-        !col) {
+    if (!Wp || !scale || !zero || !scale_h || !zero_h || !Err) {
         rc = rb_error_set(err, RB_ENOMEM, "out of memory in GPTQ (%dx%d)", rows, cols);
         goto done;
     }
-    /* dead inputs and the column order */
-    for (size_t i = 0; i < nn; i++) Hd[i] = H[i];
-    for (int i = 0; i < cols; i++) {
-        if (Hd[(size_t)i * cols + i] == 0) {
-            Hd[(size_t)i * cols + i] = 1;
+    /* dead inputs zero their column */
+    for (int i = 0; i < cols; i++)
+        if (f->dead[i])
             for (int r = 0; r < rows; r++) W[(size_t)r * cols + i] = 0;
-        }
-        items[i] = (order_item){(float)Hd[(size_t)i * cols + i], i};
-    }
-    if (o->act_order) qsort(items, (size_t)cols, sizeof *items, by_key_desc);
-    for (int i = 0; i < cols; i++) perm[i] = items[i].idx;
     /* parameters known up front: tensor, row, and static groups (act_order) */
     int params_upfront = spec->gran != RB_GRAN_GROUP || o->act_order;
     if (params_upfront && split && spec->gran != RB_GRAN_GROUP) {
@@ -163,21 +247,9 @@ int rb_gptq_quantize_split(float *W, int rows, int cols, const float *H,
         rb_quant_params(W, rows, cols, spec, scale, zero);
         if (split) rb_quant_params(W, rows, cols, hspec, scale_h, zero_h);
     }
-    /* permute H and W */
-    double *Hp = malloc(sizeof(double) * nn);
-    if (!Hp) {
-        rc = rb_error_set(err, RB_ENOMEM, "out of memory in GPTQ");
-        goto done;
-    }
-    for (int i = 0; i < cols; i++)
-        for (int j = 0; j < cols; j++) Hp[(size_t)i * cols + j] = Hd[(size_t)perm[i] * cols + perm[j]];
+    /* W in the factor's column order */
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < cols; j++) Wp[(size_t)r * cols + j] = W[(size_t)r * cols + perm[j]];
-    rc = inverse_cholesky(Hp, cols, o->damp, err);
-    if (!rc)
-        for (size_t i = 0; i < nn; i++) U[i] = (float)Hp[i];
-    free(Hp);
-    if (rc) goto done;
     float qmax = spec->asym ? rb_qmax_asym(spec->bits) : rb_qmax_sym(spec->bits);
     float qmax_h = hspec->asym ? rb_qmax_asym(hspec->bits) : rb_qmax_sym(hspec->bits);
     for (int i1 = 0; i1 < cols; i1 += o->block) {
@@ -237,8 +309,6 @@ int rb_gptq_quantize_split(float *W, int rows, int cols, const float *H,
     if (scale_out && sp.high <= 0) memcpy(scale_out, scale, sizeof(float) * n_params);
     if (zero_out && sp.high <= 0) memcpy(zero_out, zero, sizeof(float) * n_params);
 done:
-    free(perm); free(items); free(Hd); free(Wp); free(U); free(scale); free(zero); free(scale_h);
-    free(zero_h); free(Err);
-    free(col);
+    free(Wp); free(scale); free(zero); free(scale_h); free(zero_h); free(Err);
     return rc;
 }

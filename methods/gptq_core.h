@@ -11,7 +11,9 @@
 #include "kernels/quant.h"
 
 /* H = 2/n Σ x xᵀ over the n input rows seen so far (a running average, as
- * the reference implementation keeps it), float32. */
+ * the reference implementation keeps it), float32.  Only the upper triangle
+ * (H[i][j], i ≤ j) is kept; the lower stays 0.  Every H this module reads
+ * is read by its upper triangle. */
 typedef struct rb_hessian {
     int cols;
     long n;
@@ -29,14 +31,43 @@ typedef struct rb_gptq_options {
     int act_order; /* process columns by decreasing H_ii */
 } rb_gptq_options;
 
+/* What GPTQ needs of H alone, shared by the linears that read the same
+ * input (q/k/v, gate/up): the column order (act_order: by decreasing H_ii,
+ * ties by index), the dead inputs (H_ii = 0, their diagonal taken as 1), and
+ * U = the upper Cholesky factor of (H + damping)⁻¹ in that order, computed
+ * in float64 (LAPACK dpotrf, dpotri, dpotrf; damping o->damp·mean(diag),
+ * ×10 up to 4 times while not positive definite, then RB_ENUMERIC).  Peak
+ * extra memory while factoring: one [cols][cols] float64. */
+typedef struct rb_gptq_factor {
+    int cols;
+    int *perm;           /* [cols] owned: perm[i] = the original column processed i-th */
+    unsigned char *dead; /* [cols] owned, by original column */
+    float *U;            /* [cols][cols] owned, row-major, upper triangle (lower 0) */
+} rb_gptq_factor;
+
+/* H [cols][cols]: its upper triangle is read.  Uses o->damp and o->act_order. */
+int rb_gptq_factor_init(rb_gptq_factor *f, const float *H, int cols, const rb_gptq_options *o,
+                        rb_error *err);
+void rb_gptq_factor_free(rb_gptq_factor *f);
+
+/* The checks rb_gptq_quantize_split makes of its arguments, before any work. */
+int rb_gptq_check(int rows, int cols, const rb_quant_spec *spec, const rb_gptq_options *o,
+                  rb_quant_split split, const rb_quant_spec *high, rb_error *err);
+
+/* rb_gptq_quantize_split with the factor of H made beforehand (f->cols
+ * columns; o->act_order must be the one f was made with). */
+int rb_gptq_quantize_factored(float *W, int rows, const rb_gptq_factor *f,
+                              const rb_quant_spec *spec, const rb_gptq_options *o,
+                              rb_quant_split split, const rb_quant_spec *high, float *scale_out,
+                              float *zero_out, rb_error *err);
+
 /* Quantizes W in place (fake quantization: W holds dequantized values).
  * Quantization parameters: per tensor / per row from the original W; per
  * group of spec->group columns: without act_order from the current W when
  * the group's first column is reached (as the reference), with act_order
  * from the original W ("static groups"), so groups stay contiguous in the
- * original column order.  Dead inputs (H_ii = 0) zero their column.  The
- * Cholesky factorisations run in float64 (LAPACKE); if H + damping is not
- * positive definite, damping grows ×10 up to 4 times, then RB_ENUMERIC.
+ * original column order.  Dead inputs (H_ii = 0) zero their column.  H's
+ * upper triangle is read; the factor as rb_gptq_factor_init.
  * scale_out / zero_out [rb_quant_n_params(spec, rows, cols)] (NULL: not
  * wanted) receive the parameters W was quantized with. */
 int rb_gptq_quantize(float *W, int rows, int cols, const float *H, const rb_quant_spec *spec,

@@ -1,5 +1,6 @@
 /* GPTQ against a naive float64 GPTQ written here, and against RTN. */
 #include <criterion/criterion.h>
+#include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,8 @@ static float *correlated_inputs(int n, int cols, rb_rng *r) {
 }
 
 /* The textbook algorithm in float64: column by column, no blocks.
- * Parameters: per row from the original W (the spec must be RB_GRAN_ROW). */
+ * Parameters: per row from the original W (the spec must be RB_GRAN_ROW).
+ * H: its upper triangle is read. */
 static void naive_gptq(float *W, int rows, int cols, const float *H, const rb_quant_spec *s,
                        double damp) {
     double *h = malloc(sizeof(double) * cols * cols), *L = calloc((size_t)cols * cols, 8);
@@ -36,7 +38,8 @@ static void naive_gptq(float *W, int rows, int cols, const float *H, const rb_qu
     double mean = 0;
     for (int i = 0; i < cols; i++) mean += H[i * cols + i];
     mean /= cols;
-    for (int i = 0; i < cols * cols; i++) h[i] = H[i];
+    for (int i = 0; i < cols; i++) /* H's upper triangle, as the module documents */
+        for (int j = 0; j < cols; j++) h[i * cols + j] = H[i < j ? i * cols + j : j * cols + i];
     for (int i = 0; i < cols; i++) h[i * cols + i] += damp * mean;
     /* Cholesky h = L Lᵀ */
     for (int i = 0; i < cols; i++)
@@ -186,6 +189,123 @@ Test(gptq, dead_inputs_singular_hessians_and_bad_options) {
     for (int rr = 0; rr < rows; rr++) cr_expect_eq(W[rr * cols + 5], 0.0f, "dead column not zeroed");
     rb_gptq_options bad = {0.01, 0, 0};
     cr_expect_eq(rb_gptq_quantize(W, rows, cols, h.H, &s, &bad, NULL, NULL, &err), RB_EINVAL);
+    rb_hessian_free(&h);
+}
+
+/* The Hessian keeps its upper triangle (float64 Σ x xᵀ), the lower 0; GPTQ
+ * reads the upper one only, so a lower triangle of NaN changes nothing. */
+Test(gptq, hessian_upper_triangle_is_all_that_is_read) {
+    rb_rng r;
+    rb_rng_seed(&r, 4);
+    int rows = 9, cols = 37, n = 150;
+    float *X = correlated_inputs(n, cols, &r), *W = malloc(4 * rows * cols);
+    rb_test_fill_uniform(W, (size_t)rows * cols, -1, 1, &r);
+    rb_hessian h;
+    rb_error err;
+    cr_assert_eq(rb_hessian_init(&h, cols, &err), RB_OK);
+    rb_hessian_add(&h, X, 60);
+    rb_hessian_add(&h, X + 60 * cols, n - 60);
+    for (int i = 0; i < cols; i++)
+        for (int j = 0; j < cols; j++) {
+            double ref = 0;
+            for (int t = 0; t < n; t++) ref += (double)X[t * cols + i] * X[t * cols + j];
+            ref *= 2.0 / n;
+            if (j < i)
+                cr_assert_eq(h.H[i * cols + j], 0.0f, "lower (%d, %d) written", i, j);
+            else
+                cr_assert(fabs(h.H[i * cols + j] - ref) <= 1e-5 * (fabs(ref) + 1), "(%d, %d): %g vs %g",
+                          i, j, h.H[i * cols + j], ref);
+        }
+    float *full = malloc(4 * cols * cols), *nan_low = malloc(4 * cols * cols);
+    for (int i = 0; i < cols; i++)
+        for (int j = 0; j < cols; j++) {
+            full[i * cols + j] = h.H[i < j ? i * cols + j : j * cols + i];
+            nan_low[i * cols + j] = j < i ? NAN : h.H[i * cols + j];
+        }
+    const float *Hs[3] = {h.H, full, nan_low};
+    float *out[3];
+    rb_quant_spec s = {4, 1, RB_GRAN_GROUP, 8, 1, 0};
+    for (int k = 0; k < 3; k++) {
+        out[k] = malloc(4 * rows * cols);
+        memcpy(out[k], W, 4 * rows * cols);
+        rb_gptq_options o = {0.01, 5, k == 2};
+        rb_gptq_options o0 = {0.01, 5, 0};
+        cr_assert_eq(rb_gptq_quantize(out[k], rows, cols, Hs[k], &s, k == 2 ? &o : &o0, NULL, NULL,
+                                      &err), RB_OK, "%s", err.msg);
+    }
+    cr_expect_eq(memcmp(out[0], out[1], 4 * rows * cols), 0, "a full H gives other weights");
+    /* act_order on the NaN one: the order and factor come from the upper triangle alone */
+    float *ao = malloc(4 * rows * cols);
+    memcpy(ao, W, 4 * rows * cols);
+    rb_gptq_options o = {0.01, 5, 1};
+    cr_assert_eq(rb_gptq_quantize(ao, rows, cols, h.H, &s, &o, NULL, NULL, &err), RB_OK);
+    cr_expect_eq(memcmp(out[2], ao, 4 * rows * cols), 0, "the lower triangle was read");
+    for (int k = 0; k < 3; k++) free(out[k]);
+    free(ao); free(full); free(nan_low); free(X); free(W);
+    rb_hessian_free(&h);
+}
+
+/* One factor serves every linear that reads the same input: quantizing with
+ * it is, bit for bit, quantizing each linear on its own; and the factor's
+ * column-major LAPACK calls give, bit for bit, what the same three calls
+ * give through row-major LAPACKE with their transposed copies. */
+Test(gptq, one_factor_for_linears_of_one_input_is_exact) {
+    rb_rng r;
+    rb_rng_seed(&r, 5);
+    int cols = 300, n = 700, rows[2] = {7, 19};
+    float *X = correlated_inputs(n, cols, &r);
+    rb_hessian h;
+    rb_error err;
+    cr_assert_eq(rb_hessian_init(&h, cols, &err), RB_OK);
+    rb_hessian_add(&h, X, n);
+    for (int act_order = 0; act_order < 2; act_order++) {
+        rb_gptq_options o = {0.01, 32, act_order};
+        rb_gptq_factor f;
+        cr_assert_eq(rb_gptq_factor_init(&f, h.H, cols, &o, &err), RB_OK, "%s", err.msg);
+        /* U against row-major LAPACKE on the permuted, damped, mirrored H */
+        double *a = malloc(sizeof(double) * cols * cols), mean = 0;
+        for (int i = 0; i < cols; i++)
+            for (int j = 0; j < cols; j++) {
+                int p = f.perm[i], q = f.perm[j];
+                a[i * cols + j] = h.H[p < q ? p * cols + q : q * cols + p];
+            }
+        for (int i = 0; i < cols; i++) mean += a[i * cols + i];
+        mean /= cols;
+        for (int i = 0; i < cols; i++) a[i * cols + i] += 0.01 * mean;
+        cr_assert_eq(LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', cols, a, cols), 0);
+        cr_assert_eq(LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'L', cols, a, cols), 0);
+        for (int i = 0; i < cols; i++)
+            for (int j = i + 1; j < cols; j++) a[i * cols + j] = a[j * cols + i];
+        cr_assert_eq(LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', cols, a, cols), 0);
+        int differ = 0;
+        for (int i = 0; i < cols; i++)
+            for (int j = 0; j < cols; j++)
+                differ += f.U[i * cols + j] != (j < i ? 0.0f : (float)a[i * cols + j]);
+        cr_expect_eq(differ, 0, "act_order %d: %d entries of U differ from row-major LAPACKE",
+                     act_order, differ);
+        free(a);
+        rb_quant_spec specs[2] = {{4, 0, RB_GRAN_ROW, 0, 1, 0}, {3, 1, RB_GRAN_GROUP, 20, 1, 0}};
+        for (int k = 0; k < 2; k++)
+            for (int sp = 0; sp < 2; sp++) {
+                int m = rows[k];
+                float *W = malloc(4 * m * cols), *alone = malloc(4 * m * cols);
+                rb_test_fill_uniform(W, (size_t)m * cols, -1, 1, &r);
+                memcpy(alone, W, 4 * m * cols);
+                rb_quant_split split = {sp ? 100 : 0, sp ? 20 : 0}; /* block, high */
+                rb_quant_spec hi = specs[sp];
+                hi.bits = 8;
+                cr_assert_eq(rb_gptq_quantize_factored(W, m, &f, &specs[sp], &o, split, &hi, NULL,
+                                                       NULL, &err), RB_OK, "%s", err.msg);
+                cr_assert_eq(rb_gptq_quantize_split(alone, m, cols, h.H, &specs[sp], &o, split, &hi,
+                                                    NULL, NULL, &err), RB_OK, "%s", err.msg);
+                cr_expect_eq(memcmp(W, alone, 4 * m * cols), 0,
+                             "act_order %d rows %d split %d: shared factor differs", act_order, m, sp);
+                free(W);
+                free(alone);
+            }
+        rb_gptq_factor_free(&f);
+    }
+    free(X);
     rb_hessian_free(&h);
 }
 
