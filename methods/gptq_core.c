@@ -31,59 +31,49 @@ void rb_hessian_free(rb_hessian *h) {
     h->H = NULL;
 }
 
-/* a[j*n+i] = a[i*n+j] for i < j: the upper triangle of a row-major [n][n]
- * copied onto the lower (in tiles, so both sides stay in cache). */
-static void mirror_upper_to_lower(double *a, int n) {
-    enum { TILE = 64 };
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int i0 = 0; i0 < n; i0 += TILE)
-        for (int j0 = i0; j0 < n; j0 += TILE)
-            for (int i = i0; i < i0 + TILE && i < n; i++)
-                for (int j = j0 > i ? j0 : i + 1; j < j0 + TILE && j < n; j++)
-                    a[(size_t)j * n + i] = a[(size_t)i * n + j];
-}
-
-/* Hp [n][n] row-major, upper triangle (i ≤ j) = H[perm i][perm j] (H's upper
- * triangle read), the diagonal of a dead input 1. */
-static void permuted_upper(const float *H, int n, const int *perm, double *Hp) {
+/* The column-major lower triangle of a [n][n] = J·Hp·J, Hp = H in the order
+ * perm (H's upper triangle read; the diagonal of a dead input 1) and J the
+ * order reversal: a(i, j) = Hp(n-1-i, n-1-j) at a[i + j*n], i ≥ j. */
+static void reversed_permuted_lower(const float *H, int n, const int *perm, double *a) {
 #pragma omp parallel for schedule(dynamic, 16)
-    for (int i = 0; i < n; i++)
-        for (int j = i; j < n; j++) {
-            int a = perm[i], b = perm[j];
-            double v = H[a < b ? (size_t)a * n + b : (size_t)b * n + a];
-            Hp[(size_t)i * n + j] = i == j && v == 0 ? 1 : v;
+    for (int j = 0; j < n; j++)
+        for (int i = j; i < n; i++) {
+            int x = perm[n - 1 - i], y = perm[n - 1 - j];
+            double v = H[x < y ? (size_t)x * n + y : (size_t)y * n + x];
+            a[i + (size_t)j * n] = i == j && v == 0 ? 1 : v;
         }
 }
 
-/* U [n][n] row-major = upper Cholesky factor of (Hp + damping)⁻¹, lower 0.
- * The three LAPACK calls are those the row-major LAPACKE calls made (dpotrf
- * 'L', dpotri 'L', dpotrf 'U' on the column-major matrix), called directly
- * on the column-major view: Hp is symmetric, so its row-major upper
- * triangle is the column-major lower one and LAPACKE's transposed copies
- * (three of n² doubles, in and out) are not needed.  Hp is rebuilt from H
- * for each attempt. */
+/* U [n][n] row-major = the upper Cholesky factor of (Hp + damping)⁻¹ (the
+ * lower triangle 0): (Hp + D)⁻¹ = UᵀU.  The reference (IST-DASLab/gptq,
+ * QuaRot) gets it as cholesky(cholesky_inverse(cholesky(H))): three
+ * factorisations, 4n³/3 flops.  The same U in 2n³/3: with J the order
+ * reversal, J(Hp + D)J = M·Mᵀ (M lower, dpotrf), so Hp + D = V·Vᵀ with
+ * V = J·M·J upper, (Hp + D)⁻¹ = (V⁻¹)ᵀ·V⁻¹, and V⁻¹ = J·M⁻¹·J (dtrtri) is
+ * upper with a positive diagonal: U, as the Cholesky factor is unique.
+ * In float64, column-major (no LAPACKE transposed copies); a is rebuilt
+ * from H for each damping attempt. */
 static int inverse_cholesky(const float *H, int n, const int *perm, double damp, float *U,
                             rb_error *err) {
     double *a = malloc(sizeof(double) * (size_t)n * n);
     if (!a) return rb_error_set(err, RB_ENOMEM, "out of memory in GPTQ (a %dx%d factor)", n, n);
     for (int attempt = 0; attempt < 5; attempt++, damp *= 10) {
-        permuted_upper(H, n, perm, a);
-        double mean = 0;
-        for (int i = 0; i < n; i++) mean += a[(size_t)i * n + i];
+        reversed_permuted_lower(H, n, perm, a);
+        double mean = 0; /* over Hp's diagonal in its order */
+        for (int i = n - 1; i >= 0; i--) mean += a[(size_t)i * n + i];
         mean /= n;
         for (int i = 0; i < n; i++) a[(size_t)i * n + i] += damp * mean;
         if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', n, a, n)) continue;
-        if (LAPACKE_dpotri(LAPACK_COL_MAJOR, 'L', n, a, n)) continue;
-        mirror_upper_to_lower(a, n); /* column-major: the lower of H⁻¹ onto its upper */
-        if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', n, a, n)) continue;
-        /* column-major upper (i ≤ j) at a[j*n+i] → row-major U[i][j], in tiles */
+        if (LAPACKE_dtrtri(LAPACK_COL_MAJOR, 'L', 'N', n, a, n)) continue;
+        /* U[r][c] = M⁻¹(n-1-r, n-1-c), r ≤ c, in tiles */
         enum { TILE = 64 };
 #pragma omp parallel for schedule(static)
-        for (int i0 = 0; i0 < n; i0 += TILE)
-            for (int j0 = 0; j0 < n; j0 += TILE)
-                for (int j = j0; j < j0 + TILE && j < n; j++)
-                    for (int i = i0; i < i0 + TILE && i < n; i++)
-                        U[(size_t)i * n + j] = j < i ? 0 : (float)a[(size_t)j * n + i];
+        for (int r0 = 0; r0 < n; r0 += TILE)
+            for (int c0 = 0; c0 < n; c0 += TILE)
+                for (int c = c0; c < c0 + TILE && c < n; c++)
+                    for (int r = r0; r < r0 + TILE && r < n; r++)
+                        U[(size_t)r * n + c] =
+                            c < r ? 0 : (float)a[(size_t)(n - 1 - r) + (size_t)(n - 1 - c) * n];
         free(a);
         return RB_OK;
     }
@@ -254,11 +244,16 @@ int rb_gptq_quantize_factored(float *W, int rows, const rb_gptq_factor *f,
     float qmax_h = hspec->asym ? rb_qmax_asym(hspec->bits) : rb_qmax_sym(hspec->bits);
     for (int i1 = 0; i1 < cols; i1 += o->block) {
         int i2 = i1 + o->block < cols ? i1 + o->block : cols, B = i2 - i1;
-        for (int i = i1; i < i2; i++) {
-            int orig = perm[i], hi = col_high(&sp, orig);
-            const rb_quant_spec *cs = hi ? hspec : spec;
+        /* the block in segments that end where dynamic group parameters are due
+         * (they are taken over all rows from the columns as they are then); inside
+         * a segment each row is its own work: the rows go to the threads, and
+         * each row's arithmetic is that of the column-by-column order */
+        for (int s0 = i1, s1; s0 < i2; s0 = s1) {
+            for (s1 = s0 + 1; s1 < i2 && (params_upfront || perm[s1] % G); s1++) {}
+            int orig = perm[s0];
             if (!params_upfront && orig % G == 0) {
                 /* dynamic group params from the current W of columns [orig, orig+G) */
+                const rb_quant_spec *cs = col_high(&sp, orig) ? hspec : spec;
                 int width = orig + G < cols ? G : cols - orig;
                 rb_quant_spec rs = *cs;
                 rs.gran = RB_GRAN_ROW;
@@ -270,7 +265,7 @@ int rb_gptq_quantize_factored(float *W, int rows, const rb_gptq_factor *f,
                     goto done;
                 }
                 for (int r = 0; r < rows; r++)
-                    memcpy(blk + (size_t)r * width, Wp + (size_t)r * cols + i, sizeof(float) * width);
+                    memcpy(blk + (size_t)r * width, Wp + (size_t)r * cols + s0, sizeof(float) * width);
                 rb_quant_params(blk, rows, width, &rs, sc, zr);
                 for (int r = 0; r < rows; r++) {
                     scale[(size_t)r * groups + orig / G] = sc[r];
@@ -278,26 +273,30 @@ int rb_gptq_quantize_factored(float *W, int rows, const rb_gptq_factor *f,
                 }
                 free(blk); free(sc); free(zr);
             }
-            float d = U[(size_t)i * cols + i];
-            /* the high part's own parameters, except dynamic groups (one table) */
-            const float *sc = hi && params_upfront ? scale_h : scale;
-            const float *zr = hi && params_upfront ? zero_h : zero;
-            float cq = hi ? qmax_h : qmax;
-            int keep = rb_quant_spec_off(cs); /* a high part left in full precision */
+#pragma omp parallel for schedule(static) if ((size_t)rows * (s1 - s0) * B > 65536)
             for (int r = 0; r < rows; r++) {
-                size_t g = spec->gran == RB_GRAN_TENSOR ? 0
-                           : spec->gran == RB_GRAN_ROW  ? (size_t)r
-                                                        : (size_t)r * groups + orig / G;
-                float w = Wp[(size_t)r * cols + i], inv = keep ? 0 : 1.0f / sc[g];
-                float q = keep      ? w
-                          : cs->asym ? rb_fq_asym(w, inv, sc[g], zr[g], cq)
-                                     : rb_fq_sym(w, inv, sc[g], cq);
-                float e = (w - q) / d;
-                Wp[(size_t)r * cols + i] = q;
-                Err[(size_t)r * B + (i - i1)] = e;
                 float *wr = Wp + (size_t)r * cols;
-                const float *ur = U + (size_t)i * cols;
-                for (int j = i + 1; j < i2; j++) wr[j] -= e * ur[j];
+                for (int i = s0; i < s1; i++) {
+                    int oi = perm[i], hi = col_high(&sp, oi);
+                    const rb_quant_spec *cs = hi ? hspec : spec;
+                    /* the high part's own parameters, except dynamic groups (one table) */
+                    const float *sc = hi && params_upfront ? scale_h : scale;
+                    const float *zr = hi && params_upfront ? zero_h : zero;
+                    float cq = hi ? qmax_h : qmax, d = U[(size_t)i * cols + i];
+                    int keep = rb_quant_spec_off(cs); /* a high part left in full precision */
+                    size_t g = spec->gran == RB_GRAN_TENSOR ? 0
+                               : spec->gran == RB_GRAN_ROW  ? (size_t)r
+                                                            : (size_t)r * groups + oi / G;
+                    float w = wr[i], inv = keep ? 0 : 1.0f / sc[g];
+                    float q = keep      ? w
+                              : cs->asym ? rb_fq_asym(w, inv, sc[g], zr[g], cq)
+                                         : rb_fq_sym(w, inv, sc[g], cq);
+                    float e = (w - q) / d;
+                    wr[i] = q;
+                    Err[(size_t)r * B + (i - i1)] = e;
+                    const float *ur = U + (size_t)i * cols;
+                    for (int j = i + 1; j < i2; j++) wr[j] -= e * ur[j];
+                }
             }
         }
         if (i2 < cols) /* lazy batch: W[:, i2:] -= Err · U[i1:i2, i2:] */

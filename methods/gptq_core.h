@@ -35,8 +35,10 @@ typedef struct rb_gptq_options {
  * input (q/k/v, gate/up): the column order (act_order: by decreasing H_ii,
  * ties by index), the dead inputs (H_ii = 0, their diagonal taken as 1), and
  * U = the upper Cholesky factor of (H + damping)⁻¹ in that order, computed
- * in float64 (LAPACK dpotrf, dpotri, dpotrf; damping o->damp·mean(diag),
- * ×10 up to 4 times while not positive definite, then RB_ENUMERIC).  Peak
+ * in float64 by one Cholesky factorisation and one triangular inverse of the
+ * order-reversed matrix (LAPACK dpotrf, dtrtri; 2n³/3 flops where the
+ * reference's three factorisations take 4n³/3), damping o->damp·mean(diag),
+ * ×10 up to 4 times while not positive definite, then RB_ENUMERIC.  Peak
  * extra memory while factoring: one [cols][cols] float64. */
 typedef struct rb_gptq_factor {
     int cols;
