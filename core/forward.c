@@ -290,6 +290,15 @@ int rb_layer_forward(const rb_model *m, int l, const rb_layer_bufs *b, int T,
     return RB_OK;
 }
 
+rb_layer_bufs rb_workspace_layer_bufs(rb_workspace *ws) {
+    /* one set of buffers reused by every layer; the SwiGLU runs in place */
+    return (rb_layer_bufs){.x = ws->x, .h_attn = ws->xb, .h_ffn = ws->xb, .q = ws->q, .k = ws->k,
+                           .v = ws->v, .att = ws->att, .a = ws->hb, .b = ws->hb2, .g = ws->hb,
+                           .tmp_qk = ws->att, .tmp_down = ws->hb2, .tmp_x = ws->xb,
+                           .rope_cos = ws->rope_cos, .rope_sin = ws->rope_sin,
+                           .att_scratch = ws->att_scratch, .threads = ws->threads};
+}
+
 /* The embedding and every layer of rb_forward_segments: the final residual
  * stream in ws->x. */
 static int forward_layers(const rb_model *m, rb_workspace *ws, const int32_t *tokens, int T,
@@ -301,12 +310,7 @@ static int forward_layers(const rb_model *m, rb_workspace *ws, const int32_t *to
     int rc = check_segments(seg, n_seg, T, err);
     if (rc || (rc = rb_forward_check_tokens(c, tokens, T, err))) return rc;
     rb_rope_tables_sync(m, ws->rope_freq, ws->rope_cos, ws->rope_sin, ws->max_T);
-    /* one set of buffers reused by every layer; the SwiGLU runs in place */
-    rb_layer_bufs b = {.x = ws->x, .h_attn = ws->xb, .h_ffn = ws->xb, .q = ws->q, .k = ws->k,
-                       .v = ws->v, .att = ws->att, .a = ws->hb, .b = ws->hb2, .g = ws->hb,
-                       .tmp_qk = ws->att, .tmp_down = ws->hb2, .tmp_x = ws->xb, .rope_cos = ws->rope_cos,
-                       .rope_sin = ws->rope_sin, .att_scratch = ws->att_scratch,
-                       .threads = ws->threads};
+    rb_layer_bufs b = rb_workspace_layer_bufs(ws);
     rb_forward_embed(m, tokens, T, ws->x);
     for (int l = 0; l < c->n_layers; l++)
         if ((rc = rb_layer_forward(m, l, &b, T, seg, n_seg, hooks, err))) return rc;

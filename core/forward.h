@@ -194,6 +194,13 @@ typedef struct rb_layer_bufs {
 int rb_layer_forward(const rb_model *m, int l, const rb_layer_bufs *b, int T,
                      const rb_segment *seg, int n_seg, const rb_hooks *hooks, rb_error *err);
 
+/* The layer buffers rb_forward runs every layer in: ws's, reused layer
+ * after layer (x = ws->x; the SwiGLU in place).  A caller that runs
+ * rb_layer_forward itself with these, after rb_rope_tables_sync(m,
+ * ws->rope_freq, ws->rope_cos, ws->rope_sin, ws->max_T), computes what
+ * rb_forward computes, bit for bit. */
+rb_layer_bufs rb_workspace_layer_bufs(rb_workspace *ws);
+
 /* The steps around the layers, shared by both forwards: RB_EINVAL unless
  * every token id is below the vocabulary; x [T][dim] ← the embedding rows;
  * h ← rmsnorm(x)·final_norm, its hook, logits [T][vocab] = h·Clsᵀ (the

@@ -1,12 +1,15 @@
 /* gptq: the pipeline stage.  Layer by layer, the calibration windows run
- * through the model whose earlier layers are already quantized; the inputs
- * of this layer's linears give their Hessians (wq/wk/wv share one, w1/w3
+ * through the model whose earlier layers are already quantized (each
+ * window's residual stream is kept between layers, n_windows·window·dim
+ * floats, and carried through a layer once it is quantized, so each layer
+ * is run twice, not every earlier one again); the inputs of this layer's
+ * linears give their Hessians (wq/wk/wv share one, w1/w3
  * share one), and the seven linears are quantized with their weight specs
  * (ctx->quant->w with --w-override; the columns a resq stage declared high
  * at --w-high-bits, core/quant.h).  Activations stay in full precision
  * while calibrating.
  *
- * sequential=0 (one pass): one forward per window collects all four
+ * sequential=0 (one pass): one pass of the layer per window collects all four
  * Hessians of the layer from its original weights.  sequential=1 (true
  * sequential, QuaRot's fake_quant/gptq_utils.py and IST-DASLab/gptq's
  * --true-sequential): the layer's sub-layers are quantized in the order
@@ -15,6 +18,7 @@
  * its input point), so it sees their quantized outputs. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/io.h"
 #include "methods/gptq_core.h"
@@ -99,6 +103,27 @@ static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
     int widths[RB_ACT_POINT_COUNT] = {c->dim, c->n_heads * c->head_dim, c->dim, c->hidden_dim, 0};
     rb_workspace ws;
     int rc = rb_workspace_init(&ws, c, cal->window, err);
+    if (rc) {
+        rb_workspace_free(&ws);
+        return rc;
+    }
+    /* the residual stream entering layer l for every window, carried forward
+     * through each layer once it is quantized (as the reference keeps its
+     * layer inputs), so a layer's calibration pass runs that layer alone:
+     * n_windows·window·dim floats */
+    int T = cal->window;
+    size_t wlen = (size_t)T * c->dim;
+    float *stream = malloc(sizeof(float) * wlen * (size_t)cal->n_windows);
+    if (!stream)
+        rc = rb_error_set(err, RB_ENOMEM, "out of memory for the calibration stream (%d × %d × %d)",
+                          cal->n_windows, T, c->dim);
+    for (int w = 0; !rc && w < cal->n_windows; w++) {
+        const int32_t *tok = cal->tokens + (size_t)w * T;
+        if (!(rc = rb_forward_check_tokens(c, tok, T, err))) rb_forward_embed(m, tok, T, stream + w * wlen);
+    }
+    rb_rope_tables_sync(m, ws.rope_freq, ws.rope_cos, ws.rope_sin, ws.max_T);
+    rb_layer_bufs b = rb_workspace_layer_bufs(&ws);
+    rb_segment whole = {0, T, 0, 0, 0, 0};
     double t0 = rb_now(), t_collect = 0, t_factor = 0, t_quant = 0;
     int sequential = (int)rb_opt_get(&rb_method_gptq, opt, "sequential");
     for (int l = 0; !rc && l < c->n_layers; l++) {
@@ -112,8 +137,8 @@ static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
             rb_hooks hooks = {.ctx = &cc, .activation = collect};
             double t = rb_now();
             for (int w = 0; !rc && w < cal->n_windows; w++) {
-                rc = rb_forward(m, &ws, cal->tokens + (size_t)w * cal->window, cal->window, &hooks,
-                                err);
+                memcpy(ws.x, stream + w * wlen, sizeof(float) * wlen);
+                rc = rb_layer_forward(m, l, &b, T, &whole, 1, &hooks, err);
                 if (rc == STOP_AFTER_LAYER) rc = RB_OK;
             }
             t_collect += rb_now() - t;
@@ -134,12 +159,21 @@ static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
             }
         }
         for (int p = 0; p < RB_ACT_CLASSIFIER_IN; p++) rb_hessian_free(&cc.h[p]);
+        /* the stream through the quantized layer, for the next one */
+        double t = rb_now();
+        for (int w = 0; !rc && l + 1 < c->n_layers && w < cal->n_windows; w++) {
+            memcpy(ws.x, stream + w * wlen, sizeof(float) * wlen);
+            if (!(rc = rb_layer_forward(m, l, &b, T, &whole, 1, NULL, err)))
+                memcpy(stream + w * wlen, ws.x, sizeof(float) * wlen);
+        }
+        t_collect += rb_now() - t;
         if (!rc)
             rb_logf(ctx->log,
-                    "gptq: layer %d/%d done, %.1f s (so far: Hessians %.1f s, factors %.1f s, "
-                    "quantizing %.1f s)",
+                    "gptq: layer %d/%d done, %.1f s (so far: calibration forward and Hessians "
+                    "%.1f s, factors %.1f s, quantizing %.1f s)",
                     l + 1, c->n_layers, rb_now() - t0, t_collect, t_factor, t_quant);
     }
+    free(stream);
     rb_workspace_free(&ws);
     return rc;
 }
