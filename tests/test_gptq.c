@@ -28,6 +28,23 @@ static float *correlated_inputs(int n, int cols, rb_rng *r) {
     return X;
 }
 
+/* A test's layer: inputs X [n][cols] (correlated_inputs, seed), weights
+ * W [rows][cols] ~ U(-1, 1), and h, their Hessian added in two parts (the
+ * first `split` rows, then the rest; split = n: one). */
+static float *layer_case(int seed, int rows, int cols, int n, int split, float **W,
+                         rb_hessian *h) {
+    rb_rng r;
+    rb_rng_seed(&r, seed);
+    float *X = correlated_inputs(n, cols, &r);
+    *W = malloc(4 * rows * cols);
+    rb_test_fill_uniform(*W, (size_t)rows * cols, -1, 1, &r);
+    rb_error err;
+    cr_assert_eq(rb_hessian_init(h, cols, &err), RB_OK);
+    rb_hessian_add(h, X, split);
+    rb_hessian_add(h, X + (size_t)split * cols, n - split);
+    return X;
+}
+
 /* The textbook algorithm in float64: column by column, no blocks.
  * Parameters: per row from the original W (the spec must be RB_GRAN_ROW).
  * H: its upper triangle is read. */
@@ -102,16 +119,11 @@ static double output_error(const float *X, int n, const float *W, const float *W
 }
 
 Test(gptq, matches_naive_float64_gptq_for_any_block_size) {
-    rb_rng r;
-    rb_rng_seed(&r, 1);
     int rows = 12, cols = 40, n = 200;
-    float *X = correlated_inputs(n, cols, &r), *W = malloc(4 * rows * cols);
-    rb_test_fill_uniform(W, (size_t)rows * cols, -1, 1, &r);
+    float *W;
     rb_hessian h;
     rb_error err;
-    cr_assert_eq(rb_hessian_init(&h, cols, &err), RB_OK);
-    rb_hessian_add(&h, X, 77);
-    rb_hessian_add(&h, X + 77 * cols, n - 77);
+    float *X = layer_case(1, rows, cols, n, 77, &W, &h);
     for (int asym = 0; asym < 2; asym++) {
         rb_quant_spec s = {4, asym, RB_GRAN_ROW, 0, 1, 0};
         float *ref = malloc(4 * rows * cols);
@@ -138,15 +150,11 @@ Test(gptq, matches_naive_float64_gptq_for_any_block_size) {
 }
 
 Test(gptq, beats_rtn_on_output_error) {
-    rb_rng r;
-    rb_rng_seed(&r, 2);
     int rows = 32, cols = 64, n = 512;
-    float *X = correlated_inputs(n, cols, &r), *W = malloc(4 * rows * cols);
-    rb_test_fill_uniform(W, (size_t)rows * cols, -1, 1, &r);
+    float *W;
     rb_hessian h;
     rb_error err;
-    cr_assert_eq(rb_hessian_init(&h, cols, &err), RB_OK);
-    rb_hessian_add(&h, X, n);
+    float *X = layer_case(2, rows, cols, n, n, &W, &h);
     for (int bits = 3; bits <= 4; bits++)
         for (int gran = 0; gran < 2; gran++)
             for (int asym = 0; asym < 2; asym++)
@@ -195,16 +203,11 @@ Test(gptq, dead_inputs_singular_hessians_and_bad_options) {
 /* The Hessian keeps its upper triangle (float64 Σ x xᵀ), the lower 0; GPTQ
  * reads the upper one only, so a lower triangle of NaN changes nothing. */
 Test(gptq, hessian_upper_triangle_is_all_that_is_read) {
-    rb_rng r;
-    rb_rng_seed(&r, 4);
     int rows = 9, cols = 37, n = 150;
-    float *X = correlated_inputs(n, cols, &r), *W = malloc(4 * rows * cols);
-    rb_test_fill_uniform(W, (size_t)rows * cols, -1, 1, &r);
+    float *W;
     rb_hessian h;
     rb_error err;
-    cr_assert_eq(rb_hessian_init(&h, cols, &err), RB_OK);
-    rb_hessian_add(&h, X, 60);
-    rb_hessian_add(&h, X + 60 * cols, n - 60);
+    float *X = layer_case(4, rows, cols, n, 60, &W, &h);
     for (int i = 0; i < cols; i++)
         for (int j = 0; j < cols; j++) {
             double ref = 0;
