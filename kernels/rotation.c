@@ -31,7 +31,10 @@ int rb_rotation_kind_parse(const char *text, rb_rotation_kind *kind, rb_error *e
 /* Q of the QR decomposition of G [n][n] (standard normals from the seed,
  * row-major, drawn row by row) with the columns of Q multiplied by
  * sign(R_jj), so that diag(R) > 0: the Haar measure on O(n).  LAPACK in
- * float64 (dgeqrf + dorgqr), rounded to float at the end. */
+ * float64 (dgeqrf + dorgqr), rounded to float at the end.  G is written
+ * straight into column-major storage and LAPACK called on it: the calls
+ * the row-major LAPACKE interface makes after its transposed copies (two
+ * of n² doubles per call), without the copies. */
 static int random_orthogonal(int n, uint64_t seed, float *R, rb_error *err) {
     size_t nn = (size_t)n * n;
     double *a = malloc(sizeof(double) * nn), *tau = malloc(sizeof(double) * (size_t)n);
@@ -43,22 +46,27 @@ static int random_orthogonal(int n, uint64_t seed, float *R, rb_error *err) {
     }
     rb_rng rng;
     rb_rng_seed(&rng, seed);
-    for (size_t i = 0; i < nn; i++) a[i] = rb_rng_normal(&rng);
-    lapack_int info = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, n, n, a, n, tau);
+    for (int i = 0; i < n; i++) /* G(i, j) at a[i + j*n] */
+        for (int j = 0; j < n; j++) a[i + (size_t)j * n] = rb_rng_normal(&rng);
+    lapack_int info = LAPACKE_dgeqrf(LAPACK_COL_MAJOR, n, n, a, n, tau);
     if (info) {
         rc = rb_error_set(err, RB_ENUMERIC, "random orthogonal %dx%d: dgeqrf failed (info %d)", n,
                           n, (int)info);
         goto out;
     }
     for (int j = 0; j < n; j++) sign[j] = a[(size_t)j * n + j] < 0 ? -1.0 : 1.0;
-    info = LAPACKE_dorgqr(LAPACK_ROW_MAJOR, n, n, n, a, n, tau);
+    info = LAPACKE_dorgqr(LAPACK_COL_MAJOR, n, n, n, a, n, tau);
     if (info) {
         rc = rb_error_set(err, RB_ENUMERIC, "random orthogonal %dx%d: dorgqr failed (info %d)", n,
                           n, (int)info);
         goto out;
     }
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++) R[(size_t)i * n + j] = (float)(a[(size_t)i * n + j] * sign[j]);
+    enum { TILE = 64 }; /* R[i][j] = Q(i, j)·sign_j, Q(i, j) at a[i + j*n] */
+    for (int i0 = 0; i0 < n; i0 += TILE)
+        for (int j0 = 0; j0 < n; j0 += TILE)
+            for (int j = j0; j < j0 + TILE && j < n; j++)
+                for (int i = i0; i < i0 + TILE && i < n; i++)
+                    R[(size_t)i * n + j] = (float)(a[i + (size_t)j * n] * sign[j]);
 out:
     free(a);
     free(tau);
