@@ -18,9 +18,9 @@
  * its input point), so it sees their quantized outputs. */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "base/io.h"
+#include "core/calib.h"
 #include "methods/gptq_core.h"
 #include "methods/method.h"
 
@@ -101,29 +101,11 @@ static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
     const rb_config *c = &m->cfg;
     const rb_calib *cal = ctx->calib;
     int widths[RB_ACT_POINT_COUNT] = {c->dim, c->n_heads * c->head_dim, c->dim, c->hidden_dim, 0};
-    rb_workspace ws;
-    int rc = rb_workspace_init(&ws, c, cal->window, err);
-    if (rc) {
-        rb_workspace_free(&ws);
-        return rc;
-    }
-    /* the residual stream entering layer l for every window, carried forward
-     * through each layer once it is quantized (as the reference keeps its
-     * layer inputs), so a layer's calibration pass runs that layer alone:
-     * n_windows·window·dim floats */
-    int T = cal->window;
-    size_t wlen = (size_t)T * c->dim;
-    float *stream = malloc(sizeof(float) * wlen * (size_t)cal->n_windows);
-    if (!stream)
-        rc = rb_error_set(err, RB_ENOMEM, "out of memory for the calibration stream (%d × %d × %d)",
-                          cal->n_windows, T, c->dim);
-    for (int w = 0; !rc && w < cal->n_windows; w++) {
-        const int32_t *tok = cal->tokens + (size_t)w * T;
-        if (!(rc = rb_forward_check_tokens(c, tok, T, err))) rb_forward_embed(m, tok, T, stream + w * wlen);
-    }
-    rb_rope_tables_sync(m, ws.rope_freq, ws.rope_cos, ws.rope_sin, ws.max_T);
-    rb_layer_bufs b = rb_workspace_layer_bufs(&ws);
-    rb_segment whole = {0, T, 0, 0, 0, 0};
+    /* each window's residual stream, carried through each layer once it is
+     * quantized (as the reference keeps its layer inputs) */
+    rb_calib_stream st;
+    int rc = rb_calib_stream_init(&st, m, cal, cal->n_windows, err);
+    if (rc) return rc;
     double t0 = rb_now(), t_collect = 0, t_factor = 0, t_quant = 0;
     int sequential = (int)rb_opt_get(&rb_method_gptq, opt, "sequential");
     for (int l = 0; !rc && l < c->n_layers; l++) {
@@ -137,8 +119,7 @@ static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
             rb_hooks hooks = {.ctx = &cc, .activation = collect};
             double t = rb_now();
             for (int w = 0; !rc && w < cal->n_windows; w++) {
-                memcpy(ws.x, stream + w * wlen, sizeof(float) * wlen);
-                rc = rb_layer_forward(m, l, &b, T, &whole, 1, &hooks, err);
+                rc = rb_calib_stream_look(&st, m, w, &hooks, err);
                 if (rc == STOP_AFTER_LAYER) rc = RB_OK;
             }
             t_collect += rb_now() - t;
@@ -161,11 +142,7 @@ static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
         for (int p = 0; p < RB_ACT_CLASSIFIER_IN; p++) rb_hessian_free(&cc.h[p]);
         /* the stream through the quantized layer, for the next one */
         double t = rb_now();
-        for (int w = 0; !rc && l + 1 < c->n_layers && w < cal->n_windows; w++) {
-            memcpy(ws.x, stream + w * wlen, sizeof(float) * wlen);
-            if (!(rc = rb_layer_forward(m, l, &b, T, &whole, 1, NULL, err)))
-                memcpy(stream + w * wlen, ws.x, sizeof(float) * wlen);
-        }
+        if (!rc && l + 1 < c->n_layers) rc = rb_calib_stream_advance(&st, m, err);
         t_collect += rb_now() - t;
         if (!rc)
             rb_logf(ctx->log,
@@ -173,7 +150,6 @@ static int gptq_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_error *err
                     "%.1f s, factors %.1f s, quantizing %.1f s)",
                     l + 1, c->n_layers, rb_now() - t0, t_collect, t_factor, t_quant);
     }
-    free(stream);
-    rb_workspace_free(&ws);
+    rb_calib_stream_free(&st);
     return rc;
 }

@@ -18,7 +18,9 @@
  * Compressor's layer-wise auto-tuning): for every smoothed pair of every
  * layer, α is the point of the grid 0, step, 2·step, ..., 1 whose scales give
  * the least output error of the pair's linears on calibration rows X (the
- * first `rows` input rows of the layer, from the windows in order):
+ * first `rows` input rows of the layer, from the windows in order, through
+ * the earlier layers as already smoothed; those windows' residual stream is
+ * kept between layers, core/calib.h rb_calib_stream):
  *   err(α) = Σ_k ‖X·W_kᵀ − Q_a(X·diag(1/s))·Q_w(W_k·diag(s))ᵀ‖²_F
  * with Q_a the run's activation quantizer applied dynamically (a static one
  * is measured as dynamic per-tensor over the rows) and Q_w RTN with the
@@ -96,13 +98,14 @@ static void layer_rows_free(layer_rows *r) {
     for (int p = 0; p < RB_ACT_CLASSIFIER_IN; p++) free(r->x[p]);
 }
 
-/* Collects layer l's rows from the calibration windows of m as it is now. */
-static int collect_rows(const rb_model *m, const rb_calib *cal, int l, int cap, layer_rows *r,
+/* Collects the rows of the layer the stream enters, from its windows (the
+ * earlier layers as they are now). */
+static int collect_rows(const rb_model *m, rb_calib_stream *st, int cap, layer_rows *r,
                         rb_error *err) {
     const rb_config *c = &m->cfg;
     int widths[RB_ACT_CLASSIFIER_IN] = {c->dim, c->n_heads * c->head_dim, c->dim, c->hidden_dim};
     memset(r, 0, sizeof *r);
-    r->layer = l;
+    r->layer = st->layer;
     r->cap = cap;
     for (int p = 0; p < RB_ACT_CLASSIFIER_IN; p++) {
         r->width[p] = widths[p];
@@ -111,14 +114,12 @@ static int collect_rows(const rb_model *m, const rb_calib *cal, int l, int cap, 
             return rb_error_set(err, RB_ENOMEM, "out of memory for %d calibration rows", cap);
         }
     }
-    rb_workspace ws;
-    int rc = rb_workspace_init(&ws, c, cal->window, err);
     rb_hooks h = {.ctx = r, .activation = keep_rows};
-    for (int w = 0; !rc && w < cal->n_windows && r->n[RB_ACT_DOWN_IN] < cap; w++) {
-        rc = rb_forward(m, &ws, cal->tokens + (size_t)w * cal->window, cal->window, &h, err);
+    int rc = RB_OK;
+    for (int w = 0; !rc && w < st->n_windows && r->n[RB_ACT_DOWN_IN] < cap; w++) {
+        rc = rb_calib_stream_look(st, m, w, &h, err);
         if (rc == STOP_AFTER_LAYER) rc = RB_OK;
     }
-    rb_workspace_free(&ws);
     if (rc) layer_rows_free(r);
     return rc;
 }
@@ -312,13 +313,22 @@ static int smoothquant_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_err
         for (int k = 0; k < (fc_fc ? 4 : 2); k++) chosen[k] = json_object_new_array();
     int hd = c->head_dim, group = c->n_heads / c->n_kv_heads;
     pair_eval pe = {ctx->quant, 0, c->n_layers, RB_ACT_QKV_IN};
+    /* the search's windows (enough for `cap` rows) layer by layer */
+    rb_calib_stream sst = {0};
+    if (search) {
+        int nw = (cap + ctx->calib->window - 1) / ctx->calib->window;
+        rc = rb_calib_stream_init(&sst, m, ctx->calib,
+                                  nw < ctx->calib->n_windows ? nw : ctx->calib->n_windows, err);
+    }
     for (int l = 0; !rc && l < c->n_layers; l++) {
         rb_layer *L = &m->layers[l];
         float alpha[4] = {alpha_opt, alpha_opt, alpha_opt, alpha_opt};
+        /* the stream through layer l - 1, now smoothed */
+        if (search && l > 0 && (rc = rb_calib_stream_advance(&sst, m, err))) break;
         if (search) {
             layer_rows r;
             pe.layer = l;
-            if ((rc = collect_rows(m, ctx->calib, l, cap, &r, err))) break;
+            if ((rc = collect_rows(m, &sst, cap, &r, err))) break;
             rc = search_layer(&pe, m, l, &st, &r, fc_fc, step, alpha, err);
             layer_rows_free(&r);
             if (rc) break;
@@ -360,6 +370,7 @@ static int smoothquant_apply(rb_stage_ctx *ctx, const rb_stage_opts *opt, rb_err
         }
     }
     rb_act_absmax_free(&st);
+    rb_calib_stream_free(&sst);
     if (chosen[0]) { /* notes: {"smoothquant": {"alpha_qkv": [per layer], ...}} */
         json_object *o = json_object_new_object();
         char key[32];

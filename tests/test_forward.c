@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/calib.h"
 #include "core/forward.h"
 #include "core/quant.h"
 #include "base/io.h"
@@ -504,4 +505,106 @@ Test(forward, classifier_rows_from_equal_the_whole_forward) {
         rb_workspace_free(&ws);
         rb_model_free(m);
     }
+}
+
+/* ---- the calibration stream (core/calib.h) ---------------------------------- */
+
+typedef struct point_copy {
+    int layer;
+    float *x[RB_ACT_POINT_COUNT]; /* [rows][cols] of the point at `layer`, malloc'd */
+} point_copy;
+
+static int copy_points(void *ctx, int layer, rb_act_point p, float *x, int rows, int cols,
+                       rb_error *err) {
+    (void)err;
+    point_copy *c = ctx;
+    if (layer != c->layer || p == RB_ACT_CLASSIFIER_IN) return RB_OK;
+    free(c->x[p]);
+    c->x[p] = malloc(sizeof(float) * (size_t)rows * cols);
+    memcpy(c->x[p], x, sizeof(float) * (size_t)rows * cols);
+    return RB_OK;
+}
+
+/* Looking at layer l through the stream sees, bit for bit, what rb_forward
+ * from the embedding sees there, on every variant (biases, GQA, RoPE
+ * scaling), with a layer changed between advances as GPTQ changes it; a
+ * hook's return value stops a look and comes back as is. */
+static void expect_stream_matches(rb_model *m, const char *name) {
+    rb_calib cal;
+    rb_test_random_calib(&cal, m->cfg.vocab_size, 3, 20, 7);
+    rb_error err = {0};
+    rb_calib_stream st;
+    cr_assert_eq(rb_calib_stream_init(&st, m, &cal, 2, &err), RB_OK, "%s", err.msg);
+    rb_workspace ws;
+    cr_assert_eq(rb_workspace_init(&ws, &m->cfg, cal.window, &err), RB_OK);
+    const rb_config *c = &m->cfg;
+    int widths[RB_ACT_CLASSIFIER_IN] = {c->dim, c->n_heads * c->head_dim, c->dim, c->hidden_dim};
+    for (int l = 0; l < c->n_layers; l++) {
+        for (int w = 0; w < 2; w++) {
+            point_copy whole = {.layer = l}, look = {.layer = l};
+            rb_hooks hw = {.ctx = &whole, .activation = copy_points};
+            rb_hooks hl = {.ctx = &look, .activation = copy_points};
+            cr_assert_eq(rb_forward(m, &ws, cal.tokens + w * cal.window, cal.window, &hw, &err),
+                         RB_OK, "%s", err.msg);
+            cr_assert_eq(rb_calib_stream_look(&st, m, w, &hl, &err), RB_OK, "%s", err.msg);
+            for (int p = 0; p < RB_ACT_CLASSIFIER_IN; p++) {
+                cr_assert(whole.x[p] && look.x[p], "%s layer %d point %d not seen", name, l, p);
+                cr_expect_eq(memcmp(whole.x[p], look.x[p],
+                                    sizeof(float) * (size_t)cal.window * widths[p]), 0,
+                             "%s layer %d window %d point %d differs", name, l, w, p);
+                free(whole.x[p]);
+                free(look.x[p]);
+            }
+        }
+        /* change the layer just looked at before carrying the stream through it */
+        rb_weight_view v = rb_model_weight(m, l, RB_W2);
+        for (int i = 0; i < v.rows * v.cols; i += 3) v.w[i] *= 0.5f;
+        cr_assert_eq(rb_calib_stream_advance(&st, m, &err), RB_OK, "%s", err.msg);
+    }
+    cr_expect_eq(st.layer, c->n_layers);
+    rb_calib_stream_free(&st);
+    rb_workspace_free(&ws);
+    rb_calib_free(&cal);
+}
+
+Test(forward, calibration_stream_sees_what_the_whole_forward_sees) {
+    for (int a = 0; a < RB_TEST_ARCH_COUNT; a++) {
+        rb_model *m = rb_test_arch_model((rb_test_arch)a, 3, 50, 31 + a);
+        expect_stream_matches(m, rb_test_arch_name((rb_test_arch)a));
+        rb_model_free(m);
+    }
+    /* RoPE frequency factors (as GGUF Llama-3 files carry them) */
+    rb_config c = rb_test_arch_config(RB_TEST_MISTRAL, 3, 50);
+    c.rope_theta = 10000.0f;
+    c.rope_scaling = RB_ROPE_SCALING_FREQ_FACTORS;
+    c.rope_factor = 4.0f;
+    rb_model *m;
+    rb_error err;
+    cr_assert_eq(rb_model_synthetic(&c, 0, 77, &m, &err), RB_OK, "%s", err.msg);
+    expect_stream_matches(m, "freq factors");
+    rb_model_free(m);
+}
+
+static int stop_at_o(void *ctx, int layer, rb_act_point p, float *x, int rows, int cols,
+                     rb_error *err) {
+    (void)ctx; (void)layer; (void)x; (void)rows; (void)cols; (void)err;
+    return p == RB_ACT_O_IN ? 7 : RB_OK;
+}
+
+Test(forward, calibration_stream_refuses_bad_input_and_passes_stops) {
+    rb_model *m = rb_test_synth(16, 24, 2, 2, 2, 30, 3);
+    rb_calib cal;
+    rb_test_random_calib(&cal, 30, 2, 10, 1);
+    rb_error err = {0};
+    rb_calib_stream st;
+    cr_expect_eq(rb_calib_stream_init(&st, m, &cal, 3, &err), RB_EINVAL);
+    cal.tokens[13] = 30; /* window 1: an id outside the vocabulary */
+    cr_expect_eq(rb_calib_stream_init(&st, m, &cal, 2, &err), RB_EINVAL);
+    cr_expect(strstr(err.msg, "outside"), "%s", err.msg);
+    cr_assert_eq(rb_calib_stream_init(&st, m, &cal, 1, &err), RB_OK, "%s", err.msg);
+    rb_hooks h = {.activation = stop_at_o};
+    cr_expect_eq(rb_calib_stream_look(&st, m, 0, &h, &err), 7);
+    rb_calib_stream_free(&st);
+    rb_calib_free(&cal);
+    rb_model_free(m);
 }
