@@ -14,8 +14,8 @@
  * sequential, QuaRot's fake_quant/gptq_utils.py and IST-DASLab/gptq's
  * --true-sequential): the layer's sub-layers are quantized in the order
  * q/k/v, o, gate/up, down, and each group's Hessian is collected after the
- * earlier groups of the same layer are quantized (a forward that stops at
- * its input point), so it sees their quantized outputs. */
+ * earlier groups of the same layer are quantized (a pass of the layer that
+ * stops at its input point), so it sees their quantized outputs. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -76,7 +76,7 @@ static int quantize_linear(rb_stage_ctx *ctx, int l, rb_linear_id id, const rb_h
     float *sc = malloc(sizeof(float) * np), *zr = malloc(sizeof(float) * np);
     double t = rb_now();
     int rc = !sc || !zr ? rb_error_set(err, RB_ENOMEM, "out of memory for weight parameters")
-                        : rb_gptq_check(v.rows, v.cols, &spec, go, split, &high, err);
+                        : rb_gptq_check(v.cols, &spec, go, split, &high, err);
     if (!rc && !fac->U) rc = rb_gptq_factor_init(fac, h->H, v.cols, go, err);
     *t_factor += rb_now() - t;
     t = rb_now();

@@ -166,7 +166,7 @@ int rb_gptq_quantize_split(float *W, int rows, int cols, const float *H,
                            rb_quant_split sp, const rb_quant_spec *high, float *scale_out,
                            float *zero_out, rb_error *err) {
     if (rb_quant_spec_off(spec)) return RB_OK;
-    int rc = rb_gptq_check(rows, cols, spec, o, sp, high, err);
+    int rc = rb_gptq_check(cols, spec, o, sp, high, err);
     if (rc) return rc;
     rb_gptq_factor f;
     if ((rc = rb_gptq_factor_init(&f, H, cols, o, err))) return rc;
@@ -175,9 +175,8 @@ int rb_gptq_quantize_split(float *W, int rows, int cols, const float *H,
     return rc;
 }
 
-int rb_gptq_check(int rows, int cols, const rb_quant_spec *spec, const rb_gptq_options *o,
+int rb_gptq_check(int cols, const rb_quant_spec *spec, const rb_gptq_options *o,
                   rb_quant_split sp, const rb_quant_spec *high, rb_error *err) {
-    (void)rows;
     int rc = rb_quant_spec_check(spec, cols, "gptq weights", err);
     if (rc) return rc;
     int split = sp.high > 0;
@@ -204,7 +203,7 @@ int rb_gptq_quantize_factored(float *W, int rows, const rb_gptq_factor *f,
                               float *zero_out, rb_error *err) {
     int cols = f->cols;
     if (rb_quant_spec_off(spec)) return RB_OK;
-    int rc = rb_gptq_check(rows, cols, spec, o, sp, high, err);
+    int rc = rb_gptq_check(cols, spec, o, sp, high, err);
     if (rc) return rc;
     int split = sp.high > 0;
     const rb_quant_spec *hspec = split ? high : spec;

@@ -53,7 +53,7 @@ int rb_gptq_factor_init(rb_gptq_factor *f, const float *H, int cols, const rb_gp
 void rb_gptq_factor_free(rb_gptq_factor *f);
 
 /* The checks rb_gptq_quantize_split makes of its arguments, before any work. */
-int rb_gptq_check(int rows, int cols, const rb_quant_spec *spec, const rb_gptq_options *o,
+int rb_gptq_check(int cols, const rb_quant_spec *spec, const rb_gptq_options *o,
                   rb_quant_split split, const rb_quant_spec *high, rb_error *err);
 
 /* rb_gptq_quantize_split with the factor of H made beforehand (f->cols
